@@ -1,0 +1,130 @@
+"""From matches and changes to outbox rows: which channel hears about what.
+
+Pure planning plus the codec that turns an AlertEvent into the JSON payload
+stored in the outbox (and back), so a retry sends exactly what was queued.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from functools import lru_cache
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints
+
+from .alerts.types import AlertArticle, AlertEvent
+from .config import Config
+from .storage.records import AlertDraft, ArticleDraft, MatchDraft
+from .types import Snippet
+
+
+def stable_alert_id(event: str, channel: str, *parts: object) -> str:
+    """One id per (event, channel, story): the webhook-id and Message-ID of every attempt."""
+    raw = "|".join([event, channel, *map(str, parts)])
+    return f"{event}-{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
+
+
+@lru_cache(maxsize=16)
+def _channels_cached(key: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
+    from .alerts.registry import parse_channel
+
+    return tuple(parse_channel(r) for r in raw)
+
+
+def channels(config: Config) -> tuple[Any, ...]:
+    """Validated channel configs (parsed once per config object)."""
+    return _channels_cached(id(config), tuple(_freeze(a) for a in config.alerts))
+
+
+def _freeze(v: Any) -> Any:
+    if isinstance(v, dict):
+        return _FrozenDict(v)
+    return v
+
+
+class _FrozenDict(dict):  # type: ignore[type-arg]
+    """A hashable dict for the lru_cache key (configs are immutable once loaded)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(repr(sorted(self.items(), key=lambda kv: kv[0])))
+
+
+def subscribed(channel: Any, event: str, topic: str | None) -> bool:
+    if event not in channel.events:
+        return False
+    return topic is None or not channel.topics or topic in channel.topics
+
+
+def hold_until(channel: Any, now: datetime) -> datetime:
+    """Delay for wire-copy grouping or the digest window before a row is due."""
+    window = channel.digest or channel.group_window or timedelta(0)
+    return now + window
+
+
+def plan_match_alerts(config: Config, aid: int, draft: ArticleDraft,
+                      matches: Sequence[MatchDraft], now: datetime,
+                      feeds: Sequence[str] = ()) -> list[AlertDraft]:
+    """One alert per story per channel: the first topic (config order) the channel follows."""
+    out = []
+    for ch in channels(config):
+        m = next((m for m in matches if subscribed(ch, "match", m.topic)), None)
+        if m is None:
+            continue
+        event = AlertEvent(alert_id=stable_alert_id("match", ch.name, aid), event="match",
+                           channel=ch.name, topic=m.topic, created_at=now,
+                           article=alert_article(aid, draft, m, feeds))
+        out.append(AlertDraft(event.alert_id, ch.name, "match", m.topic, encode(event),
+                              hold_until(ch, now)))
+    return out
+
+
+def alert_article(aid: int, d: ArticleDraft, m: MatchDraft, feeds: Sequence[str]) -> AlertArticle:
+    snippets = tuple(Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
+                     for s in m.snippets)
+    return AlertArticle(id=aid, url=d.url or "", title=d.title or "(untitled)", feeds=tuple(feeds),
+                        language=d.language, published=d.published, terms=m.terms,
+                        snippets=snippets, fingerprint=d.fingerprint)
+
+
+# ------------------------------------------------------------------ codec
+
+def encode(value: Any) -> Any:
+    """Dataclasses → JSON-ready dicts (datetimes as ISO strings, tuples as lists)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (list, tuple)):
+        return [encode(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def decode_event(data: dict[str, Any]) -> AlertEvent:
+    return _decode(AlertEvent, data)  # type: ignore[no-any-return]
+
+
+def _decode(cls: type, data: Any) -> Any:
+    hints = get_type_hints(cls)
+    kwargs = {f.name: _value(hints[f.name], data.get(f.name))
+              for f in dataclasses.fields(cls) if f.name in data}
+    return cls(**kwargs)
+
+
+def _value(hint: Any, v: Any) -> Any:
+    """Rebuild one field from JSON following its type hint."""
+    if v is None:
+        return None
+    origin, args = get_origin(hint), get_args(hint)
+    if origin in (Union, UnionType):
+        real = [a for a in args if a is not type(None)]
+        return _value(real[0], v) if len(real) == 1 else v
+    if origin is tuple:
+        inner = args[0] if args else Any
+        return tuple(_value(inner, x) for x in v)
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return _decode(hint, v)
+    if hint is datetime and isinstance(v, str):
+        return datetime.fromisoformat(v)
+    return v

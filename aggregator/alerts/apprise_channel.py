@@ -1,0 +1,88 @@
+"""Chat alerts (Slack, Teams, Telegram, Matrix, ntfy ...) through the Apprise library.
+
+Apprise only answers "worked" or "did not", so every failure is treated as
+transient and left to the outbox's retry window. Apprise URLs carry tokens,
+so error messages name a URL by its position, never by its text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import quote
+
+import apprise
+
+from aggregator.exceptions import ConfigError, DeliveryError
+
+from .registry import AppriseChannelConfig
+from .render import by_topic, headline, is_web_url, md_escape, md_snippet, shorten, subject
+from .types import AlertEvent, Delivery
+
+MAX_TITLE = 250
+_URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # what may stay literal inside <...>; <, > and spaces may not
+
+
+class AppriseChannel:
+    """One chat message per send: a single alert, or a digest grouped by topic."""
+
+    def __init__(self, config: AppriseChannelConfig) -> None:
+        self.name = config.name
+        self.config = config
+        self._apprise = _load(config)
+
+    async def send(self, events: Sequence[AlertEvent]) -> Delivery:
+        title, body = shorten(subject(events), MAX_TITLE), markdown(events)
+        try:
+            result = await self._apprise.async_notify(
+                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
+        except Exception as e:  # a plugin bug must not take the dispatcher down
+            raise DeliveryError(f"apprise failed: {type(e).__name__}: {e}") from e
+        if not result:
+            raise DeliveryError(f"apprise could not notify {len(self._apprise)} service(s)",
+                                hint="run with log level debug to see Apprise's reason")
+        return Delivery(f"apprise: {len(self._apprise)} service(s) notified")
+
+
+def _load(config: AppriseChannelConfig) -> apprise.Apprise:
+    """Apprise object for the configured URLs; a URL Apprise does not know is a config error."""
+    client = apprise.Apprise()
+    for index, url in enumerate(config.urls):
+        if not client.add(url):
+            raise ConfigError(f"alerts {config.name!r}: urls[{index}] is not a URL Apprise "
+                              "understands", hint="see https://github.com/caronc/apprise/wiki")
+    return client
+
+
+def markdown(events: Sequence[AlertEvent]) -> str:
+    """Markdown body; every piece of feed text is escaped so it cannot forge links."""
+    if len(events) == 1:
+        return _event_md(events[0])
+    sections = []
+    for topic, members in by_topic(events).items():
+        lines = "\n".join(f"- {_title_md(e)}" for e in members)
+        sections.append(f"**{md_escape(topic)}** ({len(members)})\n{lines}")
+    return "\n\n".join(sections)
+
+
+def _event_md(event: AlertEvent) -> str:
+    parts = [_title_md(event)]
+    article = event.article
+    if article is not None:
+        feeds = ", ".join(md_escape(s.feed) for s in article.source_refs())
+        parts.append(f"Sources: {feeds} · Matched: {md_escape(', '.join(article.terms)) or '—'}")
+        parts += [f"> {md_snippet(s)}" for s in article.snippets[:2]]
+    if event.change is not None:
+        parts.append(f"Edited: version {event.change.previous_version} → {event.change.version}"
+                     f" ({md_escape(', '.join(event.change.reasons)) or 'text changed'})")
+    if event.source is not None:
+        parts.append(md_escape(event.source.detail))
+    return "\n\n".join(parts)
+
+
+def _title_md(event: AlertEvent) -> str:
+    """The headline, linked when the article has an http(s) URL."""
+    text = md_escape(headline(event))
+    url = event.article.url if event.article else ""
+    if is_web_url(url):
+        return f"[{text}](<{quote(url, safe=_URL_SAFE)}>)"
+    return text

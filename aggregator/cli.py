@@ -1,0 +1,402 @@
+"""Command line: each command is a few calls into the library.
+
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or bad config. Errors print
+their message and a fix-it hint, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+from .config import Config, default_config_path, load_config
+from .durations import format_duration, parse_duration
+from .exceptions import AggregatorError, UsageError
+from .types import Article, UpdateResult
+
+Handler = Callable[[argparse.Namespace], int]
+COMMANDS: dict[str, Handler] = {}
+
+
+def command(name: str) -> Callable[[Handler], Handler]:
+    def register(fn: Handler) -> Handler:
+        COMMANDS[name] = fn
+        return fn
+    return register
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    return Path(args.config) if args.config else default_config_path()
+
+
+def load(args: argparse.Namespace) -> Config:
+    return load_config(config_path(args))
+
+
+def open_aggregator(args: argparse.Namespace, **kw: Any) -> Any:
+    from .core import make_aggregator
+
+    return make_aggregator(load(args), **kw)
+
+
+def out(text: str = "") -> None:
+    print(text)
+
+
+def dump_json(data: Any) -> None:
+    print(json.dumps(data, ensure_ascii=False, indent=2, default=_json_default))
+
+
+def _json_default(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return v.isoformat()
+    if isinstance(v, timedelta):
+        return v.total_seconds()
+    if isinstance(v, (set, frozenset, tuple)):
+        return list(v)
+    raise TypeError(f"not JSON serialisable: {type(v).__name__}")
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """'24h' / '7d' (ago) or an ISO date/datetime."""
+    if not text:
+        return None
+    now = now or datetime.now(timezone.utc)
+    try:
+        return now - parse_duration(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--since {text!r} is neither a duration nor a date",
+                         hint="write e.g. --since 24h, --since 7d or --since 2025-02-03") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def fmt_time(dt: datetime | None) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M") if dt else "-"
+
+
+def article_json(a: Article, *, full: bool = False) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": a.id, "url": a.url, "title": a.title, "feeds": list(a.feeds),
+        "published": a.published, "language": a.language, "extracted": a.extracted,
+        "versions": a.versions, "first_seen": a.first_seen_at, "retracted": a.retracted,
+    }
+    if full:
+        data.update(text=a.text, summary=a.summary, author=a.author,
+                    extract_error=a.extract_error, last_checked=a.last_checked_at,
+                    matches=[_match_json(m) for m in a.matches])
+    return data
+
+
+def _match_json(m: Any) -> dict[str, Any]:
+    return {"topic": m.topic, "version": m.version, "terms": list(m.terms),
+            "snippets": [s.text for s in m.snippets]}
+
+
+# ------------------------------------------------------------------ feeds
+
+
+@command("feeds list")
+def feeds_list(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        feeds = agg.feeds()
+    if args.json:
+        dump_json([asdict(f) for f in feeds])
+        return 0
+    for f in feeds:
+        state = "disabled" if not f.enabled else ("error" if f.last_error else "ok")
+        out(f"{f.name:<32} {state:<8} {f.articles:>5} items  every "
+            f"{format_duration(timedelta(seconds=f.interval_s)):<6} {f.url}")
+        if f.last_error:
+            out(f"{'':<32} last error: {f.last_error}")
+        if f.disabled_reason:
+            out(f"{'':<32} disabled: {f.disabled_reason}")
+    return 0
+
+
+@command("feeds add")
+def feeds_add(args: argparse.Namespace) -> int:
+    from . import config_edit
+    from .feedtools import probe_feed, slug
+
+    cfg = load(args)
+    probe = probe_feed(cfg, args.url)
+    name = args.name or slug(probe.title or probe.url)
+    entry: dict[str, Any] = {"name": name, "url": probe.url}
+    if args.interval:
+        parse_duration(args.interval)
+        entry["interval"] = args.interval
+    if args.no_extract:
+        entry["extract"] = False
+    if args.tag:
+        entry["tags"] = list(args.tag)
+    config_edit.add_feed(config_path(args), entry)
+    found = f" (discovered from {args.url})" if probe.url != args.url else ""
+    out(f"added {name}: {probe.url}{found} — {probe.entries} entries, {probe.format}")
+    return 0
+
+
+@command("feeds remove")
+def feeds_remove(args: argparse.Namespace) -> int:
+    from . import config_edit
+
+    config_edit.remove_feed(config_path(args), args.name)
+    out(f"removed {args.name} (its stored articles are kept)")
+    return 0
+
+
+def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
+    from . import config_edit
+
+    config_edit.set_enabled(config_path(args), args.name, enabled)
+    if enabled:
+        with open_aggregator(args, extract_workers=0) as agg:
+            agg.store.clear_disabled(args.name)
+    out(f"{'enabled' if enabled else 'disabled'} {args.name}")
+    return 0
+
+
+@command("feeds enable")
+def feeds_enable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, True)
+
+
+@command("feeds disable")
+def feeds_disable(args: argparse.Namespace) -> int:
+    return _set_enabled(args, False)
+
+
+@command("feeds import")
+def feeds_import(args: argparse.Namespace) -> int:
+    from .feedtools import import_opml
+
+    added, skipped = import_opml(config_path(args), Path(args.file))
+    out(f"imported {len(added)} feeds" + (f", skipped {len(skipped)} already present"
+                                           if skipped else ""))
+    for name in added:
+        out(f"  + {name}")
+    return 0
+
+
+@command("feeds export")
+def feeds_export(args: argparse.Namespace) -> int:
+    from .feedtools import export_feeds
+
+    sys.stdout.write(export_feeds(load(args), args.format))
+    return 0
+
+
+@command("feeds test")
+def feeds_test(args: argparse.Namespace) -> int:
+    from .feedtools import test_feed
+
+    report = test_feed(load(args), args.url)
+    if args.json:
+        dump_json(report)
+        return 0
+    out(f"{report['url']}: {report['format']}, {len(report['entries'])} entries, "
+        f"identity by {report['identity']}")
+    for w in report["warnings"]:
+        out(f"  warning: {w}")
+    for e in report["entries"]:
+        out(f"  - {e['title']}\n    {e['url']}  {e['published'] or ''}")
+    return 0
+
+
+# ------------------------------------------------------------------ poll & items
+
+
+@command("poll")
+def poll(args: argparse.Namespace) -> int:
+    with open_aggregator(args) as agg:
+        feeds = agg.select_feeds(args.names)
+        with _progress(len(feeds)) as tick:
+            results = agg.poll(args.names, progress=tick)
+    for r in sorted(results, key=lambda r: r.feed):
+        out(summary_line(r))
+    failed = [r for r in results if r.error]
+    out(f"{len(results)} feeds: {sum(r.new for r in results)} new, "
+        f"{sum(r.updated for r in results)} updated, {len(failed)} failed")
+    return 1 if failed and len(failed) == len(results) else 0
+
+
+def summary_line(r: UpdateResult) -> str:
+    if r.error:
+        extra = " (feed disabled)" if r.disabled else ""
+        retry = f" (retry after {int(r.retry_after)}s)" if r.retry_after else ""
+        return f"{r.feed:<32} error: {r.error}{extra}{retry}"
+    if r.not_modified:
+        return f"{r.feed:<32} not modified"
+    warn = f"  [{len(r.warnings)} warning(s): {r.warnings[0]}]" if r.warnings else ""
+    return (f"{r.feed:<32} {r.new} new, {r.updated} updated, {r.unchanged} unchanged"
+            f"{f', {r.matches} topic matches' if r.matches else ''}{warn}")
+
+
+class _progress:
+    """A progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.bar: Any = None
+
+    def __enter__(self) -> Callable[[UpdateResult], None]:
+        if sys.stderr.isatty() and self.total > 1:
+            from rich.progress import Progress
+
+            self.bar = Progress(transient=True)
+            self.bar.start()
+            self.task = self.bar.add_task("polling", total=self.total)
+        return self.tick
+
+    def tick(self, r: UpdateResult) -> None:
+        if self.bar is not None:
+            self.bar.update(self.task, advance=1, description=r.feed[:30])
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+@command("items list")
+def items_list(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        items = agg.articles(feed=args.feed, since=parse_since(args.since), topic=args.topic,
+                             limit=args.limit)
+    if args.json:
+        dump_json([article_json(a) for a in items])
+        return 0
+    for a in items:
+        out(f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.language or '--':<3}"
+            f" {(a.title or '(untitled)')[:90]}")
+        out(f"{'':>8}{', '.join(a.feeds)}  {a.url or ''}")
+    return 0
+
+
+@command("items show")
+def items_show(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        a = agg.article(args.id)
+    if args.json:
+        dump_json(article_json(a, full=True))
+        return 0
+    out(f"# {a.title}\n{a.url}\nfeeds: {', '.join(a.feeds)}  language: {a.language}  "
+        f"published: {fmt_time(a.published)}  versions: {a.versions}")
+    if a.extract_error:
+        out(f"extraction failed, feed content shown: {a.extract_error}")
+    for m in a.matches:
+        out(f"matched topic {m.topic} (v{m.version}): {', '.join(m.terms)}")
+    out()
+    out(a.text or "")
+    return 0
+
+
+# ------------------------------------------------------------------ db & demo
+
+
+@command("db upgrade")
+def db_upgrade(args: argparse.Namespace) -> int:
+    from .storage.db import current_revision, make_engine, redact, upgrade
+
+    cfg = load(args)
+    engine = make_engine(cfg.database_url())
+    upgrade(engine)
+    out(f"{redact(cfg.database_url())}: at revision {current_revision(engine)}")
+    return 0
+
+
+@command("demo")
+def demo(args: argparse.Namespace) -> int:
+    from .demo import run_demo
+
+    return run_demo(Path(args.out) if args.out else None, out)
+
+
+# ------------------------------------------------------------------ parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="aggregator", description=__doc__.splitlines()[0]
+                                if __doc__ else None)
+    p.add_argument("--config", help="feeds.yaml (default: $AGGREGATOR_CONFIG, then ./feeds.yaml)")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+    _feeds_parser(sub)
+    _items_parser(sub)
+    pp = sub.add_parser("poll", help="poll now (all enabled feeds, or those named)")
+    pp.add_argument("names", nargs="*")
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="sub", required=True)
+    db.add_parser("upgrade", help="apply migrations")
+    d = sub.add_parser("demo", help="offline demo on the seed article")
+    d.add_argument("--out", help="folder for the demo's files (default: a temp folder)")
+    for extend in EXTENSIONS:
+        extend(sub)
+    return p
+
+
+def _feeds_parser(sub: Any) -> None:
+    f = sub.add_parser("feeds", help="manage feeds").add_subparsers(dest="sub", required=True)
+    ls = f.add_parser("list", help="configured feeds and their state")
+    ls.add_argument("--json", action="store_true")
+    add = f.add_parser("add", help="add a feed (or discover it from an HTML page)")
+    add.add_argument("url")
+    add.add_argument("--name")
+    add.add_argument("--interval")
+    add.add_argument("--tag", action="append")
+    add.add_argument("--no-extract", action="store_true")
+    for name in ("remove", "enable", "disable"):
+        f.add_parser(name, help=f"{name} a feed").add_argument("name")
+    f.add_parser("import", help="import an OPML file").add_argument("file")
+    ex = f.add_parser("export", help="export feeds as OPML or YAML")
+    ex.add_argument("--format", choices=["opml", "yaml"], default="opml")
+    t = f.add_parser("test", help="fetch and parse a feed without storing")
+    t.add_argument("url")
+    t.add_argument("--json", action="store_true")
+
+
+def _items_parser(sub: Any) -> None:
+    i = sub.add_parser("items", help="stored articles").add_subparsers(dest="sub", required=True)
+    ls = i.add_parser("list", help="list stored articles")
+    ls.add_argument("--feed")
+    ls.add_argument("--topic")
+    ls.add_argument("--since", help="24h, 7d or an ISO date")
+    ls.add_argument("--limit", type=int, default=50)
+    ls.add_argument("--json", action="store_true")
+    sh = i.add_parser("show", help="one article")
+    sh.add_argument("id", type=int)
+    sh.add_argument("--json", action="store_true")
+
+
+EXTENSIONS: list[Callable[[Any], None]] = []
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from . import cli_more  # noqa: F401  (registers the other commands)
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    name = f"{args.cmd} {args.sub}" if getattr(args, "sub", None) else args.cmd
+    try:
+        return COMMANDS[name](args)
+    except AggregatorError as e:
+        print(f"error: {e.message}", file=sys.stderr)
+        if e.hint:
+            print(f"hint: {e.hint}", file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Commands beyond feed management: topics, search, alerts, changes, daemon."""

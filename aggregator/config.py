@@ -1,0 +1,464 @@
+"""feeds.yaml → validated pydantic models.
+
+Errors name the file, the line, the key and what is expected (with a "did you
+mean" for unknown keys), so an editor can fix the file without reading code.
+``${ENV_VAR}`` (and ``${ENV_VAR:-default}``) is interpolated in string values,
+for secrets.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from .durations import parse_duration
+from .exceptions import ConfigError
+
+DEFAULT_USER_AGENT = "aggregator/0.1 (newsroom feed aggregator; +https://example.org/aggregator)"
+NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
+_ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def _duration(v: Any) -> timedelta:
+    """Pydantic pre-validator: accept '15m', 900, or a timedelta."""
+    if isinstance(v, timedelta):
+        return v
+    return parse_duration(v)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class NetworkConfig(_Model):
+    allow_private: list[str] = []
+    user_agent: str = DEFAULT_USER_AGENT
+    timeout: timedelta = timedelta(seconds=30)
+    max_bytes: int = 10 * 1024 * 1024
+    max_connections: int = Field(10, ge=1, le=200)
+    max_per_host: int = Field(2, ge=1, le=16)
+    min_host_interval: timedelta = timedelta(0)
+
+    _dur = field_validator("timeout", "min_host_interval", mode="before")(_duration)
+
+    @field_validator("allow_private")
+    @classmethod
+    def _hosts_or_networks(cls, v: list[str]) -> list[str]:
+        for item in v:
+            if "/" in item:
+                try:
+                    ipaddress.ip_network(item, strict=False)
+                except ValueError as e:
+                    raise ValueError(f"{item!r} is not a valid network (e.g. 127.0.0.1/32)") from e
+        return v
+
+
+class Defaults(_Model):
+    interval: timedelta = timedelta(minutes=15)
+    extract: bool = True
+    monitor: bool = True
+
+    _dur = field_validator("interval", mode="before")(_duration)
+
+
+class ScheduleStep(_Model):
+    every: timedelta
+    until: timedelta
+
+    _dur = field_validator("every", "until", mode="before")(_duration)
+
+
+class MonitorConfig(_Model):
+    """Change monitoring: the decaying re-check schedule (NewsDiffs-like)."""
+
+    enabled: bool = True
+    schedule: list[ScheduleStep] = [
+        ScheduleStep(every=timedelta(minutes=15), until=timedelta(hours=3)),
+        ScheduleStep(every=timedelta(hours=1), until=timedelta(days=1)),
+        ScheduleStep(every=timedelta(hours=3), until=timedelta(days=7)),
+        ScheduleStep(every=timedelta(days=1), until=timedelta(days=30)),
+    ]
+
+
+def _check_url(v: str) -> str:
+    if not re.match(r"^https?://[^\s/]+", v or ""):
+        raise ValueError(f"{v!r} is not an http(s) URL")
+    return v
+
+
+class FeedConfig(_Model):
+    name: str = Field(pattern=NAME_RE, max_length=100)
+    url: str
+    interval: timedelta | None = None
+    extract: bool | None = None
+    monitor: bool | None = None
+    tags: list[str] = []
+    enabled: bool = True
+    title: str | None = None
+
+    _dur = field_validator("interval", mode="before")(
+        lambda v: None if v is None else _duration(v)
+    )
+    _url = field_validator("url")(_check_url)
+
+    @field_validator("interval")
+    @classmethod
+    def _sane_interval(cls, v: timedelta | None) -> timedelta | None:
+        if v is not None and v < timedelta(seconds=30):
+            raise ValueError("interval must be at least 30s")
+        return v
+
+
+class WatchConfig(_Model):
+    """A page with no feed, watched for changes (optionally one CSS-selected part)."""
+
+    name: str = Field(pattern=NAME_RE, max_length=100)
+    url: str
+    selector: str | None = None
+    interval: timedelta = timedelta(hours=1)
+    tags: list[str] = []
+    enabled: bool = True
+
+    _dur = field_validator("interval", mode="before")(_duration)
+    _url = field_validator("url")(_check_url)
+
+
+class TopicConfig(_Model):
+    name: str = Field(pattern=NAME_RE, max_length=100)
+    query: str
+    description: str = ""
+    fields: list[Literal["title", "summary", "body"]] = ["title", "summary", "body"]
+    languages: list[str] = []
+    feeds: list[str] = []
+    tags: list[str] = []
+    change_threshold: dict[str, Any] | None = None
+
+
+class DaemonConfig(_Model):
+    """The long-running daemon: observability endpoint, logging, shutdown."""
+
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(8787, ge=0, le=65535)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    grace: timedelta = timedelta(seconds=20)
+    tick: timedelta = timedelta(seconds=5)
+    lease: timedelta = timedelta(minutes=5)
+    min_interval: timedelta = timedelta(minutes=2)
+    max_interval: timedelta = timedelta(hours=6)
+    max_backoff: timedelta = timedelta(hours=6)
+    jitter: float = Field(0.1, ge=0, le=0.5)
+    failing_after: timedelta = timedelta(hours=6)
+    ready_max_alert_age: timedelta = timedelta(minutes=30)
+
+    _dur = field_validator(
+        "grace", "tick", "lease", "min_interval", "max_interval", "max_backoff",
+        "failing_after", "ready_max_alert_age", mode="before",
+    )(_duration)
+
+
+class Config(_Model):
+    database: str = "sqlite:///aggregator.db"
+    network: NetworkConfig = NetworkConfig()
+    defaults: Defaults = Defaults()
+    monitor: MonitorConfig = MonitorConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    feeds: list[FeedConfig] = []
+    watches: list[WatchConfig] = []
+    topics: list[TopicConfig] = []
+    alerts: list[dict[str, Any]] = []
+
+    _path: Path | None = PrivateAttr(default=None)
+
+    def check_unique_names(self) -> None:
+        """Names are how the CLI and the database refer to things: no two alike."""
+        for key, items in (("feeds", self.feeds), ("topics", self.topics),
+                           ("watches", self.watches)):
+            _no_duplicates(key, [i.name for i in items])
+        _no_duplicates("alerts", [str(a.get("name")) for a in self.alerts])
+
+    @property
+    def path(self) -> Path | None:
+        return self._path
+
+    @property
+    def base_dir(self) -> Path:
+        return self._path.parent if self._path else Path.cwd()
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path resolved against the config's folder."""
+        return resolve_database_url(self.database, self.base_dir)
+
+    def feed(self, name: str) -> FeedConfig | None:
+        return next((f for f in self.feeds if f.name == name), None)
+
+
+def _no_duplicates(key: str, names: Sequence[str]) -> None:
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen:
+            raise _DuplicateName(key, i, n)
+        seen.add(n)
+
+
+class _DuplicateName(ValueError):
+    def __init__(self, key: str, index: int, name: str) -> None:
+        super().__init__(f"duplicate name {name!r}: names in {key} must be unique")
+        self.loc = (key, index, "name")
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """sqlite:///rel.db is relative to the config file's folder; sqlite:////abs stays."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
+        return prefix + str((base / url[len(prefix):]).resolve())
+    return url
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def default_config_path() -> Path:
+    return Path(os.environ.get("AGGREGATOR_CONFIG") or "feeds.yaml")
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Read, interpolate and validate feeds.yaml; raise ConfigError naming file, line, key."""
+    p = Path(path) if path is not None else default_config_path()
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError as e:
+        raise ConfigError(f"{p}: no such file", path=str(p),
+                          hint="create it (see README), or pass --config PATH") from e
+    except OSError as e:
+        raise ConfigError(f"{p}: cannot read: {e.strerror}", path=str(p)) from e
+    return parse_config(text, path=p)
+
+
+def parse_config(text: str, *, path: Path | None = None) -> Config:
+    """Validate YAML text; `path` is used for messages and relative paths."""
+    where = str(path) if path else "<config>"
+    tree = _load_yaml(text, where)
+    data = _interpolate(_to_plain(tree), (), where, tree)
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise _config_error(e, where, tree) from None
+    try:
+        cfg.check_unique_names()
+    except _DuplicateName as e:
+        raise _located(where, tree, e.loc, str(e), "rename one of them") from None
+    _validate_extras(cfg, where, tree)
+    cfg._path = path.resolve() if path else None
+    return cfg
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    try:
+        tree = YAML(typ="rt").load(text)
+    except YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = mark.line + 1 if mark else None
+        msg = f"{where}:{line or '?'}: invalid YAML: {getattr(e, 'problem', e)}"
+        raise ConfigError(msg, path=where, line=line,
+                          hint="check indentation and quoting near that line") from None
+    if tree is None:
+        return {}
+    if not isinstance(tree, Mapping):
+        raise ConfigError(f"{where}: the top level must be a mapping of keys (database, feeds, ...)",
+                          path=where, line=1)
+    return tree
+
+
+def _to_plain(node: Any) -> Any:
+    """ruamel round-trip nodes → plain dict/list/scalars for pydantic."""
+    if isinstance(node, Mapping):
+        return {str(k): _to_plain(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_to_plain(v) for v in node]
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def _interpolate(node: Any, loc: tuple[Any, ...], where: str, tree: Any) -> Any:
+    """Replace ${VAR} / ${VAR:-default} in every string; an unset VAR is an error."""
+    if isinstance(node, dict):
+        return {k: _interpolate(v, loc + (k,), where, tree) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate(v, loc + (i,), where, tree) for i, v in enumerate(node)]
+    if isinstance(node, str) and "${" in node:
+        return _ENV_RE.sub(lambda m: _env_value(m, loc, where, tree), node)
+    return node
+
+
+def _env_value(m: re.Match[str], loc: tuple[Any, ...], where: str, tree: Any) -> str:
+    value = os.environ.get(m.group(1))
+    if value is not None:
+        return value
+    if m.group(2) is not None:
+        return m.group(2)
+    raise _located(where, tree, loc, f"environment variable {m.group(1)} is not set",
+                   f"export {m.group(1)}=... before starting, or write ${{{m.group(1)}:-default}}")
+
+
+def _line_of(tree: Any, loc: Sequence[Any]) -> int | None:
+    """1-based line of the deepest node of `loc` that exists in the YAML tree."""
+    node, line = tree, None
+    for part in loc:
+        lc = getattr(node, "lc", None)
+        try:
+            if isinstance(node, Mapping) and part in node:
+                line = lc.key(part)[0] + 1 if lc else line
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+                line = lc.item(part)[0] + 1 if lc else line
+                node = node[part]
+            else:
+                break
+        except (KeyError, IndexError, TypeError, AttributeError):
+            break
+    return line
+
+
+def _dotted(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _located(where: str, tree: Any, loc: Sequence[Any], msg: str, hint: str | None) -> ConfigError:
+    line = _line_of(tree, loc)
+    key = _dotted(loc)
+    text = f"{where}:{line or '?'}: {key}: {msg}" if key else f"{where}:{line or '?'}: {msg}"
+    return ConfigError(text, path=where, line=line, key=key, hint=hint)
+
+
+def _config_error(err: ValidationError, where: str, tree: Any) -> ConfigError:
+    """The first validation problem, located and explained."""
+    first = err.errors()[0]
+    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    if first["type"] == "extra_forbidden":
+        return _unknown_key(where, tree, loc)
+    msg = first["msg"].removeprefix("Value error, ")
+    more = len(err.errors()) - 1
+    hint = f"({more} more problem{'s' if more > 1 else ''} after this one)" if more else None
+    return _located(where, tree, loc, msg, _expected_hint(first) or hint)
+
+
+def _expected_hint(error: Mapping[str, Any]) -> str | None:
+    if error["type"] == "string_pattern_mismatch":
+        return "names use lower-case letters, digits and dashes, e.g. le-monde-international"
+    if error["type"] == "missing":
+        return "add this key"
+    return None
+
+
+def _unknown_key(where: str, tree: Any, loc: list[Any]) -> ConfigError:
+    key = str(loc[-1])
+    allowed = _allowed_keys(loc[:-1])
+    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+    hint = f"did you mean {close[0]!r}?" if close else (
+        f"expected one of: {', '.join(sorted(allowed))}" if allowed else None)
+    return _located(where, tree, loc, f"unknown key {key!r}", hint)
+
+
+def _allowed_keys(parent: Sequence[Any]) -> list[str]:
+    """Field names of the model at `parent` (a loc without the unknown key)."""
+    model: Any = Config
+    for part in parent:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        model = _model_of(field.annotation)
+        if model is None:
+            return []
+    return [f.alias or n for n, f in model.model_fields.items()]
+
+
+def _model_of(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _validate_extras(cfg: Config, where: str, tree: Any) -> None:
+    """Cross-field checks pydantic cannot do alone: queries, channels, references."""
+    _validate_topics(cfg, where, tree)
+    _validate_alerts(cfg, where, tree)
+
+
+def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
+    feed_names = {f.name for f in cfg.feeds} | {w.name for w in cfg.watches}
+    for i, t in enumerate(cfg.topics):
+        _check_query(t, i, where, tree)
+        for j, name in enumerate(t.feeds):
+            if name not in feed_names:
+                raise _located(where, tree, ("topics", i, "feeds", j),
+                               f"no feed named {name!r}", _suggest(name, feed_names))
+
+
+def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
+    from .exceptions import QuerySyntaxError
+
+    try:
+        from .topics import validate_query
+    except ImportError:  # topic engine not installed in this build
+        return
+    try:
+        validate_query(topic.query)
+    except QuerySyntaxError as e:
+        raise _located(where, tree, ("topics", index, "query"),
+                       f"{e.message} at column {e.column}\n{e.pointer()}",
+                       e.hint or "see the query language in README.md") from None
+
+
+def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
+    topic_names = {t.name for t in cfg.topics}
+    for i, raw in enumerate(cfg.alerts):
+        _check_channel(raw, i, where, tree)
+        for j, name in enumerate(raw.get("topics") or []):
+            if name not in topic_names:
+                raise _located(where, tree, ("alerts", i, "topics", j),
+                               f"no topic named {name!r}", _suggest(name, topic_names))
+
+
+def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) -> None:
+    try:
+        from .alerts.registry import parse_channel
+    except ImportError:
+        return
+    try:
+        parse_channel(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        loc = ("alerts", index, *[p for p in first["loc"] if isinstance(p, (str, int))])
+        if first["type"] == "extra_forbidden":
+            raise _located(where, tree, loc, f"unknown key {loc[-1]!r}",
+                           "see the alert channel keys in README.md") from None
+        raise _located(where, tree, loc, first["msg"].removeprefix("Value error, "),
+                       _expected_hint(first)) from None
+    except ValueError as e:
+        raise _located(where, tree, ("alerts", index, "kind"), str(e), None) from None
+
+
+def _suggest(name: str, choices: set[str]) -> str | None:
+    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
+    return f"did you mean {close[0]!r}?" if close else None

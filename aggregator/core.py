@@ -1,0 +1,216 @@
+"""The Aggregator facade: what the CLI, the daemon, tests and benchmarks call.
+
+``make_aggregator(config)`` takes a path or a loaded Config. Long-lived parts
+(database engine, topic index, extraction pool) live on the Aggregator; the
+HTTP client is made per event loop (``async with agg.running()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import replace
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from . import schedule
+from .config import Config, FeedConfig, load_config
+from .exceptions import NotFoundError, UsageError
+from .extract import ExtractPool
+from .fetch import Fetcher, FetchPolicy
+from .pipeline import PollOutcome, Stages, poll_feed
+from .storage.records import FeedState
+from .storage.store import Store
+from .topics import Document, TopicIndex, TopicSpec, prefilter_terms
+from .types import Article, Feed, UpdateResult, Version
+
+Clock = Callable[[], datetime]
+Progress = Callable[[UpdateResult], None]
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def fetch_policy(config: Config) -> FetchPolicy:
+    n = config.network
+    return FetchPolicy(
+        allow_private=tuple(n.allow_private), user_agent=n.user_agent,
+        total_timeout=n.timeout.total_seconds(), max_bytes=n.max_bytes,
+        max_connections=n.max_connections, max_per_host=n.max_per_host,
+        min_host_interval=n.min_host_interval.total_seconds(),
+    )
+
+
+def topic_specs(config: Config) -> list[TopicSpec]:
+    return [TopicSpec(name=t.name, query=t.query, description=t.description,
+                      fields=tuple(t.fields), languages=tuple(t.languages),
+                      feeds=tuple(t.feeds), tags=tuple(t.tags)) for t in config.topics]
+
+
+class Aggregator:
+    """One configured aggregator over one database."""
+
+    def __init__(self, config: Config, *, clock: Clock | None = None,
+                 store: Store | None = None, extract_workers: int | None = None) -> None:
+        self.config = config
+        self.clock = clock or utcnow
+        self.store = store or Store.open(config.database_url())
+        self.topics = TopicIndex(topic_specs(config))
+        workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
+        self._extract_workers = workers
+        self._extractor: ExtractPool | None = None
+        self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def extractor(self) -> ExtractPool:
+        """Started on first use: polls of extract:false feeds never pay for it."""
+        if self._extractor is None:
+            self._extractor = ExtractPool(workers=self._extract_workers)
+        return self._extractor
+
+    def close(self) -> None:
+        if self._extractor is not None:
+            self._extractor.close()
+            self._extractor = None
+        self.store.close()
+
+    def __enter__(self) -> "Aggregator":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reload(self, config: Config) -> None:
+        """Adopt a new config (live reload): feeds, topics and channels."""
+        self.topics = TopicIndex(topic_specs(config))
+        self.config = config
+        self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Stages]:
+        """The pipeline's edges for this event loop."""
+        async with Fetcher(fetch_policy(self.config), now=self.clock) as fetcher:
+            yield Stages(self.config, self.store, fetcher, self.extractor, self.topics,
+                         self.clock, self._plan_alerts, self._next_poll)
+
+    def _next_poll(self, feed: FeedConfig, state: FeedState, outcome: PollOutcome,
+                   now: datetime) -> datetime:
+        return schedule.next_poll(feed, state, outcome, now, self.config)
+
+    def _plan_alerts(self, aid: int, draft: Any, matches: Any, now: datetime) -> list[Any]:
+        from .alerting import plan_match_alerts
+
+        return plan_match_alerts(self.config, aid, draft, matches, now)
+
+    # ------------------------------------------------------------ polling
+
+    def select_feeds(self, names: Sequence[str] | None = None) -> list[FeedConfig]:
+        """Named feeds (any state), or every enabled feed."""
+        if not names:
+            return [f for f in self.config.feeds if f.enabled]
+        missing = [n for n in names if self.config.feed(n) is None]
+        if missing:
+            raise NotFoundError(f"no feed named {', '.join(map(repr, missing))}",
+                                hint="see `aggregator feeds list`")
+        return [f for n in names if (f := self.config.feed(n)) is not None]
+
+    async def apoll(self, names: Sequence[str] | None = None,
+                    progress: Progress | None = None) -> list[UpdateResult]:
+        feeds = self.select_feeds(names)
+        async with self.running() as st:
+            return await poll_many(st, feeds, progress)
+
+    def poll(self, names: Sequence[str] | None = None,
+             progress: Progress | None = None) -> list[UpdateResult]:
+        """Poll now (all enabled feeds, or those named); one result per feed."""
+        return asyncio.run(self.apoll(names, progress))
+
+    # ------------------------------------------------------------ reading
+
+    def feeds(self) -> list[Feed]:
+        states = self.store.feed_states()
+        counts = self.store.feed_article_counts()
+        return [_feed(f, states.get(f.name), counts, self.config) for f in self.config.feeds]
+
+    def articles(self, *, feed: str | None = None, since: datetime | None = None,
+                 topic: str | None = None, limit: int = 50) -> list[Article]:
+        if feed and self.config.feed(feed) is None and feed not in self.store.feed_states():
+            raise NotFoundError(f"no feed named {feed!r}", hint="see `aggregator feeds list`")
+        if topic and topic not in {t.name for t in self.config.topics}:
+            raise NotFoundError(f"no topic named {topic!r}", hint="see `aggregator topics list`")
+        return self.store.list_articles(feed=feed, since=since, topic=topic, limit=limit)
+
+    def article(self, article_id: int) -> Article:
+        return self.store.get_article(article_id)
+
+    def versions(self, article_id: int) -> list[Version]:
+        self.store.get_article(article_id)
+        return self.store.versions(article_id)
+
+    def search(self, query: str, *, limit: int = 20) -> list[tuple[Article, Any]]:
+        """Stored articles matching `query`: FTS narrows the candidates, the matcher decides."""
+        index = TopicIndex([TopicSpec(name="search", query=query)])
+        prefixes = prefilter_terms(query)
+        out: list[tuple[Article, Any]] = []
+        for aid in self.store.fts_candidates(prefixes, limit=max(500, limit * 20)):
+            art = self.store.get_article(aid)
+            hits = index.match(_document(art))
+            if hits:
+                out.append((art, hits[0]))
+            if len(out) >= limit:
+                break
+        return out
+
+
+def _document(a: Article) -> Document:
+    return Document(title=a.title or "", summary=a.summary or "", body=a.text or "",
+                    language=a.language, feeds=a.feeds)
+
+
+async def poll_many(st: Stages, feeds: Sequence[FeedConfig],
+                    progress: Progress | None = None) -> list[UpdateResult]:
+    """Poll feeds concurrently (the fetcher bounds connections); never raises per feed."""
+
+    async def one(feed: FeedConfig) -> UpdateResult:
+        try:
+            result = await poll_feed(st, feed)
+        except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
+            result = UpdateResult(feed.name, error=f"internal error: {e!r}", error_kind="internal")
+        if progress:
+            progress(result)
+        return result
+
+    return list(await asyncio.gather(*(one(f) for f in feeds)))
+
+
+def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Config) -> Feed:
+    interval = (f.interval or cfg.defaults.interval).total_seconds()
+    extract = f.extract if f.extract is not None else cfg.defaults.extract
+    monitor = f.monitor if f.monitor is not None else cfg.defaults.monitor
+    base = Feed(name=f.name, url=f.url, interval_s=interval, extract=extract, monitor=monitor,
+                tags=tuple(f.tags), enabled=f.enabled, title=f.title)
+    if s is None:
+        return base
+    return replace(base, enabled=f.enabled and s.disabled_reason is None, etag=s.etag,
+                   last_modified=s.last_modified, next_due_at=s.next_due_at,
+                   error_count=s.error_count, disabled_reason=s.disabled_reason,
+                   last_success_at=s.last_success_at, articles=counts.get(s.id, 0),
+                   last_status=s.last_status, last_error=s.last_error,
+                   last_polled_at=s.last_polled_at, permanent_redirect=s.permanent_redirect,
+                   title=f.title or s.title)
+
+
+def make_aggregator(config: Config | str | os.PathLike[str] | None = None, *,
+                    clock: Clock | None = None, extract_workers: int | None = None) -> Aggregator:
+    """Build an Aggregator from a Config or a feeds.yaml path (default: $AGGREGATOR_CONFIG)."""
+    cfg = config if isinstance(config, Config) else load_config(
+        Path(config) if config is not None else None)
+    if not isinstance(cfg, Config):
+        raise UsageError("make_aggregator needs a Config or a path to feeds.yaml")
+    return Aggregator(cfg, clock=clock, extract_workers=extract_workers)

@@ -1,0 +1,149 @@
+"""`aggregator demo`: the whole pipeline, offline, on the seed article.
+
+Serves the seed article as an RSS feed and a news-site page on 127.0.0.1,
+runs the pipeline into a temporary database with the starter
+``export-controls`` topic and an email channel, then prints what it stored,
+the match and the alert it raised, and writes that email as a .eml file.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from .seedsite import article_page, load_seed, rss_feed
+
+Print = Callable[[str], None]
+
+DEMO_TOPIC = """\
+("export control*" OR "export restriction*" OR "entity list" OR "export ban*"
+ OR contrôle* NEAR/3 export* OR restriction* NEAR/3 export*
+ OR Exportkontroll* OR Ausfuhrkontroll* OR (Export* NEAR/3 (Kontroll* OR Beschränkung*)))
+AND (chip* OR semiconductor* OR puce* OR semi-conducteur* OR Halbleiter* OR Nvidia OR AI OR IA OR KI)"""
+
+
+@contextmanager
+def serve_seed() -> Iterator[str]:
+    """A loopback site: /feed.xml lists the seed article at /2025/02/03/nvidia.html."""
+    seed = load_seed()
+    pages: dict[str, tuple[str, bytes]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            ctype, body = pages.get(self.path, ("text/plain", b""))
+            self.send_response(200 if self.path in pages else 404)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    base = f"http://127.0.0.1:{httpd.server_address[1]}"
+    article = base + "/2025/02/03/nvidia.html"
+    pages["/feed.xml"] = ("application/rss+xml; charset=utf-8",
+                          rss_feed(seed, feed_url=base + "/feed.xml",
+                                   article_url=article).encode())
+    pages["/2025/02/03/nvidia.html"] = ("text/html; charset=utf-8",
+                                        article_page(seed, article).encode())
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield base
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+
+
+def demo_config(base: str, folder: Path) -> str:
+    topic = "\n".join("      " + line for line in DEMO_TOPIC.splitlines())
+    return f"""\
+# Demo config written by `aggregator demo`
+database: sqlite:///demo.db
+network:
+  allow_private: [127.0.0.1/32]
+defaults:
+  interval: 15m
+  extract: true
+feeds:
+  - name: eulerpool-demo
+    url: {base}/feed.xml
+    tags: [fr, markets]
+topics:
+  - name: export-controls
+    description: Controls on exports of chips and AI technology
+    query: >
+{topic}
+alerts:
+  - name: desk-email
+    kind: email
+    to: [desk@example.org]
+    from: aggregator@example.org
+    smtp: {{host: 127.0.0.1, port: 2525, security: none}}
+    topics: [export-controls]
+    group_window: 0s
+"""
+
+
+def run_demo(out_dir: Path | None, say: Print) -> int:
+    folder = out_dir or Path(tempfile.mkdtemp(prefix="aggregator-demo-"))
+    folder.mkdir(parents=True, exist_ok=True)
+    with serve_seed() as base:
+        cfg_path = folder / "feeds.yaml"
+        cfg_path.write_text(demo_config(base, folder), encoding="utf-8")
+        return _run(cfg_path, folder, say)
+
+
+def _run(cfg_path: Path, folder: Path, say: Print) -> int:
+    from .core import make_aggregator
+
+    with make_aggregator(cfg_path, extract_workers=0) as agg:
+        results = agg.poll()
+        for r in results:
+            say(f"polled {r.feed}: {r.new} new" + (f" — error: {r.error}" if r.error else ""))
+        for a in agg.articles(limit=5):
+            _show_article(agg, a.id, say)
+        _show_alerts(agg, folder, say)
+    say(f"\nconfig and database: {folder}")
+    say(f"try: aggregator --config {cfg_path} items list")
+    return 0 if results and not any(r.error for r in results) else 1
+
+
+def _show_article(agg: object, article_id: int, say: Print) -> None:
+    a = agg.article(article_id)  # type: ignore[attr-defined]
+    say(f"\nstored article #{a.id}: {a.title}")
+    say(f"  url: {a.url}\n  language: {a.language}  published: {a.published}  "
+        f"extracted: {a.extracted}")
+    say("  text: " + (a.text or "")[:400].replace("\n", "\n        ") + " …")
+    for m in a.matches:
+        say(f"\nmatched topic {m.topic!r} on terms: {', '.join(m.terms)}")
+        for s in m.snippets:
+            say(f"  … {s.text} …")
+
+
+def _show_alerts(agg: object, folder: Path, say: Print) -> None:
+    from .alerting import channels, decode_event
+    from .alerts.email import build_message
+    from .alerts.render import Templates
+    from .core import utcnow
+
+    store = agg.store  # type: ignore[attr-defined]
+    config = agg.config  # type: ignore[attr-defined]
+    emails = {c.name: c for c in channels(config) if c.kind == "email"}
+    for row in store.outbox_payloads(status="pending"):
+        event = decode_event(row)
+        say(f"\nalert raised: {event.alert_id} on channel {event.channel} "
+            f"(topic {event.topic}, pending delivery)")
+        ch = emails.get(event.channel)
+        if ch is None:
+            continue
+        msg = build_message(ch, [event], Templates(ch.templates), now=utcnow())
+        path = folder / f"{event.alert_id}.eml"
+        path.write_bytes(bytes(msg))
+        say(f"  email it would send: {path}\n  Subject: {msg['Subject']}")

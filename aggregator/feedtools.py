@@ -1,0 +1,147 @@
+"""Feed management helpers behind `feeds add / test / import / export`.
+
+Fetching goes through the same guarded Fetcher as polling, so a URL typed by
+a user gets the same SSRF guard, caps and deadline as the daemon's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import config_edit, identity
+from .config import Config
+from .discover import discover_feeds, looks_like_html
+from .exceptions import ParseError, UsageError
+from .fetch import Fetcher
+from .opml import OpmlFeed, parse_opml, render_opml
+from .parse import ParsedFeed, parse_feed
+
+FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
+               "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1")
+
+
+@dataclass(frozen=True)
+class Probe:
+    url: str
+    title: str | None
+    format: str
+    entries: int
+    parsed: ParsedFeed
+
+
+def slug(text: str) -> str:
+    """A feed name from a title or URL: lower-case letters, digits, dashes."""
+    import unicodedata
+
+    if "://" in text:
+        parts = urlsplit(text)
+        text = (parts.hostname or "feed").removeprefix("www.") + parts.path
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    s = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return (s[:60].rstrip("-") or "feed")
+
+
+async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
+    """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed."""
+    from .core import fetch_policy
+
+    async with Fetcher(fetch_policy(config)) as fetcher:
+        res = await fetcher.get(url, accept=FEED_ACCEPT)
+        if looks_like_html(res.content):
+            found = discover_feeds(res.content, res.final_url)
+            if not found:
+                raise ParseError(f"{url} is an HTML page that announces no feed",
+                                 hint="look for an RSS/Atom link on the site and add that URL")
+            url = found[0]
+            res = await fetcher.get(url, accept=FEED_ACCEPT)
+        return url, parse_feed(res.content, url=res.final_url, content_type=res.content_type)
+
+
+def probe_feed(config: Config, url: str) -> Probe:
+    """Validate a feed by fetching and parsing it once (nothing stored)."""
+    final, parsed = asyncio.run(_fetch_feed(config, url))
+    return Probe(final, parsed.title, parsed.format, len(parsed.entries), parsed)
+
+
+def test_feed(config: Config, url: str) -> dict[str, Any]:
+    """What polling `url` would store."""
+    p = probe_feed(config, url)
+    rule = identity.choose_rule(p.parsed.entries)
+    return {
+        "url": p.url, "title": p.title, "format": p.format, "identity": rule,
+        "warnings": list(p.parsed.warnings), "ttl_minutes": p.parsed.ttl_minutes,
+        "entries": [{"key": identity.entry_key(e, rule), "title": e.title, "url": e.url,
+                     "published": e.published.isoformat() if e.published else None,
+                     "author": e.author, "tags": list(e.tags)} for e in p.parsed.entries],
+    }
+
+
+def import_opml(config_file: Path, opml_file: Path) -> tuple[list[str], list[str]]:
+    """Add every OPML feed not already configured (by URL); returns (added, skipped)."""
+    try:
+        outlines = parse_opml(opml_file.read_bytes())
+    except OSError as e:
+        raise UsageError(f"cannot read {opml_file}: {e.strerror}") from e
+    added: list[str] = []
+    skipped: list[str] = []
+
+    def change(doc: Any) -> None:
+        feeds = config_edit._feeds(doc)
+        urls = {str(f.get("url")) for f in feeds}
+        names = {str(f.get("name")) for f in feeds}
+        for o in outlines:
+            if o.url in urls:
+                skipped.append(o.url)
+                continue
+            name = _unique(slug(o.title or o.url), names)
+            names.add(name)
+            urls.add(o.url)
+            feeds.append(_outline_entry(name, o))
+            added.append(name)
+
+    config_edit.edit(config_file, change)
+    return added, skipped
+
+
+def _outline_entry(name: str, o: OpmlFeed) -> Any:
+    from ruamel.yaml.comments import CommentedMap
+
+    item = CommentedMap(name=name, url=o.url)
+    if o.title:
+        item["title"] = o.title
+    if o.tags:
+        item["tags"] = config_edit._seq([slug(t) for t in o.tags])
+    return item
+
+
+def _unique(name: str, taken: set[str]) -> str:
+    if name not in taken:
+        return name
+    n = 2
+    while f"{name}-{n}" in taken:
+        n += 1
+    return f"{name}-{n}"
+
+
+def export_feeds(config: Config, fmt: str) -> str:
+    if fmt == "opml":
+        return render_opml([OpmlFeed(f.title or f.name, f.url, None, tuple(f.tags))
+                            for f in config.feeds])
+    import yaml
+
+    return str(yaml.safe_dump({"feeds": [_feed_yaml(f) for f in config.feeds]},
+                              allow_unicode=True, sort_keys=False))
+
+
+def _feed_yaml(f: Any) -> dict[str, Any]:
+    from .durations import format_duration
+
+    data: dict[str, Any] = f.model_dump(mode="python", exclude_defaults=True)
+    if f.interval is not None:
+        data["interval"] = format_duration(f.interval)
+    return data

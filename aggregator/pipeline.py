@@ -1,0 +1,293 @@
+"""Poll one feed: fetch → parse → identify → extract → match → store.
+
+This module only sequences stages; each decision is a pure function elsewhere
+(identity, parse, extract, topics, scheduling) and each I/O is at an edge
+(fetcher, extraction pool, store). A feed's failure is returned as a value in
+its UpdateResult and never stops the other feeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import identity
+from .changes import comparable_hash
+from .config import Config, FeedConfig
+from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
+from .extract import ExtractPool, Extracted, detect_language
+from .fetch import Fetcher, FetchResult
+from .parse import ParsedEntry, ParsedFeed, parse_feed, text_of
+from .storage.records import (AlertDraft, ArticleDraft, EntryLink, FeedState, IngestBatch,
+                              MatchDraft)
+from .storage.store import Store
+from .topics import Document, TopicIndex, TopicMatch
+from .types import UpdateResult
+
+log = logging.getLogger("aggregator.pipeline")
+
+Clock = Callable[[], datetime]
+AlertPlanner = Callable[[int, ArticleDraft, Sequence[MatchDraft], datetime], list[AlertDraft]]
+ScheduleFn = Callable[[FeedConfig, FeedState, "PollOutcome", datetime], datetime]
+
+
+@dataclass(frozen=True)
+class PollOutcome:
+    """What happened, for the scheduler's next-due decision."""
+
+    ok: bool
+    new: int = 0
+    status: int | None = None
+    retry_after: float | None = None
+    max_age: float | None = None
+    ttl_minutes: int | None = None
+    error_count: int = 0
+
+
+@dataclass
+class Stages:
+    """The edges the pipeline talks to; built once per Aggregator."""
+
+    config: Config
+    store: Store
+    fetcher: Fetcher
+    extractor: ExtractPool
+    topics: TopicIndex
+    clock: Clock
+    plan_alerts: AlertPlanner
+    schedule: ScheduleFn
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """A new feed entry on its way to becoming an article draft."""
+
+    entry: ParsedEntry
+    key: str
+    fingerprint: str
+    article_key: str
+
+
+async def poll_feed(st: Stages, feed: FeedConfig) -> UpdateResult:
+    """Poll one feed; every failure becomes a recorded error on this feed alone."""
+    state = st.store.feed_state(feed.name)
+    now = st.clock()
+    try:
+        fetched = await st.fetcher.get(state.url, etag=state.etag,
+                                       last_modified=state.last_modified)
+    except FetchError as e:
+        return _record_failure(st, feed, state, e, now)
+    try:
+        return await _after_fetch(st, feed, state, fetched, now)
+    except ParseError as e:
+        return _record_failure(st, feed, state, e, now)
+
+
+async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
+                       now: datetime) -> UpdateResult:
+    if fetched.not_modified:
+        _record_ok(st, feed, state, fetched, None, now, new=0)
+        return UpdateResult(feed.name, not_modified=True)
+    if fetched.content_hash == state.body_hash:
+        _record_ok(st, feed, state, fetched, None, now, new=0)
+        return UpdateResult(feed.name, not_modified=True)
+    parsed = await asyncio.to_thread(parse_feed, fetched.content, url=fetched.final_url,
+                                     content_type=fetched.content_type)
+    return await _ingest(st, feed, state, fetched, parsed, now)
+
+
+async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
+                  parsed: ParsedFeed, now: datetime) -> UpdateResult:
+    rule = identity.choose_rule(parsed.entries)
+    keyed = _dedupe_keys([(identity.entry_key(e, rule), e) for e in parsed.entries])
+    known = st.store.known_entries(state.id, [k for k, _ in keyed])
+    fresh = [(k, e) for k, e in keyed if k not in known]
+    touched = [(k, _fp(e)) for k, e in keyed if k in known and known[k].fingerprint != _fp(e)]
+    batch, counts = await _build_batch(st, feed, state, fresh, now)
+    batch = replace(batch, touched=tuple(touched), seen_keys=tuple(k for k, _ in keyed))
+    st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now))
+    if touched:
+        st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
+    _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)
+    return UpdateResult(feed.name, new=counts, updated=len(touched),
+                        unchanged=len(keyed) - len(fresh) - len(touched),
+                        warnings=parsed.warnings,
+                        matches=sum(len(v) for v in batch.matches.values()))
+
+
+def _dedupe_keys(keyed: list[tuple[str, ParsedEntry]]) -> list[tuple[str, ParsedEntry]]:
+    """A key listed twice in one feed document is one entry (the first)."""
+    seen: set[str] = set()
+    out = []
+    for k, e in keyed:
+        if k not in seen:
+            seen.add(k)
+            out.append((k, e))
+    return out
+
+
+def _fp(e: ParsedEntry) -> str:
+    return identity.entry_fingerprint(e.title, e.summary, e.content)
+
+
+def article_key_for(entry: ParsedEntry) -> str:
+    """Global identity of a story: its canonical URL, else a hash of its text."""
+    if entry.url:
+        return "url:" + identity.canonical_url(entry.url)
+    return "hash:" + identity.text_hash((entry.title or "") + "\n" + text_of(entry.content
+                                                                          or entry.summary))
+
+
+async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
+                       fresh: list[tuple[str, ParsedEntry]], now: datetime
+                       ) -> tuple[IngestBatch, int]:
+    cands = [_Candidate(e, k, _fp(e), article_key_for(e)) for k, e in fresh]
+    existing = st.store.articles_by_key([c.article_key for c in cands])
+    links = [EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
+             for c in cands if c.article_key in existing]
+    todo = [c for c in cands if c.article_key not in existing]
+    drafts = await asyncio.gather(*(_draft(st, feed, c) for c in todo))
+    drafts_list, links2 = _merge_drafts(todo, list(drafts), st.store)
+    matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)}
+    batch = IngestBatch(state.id, tuple(drafts_list), tuple(links + links2),
+                        matches={i: m for i, m in matches.items() if m}, now=now)
+    return batch, len(cands)
+
+
+def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Store
+                  ) -> tuple[list[ArticleDraft], list[EntryLink]]:
+    """After extraction a rel=canonical may name a stored article or a sibling draft."""
+    existing = store.articles_by_key([d.key for d in drafts])
+    out: list[ArticleDraft] = []
+    index: dict[str, int] = {}
+    links: list[EntryLink] = []
+    for c, d in zip(todo, drafts):
+        if d.key in existing:
+            links.append(EntryLink(c.key, c.fingerprint, article_id=existing[d.key]))
+            continue
+        if d.key not in index:
+            index[d.key] = len(out)
+            out.append(d)
+        links.append(EntryLink(c.key, c.fingerprint, draft_index=index[d.key]))
+    return out, links
+
+
+async def _draft(st: Stages, feed: FeedConfig, c: _Candidate) -> ArticleDraft:
+    """Build the article from its page when extracting, else from the feed item."""
+    feed_text = text_of(c.entry.content or c.entry.summary)
+    extract = feed.extract if feed.extract is not None else st.config.defaults.extract
+    page: Extracted | None = None
+    error: str | None = None
+    if extract and c.entry.url:
+        page, error = await _extract_page(st, c.entry.url)
+    return _make_draft(c, page, error, feed_text, feed, st.config)
+
+
+async def _extract_page(st: Stages, url: str) -> tuple[Extracted | None, str | None]:
+    try:
+        fetched = await st.fetcher.get(url, accept="text/html,application/xhtml+xml")
+        return await st.extractor.extract(fetched.content, fetched.final_url), None
+    except (FetchError, ExtractError) as e:
+        log.info("extraction fell back to feed content for %s: %s", url, e)
+        return None, str(e)
+
+
+def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_text: str,
+                feed: FeedConfig, config: Config) -> ArticleDraft:
+    e = c.entry
+    text = page.text if page else feed_text
+    url = (page.canonical_url if page and page.canonical_url else None) or e.url
+    key = "url:" + identity.canonical_url(url) if url else c.article_key
+    monitor = feed.monitor if feed.monitor is not None else config.defaults.monitor
+    return ArticleDraft(
+        key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
+        author=e.author or (page.author if page else None), summary=text_of(e.summary) or None,
+        text=text, published=e.published or (page.published if page else None),
+        updated=e.updated, language=(page.language if page else None) or detect_language(text),
+        extracted=page is not None, extract_error=error,
+        extractor_version=page.extractor_version if page else "feed",
+        content_hash=identity.text_hash(text), comparable_hash=comparable_hash(text),
+        fingerprint=identity.simhash(text) if text else None,
+        monitor=monitor and config.monitor.enabled and bool(url),
+    )
+
+
+def _site(url: str | None) -> str | None:
+    return urlsplit(url).hostname if url else None
+
+
+def _match(st: Stages, feed: FeedConfig, d: ArticleDraft) -> tuple[MatchDraft, ...]:
+    doc = Document(title=d.title or "", summary=d.summary or "", body=d.text,
+                   language=d.language, feeds=(feed.name,), tags=tuple(feed.tags))
+    return tuple(match_draft(m) for m in st.topics.match(doc))
+
+
+def match_draft(m: TopicMatch) -> MatchDraft:
+    snippets = tuple({"text": s.text, "highlights": [list(h) for h in s.highlights]}
+                     for s in m.snippets)
+    return MatchDraft(m.topic, tuple(m.terms), snippets)
+
+
+# ------------------------------------------------------------ fetch-state records
+
+
+def _record_ok(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
+               parsed: ParsedFeed | None, now: datetime, *, new: int,
+               rule: str | None = None) -> None:
+    outcome = PollOutcome(True, new=new, status=fetched.status, max_age=fetched.max_age,
+                          ttl_minutes=parsed.ttl_minutes if parsed else None)
+    values: dict[str, Any] = dict(
+        etag=fetched.etag or state.etag, last_modified=fetched.last_modified or state.last_modified,
+        last_status=fetched.status, last_error=None, last_error_kind=None, error_count=0,
+        last_polled_at=now, last_success_at=now, failing_since=None, max_age_s=fetched.max_age,
+        next_due_at=st.schedule(feed, state, outcome, now), lease_owner=None, lease_until=None,
+        health=None,
+    )
+    if not fetched.not_modified:
+        values["body_hash"] = fetched.content_hash
+    if parsed is not None:
+        values.update(title=parsed.title, ttl_minutes=parsed.ttl_minutes, identity_rule=rule)
+    if fetched.permanent_redirect:
+        values["permanent_redirect"] = fetched.permanent_redirect
+    if new:
+        values.update(_rhythm(state, now))
+    st.store.update_feed(state.id, **values)
+
+
+def _rhythm(state: FeedState, now: datetime) -> dict[str, Any]:
+    """Exponential moving average of the gap between polls that found new items."""
+    if state.last_new_at is None:
+        return {"last_new_at": now}
+    gap = (now - state.last_new_at).total_seconds()
+    avg = gap if state.avg_new_interval_s is None else 0.7 * state.avg_new_interval_s + 0.3 * gap
+    return {"last_new_at": now, "avg_new_interval_s": avg}
+
+
+def _record_failure(st: Stages, feed: FeedConfig, state: FeedState, err: AggregatorError,
+                    now: datetime) -> UpdateResult:
+    kind = getattr(err, "kind", None) or ("parse" if isinstance(err, ParseError) else "error")
+    status = getattr(err, "status", None)
+    retry_after = getattr(err, "retry_after", None)
+    disabled = status == 410
+    outcome = PollOutcome(False, status=status, retry_after=retry_after,
+                          error_count=state.error_count + 1)
+    values: dict[str, Any] = dict(
+        last_status=status, last_error=str(err), last_error_kind=kind,
+        error_count=state.error_count + 1, last_polled_at=now,
+        failing_since=state.failing_since or now, lease_owner=None, lease_until=None,
+        next_due_at=st.schedule(feed, state, outcome, now),
+        health="html" if getattr(err, "looks_like_html", False) else state.health,
+    )
+    if retry_after:
+        values["retry_after_until"] = now + timedelta(seconds=retry_after)
+    if disabled:
+        values["disabled_reason"] = f"410 Gone at {now:%Y-%m-%d %H:%M} UTC: {err}"
+    st.store.update_feed(state.id, **values)
+    log.warning("feed %s: %s", feed.name, err, extra={"feed": feed.name})
+    return UpdateResult(feed.name, error=str(err), error_kind=kind, disabled=disabled,
+                        retry_after=retry_after)

@@ -1,0 +1,440 @@
+"""Queries. The only module that touches rows; everything returned is a record.
+
+Every method is one short transaction. Writes that must be atomic together (an
+article, its version, its feed link, its matches and the alerts they cause) go
+through one call, so the outbox is transactional.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, and_, func, or_, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, col, select
+
+from .. import types as t
+from ..exceptions import NotFoundError, StorageError
+from . import db
+from .models import (ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, OutboxRow,
+                     SiteBoilerplateRow, VersionRow)
+from .records import (AlertDraft, ArticleDraft, CheckTarget, FeedState, IngestBatch,
+                      KnownEntry, MatchDraft)
+
+AlertFactory = Callable[[int, ArticleDraft, Sequence[MatchDraft]], Sequence[AlertDraft]]
+_CHUNK = 500
+
+
+def search_text(*parts: str | None) -> str:
+    """Text as the full-text index stores it: case-folded, accents stripped."""
+    joined = " ".join(p for p in parts if p)
+    decomposed = unicodedata.normalize("NFKD", joined)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+class Store:
+    """Repository over one engine (SQLite or PostgreSQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> "Store":
+        engine = db.make_engine(url)
+        if migrate:
+            db.upgrade(engine)
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def session(self) -> Session:
+        return Session(self.engine, expire_on_commit=False)
+
+    def ping(self) -> bool:
+        """True when the database answers (for /readyz)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    def _insert(self, model: Any) -> Any:
+        dialect = postgresql if self.dialect == "postgresql" else sqlite
+        return dialect.insert(model)
+
+    # ------------------------------------------------------------------ feeds
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make a row for every configured feed; follow URL edits in feeds.yaml."""
+        wanted = dict(feeds)
+        with self.session() as s:
+            rows = {r.name: r for r in s.exec(select(FeedRow))}
+            for name, url in wanted.items():
+                row = rows.get(name)
+                if row is None:
+                    s.add(FeedRow(name=name, url=url, created_at=now, next_due_at=now))
+                elif row.url != url:
+                    _reset_url(row, url)
+                    s.add(row)
+            s.commit()
+
+    def feed_state(self, name: str) -> FeedState:
+        with self.session() as s:
+            row = s.exec(select(FeedRow).where(FeedRow.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no feed named {name!r}",
+                                    hint="see `aggregator feeds list`")
+            return _feed_state(row)
+
+    def feed_states(self) -> dict[str, FeedState]:
+        with self.session() as s:
+            return {r.name: _feed_state(r) for r in s.exec(select(FeedRow))}
+
+    def feed_article_counts(self) -> dict[int, int]:
+        with self.session() as s:
+            q = select(FeedEntryRow.feed_id, func.count()).group_by(FeedEntryRow.feed_id)
+            return {fid: n for fid, n in s.exec(q)}
+
+    def update_feed(self, feed_id: int, **values: Any) -> None:
+        """Set fetch-state columns (etag, errors, next_due_at ...) on one feed."""
+        with self.session() as s:
+            s.exec(update(FeedRow).where(col(FeedRow.id) == feed_id).values(**values))
+            s.commit()
+
+    def clear_disabled(self, name: str) -> None:
+        """`feeds enable` after a 410: the user says the feed is back."""
+        with self.session() as s:
+            s.exec(update(FeedRow).where(col(FeedRow.name) == name).values(
+                disabled_reason=None, error_count=0, failing_since=None))
+            s.commit()
+
+    def claim_due_feeds(self, names: Sequence[str], now: datetime, *, worker: str,
+                        lease_until: datetime, limit: int) -> list[str]:
+        """Lease due feeds to this worker (SKIP LOCKED on PostgreSQL)."""
+        with self.session() as s:
+            q = (select(FeedRow).where(col(FeedRow.name).in_(names))
+                 .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
+                 .where(col(FeedRow.disabled_reason).is_(None))
+                 .where(or_(col(FeedRow.lease_until).is_(None), col(FeedRow.lease_until) < now))
+                 .order_by(col(FeedRow.next_due_at)).limit(limit))
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.exec(q))
+            for r in rows:
+                r.lease_owner, r.lease_until = worker, lease_until
+                s.add(r)
+            s.commit()
+            return [r.name for r in rows]
+
+    def release_feed(self, feed_id: int) -> None:
+        self.update_feed(feed_id, lease_owner=None, lease_until=None)
+
+    # ------------------------------------------------------------ entries
+
+    def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
+        out: dict[str, KnownEntry] = {}
+        with self.session() as s:
+            for chunk in _chunks(keys):
+                q = select(FeedEntryRow).where(FeedEntryRow.feed_id == feed_id,
+                                               col(FeedEntryRow.entry_key).in_(chunk))
+                for r in s.exec(q):
+                    out[r.entry_key] = KnownEntry(r.article_id, r.fingerprint)
+        return out
+
+    def articles_by_key(self, keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        with self.session() as s:
+            for chunk in _chunks(keys):
+                q = select(ArticleRow.key, ArticleRow.id).where(col(ArticleRow.key).in_(chunk))
+                out.update({k: i for k, i in s.exec(q) if i is not None})
+        return out
+
+    def ingest(self, batch: IngestBatch, alerts_for: AlertFactory | None = None) -> list[int]:
+        """Write one poll's articles, links, matches and alerts atomically.
+
+        Returns the article id of each draft (an existing id when another
+        feed stored the same story meanwhile).
+        """
+        try:
+            with self.session() as s:
+                made = [self._article_id(s, d, batch.now) for d in batch.drafts]
+                ids = [aid for aid, _ in made]
+                self._link_entries(s, batch, ids)
+                for i, draft in enumerate(batch.drafts):
+                    if made[i][1]:
+                        self._store_new_article(s, ids[i], draft, batch, i, alerts_for)
+                s.commit()
+                return ids
+        except OperationalError as e:
+            raise StorageError(f"database write failed: {e.orig}",
+                               hint="is the database locked by another program?") from e
+
+    def _article_id(self, s: Session, d: ArticleDraft, now: datetime | None) -> tuple[int, bool]:
+        """(id, created): insert the article unless another feed stored its key first."""
+        existing = s.exec(select(ArticleRow.id).where(ArticleRow.key == d.key)).first()
+        if existing is not None:
+            return existing, False
+        row = _article_row(d, now)
+        s.add(row)
+        s.flush()
+        assert row.id is not None
+        return row.id, True
+
+    def _link_entries(self, s: Session, batch: IngestBatch, ids: Sequence[int]) -> None:
+        now = batch.now
+        for link in batch.links:
+            aid = link.article_id if link.article_id is not None else ids[link.draft_index or 0]
+            stmt = self._insert(FeedEntryRow).values(
+                feed_id=batch.feed_id, article_id=aid, entry_key=link.entry_key,
+                fingerprint=link.fingerprint, first_seen_at=now, last_seen_at=now,
+            ).on_conflict_do_nothing()
+            s.exec(stmt)  # type: ignore[call-overload]
+        for key, fp in batch.touched:
+            s.exec(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
+                                              col(FeedEntryRow.entry_key) == key)
+                   .values(fingerprint=fp, last_seen_at=now))
+        self._mark_seen(s, batch)
+
+    def _mark_seen(self, s: Session, batch: IngestBatch) -> None:
+        """Entries still listed are not gone; ones that vanished get gone_at (retractions)."""
+        if not batch.seen_keys:
+            return
+        for chunk in _chunks(batch.seen_keys):
+            s.exec(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
+                                              col(FeedEntryRow.entry_key).in_(chunk))
+                   .values(gone_at=None))
+
+    def _store_new_article(self, s: Session, aid: int, d: ArticleDraft, batch: IngestBatch,
+                           index: int, alerts_for: AlertFactory | None) -> None:
+        s.add(VersionRow(article_id=aid, number=1, title=d.title, text=d.text,
+                         content_hash=d.content_hash, comparable_hash=d.comparable_hash,
+                         extractor_version=d.extractor_version, fetched_at=batch.now))
+        self._index_fts(s, aid, d.title, d.text)
+        matches = batch.matches.get(index, ())
+        self._add_matches(s, aid, 1, matches, batch.now)
+        if alerts_for and matches:
+            self._add_alerts(s, aid, alerts_for(aid, d, matches))
+
+    def _add_matches(self, s: Session, aid: int, version: int, matches: Sequence[MatchDraft],
+                     now: datetime | None) -> None:
+        for m in matches:
+            s.add(MatchRow(article_id=aid, version=version, topic=m.topic, terms=list(m.terms),
+                           snippets=list(m.snippets), created_at=now))
+
+    def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
+        """Outbox rows; a second alert for the same (event, channel) key is a no-op."""
+        for a in alerts:
+            stmt = self._insert(OutboxRow).values(
+                alert_id=a.alert_id, channel=a.channel, event=a.event, topic=a.topic,
+                article_id=aid, payload=a.payload, status="pending", attempts=0,
+                created_at=a.not_before, not_before=a.not_before, next_attempt_at=a.not_before,
+            ).on_conflict_do_nothing()
+            s.exec(stmt)  # type: ignore[call-overload]
+
+    def _index_fts(self, s: Session, aid: int, title: str | None, body: str | None) -> None:
+        """Keep the full-text index in step with the article's current text."""
+        params = {"id": aid, "title": search_text(title), "body": search_text(body)}
+        if self.dialect == "sqlite":
+            s.exec(text("DELETE FROM article_fts WHERE rowid = :id").bindparams(id=aid))  # type: ignore[call-overload]
+            s.exec(text("INSERT INTO article_fts(rowid, title, body) "  # type: ignore[call-overload]
+                        "VALUES (:id, :title, :body)").bindparams(**params))
+        else:
+            s.exec(text(  # type: ignore[call-overload]
+                "INSERT INTO article_fts(article_id, tsv) VALUES "
+                "(:id, to_tsvector('simple', :title || ' ' || :body)) "
+                "ON CONFLICT (article_id) DO UPDATE SET tsv = EXCLUDED.tsv").bindparams(**params))
+
+    def fts_candidates(self, prefixes: Sequence[str] | None, limit: int) -> list[int]:
+        """Article ids whose text has any of the prefixes (newest first); all when None."""
+        with self.session() as s:
+            if not prefixes:
+                q = select(ArticleRow.id).order_by(col(ArticleRow.id).desc()).limit(limit)
+                return [i for i in s.exec(q) if i is not None]
+            if self.dialect == "sqlite":
+                match = " OR ".join(f'"{p.replace(chr(34), "")}"*' for p in prefixes)
+                sql = ("SELECT rowid FROM article_fts WHERE article_fts MATCH :m "
+                       "ORDER BY rowid DESC LIMIT :n")
+                rows = s.exec(text(sql).bindparams(m=match, n=limit))  # type: ignore[call-overload]
+            else:
+                tsq = " | ".join(_pg_prefix(p) for p in prefixes if _pg_prefix(p))
+                sql = ("SELECT article_id FROM article_fts WHERE tsv @@ to_tsquery('simple', :q) "
+                       "ORDER BY article_id DESC LIMIT :n")
+                rows = s.exec(text(sql).bindparams(q=tsq, n=limit))  # type: ignore[call-overload]
+            return [r[0] for r in rows]
+
+    def mark_changed_entries(self, feed_id: int, keys: Sequence[str], now: datetime) -> None:
+        """A feed item whose title/summary/content changed: re-check its page at once."""
+        with self.session() as s:
+            for chunk in _chunks(keys):
+                ids = select(FeedEntryRow.article_id).where(
+                    FeedEntryRow.feed_id == feed_id, col(FeedEntryRow.entry_key).in_(chunk))
+                s.exec(update(ArticleRow).where(col(ArticleRow.id).in_(ids))
+                       .values(next_check_at=now))
+            s.commit()
+
+    # ------------------------------------------------------------ reading
+
+    def list_articles(self, *, feed: str | None = None, since: datetime | None = None,
+                      topic: str | None = None, limit: int = 50,
+                      ids: Sequence[int] | None = None) -> list[t.Article]:
+        with self.session() as s:
+            q = select(ArticleRow)
+            if feed:
+                q = q.where(col(ArticleRow.id).in_(
+                    select(FeedEntryRow.article_id).join(FeedRow).where(FeedRow.name == feed)))
+            if topic:
+                q = q.where(col(ArticleRow.id).in_(
+                    select(MatchRow.article_id).where(MatchRow.topic == topic)))
+            if since:
+                q = q.where(col(ArticleRow.first_seen_at) >= since)
+            if ids is not None:
+                q = q.where(col(ArticleRow.id).in_(list(ids)))
+            q = q.order_by(col(ArticleRow.first_seen_at).desc(), col(ArticleRow.id).desc())
+            rows = list(s.exec(q.limit(limit)))
+            feeds = self._feeds_of(s, [r.id for r in rows if r.id is not None])
+            return [_article(r, feeds.get(r.id or 0, ())) for r in rows]
+
+    def get_article(self, article_id: int) -> t.Article:
+        with self.session() as s:
+            row = s.get(ArticleRow, article_id)
+            if row is None:
+                raise NotFoundError(f"no article with id {article_id}",
+                                    hint="see `aggregator items list`")
+            feeds = self._feeds_of(s, [article_id]).get(article_id, ())
+            matches = tuple(_match(m) for m in s.exec(
+                select(MatchRow).where(MatchRow.article_id == article_id)
+                .order_by(col(MatchRow.version), col(MatchRow.topic))))
+            return _article(row, feeds, full=True, matches=matches)
+
+    def _feeds_of(self, s: Session, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+        out: dict[int, list[str]] = {}
+        for chunk in _chunks(ids):
+            q = (select(FeedEntryRow.article_id, FeedRow.name).join(FeedRow)
+                 .where(col(FeedEntryRow.article_id).in_(chunk)).order_by(col(FeedRow.name)))
+            for aid, name in s.exec(q):
+                if name not in out.setdefault(aid, []):
+                    out[aid].append(name)
+        return {k: tuple(v) for k, v in out.items()}
+
+    def versions(self, article_id: int) -> list[t.Version]:
+        with self.session() as s:
+            q = select(VersionRow).where(VersionRow.article_id == article_id).order_by(
+                col(VersionRow.number))
+            return [_version(r) for r in s.exec(q)]
+
+    def count_articles(self) -> int:
+        with self.session() as s:
+            return int(s.exec(select(func.count()).select_from(ArticleRow)).one())
+
+    # ------------------------------------------------------------ outbox (reads)
+
+    def list_alerts(self, status: str | None = None, limit: int = 100) -> list[t.Alert]:
+        with self.session() as s:
+            q = select(OutboxRow, ArticleRow.title).join(
+                ArticleRow, col(ArticleRow.id) == col(OutboxRow.article_id), isouter=True)
+            if status:
+                q = q.where(OutboxRow.status == status)
+            q = q.order_by(col(OutboxRow.id).desc()).limit(limit)
+            return [_alert(r, title) for r, title in s.exec(q)]
+
+
+    def outbox_payloads(self, status: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Queued alert events (JSON payloads), oldest first."""
+        with self.session() as s:
+            q = select(OutboxRow.payload)
+            if status:
+                q = q.where(OutboxRow.status == status)
+            return list(s.exec(q.order_by(col(OutboxRow.id)).limit(limit)))
+
+
+# ---------------------------------------------------------------- row → record
+
+
+def _reset_url(row: FeedRow, url: str) -> None:
+    row.url = url
+    row.etag = row.last_modified = row.body_hash = None
+    row.permanent_redirect = None
+
+
+def _feed_state(r: FeedRow) -> FeedState:
+    assert r.id is not None
+    return FeedState(r.id, r.name, r.url, r.etag, r.last_modified, r.body_hash, r.identity_rule,
+                     r.disabled_reason, r.error_count, r.next_due_at, r.last_success_at,
+                     r.last_new_at, r.avg_new_interval_s, r.failing_since, r.health,
+                     r.last_status, r.last_error, r.last_polled_at, r.permanent_redirect, r.title)
+
+
+def _article_row(d: ArticleDraft, now: datetime | None) -> ArticleRow:
+    return ArticleRow(
+        key=d.key, url=d.url, site=d.site, title=d.title, author=d.author, summary=d.summary,
+        text=d.text, published=d.published, updated=d.updated, language=d.language,
+        extracted=d.extracted, extract_error=d.extract_error, content_hash=d.content_hash,
+        fingerprint=_signed64(d.fingerprint), version_count=1, first_seen_at=now,
+        last_checked_at=now, monitor=d.monitor, watch=d.watch,
+        check_etag=d.check_etag, check_last_modified=d.check_last_modified,
+    )
+
+
+def _signed64(v: int | None) -> int | None:
+    """Store a 64-bit simhash in a signed BIGINT."""
+    if v is None:
+        return None
+    return v - (1 << 64) if v >= (1 << 63) else v
+
+
+def unsigned64(v: int | None) -> int | None:
+    if v is None:
+        return None
+    return v + (1 << 64) if v < 0 else v
+
+
+def _article(r: ArticleRow, feeds: tuple[str, ...], *, full: bool = False,
+             matches: tuple[t.Match, ...] = ()) -> t.Article:
+    assert r.id is not None and r.first_seen_at is not None
+    return t.Article(
+        id=r.id, url=r.url, title=r.title, feeds=feeds, published=r.published,
+        language=r.language, extracted=r.extracted, versions=r.version_count,
+        first_seen_at=r.first_seen_at, author=r.author, summary=r.summary if full else None,
+        text=r.text if full else None, extract_error=r.extract_error,
+        last_checked_at=r.last_checked_at, retracted=r.retracted, matches=matches,
+    )
+
+
+def _match(m: MatchRow) -> t.Match:
+    assert m.created_at is not None
+    snippets = tuple(t.Snippet(s.get("text", ""), tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
+                     for s in m.snippets)
+    return t.Match(m.topic, m.article_id, m.version, tuple(m.terms), snippets, m.created_at)
+
+
+def _version(r: VersionRow) -> t.Version:
+    assert r.fetched_at is not None
+    return t.Version(r.article_id, r.number, r.title, r.text, r.content_hash,
+                     r.extractor_version, r.fetched_at, r.kind, r.revert_of)
+
+
+def _alert(r: OutboxRow, title: str | None) -> t.Alert:
+    assert r.id is not None and r.created_at is not None
+    return t.Alert(r.id, r.alert_id, r.channel, r.event, r.topic, r.article_id, r.status,
+                   r.attempts, r.created_at, r.next_attempt_at, r.sent_at, r.last_error, title)
+
+
+def _chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), _CHUNK):
+        yield items[i:i + _CHUNK]
+
+
+def _pg_prefix(p: str) -> str:
+    word = "".join(c for c in p if c.isalnum())
+    return f"{word}:*" if word else ""
+
+
+__all__ = ["Store", "search_text", "unsigned64", "and_", "ChangeRow", "SiteBoilerplateRow",
+           "CheckTarget"]

@@ -1,0 +1,207 @@
+"""Text normalisation, tokenisation and stemming shared by queries and articles.
+
+Queries and article text must go through exactly the same steps, otherwise a
+query word can never equal a text word.  The steps are:
+
+1. split the ORIGINAL text into words (letters, digits and combining marks);
+   apostrophes glue a word group together so that elision can be undone, every
+   other character (hyphen, punctuation, space, line break) separates words;
+2. undo French/Italian elision (``l'exportation`` -> ``exportation``) and drop an
+   English possessive ``'s``: these are not words of their own, so they neither
+   match nor count in NEAR distances;
+3. normalise each word: NFKC, case-fold, accents stripped.
+
+Every :class:`RawToken` keeps its character offsets into the original text, so
+snippets and highlights point at what the reader actually sees.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+import snowballstemmer
+
+#: Apostrophes treated alike: straight, curly (left/right), modifier letter,
+#: grave and acute accents used as apostrophes by sloppy typists.
+APOSTROPHES = "'\u2019\u2018\u02bc`\u00b4"
+
+#: Characters that may sit inside a word without splitting it and are then
+#: deleted (soft hyphen, zero-width (non-)joiner, word joiner): HTML extraction
+#: leaves soft hyphens inside long German words ("Export\u00adkontrollen").
+IGNORABLE = "\u00ad\u200c\u200d\u2060"
+
+#: Hyphen characters: a hyphenated query word also matches the words written
+#: together ("semi-conducteur" -> "semiconducteur"), see query.py.
+HYPHENS = "-\u2010\u2011"
+
+#: Elided clitics (French, Italian, Catalan) written before an apostrophe.
+ELISIONS = frozenset(
+    """l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu
+    dell all dall nell sull coll pell quell quest un nessun buon bell
+    gl anch dov com cos""".split()
+)
+
+#: ISO 639-1 code -> Snowball algorithm name.
+SNOWBALL = {
+    "ar": "arabic", "hy": "armenian", "eu": "basque", "ca": "catalan", "cs": "czech",
+    "da": "danish", "nl": "dutch", "en": "english", "eo": "esperanto", "et": "estonian",
+    "fi": "finnish", "fr": "french", "de": "german", "el": "greek", "hi": "hindi",
+    "hu": "hungarian", "id": "indonesian", "ga": "irish", "it": "italian",
+    "lt": "lithuanian", "ne": "nepali", "no": "norwegian", "nb": "norwegian",
+    "fa": "persian", "pl": "polish", "pt": "portuguese", "ro": "romanian",
+    "ru": "russian", "sr": "serbian", "es": "spanish", "sv": "swedish", "ta": "tamil",
+    "tr": "turkish", "yi": "yiddish",
+}  # fmt: skip
+
+
+def _combining_marks() -> str:
+    """A regex class body for every combining mark (category M) we may meet.
+
+    Python's ``\\w`` does not include combining marks, so decomposed text
+    ("contro\\u0302le") would otherwise be cut in two.  Computed once at import
+    (a few ms) rather than hard-coding a table that goes stale.
+    """
+    ranges: list[tuple[int, int]] = []
+    for cp in [*range(0x20000), *range(0xE0100, 0xE01F0)]:
+        if unicodedata.category(chr(cp))[0] != "M":
+            continue
+        if ranges and ranges[-1][1] == cp - 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
+
+
+_MARKS = _combining_marks()
+_WORD = rf"(?:[^\W_\u02bc]|[{_MARKS}{IGNORABLE}])+"
+_APOS = f"[{re.escape(APOSTROPHES)}]"
+#: A word group: words glued by apostrophes ("l'exportation", "Nvidia's").
+WORD_GROUP_RE = re.compile(rf"{_WORD}(?:{_APOS}{_WORD})*")
+_WORD_RE = re.compile(_WORD)
+_APOS_RE = re.compile(_APOS)
+_IGNORABLE_TABLE = {ord(c): None for c in IGNORABLE}
+
+
+class RawToken(NamedTuple):
+    """One word of a text: offsets into the original, its folded and normal forms."""
+
+    start: int
+    end: int
+    folded: str  # NFKC + case-fold, accents kept (what the stemmer wants)
+    norm: str  # folded with accents stripped (what matching compares)
+
+
+def strip_accents(text: str) -> str:
+    """Drop combining marks after canonical decomposition (contrôle -> controle)."""
+    decomposed = unicodedata.normalize("NFD", text)
+    kept = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return unicodedata.normalize("NFC", kept)
+
+
+def _fold_once(text: str) -> str:
+    """NFKC, case-fold, NFKC again (case-folding can denormalise), unify apostrophes."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = unicodedata.normalize("NFKC", text).translate(_IGNORABLE_TABLE)
+    return _APOS_RE.sub("'", text)
+
+
+@lru_cache(maxsize=200_000)
+def fold(text: str) -> str:
+    """Case- and compatibility-folded text with accents kept.
+
+    Iterates to a fixed point because NFKC and case folding do not commute for
+    a handful of code points; normalising twice must equal normalising once.
+    """
+    for _ in range(4):
+        folded = _fold_once(text)
+        if folded == text:
+            break
+        text = folded
+    return text
+
+
+@lru_cache(maxsize=200_000)
+def normalize(text: str) -> str:
+    """The matching form of a text: folded (see :func:`fold`) and accents stripped."""
+    for _ in range(4):
+        normal = strip_accents(fold(text))
+        if normal == text:
+            break
+        text = normal
+    return text
+
+
+def _split_group(group: str) -> list[tuple[int, int]]:
+    """Word spans inside an apostrophe-glued group, elision and possessive removed."""
+    spans = [m.span() for m in _WORD_RE.finditer(group)]
+    while len(spans) > 1 and fold(group[slice(*spans[0])]) in ELISIONS:
+        spans.pop(0)
+    if len(spans) > 1 and fold(group[slice(*spans[-1])]) == "s":
+        spans.pop()
+    return spans
+
+
+def _token(text: str, start: int, end: int) -> RawToken | None:
+    """Build a token from a span of the original text; None when nothing is left."""
+    folded = fold(text[start:end])
+    norm = normalize(folded)
+    if not norm:
+        return None
+    return RawToken(start, end, folded, norm)
+
+
+def tokenize(text: str) -> list[RawToken]:
+    """Words of ``text`` with offsets into it, elision undone, in reading order."""
+    tokens: list[RawToken] = []
+    for m in WORD_GROUP_RE.finditer(text):
+        group = m.group()
+        if not _APOS_RE.search(group):
+            spans = [(0, len(group))]
+        else:
+            spans = _split_group(group)
+        for a, b in spans:
+            token = _token(text, m.start() + a, m.start() + b)
+            if token is not None:
+                tokens.append(token)
+    return tokens
+
+
+def language_code(language: str | None) -> str | None:
+    """Primary ISO 639 subtag, lower-case ("fr-FR" -> "fr"); None for empty input."""
+    if not language:
+        return None
+    code = re.split(r"[-_]", language.strip(), maxsplit=1)[0].lower()
+    return code or None
+
+
+def has_stemmer(language: str | None) -> bool:
+    """Whether Snowball knows ``language`` (ISO code)."""
+    return language is not None and language in SNOWBALL
+
+
+_LOCAL = threading.local()
+
+
+def _stemmer(language: str) -> snowballstemmer.Stemmer:
+    """One stemmer per thread and language: Snowball stemmers keep mutable state."""
+    cache: dict[str, snowballstemmer.Stemmer] = _LOCAL.__dict__.setdefault("stemmers", {})
+    if language not in cache:
+        cache[language] = snowballstemmer.stemmer(SNOWBALL[language])
+    return cache[language]
+
+
+@lru_cache(maxsize=500_000)
+def stem(folded: str, language: str) -> str:
+    """Snowball stem of a folded word, accents stripped afterwards.
+
+    Stemming the accented form keeps the stemmer's own rules intact (French
+    suffixes such as -é); stripping after makes "controles" and "contrôles"
+    land on the same stem.  Unknown languages return the normal form.
+    """
+    if language not in SNOWBALL:
+        return normalize(folded)
+    return normalize(_stemmer(language).stemWord(folded))

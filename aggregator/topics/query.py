@@ -1,0 +1,577 @@
+"""The topic query language: lexer, syntax tree and recursive-descent parser.
+
+See QUERY_LANGUAGE.md next to this file for the user-facing description.  The
+parser turns a query string into a tree of frozen dataclasses whose words are
+already normalised with :mod:`aggregator.topics.normalize`, so that matching
+never has to look at the query text again.  Every error is a
+:class:`QuerySyntaxError` with the 1-based column of the offending character.
+
+Precedence, tightest first: field scope ``title:`` / ``-`` / ``NOT`` / ``NEAR/n``
+/ ``AND`` (explicit or implied by juxtaposition) / ``OR``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+from aggregator.exceptions import QuerySyntaxError
+from aggregator.topics.normalize import HYPHENS, RawToken, language_code, tokenize
+
+TEXT_FIELDS = ("title", "summary", "body")
+META_FIELDS = ("feed", "tag", "lang")
+OPEN_QUOTES = '"\u201c\u201e\u00ab'
+CLOSE_QUOTES = '"\u201d\u201c\u00bb'
+MAX_NEAR = 100
+MAX_VARIANTS = 16
+MIN_PREFIX = 2  # "ai*" is fine, "a*" would match half the dictionary
+MIN_INFIX = 3  # "*kontroll*", not "*ko*"
+AMBIGUOUS = {"and": "AND", "or": "OR", "not": "NOT"}
+
+
+# --------------------------------------------------------------------------- tree
+
+
+@dataclass(frozen=True)
+class Term:
+    """One word, matched by normal form or by stem."""
+
+    folded: str
+    norm: str
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Wildcard:
+    """A word pattern on the normal (unstemmed) form: prefix, suffix or infix."""
+
+    norm: str
+    leading: bool
+    trailing: bool
+    col: int = field(default=0, compare=False)
+
+
+Part: TypeAlias = Term | Wildcard
+
+
+@dataclass(frozen=True)
+class Phrase:
+    """Consecutive words; with ``slop`` the words in any order, at most slop extra words."""
+
+    parts: tuple[Part, ...]
+    slop: int | None = None
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class And:
+    children: tuple[Node, ...]
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Or:
+    children: tuple[Node, ...]
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Not:
+    child: Node
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Near:
+    """Both sides within ``distance`` words of each other (words in between), either order."""
+
+    left: Node
+    right: Node
+    distance: int
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Restrict a sub-query to one text field (title, summary, body)."""
+
+    field: str
+    child: Node
+    col: int = field(default=0, compare=False)
+
+
+@dataclass(frozen=True)
+class Meta:
+    """A test on the article's metadata: feed name, feed tag or language."""
+
+    kind: str
+    value: str
+    col: int = field(default=0, compare=False)
+
+
+Node: TypeAlias = Term | Wildcard | Phrase | And | Or | Not | Near | Scope | Meta
+
+
+@dataclass(frozen=True)
+class Query:
+    """A parsed query: the source text and its tree."""
+
+    source: str
+    root: Node
+
+    def __str__(self) -> str:
+        return describe(self.root)
+
+
+def describe(node: Node) -> str:
+    """Canonical s-expression of a tree, for tests, logs and `topics check` output."""
+    match node:
+        case Term():
+            return node.norm
+        case Wildcard():
+            return f"{'*' if node.leading else ''}{node.norm}{'*' if node.trailing else ''}"
+        case Phrase():
+            words = " ".join(describe(p) for p in node.parts)
+            return f'"{words}"' + (f"~{node.slop}" if node.slop is not None else "")
+        case And() | Or():
+            name = "AND" if isinstance(node, And) else "OR"
+            return f"({name} {' '.join(describe(c) for c in node.children)})"
+        case Not():
+            return f"(NOT {describe(node.child)})"
+        case Near():
+            return f"(NEAR/{node.distance} {describe(node.left)} {describe(node.right)})"
+        case Scope():
+            return f"{node.field}:{describe(node.child)}"
+        case Meta():
+            return f"{node.kind}:{node.value}"
+
+
+# -------------------------------------------------------------------------- lexer
+
+
+@dataclass(frozen=True)
+class Tok:
+    """A lexical token; ``col`` is 1-based; ``number`` holds NEAR/n or ~n."""
+
+    kind: str  # WORD PHRASE LPAREN RPAREN AND OR NOT NEAR FIELD
+    text: str
+    col: int
+    number: int | None = None
+
+
+def _error(message: str, query: str, col: int, hint: str | None = None) -> QuerySyntaxError:
+    return QuerySyntaxError(message, query=query, column=col, hint=hint)
+
+
+def _word_end(query: str, i: int) -> int:
+    """Index just past the bare word starting at ``i``."""
+    stop = set("()") | set(OPEN_QUOTES) | set(CLOSE_QUOTES)
+    j = i
+    while j < len(query) and not query[j].isspace() and query[j] not in stop:
+        j += 1
+    return j
+
+
+def _lex_phrase(query: str, i: int) -> tuple[Tok, int]:
+    """A quoted phrase starting at ``i``, with an optional ``~n`` right after it."""
+    j = i + 1
+    while j < len(query) and query[j] not in CLOSE_QUOTES:
+        j += 1
+    if j >= len(query):
+        raise _error("unterminated quote", query, i + 1, hint="close the phrase with \"")
+    end = j + 1
+    slop: int | None = None
+    if end < len(query) and query[end] == "~":
+        m = re.match(r"~(\d+)", query[end:])
+        if not m:
+            raise _error("'~' must be followed by a number", query, end + 1, hint='e.g. "a b"~3')
+        slop = int(m.group(1))
+        if slop > MAX_NEAR:
+            raise _error(f"~{slop} is too far (at most {MAX_NEAR})", query, end + 1)
+        end += m.end()
+    return Tok("PHRASE", query[i + 1 : j], i + 2, slop), end
+
+
+def _lex_near(word: str, query: str, col: int) -> Tok:
+    """``NEAR/n``: n words at most between the two sides."""
+    m = re.fullmatch(r"NEAR/(\d+)", word)
+    if not m:
+        raise _error(f"bad proximity operator {word!r}", query, col, hint="write NEAR/n, e.g. NEAR/3")
+    distance = int(m.group(1))
+    if distance > MAX_NEAR:
+        raise _error(f"NEAR/{distance} is too far (at most {MAX_NEAR})", query, col)
+    return Tok("NEAR", word, col, distance)
+
+
+def _has_content(word: str) -> bool:
+    """Whether a bare word yields anything: letters/digits or a wildcard star."""
+    return "*" in word or bool(tokenize(word))
+
+
+def _lex_word(word: str, query: str, col: int) -> list[Tok]:
+    """Classify a bare word: operator, field prefix, or plain word (maybe nothing)."""
+    if word in ("AND", "OR", "NOT"):
+        return [Tok(word, word, col)]
+    if word == "NEAR" or word.startswith("NEAR/"):
+        return [_lex_near(word, query, col)]
+    if word.lower() in AMBIGUOUS:
+        op = AMBIGUOUS[word.lower()]
+        hint = f'write {op} for the operator, or "{word}" in quotes to search for the word'
+        raise _error(f"ambiguous {word!r}: operators are upper-case", query, col, hint=hint)
+    if word.startswith("~"):
+        raise _error("'~n' must follow a closing quote directly", query, col, hint='e.g. "a b"~3')
+    m = re.match(r"([A-Za-z]+):", word)
+    if m:
+        return _lex_field(m.group(1), word[m.end() :], query, col)
+    return [Tok("WORD", word, col)] if _has_content(word) else []
+
+
+def _lex_field(name: str, rest: str, query: str, col: int) -> list[Tok]:
+    """``title:`` and friends; the rest of the word (if any) is its operand."""
+    if name.lower() not in TEXT_FIELDS + META_FIELDS:
+        known = ", ".join(f"{f}:" for f in TEXT_FIELDS + META_FIELDS)
+        hint = f'known fields: {known}; put the word in quotes to search for "{name}:"'
+        raise _error(f"unknown field {name!r}", query, col, hint=hint)
+    toks = [Tok("FIELD", name.lower(), col)]
+    if rest:
+        toks += _lex_word(rest, query, col + len(name) + 1)
+    return toks
+
+
+def lex(query: str) -> list[Tok]:
+    """Split a query into tokens; punctuation-only words are dropped."""
+    return list(_lex(query))
+
+
+def _lex(query: str) -> Iterator[Tok]:
+    i = 0
+    while i < len(query):
+        c = query[i]
+        if c.isspace():
+            i += 1
+        elif c in "()":
+            yield Tok("LPAREN" if c == "(" else "RPAREN", c, i + 1)
+            i += 1
+        elif c in OPEN_QUOTES:
+            tok, i = _lex_phrase(query, i)
+            yield tok
+        elif c in CLOSE_QUOTES:
+            raise _error("closing quote without an opening one", query, i + 1)
+        elif c == "-" and i + 1 < len(query) and _starts_operand(query[i + 1]):
+            yield Tok("NOT", "-", i + 1)
+            i += 1
+        else:
+            j = _word_end(query, i)
+            yield from _lex_word(query[i:j], query, i + 1)
+            i = j
+
+
+def _starts_operand(c: str) -> bool:
+    """After a leading '-', does this character start something to negate?"""
+    return not c.isspace() and c not in ")-"
+
+
+# ------------------------------------------------------------------- word -> node
+
+
+def _units(tokens: list[RawToken], text: str) -> list[list[RawToken]]:
+    """Group tokens that are joined by hyphens only ("semi-conducteurs")."""
+    units: list[list[RawToken]] = []
+    for tok in tokens:
+        gap = text[units[-1][-1].end : tok.start] if units else ""
+        if units and gap and all(c in HYPHENS for c in gap):
+            units[-1].append(tok)
+        else:
+            units.append([tok])
+    return units
+
+
+def _unit_variants(unit: list[RawToken]) -> list[list[tuple[str, str]]]:
+    """A hyphenated unit matches split ("semi conducteurs") or joined ("semiconducteurs")."""
+    split = [(t.folded, t.norm) for t in unit]
+    if len(unit) == 1:
+        return [split]
+    joined = ("".join(t.folded for t in unit), "".join(t.norm for t in unit))
+    return [split, [joined]]
+
+
+def _make_part(folded: str, norm: str, leading: bool, trailing: bool, query: str, col: int) -> Part:
+    """A Term, or a Wildcard checked for a useful minimum length."""
+    if not (leading or trailing):
+        return Term(folded, norm, col)
+    minimum = MIN_INFIX if leading else MIN_PREFIX
+    if len(norm) < minimum:
+        raise _error(
+            f"wildcard {'*' if leading else ''}{norm}{'*' if trailing else ''} is too short",
+            query,
+            col,
+            hint=f"give at least {minimum} letters next to '*'",
+        )
+    return Wildcard(norm, leading, trailing, col)
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """One whitespace-free piece of a word or phrase with its wildcard flags."""
+
+    core: str
+    col: int
+    leading: bool
+    trailing: bool
+
+
+def _chunk(text: str, col: int, query: str) -> _Chunk:
+    """Strip and record the wildcard stars at both ends of a chunk."""
+    core = text.lstrip("*")
+    leading = len(core) < len(text)
+    stripped = core.rstrip("*")
+    trailing = len(stripped) < len(core)
+    if "*" in stripped:
+        raise _error(
+            "'*' is only allowed at the start or end of a word",
+            query,
+            col + (len(text) - len(core)) + stripped.index("*"),
+            hint="split the word, or use *part* to match inside words",
+        )
+    if (leading or trailing) and not tokenize(stripped):
+        raise _error("a wildcard needs letters next to '*'", query, col)
+    return _Chunk(stripped, col + len(text) - len(core), leading, trailing)
+
+
+def _chunk_variants(chunk: _Chunk, query: str) -> list[list[Part]]:
+    """Every token-sequence this chunk can match, stars applied to its ends."""
+    tokens = tokenize(chunk.core)
+    col = lambda t: chunk.col + t.start  # noqa: E731 - tiny local helper
+    per_unit = [_unit_variants(u) for u in _units(tokens, chunk.core)]
+    cols = [col(u[0]) for u in _units(tokens, chunk.core)]
+    results: list[list[Part]] = []
+    for combo in itertools.product(*per_unit):
+        flat = [(f, n, c) for words, c in zip(combo, cols) for f, n in words]
+        results.append(
+            [
+                _make_part(
+                    f, n, chunk.leading and i == 0, chunk.trailing and i == len(flat) - 1, query, c
+                )
+                for i, (f, n, c) in enumerate(flat)
+            ]
+        )
+    return results
+
+
+def _sequence_node(
+    chunks: list[_Chunk], slop: int | None, query: str, col: int
+) -> Node:
+    """Node for a run of chunks: a Term/Wildcard, a Phrase, or an OR of spellings."""
+    per_chunk = [_chunk_variants(c, query) for c in chunks]
+    variants = [[p for seq in combo for p in seq] for combo in itertools.product(*per_chunk)]
+    if len(variants) > MAX_VARIANTS:  # too many hyphens: keep the split spelling only
+        variants = variants[:1]
+    nodes = [_seq_to_node(v, slop, col) for v in variants if v]
+    if not nodes:
+        raise _error("empty phrase", query, col, hint="put at least one word between the quotes")
+    unique = list(dict.fromkeys(nodes))
+    return unique[0] if len(unique) == 1 else Or(tuple(unique), col)
+
+
+def _seq_to_node(parts: list[Part], slop: int | None, col: int) -> Node:
+    """One word is a leaf; several form a phrase."""
+    if len(parts) == 1:
+        return parts[0]
+    return Phrase(tuple(parts), slop, col)
+
+
+def word_node(text: str, col: int, query: str) -> Node:
+    """Node for a bare query word (may contain hyphens, apostrophes, stars)."""
+    return _sequence_node([_chunk(text, col, query)], None, query, col)
+
+
+def phrase_node(text: str, col: int, slop: int | None, query: str) -> Node:
+    """Node for the inside of a quoted phrase (``col`` is that of its first character)."""
+    chunks = [
+        _chunk(m.group(), col + m.start(), query) for m in re.finditer(r"\S+", text)
+    ]
+    chunks = [c for c in chunks if c.leading or c.trailing or tokenize(c.core)]
+    return _sequence_node(chunks, slop, query, col - 1)
+
+
+# ------------------------------------------------------------------------- parser
+
+
+class _Parser:
+    """Recursive descent over the token list; one method per precedence level."""
+
+    def __init__(self, query: str, toks: list[Tok]) -> None:
+        self.query = query
+        self.toks = toks
+        self.i = 0
+
+    def peek(self) -> Tok | None:
+        return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def take(self) -> Tok:
+        tok = self.toks[self.i]
+        self.i += 1
+        return tok
+
+    def error(self, message: str, col: int, hint: str | None = None) -> QuerySyntaxError:
+        return _error(message, self.query, col, hint)
+
+    def starts_operand(self) -> bool:
+        tok = self.peek()
+        return tok is not None and tok.kind in ("WORD", "PHRASE", "LPAREN", "NOT", "FIELD")
+
+    def need_operand(self, op: Tok) -> None:
+        """Raise for an operator with nothing usable on its right."""
+        if not self.starts_operand():
+            name = "-" if op.text == "-" else op.text
+            raise self.error(
+                f"{name!r} has nothing on its right", op.col, hint="add a term or remove it"
+            )
+
+    def parse(self) -> Node:
+        if not self.toks:
+            raise self.error("empty query", 1, hint="write at least one word")
+        node = self.parse_or()
+        tok = self.peek()
+        if tok is not None:  # only a stray ')' can stop parse_or early
+            raise self.error("unbalanced ')'", tok.col, hint="remove it or add a matching '('")
+        return node
+
+    def parse_or(self) -> Node:
+        children = [self.parse_and()]
+        while (tok := self.peek()) is not None and tok.kind == "OR":
+            op = self.take()
+            self.need_operand(op)
+            children.append(self.parse_and())
+        return children[0] if len(children) == 1 else Or(tuple(children), _col(children[0]))
+
+    def parse_and(self) -> Node:
+        children = [self.parse_near()]
+        while (tok := self.peek()) is not None and (tok.kind == "AND" or self.starts_operand()):
+            if tok.kind == "AND":
+                self.need_operand(self.take())
+            children.append(self.parse_near())
+        return children[0] if len(children) == 1 else And(tuple(children), _col(children[0]))
+
+    def parse_near(self) -> Node:
+        left = self.parse_unary()
+        while (tok := self.peek()) is not None and tok.kind == "NEAR":
+            op = self.take()
+            self.need_operand(op)
+            right = self.parse_unary()
+            for side in (left, right):
+                self.check_positional(side)
+            left = Near(left, right, op.number or 0, _col(left))
+        return left
+
+    def check_positional(self, node: Node) -> None:
+        """NEAR needs word positions: words, phrases, OR-groups, text-field scopes."""
+        bad = _non_positional(node)
+        if bad is not None:
+            raise self.error(
+                "NEAR works on words, phrases and OR-groups only",
+                _col(bad),
+                hint='quote a phrase ("export controls" NEAR/3 chips) or move AND/NOT outside',
+            )
+
+    def parse_unary(self) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind == "NOT":
+            op = self.take()
+            self.need_operand(op)
+            return Not(self.parse_unary(), op.col)
+        return self.parse_primary(None)
+
+    def parse_primary(self, meta: str | None) -> Node:
+        tok = self.peek()
+        if tok is None:
+            raise self.error("query ends where a term was expected", len(self.query) + 1)
+        if tok.kind in ("AND", "OR", "NEAR"):
+            raise self.error(f"{tok.text!r} needs a term on its left", tok.col)
+        if tok.kind == "RPAREN":
+            raise self.error("unbalanced ')'", tok.col, hint="remove it or add a matching '('")
+        self.take()
+        if tok.kind == "LPAREN":
+            return self.parse_group(tok, meta)
+        if tok.kind == "FIELD":
+            return self.parse_field(tok, meta)
+        if tok.kind == "NOT":
+            self.need_operand(tok)
+            return Not(self.parse_primary(meta), tok.col)
+        if meta is not None:
+            return _meta_node(meta, tok, self.query)
+        if tok.kind == "PHRASE":
+            return phrase_node(tok.text, tok.col, tok.number, self.query)
+        return word_node(tok.text, tok.col, self.query)
+
+    def parse_group(self, lparen: Tok, meta: str | None) -> Node:
+        tok = self.peek()
+        if tok is not None and tok.kind == "RPAREN":
+            raise self.error("empty parentheses", lparen.col)
+        node = self.parse_or_meta(meta)
+        tok = self.peek()
+        if tok is None or tok.kind != "RPAREN":
+            raise self.error("unbalanced '('", lparen.col, hint="add the missing ')'")
+        self.take()
+        return node
+
+    def parse_or_meta(self, meta: str | None) -> Node:
+        """Inside ``lang:( ... )`` every word is a metadata value, not a text term."""
+        if meta is None:
+            return self.parse_or()
+        children = [self.parse_primary(meta)]
+        while (tok := self.peek()) is not None and tok.kind in ("OR", "WORD", "PHRASE"):
+            if tok.kind == "OR":
+                self.need_operand(self.take())
+            children.append(self.parse_primary(meta))
+        return children[0] if len(children) == 1 else Or(tuple(children), _col(children[0]))
+
+    def parse_field(self, tok: Tok, meta: str | None) -> Node:
+        if meta is not None:
+            raise self.error(f"field {tok.text}: inside {meta}:", tok.col)
+        self.need_operand(tok)
+        if tok.text in META_FIELDS:
+            return self.parse_primary(tok.text)
+        return Scope(tok.text, self.parse_primary(None), tok.col)
+
+
+def _meta_node(kind: str, tok: Tok, query: str) -> Node:
+    """``feed:le-monde``, ``tag:"tech news"``, ``lang:fr``: compared case-insensitively."""
+    if tok.kind not in ("WORD", "PHRASE"):
+        raise _error(f"{kind}: needs a value", query, tok.col)
+    value = tok.text.strip().casefold()
+    if kind == "lang":
+        value = language_code(value) or ""
+    if not value:
+        raise _error(f"{kind}: needs a value", query, tok.col)
+    return Meta(kind, value, tok.col)
+
+
+def _col(node: Node) -> int:
+    return node.col
+
+
+def _non_positional(node: Node) -> Node | None:
+    """The first sub-node that has no word positions (AND, NOT, metadata), if any."""
+    match node:
+        case Term() | Wildcard() | Phrase() | Near():
+            return None
+        case Or():
+            return next((b for c in node.children if (b := _non_positional(c))), None)
+        case Scope():
+            return _non_positional(node.child)
+        case _:
+            return node
+
+
+def parse_query(query: str) -> Query:
+    """Parse a topic query; raises QuerySyntaxError with the offending column."""
+    return Query(query, _Parser(query, lex(query)).parse())
+
+
+def validate_query(query: str) -> None:
+    """Raise QuerySyntaxError if ``query`` does not parse; for config validation."""
+    parse_query(query)

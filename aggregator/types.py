@@ -1,0 +1,151 @@
+"""Public record types: frozen dataclasses, one per stage.
+
+Database rows never leave ``aggregator.storage``; callers (CLI, daemon,
+benchmarks, tests) only ever see these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+ArticleStatus = Literal["new", "updated", "unchanged"]
+
+
+@dataclass(frozen=True)
+class Feed:
+    """A configured feed joined with its fetch state from the database."""
+
+    name: str
+    url: str
+    interval_s: float
+    extract: bool
+    monitor: bool
+    tags: tuple[str, ...] = ()
+    enabled: bool = True
+    title: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_polled_at: datetime | None = None
+    last_success_at: datetime | None = None
+    next_due_at: datetime | None = None
+    error_count: int = 0
+    disabled_reason: str | None = None
+    permanent_redirect: str | None = None
+    articles: int = 0
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """About 200 characters around topic hits; highlights index into text."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...] = ()
+
+
+@dataclass(frozen=True)
+class Match:
+    """A topic matched an article version."""
+
+    topic: str
+    article_id: int
+    version: int
+    terms: tuple[str, ...]
+    snippets: tuple[Snippet, ...]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Version:
+    """One stored text of an article. kind: initial, edit or revert."""
+
+    article_id: int
+    number: int
+    title: str | None
+    text: str
+    content_hash: str
+    extractor_version: str | None
+    fetched_at: datetime
+    kind: str = "initial"
+    revert_of: int | None = None
+
+
+@dataclass(frozen=True)
+class Article:
+    """A stored story, whichever feeds carry it."""
+
+    id: int
+    url: str | None
+    title: str | None
+    feeds: tuple[str, ...]
+    published: datetime | None
+    language: str | None
+    extracted: bool
+    versions: int
+    first_seen_at: datetime
+    author: str | None = None
+    summary: str | None = None
+    text: str | None = None
+    extract_error: str | None = None
+    last_checked_at: datetime | None = None
+    retracted: str | None = None
+    matches: tuple[Match, ...] = ()
+
+
+@dataclass(frozen=True)
+class Change:
+    """An edit between two versions, as listed by `changes list`."""
+
+    article_id: int
+    from_version: int
+    to_version: int
+    kind: str
+    title: str | None
+    url: str | None
+    summary: dict[str, object]
+    topics: dict[str, list[str]]
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Alert:
+    """An outbox row as shown by `alerts list`."""
+
+    id: int
+    alert_id: str
+    channel: str
+    event: str
+    topic: str | None
+    article_id: int | None
+    status: str
+    attempts: int
+    created_at: datetime
+    next_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """What one poll did to one feed. Errors are values, never crashes."""
+
+    feed: str
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    not_modified: bool = False
+    error: str | None = None
+    error_kind: str | None = None
+    warnings: tuple[str, ...] = ()
+    disabled: bool = False
+    retry_after: float | None = None
+    matches: int = 0
+    article_ids: tuple[int, ...] = field(default=(), repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None

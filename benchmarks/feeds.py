@@ -1,0 +1,154 @@
+"""Scenarios 1-3 (cold ingest, warm poll, churn) for every client, same farm, same run."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from benchmarks.farm import Farm
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def availability(client: str) -> str | None:
+    """None when the client can run, else why not."""
+    if client == "ours":
+        if not (REPO / "aggregator" / "core.py").exists():
+            return "not available yet (aggregator/core.py does not exist)"
+        p = subprocess.run([sys.executable, "-c", "from aggregator import make_aggregator"],
+                           cwd=REPO, capture_output=True, text=True, timeout=120)
+        if p.returncode:
+            last = (p.stderr.strip().splitlines() or ["?"])[-1]
+            return f"not available yet ({last[:200]})"
+        return None
+    if client == "reader":
+        p = subprocess.run([sys.executable, "-c", "import reader"], capture_output=True,
+                           text=True, timeout=120)
+        if p.returncode:
+            return "not installed (pip install -r benchmarks/requirements.txt)"
+        return None
+    if client == "newsboat":
+        return None if shutil.which("newsboat") else "not installed (apt-get install newsboat)"
+    return f"unknown client {client!r}"
+
+
+def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dict[str, Any]:
+    work = Path(tempfile.mkdtemp(prefix=f"aggbench-{client}-"))
+    args = {
+        "client": client,
+        "root": str(farm.root),
+        "urls": farm.urls(),
+        "workdir": str(work / "w"),
+        "workers": opts.workers,
+        "churn_cycles": opts.churn_cycles,
+        "profile": profile,
+        "out": str(work / "out.json"),
+    }
+    (work / "args.json").write_text(json.dumps(args))
+    t0 = time.perf_counter()
+    try:
+        p = subprocess.run([sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
+                           cwd=REPO, capture_output=True, text=True, timeout=opts.timeout)
+        if (work / "out.json").exists():
+            res = json.loads((work / "out.json").read_text())
+        else:
+            res = {"client": client, "error": f"worker exited {p.returncode}: {p.stderr[-1500:]}"}
+    except subprocess.TimeoutExpired:
+        res = {"client": client, "error": f"timed out after {opts.timeout} s"}
+    res["worker_seconds"] = time.perf_counter() - t0
+    shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def run(opts: Any, farm: Farm, clients: list[str], log: Any = print) -> dict[str, Any]:
+    avail = {c: availability(c) for c in clients}
+    for c, why in avail.items():
+        if why:
+            log(f"  {c}: {why}")
+    runs: dict[str, list[dict[str, Any]]] = {c: [] for c in clients}
+    for r in range(opts.runs):
+        for c in clients:
+            if avail[c]:
+                continue
+            farm.reset()
+            rng = random.Random(1000 + r)
+            for cyc in range(opts.churn_cycles):
+                farm.stage_churn(cyc, opts.churn, rng)
+            res = spawn(c, farm, opts)
+            runs[c].append(res)
+            log(f"  run {r + 1}/{opts.runs} {c}: {brief(res)}")
+    profiles: dict[str, Any] = {}
+    if opts.profile and "ours" in clients and not avail["ours"]:
+        for kind in opts.profile:
+            farm.reset()
+            rng = random.Random(999)
+            for cyc in range(opts.churn_cycles):
+                farm.stage_churn(cyc, opts.churn, rng)
+            res = spawn("ours", farm, opts, profile=kind)
+            log(f"  profile ({kind}) ours: {brief(res)}")
+            profiles[kind] = res
+    farm.reset()
+    return {"availability": avail, "runs": runs, "profiles": profiles,
+            "summary": {c: summarise(runs[c]) for c in clients if runs[c]}}
+
+
+def brief(res: dict[str, Any]) -> str:
+    if "error" in res:
+        return "ERROR " + res["error"].splitlines()[0][:200]
+    parts = []
+    for ph, v in res["phases"].items():
+        if ph.startswith("_"):
+            continue
+        extra = f" new={v['new']}" if "new" in v else ""
+        if v.get("errors"):
+            extra += f" errors={v['errors']}"
+        parts.append(f"{ph} {v['seconds']:.2f}s{extra} {v['wire']}")
+    return "; ".join(parts)
+
+
+def _stat(xs: list[float]) -> dict[str, float] | None:
+    if not xs:
+        return None
+    return {"median": statistics.median(xs), "min": min(xs), "max": max(xs), "n": len(xs)}
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    ok = [r for r in runs if "error" not in r]
+    out: dict[str, Any] = {"runs": len(runs), "failed": len(runs) - len(ok),
+                           "errors": [r["error"][:300] for r in runs if "error" in r][:3]}
+    for phase in ("cold", "warm", "churn"):
+        secs, rates, new, errs, wires, results = [], [], [], [], [], []
+        for r in ok:
+            for name, v in r["phases"].items():
+                if name == phase or (phase == "churn" and name.startswith("churn")):
+                    secs.append(v["seconds"])
+                    new.append(v.get("new", 0))
+                    errs.append(v.get("errors", 0))
+                    wires.append(v.get("wire", {}))
+                    results.append(v.get("results"))
+                    feeds = sum(n for k, n in v.get("wire", {}).items() if k.startswith("feed"))
+                    if phase == "cold":
+                        rates.append(v.get("new", 0) / v["seconds"])
+                    else:
+                        rates.append(feeds / v["seconds"])
+        out[phase] = {
+            "seconds": _stat(secs),
+            "rate": _stat(rates),
+            "new": _stat([float(x) for x in new]),
+            "errors": max(errs) if errs else 0,
+            "wire": wires[-1] if wires else {},
+            "results": results[-1] if results else None,
+        }
+        if phase == "warm":
+            prime = [r["phases"].get("warm-prime") for r in ok if "warm-prime" in r["phases"]]
+            if prime:
+                out["warm_prime_wire"] = prime[-1]["wire"]
+    return out
