@@ -6,19 +6,34 @@ The library is the product; the CLI and the daemon are thin layers over it::
     with make_aggregator("feeds.yaml") as agg:
         for result in agg.poll():
             print(result.feed, result.new, result.error)
+
+Names are imported lazily so that ``import aggregator.parse`` (or a worker
+process of the extraction pool) does not load the whole stack.
 """
 
-from .config import Config, load_config, parse_config
-from .core import Aggregator, make_aggregator
-from .exceptions import (AggregatorError, ConfigError, DeliveryError, ExtractError, FetchError,
-                         NotFoundError, ParseError, QuerySyntaxError, StorageError, UsageError)
-from .types import Alert, Article, Change, Feed, Match, Snippet, UpdateResult, Version
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Aggregator", "AggregatorError", "Alert", "Article", "Change", "Config", "ConfigError",
-    "DeliveryError", "ExtractError", "Feed", "FetchError", "Match", "NotFoundError",
-    "ParseError", "QuerySyntaxError", "Snippet", "StorageError", "UpdateResult", "UsageError",
-    "Version", "load_config", "make_aggregator", "parse_config",
-]
+_EXPORTS = {
+    "Aggregator": "core", "make_aggregator": "core",
+    "Config": "config", "load_config": "config", "parse_config": "config",
+    "AggregatorError": "exceptions", "ConfigError": "exceptions", "DeliveryError": "exceptions",
+    "ExtractError": "exceptions", "FetchError": "exceptions", "NotFoundError": "exceptions",
+    "ParseError": "exceptions", "QuerySyntaxError": "exceptions", "StorageError": "exceptions",
+    "UsageError": "exceptions",
+    "Alert": "types", "Article": "types", "Change": "types", "Feed": "types", "Match": "types",
+    "Snippet": "types", "UpdateResult": "types", "Version": "types",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aggregator' has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{module}", __name__), name)

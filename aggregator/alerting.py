@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import lru_cache
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -52,15 +52,12 @@ class _FrozenDict(dict):  # type: ignore[type-arg]
 
 
 def subscribed(channel: Any, event: str, topic: str | None) -> bool:
-    if event not in channel.events:
-        return False
-    return topic is None or not channel.topics or topic in channel.topics
+    return bool(channel.wants(event, topic))
 
 
 def hold_until(channel: Any, now: datetime) -> datetime:
     """Delay for wire-copy grouping or the digest window before a row is due."""
-    window = channel.digest or channel.group_window or timedelta(0)
-    return now + window
+    return now + channel.hold()
 
 
 def plan_match_alerts(config: Config, aid: int, draft: ArticleDraft,
@@ -76,7 +73,7 @@ def plan_match_alerts(config: Config, aid: int, draft: ArticleDraft,
                            channel=ch.name, topic=m.topic, created_at=now,
                            article=alert_article(aid, draft, m, feeds))
         out.append(AlertDraft(event.alert_id, ch.name, "match", m.topic, encode(event),
-                              hold_until(ch, now)))
+                              hold_until(ch, now), created_at=now))
     return out
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 from dataclasses import replace
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,16 @@ from .pipeline import PollOutcome, Stages, poll_feed
 from .storage.records import FeedState
 from .storage.store import Store
 from .topics import Document, TopicIndex, TopicSpec, prefilter_terms
-from .types import Article, Feed, UpdateResult, Version
+from .alerting import channels, stable_alert_id
+from .alerts import dispatch
+from .alerts.dispatch import DispatchReport
+from .alerts.registry import build_channel
+from .alerts.types import AlertEvent
+from .changes import learn_boilerplate
+from .monitor import RecheckResult, recheck
+from .storage import checks
+from .storage.outbox import DbOutbox
+from .types import Alert, Article, Change, Feed, UpdateResult, Version
 
 Clock = Callable[[], datetime]
 Progress = Callable[[UpdateResult], None]
@@ -124,12 +134,93 @@ class Aggregator:
                     progress: Progress | None = None) -> list[UpdateResult]:
         feeds = self.select_feeds(names)
         async with self.running() as st:
-            return await poll_many(st, feeds, progress)
+            return await poll_many(st, feeds, progress, force=bool(names))
 
     def poll(self, names: Sequence[str] | None = None,
              progress: Progress | None = None) -> list[UpdateResult]:
         """Poll now (all enabled feeds, or those named); one result per feed."""
         return asyncio.run(self.apoll(names, progress))
+
+    async def poll_due(self, st: Stages, *, worker: str, limit: int = 100,
+                       lease: timedelta | None = None) -> list[UpdateResult]:
+        """Claim the feeds that are due (a lease per feed, shared safely between
+        daemons on PostgreSQL) and poll them."""
+        now = self.clock()
+        enabled = [f.name for f in self.config.feeds if f.enabled]
+        until = now + (lease or self.config.daemon.lease)
+        names = self.store.claim_due_feeds(enabled, now, worker=worker, lease_until=until,
+                                           limit=limit)
+        feeds = [f for n in names if (f := self.config.feed(n)) is not None]
+        return await poll_many(st, feeds)
+
+    async def recheck_due(self, st: Stages, *, worker: str, limit: int = 50,
+                          ids: Sequence[int] | None = None) -> list[RecheckResult]:
+        """Re-check articles (and page watches) that are due, or exactly `ids`."""
+        now = self.clock()
+        self._sync_watches(now)
+        targets = checks.claim_due_checks(self.store, now, worker=worker, limit=limit,
+                                          lease_until=now + self.config.daemon.lease, ids=ids)
+        boilerplate = self._boilerplate({t.site for t in targets if t.site})
+        return list(await asyncio.gather(*(
+            recheck(st, t, boilerplate.get(t.site or "", frozenset())) for t in targets)))
+
+    def _sync_watches(self, now: datetime) -> None:
+        for w in self.config.watches:
+            if w.enabled:
+                checks.ensure_watch(self.store, w.name, w.url, now)
+
+    def _boilerplate(self, sites: set[str]) -> dict[str, frozenset[str]]:
+        """Per site, the lines that recur across its recent articles (promo blocks)."""
+        return {s: learn_boilerplate(checks.site_texts(self.store, s)) for s in sites}
+
+    async def deliver_due(self, st: Stages, *, worker: str, limit: int = 100) -> DispatchReport:
+        """Send the alerts that are due; mark each only after its receiver accepted."""
+        configs = {c.name: c for c in channels(self.config)}
+        chans = {n: build_channel(c, fetcher_factory=lambda: st.fetcher, clock=self.clock)
+                 for n, c in configs.items()}
+        return await dispatch.deliver_due(DbOutbox(self.store), chans, configs,
+                                          now=self.clock(), worker=worker, rng=random.Random(),
+                                          limit=limit, lease=self.config.daemon.lease)
+
+    async def test_channel(self, name: str) -> str:
+        """Send a test message through one channel; returns what the receiver answered."""
+        configs = {c.name: c for c in channels(self.config)}
+        if name not in configs:
+            raise NotFoundError(f"no alert channel named {name!r}",
+                                hint=f"channels: {', '.join(configs) or 'none configured'}")
+        now = self.clock()
+        event = AlertEvent(alert_id=stable_alert_id("test", name, now.isoformat()),
+                           event="test", channel=name, topic=None, created_at=now)
+        async with self.running() as st:
+            ch = build_channel(configs[name], fetcher_factory=lambda: st.fetcher,
+                               clock=self.clock)
+            return (await ch.send([event])).detail
+
+    def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:
+        return self.store.list_alerts(status, limit)
+
+    def retry_alerts(self, ids: Sequence[int] | None) -> int:
+        return DbOutbox(self.store).retry(ids, self.clock())
+
+    def changes(self, *, since: datetime | None = None, topic: str | None = None,
+                limit: int = 100) -> list[Change]:
+        return checks.list_changes(self.store, since=since, topic=topic, limit=limit)
+
+    def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
+        """Re-check now, whatever the schedule: `ids`, or every monitored article."""
+        async def go() -> list[RecheckResult]:
+            async with self.running() as st:
+                chosen = list(ids) if ids else None
+                if chosen:
+                    for i in chosen:
+                        self.store.get_article(i)
+                limit = len(chosen) if chosen else 100_000
+                if chosen is None:
+                    checks.set_next_check(self.store, checks.monitored_ids(self.store),
+                                          self.clock())
+                return await self.recheck_due(st, worker=f"cli-{os.getpid()}", limit=limit,
+                                              ids=chosen)
+        return asyncio.run(go())
 
     # ------------------------------------------------------------ reading
 
@@ -173,13 +264,13 @@ def _document(a: Article) -> Document:
                     language=a.language, feeds=a.feeds)
 
 
-async def poll_many(st: Stages, feeds: Sequence[FeedConfig],
-                    progress: Progress | None = None) -> list[UpdateResult]:
+async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress | None = None,
+                    *, force: bool = False) -> list[UpdateResult]:
     """Poll feeds concurrently (the fetcher bounds connections); never raises per feed."""
 
     async def one(feed: FeedConfig) -> UpdateResult:
         try:
-            result = await poll_feed(st, feed)
+            result = await poll_feed(st, feed, force=force)
         except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
             result = UpdateResult(feed.name, error=f"internal error: {e!r}", error_kind="internal")
         if progress:

@@ -104,8 +104,9 @@ def discover_feeds(html: bytes | str, base_url: str) -> list[str]:
     for position, link in enumerate(tree.iter("link")):
         rank = _feed_rank(link)
         url = absolute_http_url(link.get("href"), base) if rank is not None else None
-        if rank is not None and url is not None and url not in found:
-            found[url] = (*rank, position)
+        if rank is not None and url is not None:
+            key = (*rank, position)
+            found[url] = min(found.get(url, key), key)  # a URL listed twice keeps its best
     return sorted(found, key=found.__getitem__)
 
 

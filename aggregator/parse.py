@@ -109,7 +109,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     """Parse a fetched body; ``url`` is where it came from (base of relative links)."""
     if not data.strip():
         raise FeedParseError("empty body", hint="the server answered with no content")
-    if _is_json(data, content_type):
+    if _is_json(data):
         return _parse_json_feed(data, url=url, content_type=content_type)
     return _parse_xml_feed(data, url=url, content_type=content_type)
 
@@ -257,7 +257,7 @@ _WIDE_MARKERS: tuple[tuple[bytes, str], ...] = (
 _XML_DECL = re.compile(rb"^\s*<\?xml[^>]*?>")
 _DECL_ENCODING = re.compile(rb"""encoding\s*=\s*["']([A-Za-z0-9._:-]+)["']""")
 _JSON_TYPES = ("application/feed+json", "application/json")
-_JSON_VERSION_PREFIX = "https://jsonfeed.org/version/"
+_JSON_VERSION = re.compile(r"https?://jsonfeed\.org/version/(\d+)(?:\.(\d+))?/?", re.IGNORECASE)
 
 
 def _strip_bom(data: bytes) -> bytes:
@@ -265,16 +265,13 @@ def _strip_bom(data: bytes) -> bytes:
     return (data[3:] if data.startswith(codecs.BOM_UTF8) else data).lstrip()
 
 
-def _is_json(data: bytes, content_type: str | None) -> bool:
-    """JSON if the body opens an object and is declared JSON or names a JSON Feed version.
+def _is_json(data: bytes) -> bool:
+    """A body that opens an object can only be JSON, whatever the server calls it.
 
-    The body decides first: servers label XML feeds application/json and the
-    other way round.
+    Whether it is a JSON Feed is decided after decoding (``_json_format``):
+    the version key may come last, and its slashes may be escaped.
     """
-    head = _strip_bom(data[:2048]).lstrip()
-    if not head.startswith(b"{"):
-        return False
-    return _mime(content_type) in _JSON_TYPES or b"jsonfeed.org/version/" in head
+    return _strip_bom(data[:1024]).startswith(b"{")
 
 
 def _mime(content_type: str | None) -> str:
@@ -335,7 +332,7 @@ _PI = re.compile(rb"<\?.*?\?>", re.DOTALL)
 _COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
 _ROOT = re.compile(rb"<([A-Za-z_][\w:.-]*)")
 _HTML_ROOTS = frozenset({b"html", b"head", b"body"})
-_HTML_HINT = re.compile(rb"<!doctype\s+html|<html[\s>]|<body[\s>]|<head[\s>]", re.IGNORECASE)
+_HTML_HINT = re.compile(rb"<!doctype\s+html|<html[\s>]", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -394,10 +391,14 @@ def _doctype_name(doctype: bytes) -> bytes:
 
 
 def _without_spans(data: bytes, spans: tuple[tuple[int, int], ...]) -> bytes:
-    """The body with the given (sorted, disjoint) byte spans cut out."""
+    """The body with the given (sorted, disjoint) byte spans cut out.
+
+    Each span leaves its newlines behind, so parser warnings still quote the
+    line numbers of the document the publisher wrote.
+    """
     kept, start = [], 0
     for begin, end in spans:
-        kept.append(data[start:begin])
+        kept += [data[start:begin], b"\n" * data.count(b"\n", begin, end)]
         start = end
     kept.append(data[start:])
     return b"".join(kept)
@@ -413,6 +414,7 @@ class _Prepared:
     data: bytes
     charset: str | None
     warnings: tuple[str, ...]
+    root: str
 
 
 def _prepare_xml(data: bytes, content_type: str | None) -> _Prepared:
@@ -426,7 +428,7 @@ def _prepare_xml(data: bytes, content_type: str | None) -> _Prepared:
     data, charset, utf8_notes = _settle_encoding(data, charset)
     if not data.strip():
         raise FeedParseError("no feed: nothing left after the DOCTYPE")
-    return _Prepared(data, charset, tuple(notes + utf8_notes))
+    return _Prepared(data, charset, tuple(notes + utf8_notes), prolog.root.decode("ascii", "replace"))
 
 
 def _ascii_compatible(data: bytes, charset: str | None) -> tuple[bytes, str | None, list[str]]:
@@ -500,7 +502,7 @@ def _parse_xml_feed(data: bytes, *, url: str, content_type: str | None) -> Parse
     result = _run_feedparser(prepared, url)
     entries = tuple(_xml_entry(e, url, result) for e in result.get("entries", ()))
     if not result.get("version") and not entries:
-        raise _no_feed_error(data, content_type)
+        raise _no_feed_error(data, content_type, prepared.root)
     warnings = prepared.warnings + _bozo_warnings(result, len(entries))
     return _xml_feed(result, url, entries, warnings)
 
@@ -520,14 +522,13 @@ def _run_feedparser(prepared: _Prepared, url: str) -> Any:
         raise FeedParseError(f"feed parser failed: {type(e).__name__}: {e}") from e
 
 
-def _no_feed_error(data: bytes, content_type: str | None) -> FeedParseError:
-    """Distinguish an HTML page (junk before <html>, text/html) from plain garbage."""
-    if _mime(content_type) == "text/html" and _HTML_HINT.search(data[:4096]):
+def _no_feed_error(data: bytes, content_type: str | None, root: str) -> FeedParseError:
+    """Distinguish an HTML page (served as text/html, or <html> after junk) from the rest."""
+    if _mime(content_type) == "text/html" or _HTML_HINT.search(data[:4096]):
         return _html_error()
-    if _HTML_HINT.search(data[:4096]):
-        return _html_error()
+    what = f"an XML document with root <{root}>" if root else "not XML"
     return FeedParseError(
-        "no feed found: the body is neither RSS, Atom nor JSON Feed",
+        f"no feed found: the body is {what}, neither RSS, Atom nor JSON Feed",
         hint="check the URL; the server may be returning something else",
     )
 
@@ -684,10 +685,9 @@ def _load_json(data: bytes) -> tuple[dict[str, Any], list[str]]:
 def _json_format(doc: Mapping[str, Any], content_type: str | None) -> tuple[str, list[str]]:
     """json10 / json11 from the version URL; a JSON-typed body without one is assumed 1.1."""
     version = doc.get("version")
-    if isinstance(version, str) and version.startswith(_JSON_VERSION_PREFIX):
-        number = version[len(_JSON_VERSION_PREFIX) :].strip("/")
-        major, _, minor = number.partition(".")
-        return f"json{major}{minor or '0'}", []
+    found = _JSON_VERSION.fullmatch(version.strip()) if isinstance(version, str) else None
+    if found:
+        return f"json{found.group(1)}{found.group(2) or '0'}", []
     if _mime(content_type) in _JSON_TYPES and isinstance(doc.get("items"), list):
         return "json11", ["JSON Feed without a version; read as 1.1"]
     raise FeedParseError("JSON document is not a JSON Feed (no jsonfeed.org version)")

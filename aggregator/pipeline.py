@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import identity
+from . import changes
 from .changes import comparable_hash
 from .config import Config, FeedConfig
 from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
@@ -73,10 +74,16 @@ class _Candidate:
     article_key: str
 
 
-async def poll_feed(st: Stages, feed: FeedConfig) -> UpdateResult:
-    """Poll one feed; every failure becomes a recorded error on this feed alone."""
+async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> UpdateResult:
+    """Poll one feed; every failure becomes a recorded error on this feed alone.
+
+    A feed disabled by a 410 is skipped unless `force` (the user named it).
+    """
     state = st.store.feed_state(feed.name)
     now = st.clock()
+    if state.disabled_reason and not force:
+        return UpdateResult(feed.name, error=f"disabled: {state.disabled_reason}",
+                            error_kind="disabled", disabled=True)
     try:
         fetched = await st.fetcher.get(state.url, etag=state.etag,
                                        last_modified=state.last_modified)
@@ -185,7 +192,15 @@ async def _draft(st: Stages, feed: FeedConfig, c: _Candidate) -> ArticleDraft:
     error: str | None = None
     if extract and c.entry.url:
         page, error = await _extract_page(st, c.entry.url)
-    return _make_draft(c, page, error, feed_text, feed, st.config)
+    draft = _make_draft(c, page, error, feed_text, feed, st.config)
+    return replace(draft, next_check_at=first_recheck(st.config, st.clock()))
+
+
+def first_recheck(config: Config, now: datetime) -> datetime | None:
+    """The first re-check of a new article, per the decaying schedule."""
+    from .monitor import schedule_of
+
+    return changes.next_recheck(now, None, schedule_of(config))
 
 
 async def _extract_page(st: Stages, url: str) -> tuple[Extracted | None, str | None]:

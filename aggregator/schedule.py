@@ -2,18 +2,26 @@
 
 Rules: the feed's interval (or the default), adapted to how often the feed
 publishes (within the daemon's floor and ceiling); never sooner than
-Cache-Control max-age, the RSS <ttl> or Retry-After allow; errors back off
-exponentially to a cap; a jitter spreads feeds that share an interval.
+Cache-Control max-age / Expires, the RSS <ttl> or Retry-After allow; errors
+back off exponentially to a cap; a jitter spreads feeds that share an interval.
+
+Source hints are themselves bounded (max-age and <ttl> by the ceiling,
+Retry-After by the backoff cap): a CDN's year-long max-age must not silently
+stop a feed. Nothing here reads a clock or a global RNG: callers pass `now`
+and may pass a seeded `random.Random`.
 """
 
 from __future__ import annotations
 
 import random
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from .config import Config, FeedConfig
-from .pipeline import PollOutcome
 from .storage.records import FeedState
+
+if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
+    from .pipeline import PollOutcome
 
 
 def base_interval(feed: FeedConfig, config: Config) -> timedelta:
@@ -24,14 +32,16 @@ def adaptive_interval(base: timedelta, avg_new_interval_s: float | None,
                       floor: timedelta, ceiling: timedelta) -> timedelta:
     """Poll busy feeds more often and quiet feeds less, around the configured interval.
 
-    Half the observed publishing gap, clamped to [floor, ceiling] and to
-    [base/2, base*4] so the configured interval stays the anchor.
+    Half the observed publishing gap, clamped to [base/2, base*4] so the
+    configured interval stays the anchor, and to [floor, ceiling] widened to
+    include `base`: an interval the user wrote down is always allowed, so a feed
+    does not jump from its configured 1m to the 2m floor once its rhythm is known.
     """
     if avg_new_interval_s is None:
         return base
     wanted = timedelta(seconds=avg_new_interval_s / 2)
     wanted = max(base / 2, min(base * 4, wanted))
-    return max(floor, min(ceiling, wanted))
+    return max(min(floor, base), min(max(ceiling, base), wanted))
 
 
 def backoff(error_count: int, base: timedelta, cap: timedelta) -> timedelta:
@@ -40,10 +50,20 @@ def backoff(error_count: int, base: timedelta, cap: timedelta) -> timedelta:
     return min(cap, base * (2 ** n))
 
 
-def source_floor(outcome: PollOutcome) -> timedelta:
-    """The earliest the source allows: max-age, <ttl>, Retry-After."""
-    hints = [outcome.max_age or 0.0, (outcome.ttl_minutes or 0) * 60.0, outcome.retry_after or 0.0]
-    return timedelta(seconds=max(hints))
+def source_floor(outcome: PollOutcome, cache_cap: timedelta | None = None,
+                 retry_cap: timedelta | None = None) -> timedelta:
+    """The earliest the source allows: max-age (or Expires), <ttl>, Retry-After.
+
+    Each hint is bounded by its cap when one is given, so a misconfigured
+    server cannot park a feed for a year.
+    """
+    cache = timedelta(seconds=max(outcome.max_age or 0.0, (outcome.ttl_minutes or 0) * 60.0))
+    retry = timedelta(seconds=outcome.retry_after or 0.0)
+    if cache_cap is not None:
+        cache = min(cache, cache_cap)
+    if retry_cap is not None:
+        retry = min(retry, retry_cap)
+    return max(cache, retry)
 
 
 def jittered(delay: timedelta, fraction: float, rng: random.Random) -> timedelta:
@@ -56,9 +76,17 @@ def next_poll(feed: FeedConfig, state: FeedState, outcome: PollOutcome, now: dat
     """When to poll `feed` next, given what the poll just did."""
     d = config.daemon
     base = base_interval(feed, config)
+    rng = rng or random.Random()
+    floor, ceiling = min(d.min_interval, base), max(d.max_interval, base)
+    cap = max(d.max_backoff, base)
     if outcome.ok:
         delay = adaptive_interval(base, state.avg_new_interval_s, d.min_interval, d.max_interval)
+        delay = _clamp(jittered(delay, d.jitter, rng), floor, ceiling)
     else:
-        delay = backoff(outcome.error_count, base, max(d.max_backoff, base))
-    delay = jittered(delay, d.jitter, rng or random.Random())
-    return now + max(delay, source_floor(outcome))
+        delay = min(cap, jittered(backoff(outcome.error_count, base, cap), d.jitter, rng))
+    return now + max(delay, source_floor(outcome, ceiling, cap))
+
+
+def _clamp(delay: timedelta, low: timedelta, high: timedelta) -> timedelta:
+    """Jitter spreads feeds but never takes one past the floor or the ceiling."""
+    return max(low, min(high, delay))

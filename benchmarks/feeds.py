@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import statistics
@@ -40,6 +41,49 @@ def availability(client: str) -> str | None:
     return f"unknown client {client!r}"
 
 
+def _ticks() -> float:
+    with open("/proc/stat") as f:
+        v = [int(x) for x in f.readline().split()[1:]]
+    # user nice system idle iowait irq softirq steal ...
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / os.sysconf("SC_CLK_TCK")
+
+
+def _tree_cpu(root: int) -> float:
+    kids: dict[int, list[int]] = {}
+    cpu: dict[int, float] = {}
+    tck = os.sysconf("SC_CLK_TCK")
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    parts = f.read().rsplit(")", 1)[1].split()
+                kids.setdefault(int(parts[1]), []).append(int(d))
+                cpu[int(d)] = (int(parts[11]) + int(parts[12])) / tck
+            except (OSError, IndexError, ValueError):
+                pass
+    total, todo = 0.0, [root]
+    while todo:
+        p = todo.pop()
+        total += cpu.get(p, 0.0)
+        todo.extend(kids.get(p, []))
+    return total
+
+
+def cpu_snapshot(farm: Farm) -> tuple[float, float, float]:
+    """(machine busy s, our children's CPU s, farm server CPU s)."""
+    import resource
+
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    farm_cpu = _tree_cpu(farm.proc.pid) if farm.proc else 0.0
+    return _ticks(), ru.ru_utime + ru.ru_stime, farm_cpu
+
+
+def foreign_share(a: tuple[float, float, float], b: tuple[float, float, float], wall: float) -> float:
+    """Share of the machine's CPU used by processes outside the benchmark during a run."""
+    foreign = (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2])
+    return max(0.0, foreign) / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
+
+
 def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix=f"aggbench-{client}-"))
     args = {
@@ -53,6 +97,8 @@ def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dic
         "out": str(work / "out.json"),
     }
     (work / "args.json").write_text(json.dumps(args))
+    load = os.getloadavg()[0]
+    cpu0 = cpu_snapshot(farm)
     t0 = time.perf_counter()
     try:
         p = subprocess.run([sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
@@ -64,6 +110,8 @@ def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dic
     except subprocess.TimeoutExpired:
         res = {"client": client, "error": f"timed out after {opts.timeout} s"}
     res["worker_seconds"] = time.perf_counter() - t0
+    res["loadavg_before"] = load
+    res["foreign_cpu_share"] = foreign_share(cpu0, cpu_snapshot(farm), res["worker_seconds"])
     shutil.rmtree(work, ignore_errors=True)
     return res
 
@@ -123,7 +171,11 @@ def _stat(xs: list[float]) -> dict[str, float] | None:
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "error" not in r]
     out: dict[str, Any] = {"runs": len(runs), "failed": len(runs) - len(ok),
-                           "errors": [r["error"][:300] for r in runs if "error" in r][:3]}
+                           "errors": [r["error"][:300] for r in runs if "error" in r][:3],
+                           "loadavg_before": _stat([r["loadavg_before"] for r in runs
+                                                    if "loadavg_before" in r]),
+                           "foreign_cpu_share": _stat([r["foreign_cpu_share"] for r in runs
+                                                       if "foreign_cpu_share" in r])}
     for phase in ("cold", "warm", "churn"):
         secs, rates, new, errs, wires, results = [], [], [], [], [], []
         for r in ok:

@@ -151,6 +151,12 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
         elif summ.get(c, {}).get("failed"):
             L.append(f"- **{c}**: {summ[c]['failed']} of {summ[c]['runs']} runs failed: "
                      f"{'; '.join(summ[c]['errors'])}")
+    noise = [f"{c} {100 * summ[c]['foreign_cpu_share']['median']:.0f}% "
+             f"(max {100 * summ[c]['foreign_cpu_share']['max']:.0f}%)"
+             for c in clients if summ.get(c, {}).get("foreign_cpu_share")]
+    if noise:
+        L.append("- Noise check: share of the machine's CPU used by processes outside the benchmark "
+                 "(other work on the machine) during each client's runs, median: " + ", ".join(noise))
     L.append("")
 
     def table(phase: str, title: str, rate_label: str, rate_fmt: str, target: str | None,
@@ -292,7 +298,4 @@ def _profiles(f: dict[str, Any] | None) -> list[str]:
             for name, s, pct in p["ours_cumulative"][:12]:
                 L.append(f"| `{name}` | {s:.2f} | {pct:.0f}% |")
             L.append("")
-    hot = (f or {}).get("hotspots")
-    if hot:
-        L += ["### Hot spots (summary for the lead)", "", hot.strip(), ""]
     return L

@@ -34,7 +34,7 @@ Item = tuple[str, str]  # (title, text)
 
 
 def html_to_text(fragment: str) -> str:
-    """Visible text of an HTML fragment, one block element per line."""
+    """Visible text of an HTML fragment, one block element per line (fallback path)."""
     root = lxml.html.fragment_fromstring(fragment, create_parent="div")
     for el in root.iter(*_BLOCKS):
         el.tail = "\n" + (el.tail or "")
@@ -42,7 +42,22 @@ def html_to_text(fragment: str) -> str:
 
 
 def items_by_guid(path: Path) -> dict[str, Item]:
-    """guid -> (title, description as text) for every entry of one feed snapshot."""
+    """guid -> (title, description as text) for every entry of one feed snapshot.
+
+    Uses the project's own parser when it is importable, so the texts are the
+    ones the daemon would store; plain feedparser otherwise.
+    """
+    try:
+        from aggregator.parse import parse_feed, text_of
+    except ImportError:
+        return _items_with_feedparser(path)
+    feed = parse_feed(path.read_bytes(), url=path.as_uri())
+    return {
+        str(e.id or e.url): (e.title or "", text_of(e.content or e.summary)) for e in feed.entries
+    }
+
+
+def _items_with_feedparser(path: Path) -> dict[str, Item]:
     parsed = feedparser.parse(io.BytesIO(path.read_bytes()))
     return {
         str(e.get("id") or e.get("link")): (

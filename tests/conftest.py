@@ -40,3 +40,31 @@ def postgres_url() -> str | None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"PostgreSQL required on CI but unreachable: {e}")
         return None
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database: a SQLite file, or a throwaway schema on this machine's PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    base = postgres_url()
+    if base is None:
+        pytest.skip("PostgreSQL not reachable on 127.0.0.1:5432")
+    yield from _pg_schema(base)
+
+
+def _pg_schema(base: str) -> Iterator[str]:
+    import uuid
+
+    import psycopg
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    plain = base.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(plain, autocommit=True) as conn:
+        conn.execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield f"{base}?options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

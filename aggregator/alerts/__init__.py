@@ -1,0 +1,37 @@
+"""Alerts: channel configs, records, channels (email, webhook, Apprise) and the outbox dispatcher.
+
+Importing this package stays cheap: channel modules (and Apprise) load when a
+channel is built, not when feeds.yaml is validated.
+"""
+
+from __future__ import annotations
+
+from .dispatch import DispatchReport, OutboxItem, OutboxStore, deliver_due
+from .policy import is_dead, next_attempt
+from .registry import (
+    CHANNEL_KINDS,
+    AppriseChannelConfig,
+    Channel,
+    ChannelConfig,
+    EmailChannelConfig,
+    WebhookChannelConfig,
+    build_channel,
+    parse_channel,
+)
+from .types import (
+    AlertArticle,
+    AlertChange,
+    AlertEvent,
+    Delivery,
+    Snippet,
+    SourceHealth,
+    SourceRef,
+    message_id,
+)
+
+__all__ = [
+    "CHANNEL_KINDS", "AlertArticle", "AlertChange", "AlertEvent", "AppriseChannelConfig",
+    "Channel", "ChannelConfig", "Delivery", "DispatchReport", "EmailChannelConfig",
+    "OutboxItem", "OutboxStore", "Snippet", "SourceHealth", "SourceRef", "WebhookChannelConfig",
+    "build_channel", "deliver_due", "is_dead", "message_id", "next_attempt", "parse_channel",
+]

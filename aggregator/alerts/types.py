@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -124,7 +125,7 @@ def message_id(alert_id: str) -> str:
     return f"<{alert_id}@aggregator>"
 
 
-def batch_id(events: tuple[AlertEvent, ...] | list[AlertEvent]) -> str:
+def batch_id(events: Sequence[AlertEvent]) -> str:
     """One id for a message that carries several events (a digest).
 
     Derived from the member ids, so retrying the same batch reuses it.

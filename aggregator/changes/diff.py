@@ -2,10 +2,12 @@
 
 Tokens carry their trailing spaces and paragraph breaks are tokens of their
 own; joining the "equal"+"delete" texts gives back the old text exactly and
-"equal"+"insert" the new one.  Paragraphs are aligned first and only changed
-paragraphs are diffed word by word: that keeps 10k-word articles fast (common
-words like "the" would otherwise make the word matcher quadratic) and stops
-a word in one paragraph from being matched with the same word in another.
+"equal"+"insert" the new one.  Paragraphs are aligned first, then sentences
+inside changed paragraphs, and only changed sentences are diffed word by word:
+that keeps 10k-word articles fast (about 0.05 s; common words like "the" make
+a flat word matcher slow) and stops a word in one paragraph from being matched
+with the same word in another.  A 10k-word text with neither paragraphs nor
+sentence punctuation falls back to a flat word diff (about 0.5 s).
 """
 
 from __future__ import annotations

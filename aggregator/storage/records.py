@@ -60,6 +60,7 @@ class AlertDraft:
     topic: str | None
     payload: dict[str, Any]
     not_before: datetime
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,7 @@ class ArticleDraft:
     watch: str | None = None
     check_etag: str | None = None
     check_last_modified: str | None = None
+    next_check_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -129,3 +131,5 @@ class CheckTarget:
     watch: str | None
     feeds: tuple[str, ...]
     tags: tuple[str, ...]
+    check_errors: int = 0
+    retracted: str | None = None

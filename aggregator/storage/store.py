@@ -234,7 +234,8 @@ class Store:
             stmt = self._insert(OutboxRow).values(
                 alert_id=a.alert_id, channel=a.channel, event=a.event, topic=a.topic,
                 article_id=aid, payload=a.payload, status="pending", attempts=0,
-                created_at=a.not_before, not_before=a.not_before, next_attempt_at=a.not_before,
+                created_at=a.created_at or a.not_before, not_before=a.not_before,
+                next_attempt_at=a.not_before,
             ).on_conflict_do_nothing()
             s.exec(stmt)  # type: ignore[call-overload]
 
@@ -379,6 +380,7 @@ def _article_row(d: ArticleDraft, now: datetime | None) -> ArticleRow:
         fingerprint=_signed64(d.fingerprint), version_count=1, first_seen_at=now,
         last_checked_at=now, monitor=d.monitor, watch=d.watch,
         check_etag=d.check_etag, check_last_modified=d.check_last_modified,
+        next_check_at=d.next_check_at if d.monitor else None,
     )
 
 

@@ -98,7 +98,7 @@ class Near:
 class Scope:
     """Restrict a sub-query to one text field (title, summary, body)."""
 
-    field: str
+    name: str
     child: Node
     col: int = field(default=0, compare=False)
 
@@ -144,7 +144,7 @@ def describe(node: Node) -> str:
         case Near():
             return f"(NEAR/{node.distance} {describe(node.left)} {describe(node.right)})"
         case Scope():
-            return f"{node.field}:{describe(node.child)}"
+            return f"{node.name}:{describe(node.child)}"
         case Meta():
             return f"{node.kind}:{node.value}"
 
@@ -343,22 +343,22 @@ def _chunk(text: str, col: int, query: str) -> _Chunk:
 
 def _chunk_variants(chunk: _Chunk, query: str) -> list[list[Part]]:
     """Every token-sequence this chunk can match, stars applied to its ends."""
-    tokens = tokenize(chunk.core)
-    col = lambda t: chunk.col + t.start  # noqa: E731 - tiny local helper
-    per_unit = [_unit_variants(u) for u in _units(tokens, chunk.core)]
-    cols = [col(u[0]) for u in _units(tokens, chunk.core)]
-    results: list[list[Part]] = []
-    for combo in itertools.product(*per_unit):
-        flat = [(f, n, c) for words, c in zip(combo, cols) for f, n in words]
-        results.append(
-            [
-                _make_part(
-                    f, n, chunk.leading and i == 0, chunk.trailing and i == len(flat) - 1, query, c
-                )
-                for i, (f, n, c) in enumerate(flat)
-            ]
-        )
-    return results
+    units = _units(tokenize(chunk.core), chunk.core)
+    cols = [chunk.col + u[0].start for u in units]
+    combos = itertools.product(*(_unit_variants(u) for u in units))
+    return [_apply_stars(chunk, combo, cols, query) for combo in combos]
+
+
+def _apply_stars(
+    chunk: _Chunk, combo: tuple[list[tuple[str, str]], ...], cols: list[int], query: str
+) -> list[Part]:
+    """Parts of one spelling; the leading star goes to the first, the trailing to the last."""
+    flat = [(f, n, c) for words, c in zip(combo, cols) for f, n in words]
+    last = len(flat) - 1
+    return [
+        _make_part(f, n, chunk.leading and i == 0, chunk.trailing and i == last, query, c)
+        for i, (f, n, c) in enumerate(flat)
+    ]
 
 
 def _sequence_node(
@@ -401,15 +401,25 @@ def phrase_node(text: str, col: int, slop: int | None, query: str) -> Node:
 
 
 class _Parser:
-    """Recursive descent over the token list; one method per precedence level."""
+    """Recursive descent over the token list; one method per precedence level.
+
+    ``meta`` is set while parsing the operand of ``feed:``/``tag:``/``lang:``:
+    words there are metadata values, not text terms.
+    """
 
     def __init__(self, query: str, toks: list[Tok]) -> None:
         self.query = query
         self.toks = toks
         self.i = 0
+        self.meta: str | None = None
+        self.meta_col = 0
 
     def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
+
+    def peek_kind(self) -> str | None:
+        tok = self.peek()
+        return tok.kind if tok is not None else None
 
     def take(self) -> Tok:
         tok = self.toks[self.i]
@@ -420,13 +430,12 @@ class _Parser:
         return _error(message, self.query, col, hint)
 
     def starts_operand(self) -> bool:
-        tok = self.peek()
-        return tok is not None and tok.kind in ("WORD", "PHRASE", "LPAREN", "NOT", "FIELD")
+        return self.peek_kind() in ("WORD", "PHRASE", "LPAREN", "NOT", "FIELD")
 
     def need_operand(self, op: Tok) -> None:
         """Raise for an operator with nothing usable on its right."""
         if not self.starts_operand():
-            name = "-" if op.text == "-" else op.text
+            name = f"{op.text}:" if op.kind == "FIELD" else op.text
             raise self.error(
                 f"{name!r} has nothing on its right", op.col, hint="add a term or remove it"
             )
@@ -442,29 +451,28 @@ class _Parser:
 
     def parse_or(self) -> Node:
         children = [self.parse_and()]
-        while (tok := self.peek()) is not None and tok.kind == "OR":
-            op = self.take()
-            self.need_operand(op)
+        while self.peek_kind() == "OR":
+            self.need_operand(self.take())
             children.append(self.parse_and())
-        return children[0] if len(children) == 1 else Or(tuple(children), _col(children[0]))
+        return children[0] if len(children) == 1 else Or(_flat(children, Or), children[0].col)
 
     def parse_and(self) -> Node:
         children = [self.parse_near()]
-        while (tok := self.peek()) is not None and (tok.kind == "AND" or self.starts_operand()):
-            if tok.kind == "AND":
+        while self.peek_kind() == "AND" or self.starts_operand():
+            if self.peek_kind() == "AND":
                 self.need_operand(self.take())
             children.append(self.parse_near())
-        return children[0] if len(children) == 1 else And(tuple(children), _col(children[0]))
+        return children[0] if len(children) == 1 else And(_flat(children, And), children[0].col)
 
     def parse_near(self) -> Node:
         left = self.parse_unary()
-        while (tok := self.peek()) is not None and tok.kind == "NEAR":
+        while self.peek_kind() == "NEAR":
             op = self.take()
             self.need_operand(op)
             right = self.parse_unary()
-            for side in (left, right):
-                self.check_positional(side)
-            left = Near(left, right, op.number or 0, _col(left))
+            self.check_positional(left)
+            self.check_positional(right)
+            left = Near(left, right, op.number or 0, left.col)
         return left
 
     def check_positional(self, node: Node) -> None:
@@ -473,85 +481,83 @@ class _Parser:
         if bad is not None:
             raise self.error(
                 "NEAR works on words, phrases and OR-groups only",
-                _col(bad),
+                bad.col,
                 hint='quote a phrase ("export controls" NEAR/3 chips) or move AND/NOT outside',
             )
 
     def parse_unary(self) -> Node:
-        tok = self.peek()
-        if tok is not None and tok.kind == "NOT":
+        if self.peek_kind() == "NOT":
             op = self.take()
             self.need_operand(op)
             return Not(self.parse_unary(), op.col)
-        return self.parse_primary(None)
+        return self.parse_primary()
 
-    def parse_primary(self, meta: str | None) -> Node:
+    def parse_primary(self) -> Node:
         tok = self.peek()
-        if tok is None:
+        if tok is None:  # unreachable behind need_operand; kept as a guard
             raise self.error("query ends where a term was expected", len(self.query) + 1)
         if tok.kind in ("AND", "OR", "NEAR"):
             raise self.error(f"{tok.text!r} needs a term on its left", tok.col)
         if tok.kind == "RPAREN":
             raise self.error("unbalanced ')'", tok.col, hint="remove it or add a matching '('")
         self.take()
-        if tok.kind == "LPAREN":
-            return self.parse_group(tok, meta)
-        if tok.kind == "FIELD":
-            return self.parse_field(tok, meta)
         if tok.kind == "NOT":
             self.need_operand(tok)
-            return Not(self.parse_primary(meta), tok.col)
-        if meta is not None:
-            return _meta_node(meta, tok, self.query)
+            return Not(self.parse_primary(), tok.col)
+        if tok.kind == "LPAREN":
+            return self.parse_group(tok)
+        if tok.kind == "FIELD":
+            return self.parse_field(tok)
+        return self.leaf(tok)
+
+    def leaf(self, tok: Tok) -> Node:
+        if self.meta is not None:
+            return _meta_node(self.meta, tok, self.query, self.meta_col)
         if tok.kind == "PHRASE":
             return phrase_node(tok.text, tok.col, tok.number, self.query)
         return word_node(tok.text, tok.col, self.query)
 
-    def parse_group(self, lparen: Tok, meta: str | None) -> Node:
-        tok = self.peek()
-        if tok is not None and tok.kind == "RPAREN":
+    def parse_group(self, lparen: Tok) -> Node:
+        if self.peek_kind() == "RPAREN":
             raise self.error("empty parentheses", lparen.col)
-        node = self.parse_or_meta(meta)
-        tok = self.peek()
-        if tok is None or tok.kind != "RPAREN":
+        node = self.parse_or()
+        if self.peek_kind() != "RPAREN":
             raise self.error("unbalanced '('", lparen.col, hint="add the missing ')'")
         self.take()
         return node
 
-    def parse_or_meta(self, meta: str | None) -> Node:
-        """Inside ``lang:( ... )`` every word is a metadata value, not a text term."""
-        if meta is None:
-            return self.parse_or()
-        children = [self.parse_primary(meta)]
-        while (tok := self.peek()) is not None and tok.kind in ("OR", "WORD", "PHRASE"):
-            if tok.kind == "OR":
-                self.need_operand(self.take())
-            children.append(self.parse_primary(meta))
-        return children[0] if len(children) == 1 else Or(tuple(children), _col(children[0]))
-
-    def parse_field(self, tok: Tok, meta: str | None) -> Node:
-        if meta is not None:
-            raise self.error(f"field {tok.text}: inside {meta}:", tok.col)
+    def parse_field(self, tok: Tok) -> Node:
+        if self.meta is not None:
+            raise self.error(f"field {tok.text}: inside {self.meta}:", tok.col)
         self.need_operand(tok)
-        if tok.text in META_FIELDS:
-            return self.parse_primary(tok.text)
-        return Scope(tok.text, self.parse_primary(None), tok.col)
+        if tok.text not in META_FIELDS:
+            return Scope(tok.text, self.parse_primary(), tok.col)
+        self.meta, self.meta_col = tok.text, tok.col
+        try:
+            return self.parse_primary()
+        finally:
+            self.meta = None
 
 
-def _meta_node(kind: str, tok: Tok, query: str) -> Node:
+def _flat(children: list[Node], kind: type[And] | type[Or]) -> tuple[Node, ...]:
+    """Children with nested same-kind groups spliced in: (a OR (b OR c)) = (a OR b OR c)."""
+    out: list[Node] = []
+    for child in children:
+        if isinstance(child, kind):
+            out.extend(child.children)
+        else:
+            out.append(child)
+    return tuple(out)
+
+
+def _meta_node(kind: str, tok: Tok, query: str, col: int) -> Node:
     """``feed:le-monde``, ``tag:"tech news"``, ``lang:fr``: compared case-insensitively."""
-    if tok.kind not in ("WORD", "PHRASE"):
-        raise _error(f"{kind}: needs a value", query, tok.col)
     value = tok.text.strip().casefold()
     if kind == "lang":
         value = language_code(value) or ""
     if not value:
         raise _error(f"{kind}: needs a value", query, tok.col)
-    return Meta(kind, value, tok.col)
-
-
-def _col(node: Node) -> int:
-    return node.col
+    return Meta(kind, value, col)
 
 
 def _non_positional(node: Node) -> Node | None:
@@ -560,7 +566,11 @@ def _non_positional(node: Node) -> Node | None:
         case Term() | Wildcard() | Phrase() | Near():
             return None
         case Or():
-            return next((b for c in node.children if (b := _non_positional(c))), None)
+            for child in node.children:
+                bad = _non_positional(child)
+                if bad is not None:
+                    return bad
+            return None
         case Scope():
             return _non_positional(node.child)
         case _:

@@ -1,0 +1,279 @@
+"""Re-check stored articles and page watches: fetch → text → compare → version → alert.
+
+Sequencing only: what counts as a change, a revert or a retraction, and who
+hears about it, is decided by the pure functions of ``aggregator.changes`` and
+``aggregator.alerting``; fetching, extraction and storage are the edges.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from lxml import html as lxml_html
+
+from . import changes, identity
+from .alerting import channels, encode, stable_alert_id
+from .alerts.types import AlertArticle, AlertChange, AlertEvent
+from .config import Config, WatchConfig
+from .exceptions import ExtractError, FetchError
+from .pipeline import Stages, match_draft
+from .storage import checks
+from .storage.records import AlertDraft, CheckTarget, MatchDraft
+from .topics import Document
+
+log = logging.getLogger("aggregator.monitor")
+
+
+@dataclass(frozen=True)
+class RecheckResult:
+    """What one re-check did: unchanged, edit, revert, retracted, or error."""
+
+    article_id: int
+    outcome: str
+    version: int | None = None
+    kind: str | None = None
+    reasons: tuple[str, ...] = ()
+    alerts: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class _Page:
+    title: str | None
+    text: str
+    extractor_version: str | None
+    etag: str | None
+    last_modified: str | None
+
+
+def schedule_of(config: Config) -> changes.RecheckSchedule:
+    steps = [{"every": s.every, "until": s.until} for s in config.monitor.schedule]
+    return changes.parse_schedule(steps)
+
+
+def next_check(config: Config, target: CheckTarget, now: datetime) -> datetime | None:
+    """The decaying schedule for articles; a fixed interval for page watches."""
+    if target.watch:
+        watch = _watch(config, target.watch)
+        return now + (watch.interval if watch else timedelta(hours=1))
+    return changes.next_recheck(target.first_seen_at, now, schedule_of(config))
+
+
+def _watch(config: Config, name: str) -> WatchConfig | None:
+    return next((w for w in config.watches if w.name == name), None)
+
+
+async def recheck(st: Stages, target: CheckTarget, boilerplate: frozenset[str]) -> RecheckResult:
+    """Re-check one article; every failure is recorded on it, never raised."""
+    now = st.clock()
+    nxt = next_check(st.config, target, now)
+    try:
+        fetched = await st.fetcher.get(target.url, etag=target.etag,
+                                       last_modified=target.last_modified)
+    except FetchError as e:
+        return _fetch_failed(st, target, e, now, nxt)
+    if fetched.not_modified:
+        checks.record_check(st.store, target.id, now, nxt)
+        return RecheckResult(target.id, "unchanged")
+    try:
+        page = await _page_text(st, target, fetched.content, fetched.final_url)
+    except ExtractError as e:
+        checks.record_check(st.store, target.id, now, nxt, error=str(e))
+        return RecheckResult(target.id, "error", error=str(e))
+    page = _Page(page.title, page.text, page.extractor_version, fetched.etag,
+                 fetched.last_modified)
+    return _compare(st, target, page, boilerplate, now, nxt)
+
+
+async def _page_text(st: Stages, target: CheckTarget, content: bytes, url: str) -> _Page:
+    watch = _watch(st.config, target.watch) if target.watch else None
+    if watch and watch.selector:
+        return _Page(target.title, select_text(content, watch.selector), "css", None, None)
+    page = await st.extractor.extract(content, url)
+    return _Page(page.title or target.title, page.text, page.extractor_version, None, None)
+
+
+def select_text(content: bytes, selector: str) -> str:
+    """Text of the elements a CSS selector picks, one paragraph per element."""
+    try:
+        root = lxml_html.fromstring(content)
+        nodes = root.cssselect(selector)
+    except Exception as e:  # noqa: BLE001 - lxml/cssselect raise many kinds
+        raise ExtractError(f"cannot apply selector {selector!r}: {e}") from e
+    if not nodes:
+        raise ExtractError(f"selector {selector!r} matched nothing on the page",
+                           hint="check the watch's selector against the page's HTML")
+    return "\n\n".join(" ".join("".join(n.itertext()).split()) for n in nodes).strip()
+
+
+def _fetch_failed(st: Stages, target: CheckTarget, e: FetchError, now: datetime,
+                  nxt: datetime | None) -> RecheckResult:
+    reason = changes.retraction_signal(e.status, False) if e.kind == "http" else None
+    if reason is None or (target.check_errors == 0 and target.retracted is None):
+        # a CMS can 404 briefly while republishing: a retraction needs a second look
+        soon = now + timedelta(minutes=15) if reason else nxt
+        checks.record_check(st.store, target.id, now, soon, error=str(e))
+        return RecheckResult(target.id, "error", error=str(e))
+    summary = changes.retraction_summary(target.title or "")
+    drafts = _change_alerts(st, target, summary, None, reason, (reason,), target.version_count,
+                            now, {})
+    fresh = checks.record_retraction(st.store, target.id, now, reason, nxt, drafts,
+                                     _summary_json(summary, (reason,)))
+    return RecheckResult(target.id, "retracted", kind="retraction", reasons=(reason,),
+                         alerts=len(drafts) if fresh else 0)
+
+
+def _compare(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str], now: datetime,
+             nxt: datetime | None) -> RecheckResult:
+    same_text = changes.comparable_hash(page.text, bp) == changes.comparable_hash(target.text, bp)
+    same_title = (page.title or "").strip() == (target.title or "").strip()
+    if target.version_count and same_text and same_title:
+        checks.record_check(st.store, target.id, now, nxt, etag=page.etag,
+                            last_modified=page.last_modified, clear_retraction=True)
+        return RecheckResult(target.id, "unchanged")
+    return _new_version(st, target, page, bp, now, nxt)
+
+
+def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str],
+                 now: datetime, nxt: datetime | None) -> RecheckResult:
+    history = checks.version_hashes(st.store, target.id)
+    earlier = {changes.comparable_hash(tx, bp): n for n, _, tx in history[:-1]}
+    revert_of = earlier.get(changes.comparable_hash(page.text, bp))
+    summary = changes.summarize_change(target.title or "", target.text, page.title or "",
+                                       page.text, bp)
+    if revert_of is not None:
+        summary = _with_revert(summary)
+    matches = _match(st, target, page)
+    old = checks.latest_matches(st.store, target.id, target.version_count)
+    new = {m.topic: list(m.terms) for m in matches}
+    delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
+    version = target.version_count + 1
+    drafts = _change_alerts(st, target, summary, delta, page.title, None, version, now,
+                            old | new) if target.version_count else []
+    kind = "initial" if not target.version_count else ("revert" if revert_of else "edit")
+    checks.add_version(st.store, checks.NewVersion(
+        target.id, page.title, page.text, identity.text_hash(page.text),
+        changes.comparable_hash(page.text, bp), page.extractor_version, kind, revert_of,
+        _summary_json(summary, ()), _delta_json(delta), matches, tuple(drafts), nxt,
+        page.etag, page.last_modified), now)
+    return RecheckResult(target.id, kind, version=version, kind=summary.kind(),
+                         alerts=len(drafts))
+
+
+def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
+    from dataclasses import replace
+
+    return replace(summary, is_revert=True)
+
+
+def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ...]:
+    doc = Document(title=page.title or "", body=page.text, language=target.language,
+                   feeds=target.feeds + ((target.watch,) if target.watch else ()),
+                   tags=target.tags)
+    return tuple(match_draft(m) for m in st.topics.match(doc))
+
+
+# ------------------------------------------------------------------ change alerts
+
+
+def _change_alerts(st: Stages, target: CheckTarget, summary: changes.ChangeSummary,
+                   delta: changes.TopicDelta | None, new_title: str | None,
+                   retraction: str | None, extra_reasons: Sequence[str], version: int,
+                   now: datetime, topic_terms: dict[str, list[str]]) -> list[AlertDraft]:
+    out = []
+    empty = changes.TopicDelta((), (), ())
+    for ch in channels(st.config):
+        topic = _relevant_topic(ch, target, topic_terms)
+        if topic is False:
+            continue
+        threshold = _threshold(st.config, ch, topic)
+        ok, reasons = changes.should_alert(summary, delta or empty, threshold)
+        if not ok:
+            continue
+        event = _change_event(ch.name, target, summary, delta, tuple(reasons) + tuple(
+            r for r in extra_reasons if r not in reasons), version, now,
+            topic if isinstance(topic, str) else None, topic_terms)
+        out.append(AlertDraft(event.alert_id, ch.name, "change", event.topic, encode(event),
+                              now + ch.hold(), created_at=now))
+    return out
+
+
+def _relevant_topic(ch: Any, target: CheckTarget, topic_terms: dict[str, list[str]]
+                    ) -> str | None | bool:
+    """The topic a change alert is filed under; False when the channel doesn't care.
+
+    Edits of stories that matched a topic (before or after) go to channels
+    following that topic; page watches also go to channels with no topic filter.
+    """
+    for topic in topic_terms:
+        if ch.wants("change", topic):
+            return topic
+    if target.watch and "change" in ch.events and not ch.topics:
+        return None
+    return False
+
+
+def _threshold(config: Config, ch: Any, topic: Any) -> changes.ChangeThreshold:
+    if ch.change_threshold is not None:
+        return changes.parse_threshold(ch.change_threshold.model_dump())
+    spec = next((t for t in config.topics if t.name == topic), None)
+    return changes.parse_threshold(spec.change_threshold if spec else None)
+
+
+def _change_event(channel: str, target: CheckTarget, s: changes.ChangeSummary,
+                  delta: changes.TopicDelta | None, reasons: tuple[str, ...], version: int,
+                  now: datetime, topic: str | None, terms: dict[str, list[str]]) -> AlertEvent:
+    change = AlertChange(
+        version=version, previous_version=max(version - 1, 1),
+        headline_changed=s.headline_changed, old_title=s.old_title, new_title=s.new_title,
+        words_added=s.words_added, words_removed=s.words_removed, reasons=reasons,
+        correction=s.correction, topic_change=_topic_change(delta, topic),
+        diff_summary=_diff_summary(s))
+    article = AlertArticle(id=target.id, url=target.url, title=s.new_title or target.title or "",
+                           feeds=target.feeds, language=target.language, published=None,
+                           terms=tuple(terms.get(topic or "", ())), snippets=(),
+                           fingerprint=None)
+    return AlertEvent(alert_id=stable_alert_id("change", channel, target.id, version,
+                                               "retracted" if s.retracted else ""),
+                      event="change", channel=channel, topic=topic, created_at=now,
+                      article=article, change=change,
+                      thread_id=stable_alert_id("match", channel, target.id))
+
+
+def _topic_change(delta: changes.TopicDelta | None, topic: str | None) -> Any:
+    if delta is None or topic is None:
+        return None
+    if topic in delta.introduced:
+        return "introduced"
+    if topic in delta.removed:
+        return "removed"
+    return "context" if topic in delta.context_changed else None
+
+
+def _diff_summary(s: changes.ChangeSummary) -> str:
+    if s.retracted:
+        return "story pulled"
+    parts = [f"+{s.words_added}/-{s.words_removed} words",
+             f"{s.paragraphs_changed} paragraph(s) changed"]
+    if s.headline_changed:
+        parts.insert(0, "headline changed")
+    if s.correction:
+        parts.append(f"correction: {s.correction}")
+    return ", ".join(parts)
+
+
+def _summary_json(s: changes.ChangeSummary, reasons: Sequence[str]) -> dict[str, Any]:
+    from dataclasses import asdict
+
+    data = asdict(s)
+    data.update(kind=s.kind(), reasons=list(reasons))
+    return data
+
+
+def _delta_json(d: changes.TopicDelta) -> dict[str, Any]:
+    return {"introduced": list(d.introduced), "removed": list(d.removed),
+            "context_changed": list(d.context_changed)}

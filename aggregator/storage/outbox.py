@@ -1,0 +1,105 @@
+"""The outbox on the real database: the dispatcher's OutboxStore.
+
+Rows are claimed with a lease (SELECT … FOR UPDATE SKIP LOCKED on
+PostgreSQL), and marked sent only after the receiver accepted: a crash in
+between leaves the lease to expire, and the row is sent again with the same
+alert id (at-least-once, deduplicated by receivers on webhook-id/Message-ID).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import col, select
+
+from ..exceptions import NotFoundError
+from .models import OutboxRow
+from .store import Store, _chunks
+
+RETRYABLE = ("pending", "failed")
+
+
+class DbOutbox:
+    """OutboxStore over one Store (SQLite or PostgreSQL)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    def claim_due(self, now: datetime, *, limit: int, worker: str,
+                  lease: timedelta) -> list[Any]:
+        from ..alerting import decode_event
+        from ..alerts.dispatch import OutboxItem
+
+        with self.store.session() as s:
+            q = (select(OutboxRow).where(col(OutboxRow.status).in_(RETRYABLE),
+                                         col(OutboxRow.next_attempt_at) <= now)
+                 .where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < now))
+                 .order_by(col(OutboxRow.id)).limit(limit))
+            if self.store.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.exec(q))
+            for r in rows:
+                r.lease_owner, r.lease_until = worker, now + lease
+                r.first_attempt_at = r.first_attempt_at or now
+                s.add(r)
+            s.commit()
+            return [OutboxItem(r.id, decode_event(r.payload), r.attempts,  # type: ignore[arg-type]
+                               r.created_at, r.not_before) for r in rows]
+
+    def _set(self, ids: Sequence[int], **values: Any) -> None:
+        with self.store.session() as s:
+            for chunk in _chunks(list(ids)):
+                s.exec(update(OutboxRow).where(col(OutboxRow.id).in_(chunk)).values(**values))
+            s.commit()
+
+    def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
+        self._set(ids, status="sent", sent_at=now, detail=detail, lease_owner=None,
+                  lease_until=None, attempts=OutboxRow.attempts + 1)
+
+    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str,
+                   now: datetime) -> None:
+        self._set(ids, status="failed", next_attempt_at=next_at, not_before=next_at,
+                  last_error=error, lease_owner=None, lease_until=None,
+                  attempts=OutboxRow.attempts + 1)
+
+    def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
+        self._set(ids, status="dead", last_error=error, lease_owner=None, lease_until=None,
+                  attempts=OutboxRow.attempts + 1)
+
+    # -------------------------------------------------------------- CLI support
+
+    def retry(self, ids: Sequence[int] | None, now: datetime) -> int:
+        """Replay alerts (by id, or every dead one): pending again, a fresh retry window."""
+        with self.store.session() as s:
+            q = select(OutboxRow)
+            q = q.where(col(OutboxRow.id).in_(list(ids))) if ids else q.where(
+                OutboxRow.status == "dead")
+            rows = list(s.exec(q))
+            if ids and len(rows) != len(set(ids)):
+                missing = set(ids) - {r.id for r in rows}
+                raise NotFoundError(f"no alert with id {', '.join(map(str, sorted(missing)))}",
+                                    hint="see `aggregator alerts list`")
+            for r in rows:
+                r.status, r.next_attempt_at, r.not_before = "pending", now, now
+                r.first_attempt_at, r.created_at = None, now
+                r.lease_owner = r.lease_until = None
+                s.add(r)
+            s.commit()
+            return len(rows)
+
+    def oldest_pending(self) -> datetime | None:
+        """Creation time of the oldest undelivered alert (for /readyz)."""
+        with self.store.session() as s:
+            q = (select(OutboxRow.created_at).where(col(OutboxRow.status).in_(RETRYABLE))
+                 .order_by(col(OutboxRow.created_at)).limit(1))
+            return s.exec(q).first()
+
+    def counts(self) -> dict[str, int]:
+        from sqlalchemy import func
+
+        with self.store.session() as s:
+            q = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
+            return {status: n for status, n in s.exec(q)}

@@ -1,0 +1,169 @@
+"""Snippets around topic hits and their highlighting for terminals, HTML and plain text.
+
+An alert shows a reader *why* an article matched: about 200 characters around
+the matched words, cut on word boundaries, with the hits marked.  Offsets of
+hits point into the original field text; snippets collapse runs of white
+space (line breaks between paragraphs) so the offsets are remapped.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+SNIPPET_WIDTH = 200
+MAX_SNIPPETS = 3
+ELLIPSIS = "\u2026"
+_SPACE_RE = re.compile(r"\s+")
+
+#: (field index, start, end): a hit's character range in one field's original text.
+Hit = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Snippet:
+    """About 200 characters around hits; ``highlights`` are offsets into ``text``."""
+
+    text: str
+    highlights: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class _Window:
+    field: int
+    start: int
+    end: int
+    hits: tuple[tuple[int, int], ...]
+
+
+def merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Sorted, non-overlapping ranges: overlapping or touching ranges are joined."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(ranges):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+def collapse_space(text: str) -> str:
+    """Runs of white space as one space, ends stripped: how surfaces and snippets read."""
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def _snap_start(text: str, start: int, limit: int) -> int:
+    """Move a window start forward to a word start, never past ``limit`` (the first hit)."""
+    if start == 0 or text[start - 1].isspace():
+        return start
+    m = _SPACE_RE.search(text, start, limit)
+    return m.end() if m else limit
+
+
+def _snap_end(text: str, end: int, limit: int) -> int:
+    """Move a window end back to a word end, never before ``limit`` (the last hit's end)."""
+    if end >= len(text) or text[end].isspace():
+        return end
+    cut = max((m.start() for m in _SPACE_RE.finditer(text, limit, end)), default=limit)
+    return cut
+
+
+def _frame(text: str, start: int, end: int, width: int) -> tuple[int, int]:
+    """A window of about ``width`` characters centred on [start, end), on word boundaries."""
+    span = max(width, end - start)
+    ws = max(0, start - (span - (end - start)) // 2)
+    we = min(len(text), ws + span)
+    ws = _snap_start(text, max(0, we - span), start)
+    we = _snap_end(text, we, end)
+    while ws < start and text[ws].isspace():
+        ws += 1
+    while we > end and text[we - 1].isspace():
+        we -= 1
+    return ws, we
+
+
+def _windows(field: int, text: str, hits: list[tuple[int, int]], width: int) -> list[_Window]:
+    """Greedy windows: each takes the next uncovered hit and every hit that fits with it."""
+    windows: list[_Window] = []
+    i = 0
+    while i < len(hits):
+        j = i
+        while j + 1 < len(hits) and hits[j + 1][1] - hits[i][0] <= width:
+            j += 1
+        ws, we = _frame(text, hits[i][0], hits[j][1], width)
+        inside = tuple(h for h in hits if ws <= h[0] and h[1] <= we)
+        windows.append(_Window(field, ws, we, inside))
+        i = j + 1
+    return windows
+
+
+def _rank(text: str, window: _Window) -> tuple[int, int, int, int]:
+    """Sort key, best first: most distinct matched words (a window showing why
+    beats one repeating "Nvidia" four times), most hits, then reading order."""
+    distinct = {collapse_space(text[s:e]).casefold() for s, e in window.hits}
+    return (-len(distinct), -len(window.hits), window.field, window.start)
+
+
+def _remap(segment: str, offsets: list[int]) -> tuple[str, list[int]]:
+    """Collapse white space in ``segment`` and move ``offsets`` (into it) accordingly."""
+    runs = list(_SPACE_RE.finditer(segment))
+    ends = [m.end() for m in runs]
+    removed = [0]
+    for m in runs:
+        removed.append(removed[-1] + len(m.group()) - 1)
+    moved = [o - removed[bisect_right(ends, o)] for o in offsets]
+    return _SPACE_RE.sub(" ", segment), moved
+
+
+def _render(text: str, window: _Window) -> Snippet:
+    """The window's text, white space collapsed, "…" where cut, highlights remapped."""
+    segment = text[window.start : window.end]
+    flat = [o - window.start for h in window.hits for o in h]
+    body, moved = _remap(segment, flat)
+    prefix = ELLIPSIS if text[: window.start].strip() else ""
+    suffix = ELLIPSIS if text[window.end :].strip() else ""
+    shift = len(prefix)
+    pairs = [(moved[k] + shift, moved[k + 1] + shift) for k in range(0, len(moved), 2)]
+    return Snippet(prefix + body + suffix, tuple(merge_ranges(pairs)))
+
+
+def make_snippets(
+    texts: Sequence[str],
+    hits: Sequence[Hit],
+    width: int = SNIPPET_WIDTH,
+    limit: int = MAX_SNIPPETS,
+) -> tuple[Snippet, ...]:
+    """Up to ``limit`` snippets, the most telling windows first, shown in reading order."""
+    windows: list[_Window] = []
+    for field, text in enumerate(texts):
+        field_hits = merge_ranges([(s, e) for f, s, e in hits if f == field])
+        windows += _windows(field, text, field_hits, width)
+    best = sorted(windows, key=lambda w: _rank(texts[w.field], w))[:limit]
+    best.sort(key=lambda w: (w.field, w.start))
+    return tuple(_render(texts[w.field], w) for w in best)
+
+
+_MARKS = {
+    "ansi": ("\x1b[1;33m", "\x1b[0m"),
+    "html": ("<mark>", "</mark>"),
+    "brackets": ("[", "]"),
+}
+
+
+def highlight(snippet: Snippet, style: Literal["ansi", "html", "brackets"]) -> str:
+    """The snippet with its highlights marked; html mode escapes the text itself."""
+    opening, closing = _MARKS[style]
+    escape = html.escape if style == "html" else (lambda s: s)
+    size = len(snippet.text)
+    ranges = merge_ranges([(max(0, s), min(size, e)) for s, e in snippet.highlights if s < e])
+    out: list[str] = []
+    pos = 0
+    for start, end in ranges:
+        out += [escape(snippet.text[pos:start]), opening, escape(snippet.text[start:end]), closing]
+        pos = end
+    out.append(escape(snippet.text[pos:]))
+    return "".join(out)

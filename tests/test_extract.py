@@ -1,0 +1,252 @@
+"""Extraction of the seed page, language detection, and the process pool's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator.exceptions import ExtractError, ParseError
+from aggregator.extract import Extracted, ExtractPool, detect_language, extract_article
+from aggregator.seedsite import (COOKIE_TEXT, FOOTER_TEXT, SeedArticle, article_page, load_seed,
+                                 rss_feed)
+
+URL = "https://news.example.com/politique/trump-nvidia-huang"
+SEED = load_seed()
+PAGE = article_page(SEED, URL).encode()
+
+ENGLISH = ("The central bank left interest rates unchanged on Thursday, saying that inflation "
+           "was still too high and that the labour market remained tight despite the slowdown.")
+GERMAN = ("Die Bundesregierung hat am Mittwoch neue Regeln für die Ausfuhr von Halbleitern "
+          "beschlossen, nachdem mehrere Unternehmen vor wachsenden Risiken gewarnt hatten.")
+
+# -- functions the pool runs in its workers (module level, so they pickle) ---------
+
+HANG = b"<!-- test: hang -->"
+SLOW = b"<!-- test: slow -->"
+SLOW_SECONDS = 0.75
+
+
+def _note_pid(path: str) -> None:
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(f"{os.getpid()}\n")
+
+
+def hang_or_extract(html: bytes, url: str) -> Extracted:
+    """Hangs on HANG pages, dawdles on SLOW ones; `url` names a file that logs worker pids."""
+    if HANG in html or SLOW in html:
+        _note_pid(url)
+        time.sleep(600 if HANG in html else SLOW_SECONDS)
+    return extract_article(html, URL)
+
+
+def sleepy_extract(html: bytes, url: str) -> Extracted:
+    """Half a second of "work" per page, then the real extraction; logs its pid."""
+    _note_pid(url)
+    time.sleep(0.5)
+    return extract_article(html, URL)
+
+
+CALLS: list[str] = []
+
+
+def recording_extract(html: bytes, url: str) -> Extracted:
+    CALLS.append(url)
+    return extract_article(html, url)
+
+
+def _pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()] if path.exists() else []
+
+
+def _gone(pid: int, within: float = 5.0) -> bool:
+    """True once `pid` has exited (a zombie awaiting its reaper counts as exited)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+        except (FileNotFoundError, IndexError):
+            return True
+        if state in "ZX":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+# -- the seed ------------------------------------------------------------------
+
+
+def test_load_seed_splits_the_layout(seed_text: str) -> None:
+    seed = load_seed(seed_text)
+    assert seed == SEED
+    assert seed.section == "Politics"
+    assert seed.title.startswith("Trump rencontre le PDG de Nvidia, Huang")
+    assert seed.standfirst.startswith("La rencontre de Trump avec le PDG de Nvidia")
+    assert seed.source == "Eulerpool News"
+    assert seed.published == datetime(2025, 2, 3, 11, 36, tzinfo=timezone.utc)  # 12:36 in Paris
+    assert len(seed.paragraphs) == 7
+    assert seed.paragraphs[0].startswith("Le patron de Nvidia, Jensen Huang")
+    assert seed.paragraphs[-1].endswith("des contrôles d'exportation ».")
+    assert seed.promo == ("Professional-grade financial intelligence",
+                          "20M+ securities. Real-time data. Institutional insights.",
+                          "Trusted by professionals at Goldman Sachs, BlackRock, and JPMorgan",
+                          "Nouvelles")
+
+
+def test_load_seed_rejects_text_without_dateline() -> None:
+    with pytest.raises(ParseError, match="source line"):
+        load_seed("Politics\n\nTitle\n\nStandfirst\n\nno date here\n\nBody paragraph.")
+
+
+def test_rss_feed_carries_the_seed_item() -> None:
+    xml = rss_feed(SEED, feed_url="https://news.example.com/rss.xml", article_url=URL,
+                   extra_items=[("Autre titre", "https://news.example.com/autre", "Résumé")])
+    parsed = feedparser.parse(xml.encode())
+    assert not parsed.bozo
+    first, second = parsed.entries
+    assert (first.title, first.link, first.id) == (SEED.title, URL, URL)
+    assert first.summary == SEED.standfirst
+    assert datetime(*first.published_parsed[:6], tzinfo=timezone.utc) == SEED.published
+    assert (second.title, second.link, second.summary) == (
+        "Autre titre", "https://news.example.com/autre", "Résumé")
+
+
+# -- extraction of the seed page ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extracted() -> Extracted:
+    return extract_article(PAGE, URL)
+
+
+def test_extraction_keeps_every_body_paragraph(extracted: Extracted) -> None:
+    for paragraph in SEED.paragraphs:
+        assert paragraph[:60] in extracted.text
+    assert extracted.text.split("\n\n")[0] == SEED.paragraphs[0]
+
+
+@pytest.mark.parametrize("boilerplate", [
+    "Marchés", "Se connecter", COOKIE_TEXT[:40], "Tout accepter", FOOTER_TEXT[:30],
+    "Mentions légales", "À lire aussi", "Le CAC 40 termine en baisse",
+    *SEED.promo[:3],
+])
+def test_extraction_drops_site_furniture(extracted: Extracted, boilerplate: str) -> None:
+    assert boilerplate not in extracted.text
+
+
+def test_extraction_metadata(extracted: Extracted) -> None:
+    assert extracted.title == SEED.title
+    assert extracted.language == "fr"
+    assert extracted.published == datetime(2025, 2, 3, 11, 36, tzinfo=timezone.utc)
+    assert extracted.canonical_url == URL
+    assert extracted.description == SEED.standfirst
+    assert extracted.sitename == "Eulerpool News"
+    assert extracted.extractor_version.startswith("trafilatura-")
+
+
+def test_canonical_url_is_made_absolute_and_never_guessed() -> None:
+    relative = PAGE.replace(f'<link rel="canonical" href="{URL}">'.encode(),
+                            b'<link rel="canonical" href="/a/canonique">')
+    assert extract_article(relative, URL).canonical_url == "https://news.example.com/a/canonique"
+    bare = relative.replace(b'<link rel="canonical" href="/a/canonique">', b"")
+    bare = bare.replace(f'<meta property="og:url" content="{URL}">'.encode(), b"")
+    assert extract_article(bare, URL).canonical_url is None
+
+
+def test_edited_page_yields_the_edit() -> None:
+    edited = list(SEED.paragraphs)
+    edited[2] = "Paragraphe entièrement réécrit par la rédaction après publication. " * 3
+    page = article_page(SEED, URL, paragraphs=edited, title="Titre corrigé de l'article")
+    result = extract_article(page, URL)
+    assert result.title == "Titre corrigé de l'article"
+    assert "entièrement réécrit" in result.text
+    assert SEED.paragraphs[2][:60] not in result.text
+
+
+def test_extra_footer_is_not_article_text() -> None:
+    page = article_page(SEED, URL, extra_footer="<p>Mis à jour le 4 févr. 2025 à 09:12</p>")
+    assert "Mis à jour le 4 févr." in page
+    assert "Mis à jour le 4 févr." not in extract_article(page, URL).text
+
+
+@pytest.mark.parametrize("html", [
+    b"", b"\x00\x01\x02\xff\xfe garbage", "<html><body><p>Trop court.</p></body></html>",
+    b"<html><head><title>Just a moment...</title></head><body><div id=cf></div></body></html>",
+])
+def test_pages_without_article_raise(html: bytes | str) -> None:
+    with pytest.raises(ExtractError):
+        extract_article(html, URL)
+
+
+# -- language -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    (ENGLISH, "en"), (GERMAN, "de"), (SEED.paragraphs[1], "fr"),
+    ("Nvidia", None), ("", None), ("12 345 678 — 2025", None),
+])
+def test_detect_language(text: str, expected: str | None) -> None:
+    assert detect_language(text) == expected
+
+
+# -- the pool -------------------------------------------------------------------
+
+
+async def test_inline_pool_extracts_without_workers() -> None:
+    async with ExtractPool(workers=0) as pool:
+        result = await pool.extract(PAGE, URL)
+    assert result.title == SEED.title
+
+
+async def test_oversize_page_is_rejected_before_the_work() -> None:
+    CALLS.clear()
+    async with ExtractPool(workers=0, max_bytes=1000, func=recording_extract) as pool:
+        with pytest.raises(ExtractError, match="over the 1000-byte extraction limit"):
+            await pool.extract(PAGE, URL)
+        small = f"<html><body><article><p>{SEED.paragraphs[0]}</p></article></body></html>"
+        assert len(small.encode()) < 1000
+        await pool.extract(small.encode(), "https://news.example.com/ok")
+    assert CALLS == ["https://news.example.com/ok"]
+
+
+async def test_closed_pool_refuses_pages() -> None:
+    pool = ExtractPool(workers=1)
+    pool.close()
+    with pytest.raises(ExtractError, match="closed"):
+        await pool.extract(PAGE, URL)
+
+
+async def test_two_workers_extract_concurrently(tmp_path: Path) -> None:
+    log = tmp_path / "pids"
+    async with ExtractPool(workers=2, func=sleepy_extract) as pool:
+        await pool.extract(PAGE, str(log))  # start the workers off the clock
+        started = time.monotonic()
+        results = await asyncio.gather(*(pool.extract(PAGE, str(log)) for _ in range(4)))
+        elapsed = time.monotonic() - started
+    assert all(r.title == SEED.title for r in results)
+    assert elapsed < 1.7, f"4 pages of 0.5 s on 2 workers took {elapsed:.2f}s"
+    assert len(set(_pids(log))) == 2
+
+
+async def test_timeout_kills_the_stuck_worker_and_spares_the_others(tmp_path: Path) -> None:
+    hang_log, slow_log = tmp_path / "hang", tmp_path / "slow"
+    async with ExtractPool(workers=2, timeout=1.0, func=hang_or_extract) as pool:
+        await pool.extract(PAGE, URL)  # warm up
+        stuck = asyncio.create_task(pool.extract(PAGE + HANG, str(hang_log)))
+        await asyncio.sleep(0.5)
+        innocent = asyncio.create_task(pool.extract(PAGE + SLOW, str(slow_log)))
+        with pytest.raises(ExtractError, match=r"extraction timed out after 1s"):
+            await stuck
+        assert (await innocent).title == SEED.title
+        after = await pool.extract(PAGE, URL)
+        assert after.text.startswith(SEED.paragraphs[0])
+        assert pool.restarts == 1
+    (hung_pid,) = _pids(hang_log)
+    assert _gone(hung_pid), "the hung worker is still running"
+    first_try, retry = _pids(slow_log)  # killed mid-page, then resubmitted once
+    assert first_try != retry
