@@ -1,1 +1,264 @@
-"""Commands beyond feed management: topics, search, alerts, changes, daemon."""
+"""Commands beyond feed management: topics, search, alerts, versions, changes, re-checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import Any
+
+from .cli import (EXTENSIONS, article_json, command, dump_json, fmt_time, load, open_aggregator,
+                  out, parse_since)
+from .exceptions import UsageError
+from .daemon import cli as _daemon_cli  # noqa: F401  (registers `aggregator run`)
+
+# ------------------------------------------------------------------ topics & search
+
+
+@command("topics list")
+def topics_list(args: argparse.Namespace) -> int:
+    cfg = load(args)
+    if args.json:
+        dump_json([t.model_dump(mode="json") for t in cfg.topics])
+        return 0
+    for t in cfg.topics:
+        scope = " ".join(filter(None, [f"languages={','.join(t.languages)}" if t.languages else "",
+                                       f"feeds={','.join(t.feeds)}" if t.feeds else "",
+                                       f"tags={','.join(t.tags)}" if t.tags else ""]))
+        out(f"{t.name}: {t.description}  {scope}".rstrip())
+        out("    " + " ".join(t.query.split()))
+    return 0
+
+
+def _style() -> str:
+    return "ansi" if sys.stdout.isatty() else "brackets"
+
+
+@command("topics test")
+def topics_test(args: argparse.Namespace) -> int:
+    from .topictest import run_topic_test
+
+    cfg = load(args)
+    report = run_topic_test(cfg, args, style=_style())
+    if args.json:
+        dump_json(report.as_json())
+        return 0
+    for line in report.lines():
+        out(line)
+    return 0 if report.any_hit else 1
+
+
+@command("search")
+def search(args: argparse.Namespace) -> int:
+    from .topics import highlight
+
+    with open_aggregator(args, extract_workers=0) as agg:
+        hits = agg.search(args.query, limit=args.limit)
+    if args.json:
+        dump_json([{**article_json(a), "terms": list(m.terms),
+                    "snippets": [s.text for s in m.snippets]} for a, m in hits])
+        return 0
+    for a, m in hits:
+        out(f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.title}")
+        out(f"        {', '.join(a.feeds)}  {a.url or ''}")
+        for s in m.snippets[:1]:
+            out("        … " + highlight(s, _style()) + " …")
+    if not hits:
+        out("no stored article matches")
+    return 0
+
+
+# ------------------------------------------------------------------ alerts
+
+
+@command("alerts list")
+def alerts_list(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        alerts = agg.alerts(args.status, args.limit)
+    if args.json:
+        from dataclasses import asdict
+
+        dump_json([asdict(a) for a in alerts])
+        return 0
+    for a in alerts:
+        out(f"{a.id:>6}  {a.status:<8} {a.channel:<20} {a.event:<7} {a.topic or '-':<20} "
+            f"attempts={a.attempts}  {(a.title or '')[:60]}")
+        if a.last_error and a.status != "sent":
+            out(f"        last error: {a.last_error}")
+    return 0
+
+
+@command("alerts retry")
+def alerts_retry(args: argparse.Namespace) -> int:
+    if not args.ids and not args.dead:
+        raise UsageError("name alert ids or pass --dead", hint="aggregator alerts retry 12 13")
+    with open_aggregator(args, extract_workers=0) as agg:
+        n = agg.retry_alerts(args.ids or None)
+        report = asyncio.run(_deliver_now(agg))
+    out(f"requeued {n} alert(s); delivered {report.sent}, retrying {report.retried}, "
+        f"dead {report.dead}")
+    for e in report.errors:
+        out(f"  {e}")
+    return 0 if not report.dead else 1
+
+
+async def _deliver_now(agg: Any) -> Any:
+    import os
+
+    async with agg.running() as st:
+        return await agg.deliver_due(st, worker=f"cli-{os.getpid()}")
+
+
+@command("alerts test")
+def alerts_test(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        detail = asyncio.run(agg.test_channel(args.channel))
+    out(f"{args.channel}: receiver answered {detail}")
+    return 0
+
+
+# ------------------------------------------------------------------ versions & changes
+
+
+@command("items versions")
+def items_versions(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        versions = agg.versions(args.id)
+        changes = {c.to_version: c for c in agg.changes(limit=10_000) if c.article_id == args.id}
+    if args.json:
+        dump_json([{"number": v.number, "title": v.title, "fetched_at": v.fetched_at,
+                    "kind": v.kind, "revert_of": v.revert_of, "content_hash": v.content_hash,
+                    "extractor_version": v.extractor_version, "words": len(v.text.split()),
+                    "change": changes[v.number].summary if v.number in changes else None}
+                   for v in versions])
+        return 0
+    for v in versions:
+        c = changes.get(v.number)
+        label = f"  [{c.kind}]" if c else ""
+        revert = f" (revert to v{v.revert_of})" if v.revert_of else ""
+        out(f"v{v.number}  {fmt_time(v.fetched_at)}  {v.kind}{revert}{label}  {v.title}")
+    return 0
+
+
+@command("items diff")
+def items_diff(args: argparse.Namespace) -> int:
+    from . import changes
+
+    with open_aggregator(args, extract_workers=0) as agg:
+        versions = {v.number: v for v in agg.versions(args.id)}
+    if len(versions) < 1:
+        raise UsageError(f"article {args.id} has no stored version")
+    to = args.to or max(versions)
+    frm = args.frm or max(1, to - 1)
+    if frm not in versions or to not in versions:
+        raise UsageError(f"article {args.id} has versions 1 to {max(versions)}",
+                         hint="pick --from and --to within that range")
+    a, b = versions[frm], versions[to]
+    ops = changes.word_diff(a.text, b.text)
+    if args.format == "html":
+        sys.stdout.write(changes.render_html(a.title or "", a.text, b.title or "", b.text))
+    elif args.format == "json":
+        summary = changes.summarize_change(a.title or "", a.text, b.title or "", b.text)
+        dump_json({"article": args.id, "from": frm, "to": to,
+                   **changes.render_json(ops, summary)})
+    else:
+        if (a.title or "") != (b.title or ""):
+            out(f"headline: {a.title!r} → {b.title!r}")
+        out(changes.render_text(ops, color=sys.stdout.isatty()))
+    return 0
+
+
+@command("changes list")
+def changes_list(args: argparse.Namespace) -> int:
+    with open_aggregator(args, extract_workers=0) as agg:
+        rows = agg.changes(since=parse_since(args.since), topic=args.topic, limit=args.limit)
+    if args.json:
+        from dataclasses import asdict
+
+        dump_json([asdict(c) for c in rows])
+        return 0
+    for c in rows:
+        reasons = ", ".join(str(r) for r in c.summary.get("reasons", [])) or ""
+        out(f"{fmt_time(c.created_at)}  #{c.article_id} v{c.from_version}→v{c.to_version}  "
+            f"{c.kind:<11} {(c.title or '')[:70]}")
+        topics = {k: v for k, v in c.topics.items() if v}
+        if reasons or topics:
+            out(f"        {reasons} {topics if topics else ''}".rstrip())
+    return 0
+
+
+@command("recheck")
+def recheck(args: argparse.Namespace) -> int:
+    if not args.ids and not args.all:
+        raise UsageError("name article ids or pass --all", hint="aggregator recheck 42")
+    with open_aggregator(args) as agg:
+        results = agg.recheck(args.ids or None)
+    for r in results:
+        extra = f" v{r.version} ({r.kind})" if r.version else ""
+        err = f": {r.error}" if r.error else ""
+        out(f"#{r.article_id}: {r.outcome}{extra}{err}")
+    out(f"{len(results)} re-checked")
+    return 0
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def _extend(sub: Any) -> None:
+    t = sub.add_parser("topics", help="topics").add_subparsers(dest="sub", required=True)
+    t.add_parser("list", help="configured topics").add_argument("--json", action="store_true")
+    tt = t.add_parser("test", help="try a topic on a URL, a file, a text or stored articles")
+    tt.add_argument("name", nargs="?", help="a topic of feeds.yaml (or use --query)")
+    src = tt.add_mutually_exclusive_group(required=True)
+    src.add_argument("--url")
+    src.add_argument("--file", type=Path)
+    src.add_argument("--text")
+    src.add_argument("--stored", action="store_true")
+    tt.add_argument("--since", default="7d", help="with --stored: how far back (default 7d)")
+    tt.add_argument("--query", help="try a query that is not in feeds.yaml yet")
+    tt.add_argument("--language", help="language of --text/--file (default: detected)")
+    tt.add_argument("--json", action="store_true")
+    s = sub.add_parser("search", help="search stored articles with the topic query language")
+    s.add_argument("query")
+    s.add_argument("--limit", type=int, default=20)
+    s.add_argument("--json", action="store_true")
+    _alerts(sub)
+    _changes(sub)
+
+
+def _alerts(sub: Any) -> None:
+    a = sub.add_parser("alerts", help="the alert outbox").add_subparsers(dest="sub", required=True)
+    ls = a.add_parser("list", help="alerts and their delivery state")
+    ls.add_argument("--status", choices=["pending", "sent", "failed", "dead"])
+    ls.add_argument("--limit", type=int, default=100)
+    ls.add_argument("--json", action="store_true")
+    r = a.add_parser("retry", help="replay alerts (by id, or all dead ones)")
+    r.add_argument("ids", nargs="*", type=int)
+    r.add_argument("--dead", action="store_true")
+    a.add_parser("test", help="send a test message").add_argument("channel")
+
+
+def _changes(sub: Any) -> None:
+    items = sub.choices["items"]._subparsers._group_actions[0]  # the `items` sub-commands
+    v = items.add_parser("versions", help="every stored version of an article")
+    v.add_argument("id", type=int)
+    v.add_argument("--json", action="store_true")
+    d = items.add_parser("diff", help="word diff between two versions")
+    d.add_argument("id", type=int)
+    d.add_argument("--from", dest="frm", type=int)
+    d.add_argument("--to", type=int)
+    d.add_argument("--format", choices=["text", "html", "json"], default="text")
+    c = sub.add_parser("changes", help="edits seen by change monitoring").add_subparsers(
+        dest="sub", required=True)
+    cl = c.add_parser("list", help="recent changes")
+    cl.add_argument("--since", default="24h")
+    cl.add_argument("--topic")
+    cl.add_argument("--limit", type=int, default=100)
+    cl.add_argument("--json", action="store_true")
+    rc = sub.add_parser("recheck", help="re-check articles now, whatever the schedule")
+    rc.add_argument("ids", nargs="*", type=int)
+    rc.add_argument("--all", action="store_true")
+
+
+EXTENSIONS.append(_extend)

@@ -93,7 +93,12 @@ def _seq(values: Any) -> CommentedSeq:
 
 
 def remove_feed(path: Path, name: str) -> Config:
-    return edit(path, lambda doc: _feeds(doc).pop(_index(doc, name)))
+    def change(doc: CommentedMap) -> None:
+        feeds = _feeds(doc)
+        feeds.pop(_index(doc, name))
+        if not feeds:  # ruamel would dump a dangling comment and a bare [] at column 0
+            doc["feeds"] = _seq([])
+    return edit(path, change)
 
 
 def set_enabled(path: Path, name: str, enabled: bool) -> Config:

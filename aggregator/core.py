@@ -21,6 +21,7 @@ from . import schedule
 from .config import Config, FeedConfig, load_config
 from .exceptions import NotFoundError, UsageError
 from .extract import ExtractPool
+from .faults import pause_point
 from .fetch import Fetcher, FetchPolicy
 from .pipeline import PollOutcome, Stages, poll_feed
 from .storage.records import FeedState
@@ -113,10 +114,11 @@ class Aggregator:
                    now: datetime) -> datetime:
         return schedule.next_poll(feed, state, outcome, now, self.config)
 
-    def _plan_alerts(self, aid: int, draft: Any, matches: Any, now: datetime) -> list[Any]:
+    def _plan_alerts(self, aid: int, draft: Any, matches: Any, now: datetime,
+                     feeds: Sequence[str] = ()) -> list[Any]:
         from .alerting import plan_match_alerts
 
-        return plan_match_alerts(self.config, aid, draft, matches, now)
+        return plan_match_alerts(self.config, aid, draft, matches, now, feeds)
 
     # ------------------------------------------------------------ polling
 
@@ -175,6 +177,7 @@ class Aggregator:
 
     async def deliver_due(self, st: Stages, *, worker: str, limit: int = 100) -> DispatchReport:
         """Send the alerts that are due; mark each only after its receiver accepted."""
+        pause_point("before-send")
         configs = {c.name: c for c in channels(self.config)}
         chans = {n: build_channel(c, fetcher_factory=lambda: st.fetcher, clock=self.clock)
                  for n, c in configs.items()}

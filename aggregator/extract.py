@@ -25,9 +25,9 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import lxml.html
 import trafilatura
@@ -125,7 +125,7 @@ def _load(html: bytes | str, url: str) -> lxml.html.HtmlElement:
     """Parse once with trafilatura's loader (charset detection included)."""
     try:
         tree = load_html(html)
-    except Exception as e:  # noqa: BLE001 - lxml/charset errors vary; all mean "not HTML"
+    except Exception as e:  # lxml/charset errors vary; all mean "not HTML"
         raise ExtractError(f"page at {url} is not parseable HTML: {e}") from e
     if tree is None:
         raise ExtractError(f"page at {url} is not HTML")
@@ -138,7 +138,7 @@ def _run_trafilatura(tree: lxml.html.HtmlElement, url: str) -> Document:
         document = trafilatura.bare_extraction(
             tree, url=url, with_metadata=True, date_extraction_params=_date_params(),
             **TRAFILATURA_OPTIONS)
-    except Exception as e:  # noqa: BLE001 - third-party parser on hostile input
+    except Exception as e:  # third-party parser on hostile input
         raise ExtractError(f"extraction failed on {url}: {e!r}") from e
     if not isinstance(document, Document):
         raise ExtractError(f"extraction found no article text in {url}")
@@ -150,7 +150,7 @@ def _date_params() -> dict[str, Any]:
     return {
         "original_date": True, "extensive_search": True,
         "outputformat": "%Y-%m-%dT%H:%M:%S%z",
-        "max_date": datetime.now(timezone.utc).strftime("%Y-%m-%d"),
+        "max_date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
 
 
@@ -163,8 +163,8 @@ def parse_date(value: str | None) -> datetime | None:
     except ValueError:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
 
 
 def canonical_url(tree: lxml.html.HtmlElement, page_url: str) -> str | None:
@@ -202,7 +202,7 @@ def _call(func: ExtractFunc, html: bytes, url: str) -> Extracted:
         return func(html, url)
     except AggregatorError:
         raise
-    except Exception as e:  # noqa: BLE001 - the boundary of a pluggable function
+    except Exception as e:  # the boundary of a pluggable function
         raise ExtractError(f"extraction failed on {url}: {e!r}") from e
 
 
@@ -276,6 +276,7 @@ class ExtractPool:
                  *, start_method: str = "forkserver") -> None:
         if workers < 0 or timeout <= 0 or max_bytes <= 0:
             raise ValueError("workers must be >= 0, timeout and max_bytes > 0")
+        multiprocessing.get_context(start_method)  # ValueError now, not at the first page
         self.workers, self.timeout, self.max_bytes = workers, timeout, max_bytes
         self.restarts = 0  # worker pools killed and replaced (timeouts, crashes)
         self._func = func
@@ -337,7 +338,7 @@ class ExtractPool:
         assert executor is not None and ready is not None
         try:
             await asyncio.wait_for(asyncio.shield(ready), STARTUP_TIMEOUT)
-        except Exception as e:  # noqa: BLE001 - timeout, dead worker, broken barrier: all fatal
+        except Exception as e:  # timeout, dead worker, broken barrier: all fatal
             self._replace(executor)
             raise ExtractError(f"extraction workers did not start: {e!r}") from e
         return executor
@@ -361,6 +362,10 @@ class ExtractPool:
         self.restarts += 1
         _kill(executor)
 
+    def worker_pids(self) -> list[int]:
+        """Pids of the live worker processes (for metrics and benchmarks)."""
+        return [p.pid for p in _processes(self._executor)] if self._executor else []
+
     def close(self, grace: float = CLOSE_GRACE) -> None:
         """Stop accepting pages, let running ones finish for `grace` seconds, kill the rest."""
         self._closed = True
@@ -368,7 +373,9 @@ class ExtractPool:
         if executor is None:
             return
         processes = _processes(executor)
-        executor.shutdown(wait=False, cancel_futures=True)
+        # no cancel_futures: a cancelled future would surface as CancelledError in the
+        # awaiting task; pages that cannot finish get BrokenProcessPool, then ExtractError
+        executor.shutdown(wait=False, cancel_futures=False)
         deadline = time.monotonic() + grace
         for process in processes:
             process.join(max(0.0, deadline - time.monotonic()))
@@ -376,7 +383,7 @@ class ExtractPool:
             if process.is_alive():
                 process.kill()
 
-    async def __aenter__(self) -> ExtractPool:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None,

@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Literal, Protocol
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 __all__ = [
     "TRACKING_PARAMS",
@@ -61,6 +61,7 @@ TRACKING_PREFIXES: tuple[str, ...] = ("utm_", "pk_", "mtm_", "hsa_")
 
 _DEFAULT_PORTS = {"http": "80", "https": "443", "ftp": "21", "ws": "80", "wss": "443"}
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}")
+_SPACE = re.compile(r"\s")
 
 
 def canonical_url(url: str) -> str:
@@ -68,7 +69,8 @@ def canonical_url(url: str) -> str:
 
     Lower-case scheme and host, IDNA host, no default port, no fragment, no
     tracking parameters (the rest keep their order), upper-case percent
-    escapes, "/" for an empty path.  Unparseable input is returned stripped.
+    escapes, raw whitespace escaped, "/" for an empty path.  Unparseable
+    input is returned stripped.
     """
     url = url.strip()
     try:
@@ -79,7 +81,12 @@ def canonical_url(url: str) -> str:
     path = _upper_escapes(parts.path) or ("/" if netloc else "")
     query = _canonical_query(parts.query)
     authority = f"//{netloc}" if netloc or _has_authority(url, parts.scheme) else ""
-    return (f"{parts.scheme}:" if parts.scheme else "") + authority + path + (f"?{query}" if query else "")
+    return (
+        (f"{parts.scheme}:" if parts.scheme else "")
+        + authority
+        + path
+        + (f"?{query}" if query else "")
+    )
 
 
 def _has_authority(url: str, scheme: str) -> bool:
@@ -117,7 +124,9 @@ def _idna(host: str) -> str:
 
 
 def _upper_escapes(text: str) -> str:
-    return _PERCENT.sub(lambda m: m.group(0).upper(), text)
+    """Percent escapes in upper case; raw whitespace escaped (it is never valid in a URL)."""
+    escaped = _SPACE.sub(lambda m: quote(m.group(0), safe=""), text)
+    return _PERCENT.sub(lambda m: m.group(0).upper(), escaped)
 
 
 def _canonical_query(query: str) -> str:
@@ -184,7 +193,7 @@ def choose_rule(entries: Sequence[HasIdentity]) -> IdentityRule:
     Feeds that give every item the same guid (or none) would otherwise merge
     unrelated stories into one.
     """
-    if _all_distinct(e.id for e in entries):
+    if _all_distinct(e.id.strip() if e.id else None for e in entries):
         return "id"
     if _all_distinct(_url_or_none(e.url) for e in entries):
         return "url"
@@ -298,9 +307,9 @@ def near_duplicate(
     costs nothing; without them the exact sets are compared directly, since
     computing the simhash would cost more than the Jaccard it saves.
     """
-    if a_simhash is not None and b_simhash is not None:
-        if hamming(a_simhash, b_simhash) > max_hamming(threshold):
-            return False
+    screened = a_simhash is not None and b_simhash is not None
+    if screened and hamming(a_simhash or 0, b_simhash or 0) > max_hamming(threshold):
+        return False
     a, b = shingles(a_text), shingles(b_text)
     if not a or not b or min(len(a), len(b)) < threshold * max(len(a), len(b)):
         return False

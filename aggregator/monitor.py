@@ -16,13 +16,13 @@ from typing import Any
 from lxml import html as lxml_html
 
 from . import changes, identity
-from .alerting import channels, encode, stable_alert_id
+from .alerting import channels, encode, plan_match_alerts, stable_alert_id
 from .alerts.types import AlertArticle, AlertChange, AlertEvent
 from .config import Config, WatchConfig
 from .exceptions import ExtractError, FetchError
 from .pipeline import Stages, match_draft
 from .storage import checks
-from .storage.records import AlertDraft, CheckTarget, MatchDraft
+from .storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from .topics import Document
 
 log = logging.getLogger("aggregator.monitor")
@@ -51,8 +51,7 @@ class _Page:
 
 
 def schedule_of(config: Config) -> changes.RecheckSchedule:
-    steps = [{"every": s.every, "until": s.until} for s in config.monitor.schedule]
-    return changes.parse_schedule(steps)
+    return changes.RecheckSchedule(tuple((s.until, s.every) for s in config.monitor.schedule))
 
 
 def next_check(config: Config, target: CheckTarget, now: datetime) -> datetime | None:
@@ -119,8 +118,8 @@ def _fetch_failed(st: Stages, target: CheckTarget, e: FetchError, now: datetime,
         checks.record_check(st.store, target.id, now, soon, error=str(e))
         return RecheckResult(target.id, "error", error=str(e))
     summary = changes.retraction_summary(target.title or "")
-    drafts = _change_alerts(st, target, summary, None, reason, (reason,), target.version_count,
-                            now, {})
+    old = checks.latest_matches(st.store, target.id, target.version_count)
+    drafts = _change_alerts(st, target, summary, None, (reason,), target.version_count, now, old)
     fresh = checks.record_retraction(st.store, target.id, now, reason, nxt, drafts,
                                      _summary_json(summary, (reason,)))
     return RecheckResult(target.id, "retracted", kind="retraction", reasons=(reason,),
@@ -141,8 +140,10 @@ def _compare(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str], n
 def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str],
                  now: datetime, nxt: datetime | None) -> RecheckResult:
     history = checks.version_hashes(st.store, target.id)
-    earlier = {changes.comparable_hash(tx, bp): n for n, _, tx in history[:-1]}
-    revert_of = earlier.get(changes.comparable_hash(page.text, bp))
+    earlier: dict[str, int] = {}
+    for n, title, text in history[:-1]:
+        earlier.setdefault(_story_hash(title, text, bp), n)
+    revert_of = earlier.get(_story_hash(page.title, page.text, bp))
     summary = changes.summarize_change(target.title or "", target.text, page.title or "",
                                        page.text, bp)
     if revert_of is not None:
@@ -152,8 +153,9 @@ def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str
     new = {m.topic: list(m.terms) for m in matches}
     delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
     version = target.version_count + 1
-    drafts = _change_alerts(st, target, summary, delta, page.title, None, version, now,
+    drafts = _change_alerts(st, target, summary, delta, (), version, now,
                             old | new) if target.version_count else []
+    drafts += _match_alerts(st, target, page, [m for m in matches if m.topic not in old], now)
     kind = "initial" if not target.version_count else ("revert" if revert_of else "edit")
     checks.add_version(st.store, checks.NewVersion(
         target.id, page.title, page.text, identity.text_hash(page.text),
@@ -162,6 +164,25 @@ def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str
         page.etag, page.last_modified), now)
     return RecheckResult(target.id, kind, version=version, kind=summary.kind(),
                          alerts=len(drafts))
+
+
+def _story_hash(title: str | None, text: str, bp: frozenset[str]) -> str:
+    """Headline and body together: a revert restores both."""
+    return changes.comparable_hash(f"{(title or '').strip()}\n\n{text}", bp)
+
+
+def _match_alerts(st: Stages, target: CheckTarget, page: _Page, fresh: list[MatchDraft],
+                  now: datetime) -> list[AlertDraft]:
+    """A story that starts matching a topic on an edit is news for `match` channels too
+    (the alert id is per story and channel, so it is never sent twice)."""
+    if not fresh:
+        return []
+    draft = ArticleDraft(
+        key="", url=target.url, site=target.site, title=page.title, author=None, summary=None,
+        text=page.text, published=None, updated=None, language=target.language, extracted=True,
+        extract_error=None, extractor_version=page.extractor_version, content_hash="",
+        comparable_hash="", fingerprint=identity.simhash(page.text) if page.text else None)
+    return plan_match_alerts(st.config, target.id, draft, fresh, now, target.feeds)
 
 
 def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
@@ -181,8 +202,7 @@ def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ..
 
 
 def _change_alerts(st: Stages, target: CheckTarget, summary: changes.ChangeSummary,
-                   delta: changes.TopicDelta | None, new_title: str | None,
-                   retraction: str | None, extra_reasons: Sequence[str], version: int,
+                   delta: changes.TopicDelta | None, extra_reasons: Sequence[str], version: int,
                    now: datetime, topic_terms: dict[str, list[str]]) -> list[AlertDraft]:
     out = []
     empty = changes.TopicDelta((), (), ())
@@ -190,7 +210,7 @@ def _change_alerts(st: Stages, target: CheckTarget, summary: changes.ChangeSumma
         topic = _relevant_topic(ch, target, topic_terms)
         if topic is False:
             continue
-        threshold = _threshold(st.config, ch, topic)
+        threshold = _threshold(st.config, ch, topic, bool(target.watch))
         ok, reasons = changes.should_alert(summary, delta or empty, threshold)
         if not ok:
             continue
@@ -217,9 +237,12 @@ def _relevant_topic(ch: Any, target: CheckTarget, topic_terms: dict[str, list[st
     return False
 
 
-def _threshold(config: Config, ch: Any, topic: Any) -> changes.ChangeThreshold:
+def _threshold(config: Config, ch: Any, topic: Any, watch: bool) -> changes.ChangeThreshold:
+    """The channel's threshold, else the topic's; a page watch reports any edit of its part."""
     if ch.change_threshold is not None:
         return changes.parse_threshold(ch.change_threshold.model_dump())
+    if watch:
+        return changes.ChangeThreshold(min_words=1)
     spec = next((t for t in config.topics if t.name == topic), None)
     return changes.parse_threshold(spec.change_threshold if spec else None)
 

@@ -4,14 +4,17 @@ Pure: no I/O, no clock, no globals mutated.  feedparser is only ever handed an
 in-memory stream (a ``str`` argument makes it download URLs or open local
 files), and the bytes it sees have been made safe first:
 
-* every DOCTYPE and stray markup declaration in the prolog is removed, so
-  entity declarations (billion laughs, quadratic blowup, external entities that
-  read local files) are never seen by any XML parser;
-* ASCII-incompatible encodings (UTF-16/32) are transcoded to UTF-8 first, so the
-  prolog check cannot be bypassed by a wide encoding;
-* a body that is valid UTF-8 is read as UTF-8 whatever it declares, and UTF-8
-  with a few broken bytes is repaired with U+FFFD instead of being re-read as
-  windows-1252 (which would turn every accent of the feed into mojibake).
+* the body is decoded to UTF-8 first (BOM and UTF-16/32 sniffing; valid UTF-8
+  wins over any label; then the XML declaration, the HTTP charset, windows-1252),
+  so the prolog check below runs on exactly the bytes feedparser parses and no
+  encoding trick can hide markup from it.  UTF-8 with a few broken bytes is
+  repaired with U+FFFD instead of being re-read as windows-1252 (which would
+  turn every accent of the feed into mojibake);
+* every DOCTYPE, comment, processing instruction and stray declaration before
+  the root element is removed, so entity declarations (billion laughs,
+  quadratic blowup, external entities that read local files or URLs) are never
+  seen by expat nor by feedparser's own DOCTYPE rewriting.  feedparser's SAX
+  parser additionally runs with external entities off (second line of defence).
 
 Everything recoverable is kept; what went wrong is reported in
 ``ParsedFeed.warnings``.  Only a body with no feed in it raises
@@ -41,6 +44,7 @@ import feedparser.urls
 from aggregator.exceptions import ParseError
 
 __all__ = [
+    "ENTITY_NOTE",
     "Enclosure",
     "FeedParseError",
     "ParsedEntry",
@@ -97,7 +101,9 @@ class ParsedFeed:
 class FeedParseError(ParseError):
     """The body holds no feed. ``looks_like_html`` flags an HTML page (captcha, login, 404)."""
 
-    def __init__(self, message: str, *, looks_like_html: bool = False, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, looks_like_html: bool = False, hint: str | None = None
+    ) -> None:
         super().__init__(message, hint=hint)
         self.looks_like_html = looks_like_html
 
@@ -107,7 +113,7 @@ class FeedParseError(ParseError):
 
 def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> ParsedFeed:
     """Parse a fetched body; ``url`` is where it came from (base of relative links)."""
-    if not data.strip():
+    if not _trim_start(data).rstrip():
         raise FeedParseError("empty body", hint="the server answered with no content")
     if _is_json(data):
         return _parse_json_feed(data, url=url, content_type=content_type)
@@ -117,10 +123,13 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
 # --------------------------------------------------------------------------- text helpers
 
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote dd details div dl dt figcaption figure footer form "
-    "h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section table tbody thead tfoot tr "
-    "ul".split()
-)
+    {
+        "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
+        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead",
+        "tfoot", "tr", "ul",
+    }
+)  # fmt: skip
 _SKIPPED_TAGS = frozenset({"script", "style", "template", "head", "noscript"})
 _WHITESPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -260,7 +269,7 @@ _JSON_TYPES = ("application/feed+json", "application/json")
 _JSON_VERSION = re.compile(r"https?://jsonfeed\.org/version/(\d+)(?:\.(\d+))?/?", re.IGNORECASE)
 
 
-def _strip_bom(data: bytes) -> bytes:
+def _trim_start(data: bytes) -> bytes:
     """Without a UTF-8 BOM and leading whitespace (expat rejects both before <?xml)."""
     return (data[3:] if data.startswith(codecs.BOM_UTF8) else data).lstrip()
 
@@ -271,7 +280,7 @@ def _is_json(data: bytes) -> bool:
     Whether it is a JSON Feed is decided after decoding (``_json_format``):
     the version key may come last, and its slashes may be escaped.
     """
-    return _strip_bom(data[:1024]).startswith(b"{")
+    return _trim_start(data[:1024]).startswith(b"{")
 
 
 def _mime(content_type: str | None) -> str:
@@ -279,7 +288,7 @@ def _mime(content_type: str | None) -> str:
 
 
 def _charset(content_type: str | None) -> str | None:
-    match = re.search(r"""charset\s*=\s*["']?([\w.:-]+)""", content_type or "", re.I)
+    match = re.search(r"""charset\s*=\s*["']?([\w.:-]+)""", content_type or "", re.IGNORECASE)
     return match.group(1) if match else None
 
 
@@ -310,7 +319,7 @@ def _declared_encoding(data: bytes) -> str | None:
 
 
 def _set_declared_utf8(data: bytes) -> bytes:
-    """Rewrite the XML declaration's encoding to utf-8 after transcoding."""
+    """Rewrite the XML declaration's encoding to utf-8 after decoding."""
     decl = _XML_DECL.match(data[:512])
     if not decl:
         return data
@@ -327,7 +336,9 @@ _DOCTYPE = re.compile(
     re.IGNORECASE | re.DOTALL,
 )
 _MARKUP_DECL = re.compile(rb"""<!(?:[^>"']++|"[^"]*+"|'[^']*+')*+>""")
-_XML_DECL_STRICT = re.compile(rb"""<\?xml(?:\s++[A-Za-z]++\s*+=\s*+(?:"[^"<>]*+"|'[^'<>]*+'))*+\s*+\?>""")
+_XML_DECL_STRICT = re.compile(
+    rb"""<\?xml(?:\s++[A-Za-z]++\s*+=\s*+(?:"[^"<>]*+"|'[^'<>]*+'))*+\s*+\?>"""
+)
 _PI = re.compile(rb"<\?.*?\?>", re.DOTALL)
 _COMMENT = re.compile(rb"<!--.*?-->", re.DOTALL)
 _ROOT = re.compile(rb"<([A-Za-z_][\w:.-]*)")
@@ -409,72 +420,111 @@ def _without_spans(data: bytes, spans: tuple[tuple[int, int], ...]) -> bytes:
 
 @dataclass(frozen=True)
 class _Prepared:
-    """Bytes safe to hand to feedparser, the charset to announce, and warnings so far."""
+    """UTF-8 bytes safe to hand to feedparser, warnings so far, and the root element."""
 
     data: bytes
-    charset: str | None
     warnings: tuple[str, ...]
     root: str
 
 
+#: The warning recorded when a DOCTYPE with entity declarations was removed (bomb/XXE attempt).
+ENTITY_NOTE = "DOCTYPE with entity declarations removed; entities were not expanded"
+
+
 def _prepare_xml(data: bytes, content_type: str | None) -> _Prepared:
-    """Transcode, strip declarations, refuse HTML, settle the encoding."""
-    data, charset, notes = _ascii_compatible(data, _charset(content_type))
+    """Decode to UTF-8, strip prolog declarations, refuse HTML.
+
+    The prolog is scanned in the very bytes feedparser will parse, so no
+    encoding trick (UTF-16, UTF-7, a lying label) can hide a DOCTYPE from it.
+    """
+    data, notes = _to_utf8(data, _charset(content_type))
     prolog = _scan_prolog(data)
     _refuse_html(prolog)
     data = _without_spans(data, prolog.removed)
     if prolog.declarations:
-        notes.append("DOCTYPE with entity declarations removed; entities were not expanded")
-    data, charset, utf8_notes = _settle_encoding(data, charset)
+        notes.append(ENTITY_NOTE)
     if not data.strip():
-        raise FeedParseError("no feed: nothing left after the DOCTYPE")
-    return _Prepared(data, charset, tuple(notes + utf8_notes), prolog.root.decode("ascii", "replace"))
+        raise FeedParseError("no feed found: nothing but XML declarations in the body")
+    return _Prepared(data, tuple(notes), prolog.root.decode("ascii", "replace"))
 
 
-def _ascii_compatible(data: bytes, charset: str | None) -> tuple[bytes, str | None, list[str]]:
-    """UTF-16/32 bodies transcoded to UTF-8 so later byte scans see the markup."""
-    wide = _wide_encoding(data)
-    codec = _codec_name(charset) or ""
-    if wide is None and not codec.startswith(("utf-16", "utf-32")):
-        return _strip_bom(data), charset, []
-    name, skip = wide or (codec, 0)
-    try:
-        text = data[skip:].decode(name)
-    except UnicodeDecodeError as e:
-        raise FeedParseError(f"body is not valid {name}: {e.reason}") from e
-    return _set_declared_utf8(text.encode("utf-8").lstrip()), "utf-8", [f"transcoded from {name}"]
+# --------------------------------------------------------------------------- encodings
+
+# Labels that mean windows-1252 in practice (WHATWG), and GB2312's superset.
+_LABEL_ALIASES = {"iso8859-1": "cp1252", "ascii": "cp1252", "gb2312": "gb18030", "gbk": "gb18030"}
 
 
-def _settle_encoding(data: bytes, charset: str | None) -> tuple[bytes, str | None, list[str]]:
-    """Which charset feedparser should use, repairing nearly-valid UTF-8.
+def _to_utf8(data: bytes, http_charset: str | None) -> tuple[bytes, list[str]]:
+    """The body as UTF-8, with its XML declaration saying so.
 
-    The XML declaration beats a server default charset (servers lie more often
-    than documents), and valid UTF-8 beats both (latin-1 text is practically
-    never valid UTF-8 by accident).
+    Valid UTF-8 wins over any label (other encodings are practically never
+    valid UTF-8 by accident); otherwise the XML declaration beats the HTTP
+    charset (server defaults lie more often than documents).
     """
-    declared = _declared_encoding(data) or charset
+    wide = _wide_encoding(data)
+    if wide:
+        return _transcode_wide(data, *wide)
+    data = _trim_start(data)
+    label = next((x for x in (_declared_encoding(data), http_charset) if _usable_label(x)), None)
+    declared = _usable_label(label)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as e:
-        return _maybe_repair_utf8(data, declared, e)
-    if declared and _codec_name(declared) not in ("utf-8", "ascii") and not data.isascii():
-        return data, "utf-8", [f"declared {declared} but the body is valid UTF-8; read as UTF-8"]
-    return data, "utf-8", []
+        text, notes = _decode_non_utf8(data, declared, e)
+        return _set_declared_utf8(text.encode("utf-8")), notes
+    if declared in (None, "utf-8") or data.isascii():
+        return _set_declared_utf8(data), []
+    return _set_declared_utf8(data), [
+        f"declared {label} but the body is valid UTF-8; read as UTF-8"
+    ]
 
 
-def _maybe_repair_utf8(
+def _transcode_wide(data: bytes, codec: str, bom: int) -> tuple[bytes, list[str]]:
+    try:
+        text = data[bom:].decode(codec)
+    except UnicodeDecodeError as e:
+        raise FeedParseError(f"body is not valid {codec}: {e.reason}") from e
+    return _set_declared_utf8(text.encode("utf-8").lstrip()), [f"transcoded from {codec}"]
+
+
+def _usable_label(label: str | None) -> str | None:
+    """Canonical codec for a label; wide encodings are only believed from their bytes."""
+    name = _codec_name(label)
+    if name is None or name.startswith(("utf-16", "utf-32")):
+        return None
+    return _LABEL_ALIASES.get(name, name)
+
+
+def _decode_non_utf8(
     data: bytes, declared: str | None, error: UnicodeDecodeError
-) -> tuple[bytes, str | None, list[str]]:
-    """Replace broken bytes when the body is mostly UTF-8; else let feedparser fall back."""
-    if _codec_name(declared or "utf-8") != "utf-8":
-        return data, declared if _declared_encoding(data) is None else None, []
+) -> tuple[str, list[str]]:
+    """Mostly-UTF-8 gets U+FFFD for its broken bytes; the rest tries its label, then cp1252."""
+    if declared in (None, "utf-8") and _mostly_utf8(data):
+        text = data.decode("utf-8", "replace")
+        bad = text.count("\ufffd")
+        return text, [
+            f"invalid UTF-8 (first at byte {error.start}): {bad} bad sequence(s) replaced with U+FFFD"
+        ]
+    for codec in (declared, "cp1252"):
+        if codec and codec != "utf-8":
+            try:
+                return data.decode(codec), _fallback_note(declared, codec)
+            except UnicodeDecodeError:
+                continue
+    return data.decode("latin-1"), _fallback_note(declared, "latin-1")
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """More valid multi-byte characters than broken bytes: UTF-8 with a few errors."""
     text = data.decode("utf-8", "replace")
     bad = text.count("\ufffd")
-    good = len(text) - len(text.encode("ascii", "ignore")) - bad
-    if good <= bad:
-        return data, None, []
-    note = f"invalid UTF-8 (first at byte {error.start}): {bad} bad sequence(s) replaced with U+FFFD"
-    return text.encode("utf-8"), "utf-8", [note]
+    return len(text) - len(text.encode("ascii", "ignore")) - bad > bad
+
+
+def _fallback_note(declared: str | None, used: str) -> list[str]:
+    if declared == used:
+        return []
+    return [f"body is not valid {declared or 'UTF-8'}; decoded as {used}"]
 
 
 def _refuse_html(prolog: _Prolog) -> None:
@@ -509,8 +559,7 @@ def _parse_xml_feed(data: bytes, *, url: str, content_type: str | None) -> Parse
 
 def _run_feedparser(prepared: _Prepared, url: str) -> Any:
     """feedparser on an in-memory stream only; its own crashes become ParseError."""
-    content_type = "application/xml" + (f"; charset={prepared.charset}" if prepared.charset else "")
-    headers = {"content-location": url, "content-type": content_type}
+    headers = {"content-location": url, "content-type": "application/xml; charset=utf-8"}
     try:
         return feedparser.parse(
             io.BytesIO(prepared.data),
@@ -518,7 +567,7 @@ def _run_feedparser(prepared: _Prepared, url: str) -> Any:
             resolve_relative_uris=True,
             sanitize_html=True,
         )
-    except Exception as e:  # noqa: BLE001 - any crash inside feedparser means "unparseable"
+    except Exception as e:  # any crash inside feedparser means "unparseable"
         raise FeedParseError(f"feed parser failed: {type(e).__name__}: {e}") from e
 
 
@@ -556,7 +605,9 @@ def _bozo_warnings(result: Any, recovered: int) -> tuple[str, ...]:
     error = result.get("bozo_exception")
     if hasattr(error, "getLineNumber"):
         message = error.getMessage() if hasattr(error, "getMessage") else str(error)
-        return (f"malformed XML at line {error.getLineNumber()}: {message}; entries recovered: {recovered}",)
+        return (
+            f"malformed XML at line {error.getLineNumber()}: {message}; entries recovered: {recovered}",
+        )
     return (f"{type(error).__name__}: {error}; entries recovered: {recovered}",)
 
 
@@ -637,7 +688,9 @@ def _enclosures(raw: Iterable[tuple[object, object, object]], base: str) -> tupl
     for href, mime, length in raw:
         url = _http_url(href, base)
         if url and url not in seen:
-            seen[url] = Enclosure(url, _one_line(mime) if isinstance(mime, str) else None, _to_int(length))
+            seen[url] = Enclosure(
+                url, _one_line(mime) if isinstance(mime, str) else None, _to_int(length)
+            )
     return tuple(seen.values())
 
 
@@ -669,9 +722,9 @@ def _load_json(data: bytes) -> tuple[dict[str, Any], list[str]]:
     """The top-level object; broken UTF-8 is replaced rather than fatal."""
     warnings: list[str] = []
     try:
-        text = _strip_bom(data).decode("utf-8")
+        text = _trim_start(data).decode("utf-8")
     except UnicodeDecodeError as e:
-        text = _strip_bom(data).decode("utf-8", "replace")
+        text = _trim_start(data).decode("utf-8", "replace")
         warnings.append(f"invalid UTF-8 (first at byte {e.start}) replaced with U+FFFD")
     try:
         doc = json.loads(text)
@@ -748,4 +801,12 @@ def _rfc3339(value: object) -> datetime | None:
         parsed = datetime.fromisoformat(value.strip())
     except ValueError:
         return _struct_to_utc(feedparser.datetimes._parse_date(value))
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).astimezone(UTC)
+    return _aware_utc(parsed)
+
+
+def _aware_utc(moment: datetime) -> datetime | None:
+    """Naive means UTC; a time zone pushing year 1 or 9999 out of range means no date."""
+    try:
+        return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError:
+        return None

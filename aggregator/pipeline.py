@@ -23,7 +23,7 @@ from .config import Config, FeedConfig
 from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
 from .extract import ExtractPool, Extracted, detect_language
 from .fetch import Fetcher, FetchResult
-from .parse import ParsedEntry, ParsedFeed, parse_feed, text_of
+from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed, parse_feed, text_of
 from .storage.records import (AlertDraft, ArticleDraft, EntryLink, FeedState, IngestBatch,
                               MatchDraft)
 from .storage.store import Store
@@ -33,7 +33,8 @@ from .types import UpdateResult
 log = logging.getLogger("aggregator.pipeline")
 
 Clock = Callable[[], datetime]
-AlertPlanner = Callable[[int, ArticleDraft, Sequence[MatchDraft], datetime], list[AlertDraft]]
+AlertPlanner = Callable[[int, ArticleDraft, Sequence[MatchDraft], datetime, Sequence[str]],
+                        list[AlertDraft]]
 ScheduleFn = Callable[[FeedConfig, FeedState, "PollOutcome", datetime], datetime]
 
 
@@ -105,6 +106,10 @@ async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: 
         return UpdateResult(feed.name, not_modified=True)
     parsed = await asyncio.to_thread(parse_feed, fetched.content, url=fetched.final_url,
                                      content_type=fetched.content_type)
+    if ENTITY_NOTE in parsed.warnings:
+        raise ParseError("refused: the feed declares XML entities (an XML bomb or external-entity "
+                         "attack); nothing was expanded or read",
+                         hint="ask the publisher to serve a plain feed without a DOCTYPE subset")
     return await _ingest(st, feed, state, fetched, parsed, now)
 
 
@@ -117,7 +122,7 @@ async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: Fetch
     touched = [(k, _fp(e)) for k, e in keyed if k in known and known[k].fingerprint != _fp(e)]
     batch, counts = await _build_batch(st, feed, state, fresh, now)
     batch = replace(batch, touched=tuple(touched), seen_keys=tuple(k for k, _ in keyed))
-    st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now))
+    st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
     if touched:
         st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
     _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)

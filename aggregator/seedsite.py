@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
 from importlib import resources
@@ -76,7 +76,7 @@ def parse_source_line(line: str) -> tuple[str, datetime]:
         raise ParseError(f"seed source line is not 'Source D mois YYYY, HH:MM': {line!r}")
     local = datetime(int(m["year"]), month, int(m["day"]), int(m["hour"]), int(m["minute"]),
                      tzinfo=SITE_TZ)
-    return m["source"], local.astimezone(timezone.utc)
+    return m["source"], local.astimezone(UTC)
 
 
 def _split_promo(blocks: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -111,8 +111,13 @@ COOKIE_TEXT = ("Nous utilisons des cookies pour mesurer l'audience et personnali
 FOOTER_TEXT = "© 2025 Eulerpool Research Systems. Tous droits réservés."
 
 
+def _text(value: str) -> str:
+    """Element content: apostrophes stay apostrophes, as on real pages."""
+    return escape(value, quote=False)
+
+
 def _links(pairs: Sequence[tuple[str, str]], origin: str, indent: str) -> str:
-    return "\n".join(f'{indent}<li><a href="{escape(origin + path)}">{escape(label)}</a></li>'
+    return "\n".join(f'{indent}<li><a href="{escape(origin + path)}">{_text(label)}</a></li>'
                      for path, label in pairs)
 
 
@@ -126,7 +131,7 @@ def _head(seed: SeedArticle, url: str, title: str) -> str:
     return f"""<head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{escape(title)} | {escape(seed.source)}</title>
+<title>{_text(title)} | {_text(seed.source)}</title>
 <meta name="description" content="{escape(seed.standfirst)}">
 <meta property="og:type" content="article">
 <meta property="og:site_name" content="{escape(seed.source)}">
@@ -137,7 +142,8 @@ def _head(seed: SeedArticle, url: str, title: str) -> str:
 <meta property="article:published_time" content="{published}">
 <meta property="article:section" content="{escape(seed.section)}">
 <link rel="canonical" href="{escape(url)}">
-<link rel="alternate" type="application/rss+xml" title="{escape(seed.source)}" href="{escape(_origin(url))}/rss.xml">
+<link rel="alternate" type="application/rss+xml" title="{escape(seed.source)}"
+      href="{escape(_origin(url))}/rss.xml">
 <link rel="stylesheet" href="/static/site.css">
 <script>window.dataLayer = window.dataLayer || []; dataLayer.push({{"page": "article"}});</script>
 </head>"""
@@ -145,7 +151,7 @@ def _head(seed: SeedArticle, url: str, title: str) -> str:
 
 def _header(origin: str) -> str:
     return f"""<div id="cookie-consent" class="cookie-banner" role="dialog" aria-label="Cookies">
-  <p>{escape(COOKIE_TEXT)}</p>
+  <p>{_text(COOKIE_TEXT)}</p>
   <button type="button" class="btn-accept">Tout accepter</button>
   <button type="button" class="btn-refuse">Continuer sans accepter</button>
 </div>
@@ -165,7 +171,7 @@ def _breadcrumbs(seed: SeedArticle, origin: str) -> str:
   <ol>
     <li><a href="{origin}/">Accueil</a></li>
     <li><a href="{origin}/news">Nouvelles</a></li>
-    <li><a href="{origin}/politique">{escape(seed.section)}</a></li>
+    <li><a href="{origin}/politique">{_text(seed.section)}</a></li>
   </ol>
 </nav>"""
 
@@ -173,14 +179,14 @@ def _breadcrumbs(seed: SeedArticle, origin: str) -> str:
 def _article(seed: SeedArticle, title: str, paragraphs: Sequence[str]) -> str:
     local = seed.published.astimezone(SITE_TZ)
     shown = f"{local.day} {SHORT_MONTHS[local.month - 1]} {local.year}, {local:%H:%M}"
-    body = "\n".join(f"    <p>{escape(p)}</p>" for p in paragraphs)
+    body = "\n".join(f"    <p>{_text(p)}</p>" for p in paragraphs)
     return f"""<article class="article" itemscope itemtype="https://schema.org/NewsArticle">
   <header class="article-header">
-    <p class="article-section">{escape(seed.section)}</p>
-    <h1 class="article-title" itemprop="headline">{escape(title)}</h1>
-    <p class="standfirst" itemprop="description">{escape(seed.standfirst)}</p>
+    <p class="article-section">{_text(seed.section)}</p>
+    <h1 class="article-title" itemprop="headline">{_text(title)}</h1>
+    <p class="standfirst" itemprop="description">{_text(seed.standfirst)}</p>
     <div class="byline">
-      <span class="author" itemprop="author">{escape(seed.source)}</span>
+      <span class="author" itemprop="author">{_text(seed.source)}</span>
       <time itemprop="datePublished" datetime="{local.isoformat()}">{shown}</time>
     </div>
   </header>
@@ -202,8 +208,8 @@ def _aside(origin: str) -> str:
 def _promo(seed: SeedArticle, origin: str) -> str:
     lines = list(seed.promo)
     link = lines.pop() if lines and len(lines[-1].split()) == 1 else None
-    paras = "\n".join(f"  <p>{escape(line)}</p>" for line in lines)
-    cta = f'\n  <a class="promo-cta" href="{origin}/news">{escape(link)}</a>' if link else ""
+    paras = "\n".join(f"  <p>{_text(line)}</p>" for line in lines)
+    cta = f'\n  <a class="promo-cta" href="{origin}/news">{_text(link)}</a>' if link else ""
     return f"""<div class="promo-banner marketing" data-nosnippet>
 {paras}{cta}
 </div>"""
@@ -214,7 +220,7 @@ def _footer(origin: str, extra: str) -> str:
   <ul class="footer-links">
 {_links(_FOOTER, origin, "    ")}
   </ul>
-  <p class="copyright">{escape(FOOTER_TEXT)}</p>{extra}
+  <p class="copyright">{_text(FOOTER_TEXT)}</p>{extra}
 </footer>"""
 
 
@@ -241,12 +247,13 @@ def article_page(seed: SeedArticle, url: str, *, paragraphs: Sequence[str] | Non
 
 
 def _item(title: str, link: str, description: str, published: datetime | None) -> str:
-    date = f"\n      <pubDate>{format_datetime(published, usegmt=True)}</pubDate>" if published else ""
+    stamp = format_datetime(published, usegmt=True) if published else ""
+    date = f"\n      <pubDate>{stamp}</pubDate>" if published else ""
     return f"""    <item>
-      <title>{escape(title)}</title>
-      <link>{escape(link)}</link>
-      <guid isPermaLink="true">{escape(link)}</guid>{date}
-      <description>{escape(description)}</description>
+      <title>{_text(title)}</title>
+      <link>{_text(link)}</link>
+      <guid isPermaLink="true">{_text(link)}</guid>{date}
+      <description>{_text(description)}</description>
     </item>"""
 
 
@@ -259,9 +266,9 @@ def rss_feed(seed: SeedArticle, *, feed_url: str, article_url: str,
     return f"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:atom="http://www.w3.org/2005/Atom">
   <channel>
-    <title>{escape(seed.source)}</title>
-    <link>{escape(_origin(article_url))}/</link>
-    <description>{escape(seed.source)} : actualités économiques et financières</description>
+    <title>{_text(seed.source)}</title>
+    <link>{_text(_origin(article_url))}/</link>
+    <description>{_text(seed.source)} : actualités économiques et financières</description>
     <language>fr</language>
     <lastBuildDate>{newest}</lastBuildDate>
     <atom:link href="{escape(feed_url)}" rel="self" type="application/rss+xml"/>

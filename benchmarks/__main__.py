@@ -57,11 +57,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="articles already stored (default 10000,100000,1000000)")
     p.add_argument("--storage-backends", default="sqlite,postgresql")
     p.add_argument("--memory-feeds", type=int, default=None, help="feeds for scenario 7 (10000)")
+    p.add_argument("--max-foreign", type=float, default=0.15,
+                   help="rerun a run when other processes used more than this share of the CPU")
+    p.add_argument("--retries", type=int, default=2, help="reruns allowed per noisy run")
+    p.add_argument("--quiet-wait", type=float, default=120,
+                   help="seconds to wait for a calm machine before each run (0: don't)")
     p.add_argument("--timeout", type=int, default=900, help="seconds before a worker is killed")
     p.add_argument("--out", default=None, help="markdown output (default BENCHMARKS.md)")
     p.add_argument("--json", default=None, help="raw results (default benchmarks/results.json)")
     o = p.parse_args(argv)
     o.runs = o.runs or (2 if o.quick else 5)
+    if o.quick:
+        o.quiet_wait = min(o.quiet_wait, 10)
+        o.retries = 0
     o.feeds = o.feeds or (100 if o.quick else 1000)
     o.memory_feeds = o.memory_feeds or (1000 if o.quick else 10000)
     o.storage_sizes = [int(x) for x in (o.storage_sizes or

@@ -154,6 +154,11 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
     noise = [f"{c} {100 * summ[c]['foreign_cpu_share']['median']:.0f}% "
              f"(max {100 * summ[c]['foreign_cpu_share']['max']:.0f}%)"
              for c in clients if summ.get(c, {}).get("foreign_cpu_share")]
+    dropped = {c: summ[c]["discarded_noisy"] for c in clients if summ.get(c, {}).get("discarded_noisy")}
+    if dropped:
+        L.append("- Runs discarded and repeated because other processes used more than "
+                 f"{o.get('max_foreign', 0.15):.0%} of the CPU: "
+                 + ", ".join(f"{c} {n}" for c, n in dropped.items()))
     if noise:
         L.append("- Noise check: share of the machine's CPU used by processes outside the benchmark "
                  "(other work on the machine) during each client's runs, median: " + ", ".join(noise))

@@ -42,9 +42,12 @@ async def test_service_failure_is_transient(http_server: LoopbackServer) -> None
     assert len(receiver.received) == 1
 
 
-def test_unknown_url_is_a_config_error_that_does_not_leak_it() -> None:
-    with pytest.raises(ConfigError) as info:
-        AppriseChannel(chat("json://ok.example.org", "nosuchscheme://token-abc123"))
+async def test_unknown_url_fails_its_alerts_without_leaking_the_url() -> None:
+    channel = AppriseChannel(chat("json://ok.example.org", "nosuchscheme://token-abc123"))
+    assert isinstance(channel.problem, ConfigError)
+    with pytest.raises(DeliveryError) as info:
+        await channel.send([match_event()])
+    assert not info.value.permanent  # kept for the retry window: the config can be fixed
     assert "urls[1]" in str(info.value) and "token-abc123" not in str(info.value)
 
 

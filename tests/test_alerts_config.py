@@ -152,9 +152,10 @@ def test_hold_is_the_digest_window_else_the_group_window() -> None:
 
 
 def _change(**kw: Any) -> AlertChange:
-    base: dict[str, Any] = dict(version=2, previous_version=1, headline_changed=False,
-                                old_title=None, new_title=None, words_added=3, words_removed=2,
-                                reasons=(), correction=None, topic_change=None, diff_summary="")
+    base: dict[str, Any] = {
+        "version": 2, "previous_version": 1, "headline_changed": False, "old_title": None,
+        "new_title": None, "words_added": 3, "words_removed": 2, "reasons": (),
+        "correction": None, "topic_change": None, "diff_summary": ""}
     return AlertChange(**{**base, **kw})
 
 

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from aggregator.alerts.dispatch import OutboxItem, deliver_due, near_duplicate, plan
-from aggregator.alerts.registry import ChannelConfig, EmailChannelConfig, parse_channel
 from aggregator.alerts.email import EmailChannel
+from aggregator.alerts.registry import ChannelConfig, EmailChannelConfig, parse_channel
 from aggregator.alerts.types import AlertEvent, Delivery
 from aggregator.exceptions import DeliveryError, StorageError
 from tests.support.outbox import T0, MemoryOutbox, article, change_event, match_event

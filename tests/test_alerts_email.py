@@ -95,7 +95,7 @@ async def test_hostile_title_yields_one_safe_email(smtp: SmtpServer, title: str)
     assert received.rcpt_tos == ("desk@example.org",)
     assert "Bcc" not in message
     assert not re.search(rb"^bcc:", received.data, re.IGNORECASE | re.MULTILINE)
-    [subject] = message.get_all("Subject")
+    [subject] = message.get_all("Subject") or []
     assert subject.startswith("[export-controls] ")
     assert not any(c in subject for c in "\r\n\x00\x7f\x1b\u2028\u2029")
     if title.startswith("=?"):
@@ -172,9 +172,15 @@ def test_user_templates_override_packaged_ones(tmp_path: Path) -> None:
     assert "<mark>" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
 
 
-def test_missing_template_directory_is_a_config_error(tmp_path: Path) -> None:
+async def test_missing_template_directory_fails_only_its_channel(tmp_path: Path,
+                                                                 smtp: SmtpServer) -> None:
     with pytest.raises(ConfigError):
         Templates(tmp_path / "nope")
+    config = email_config(smtp.port).model_copy(update={"templates": tmp_path / "nope"})
+    channel = build_channel(config)  # building does not raise: other channels still work
+    with pytest.raises(DeliveryError, match="templates directory") as info:
+        await channel.send([match_event()])
+    assert not info.value.permanent and smtp.messages == []
 
 
 async def test_451_then_250_is_delivered_on_the_retry(smtp: SmtpServer) -> None:

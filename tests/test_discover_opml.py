@@ -97,8 +97,8 @@ CHALLENGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...
     CHALLENGE,
     b"\n\n  <html><head><title>403 Forbidden</title></head></html>",
     b"\xef\xbb\xbf<!doctype html><title>x</title>",
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0'
-    b' Strict//EN" "x"><html xmlns="http://www.w3.org/1999/xhtml">',
+    (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0'
+     b' Strict//EN" "x"><html xmlns="http://www.w3.org/1999/xhtml">'),
     b"<!-- served by varnish --><HTML><BODY>Moved</BODY></HTML>",
     b"<script>window.location='/captcha'</script>",
     "<html><body>UTF-16 page</body></html>".encode("utf-16"),
@@ -108,9 +108,10 @@ def test_html_bodies_are_recognised(body: bytes) -> None:
 
 
 @pytest.mark.parametrize("body", [
-    b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
-    b"<description><![CDATA[<html><body>x</body></html>]]></description>",
-    b'<?xml version="1.0"?><?xml-stylesheet href="feed.xsl"?><feed xmlns="http://www.w3.org/2005/Atom">',
+    (b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+     b"<description><![CDATA[<html><body>x</body></html>]]></description>"),
+    (b'<?xml version="1.0"?><?xml-stylesheet href="feed.xsl"?>'
+     b'<feed xmlns="http://www.w3.org/2005/Atom">'),
     b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
     b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
     b"", b"plain text",
@@ -138,7 +139,8 @@ READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
         <outline text="Le Monde International" xmlurl="https://www.lemonde.fr/international/rss_full.xml"/>
       </outline>
     </outline>
-    <outline type="rss" XMLURL="https://www.tagesschau.de/xml/rss2/" category="/Deutschland/Politik, Nachrichten"/>
+    <outline type="rss" XMLURL="https://www.tagesschau.de/xml/rss2/"
+             category="/Deutschland/Politik, Nachrichten"/>
     <outline type="atom" text="Atom by url" url="https://example.org/atom.xml"/>
     <outline type="link" text="Just a website" url="https://example.org/"/>
     <outline text="Empty folder"/>

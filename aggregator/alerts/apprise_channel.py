@@ -23,14 +23,21 @@ _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # what may stay literal inside <...>; <, > a
 
 
 class AppriseChannel:
-    """One chat message per send: a single alert, or a digest grouped by topic."""
+    """One chat message per send: a single alert, or a digest grouped by topic.
+
+    A URL Apprise does not understand is kept as ``problem`` rather than raised,
+    so one bad channel cannot stop the others from being built; its alerts
+    fail transiently (and survive the retry window) until the config is fixed.
+    """
 
     def __init__(self, config: AppriseChannelConfig) -> None:
         self.name = config.name
         self.config = config
-        self._apprise = _load(config)
+        self._apprise, self.problem = _load(config)
 
     async def send(self, events: Sequence[AlertEvent]) -> Delivery:
+        if self.problem is not None:
+            raise DeliveryError(self.problem.message, hint=self.problem.hint)
         title, body = shorten(subject(events), MAX_TITLE), markdown(events)
         try:
             result = await self._apprise.async_notify(
@@ -43,14 +50,15 @@ class AppriseChannel:
         return Delivery(f"apprise: {len(self._apprise)} service(s) notified")
 
 
-def _load(config: AppriseChannelConfig) -> apprise.Apprise:
-    """Apprise object for the configured URLs; a URL Apprise does not know is a config error."""
+def _load(config: AppriseChannelConfig) -> tuple[apprise.Apprise, ConfigError | None]:
+    """Apprise object for the configured URLs, and the config error if one is unusable."""
     client = apprise.Apprise()
     for index, url in enumerate(config.urls):
         if not client.add(url):
-            raise ConfigError(f"alerts {config.name!r}: urls[{index}] is not a URL Apprise "
-                              "understands", hint="see https://github.com/caronc/apprise/wiki")
-    return client
+            return client, ConfigError(
+                f"alerts {config.name!r}: urls[{index}] is not a URL Apprise understands",
+                hint="see https://github.com/caronc/apprise/wiki for URL formats")
+    return client, None
 
 
 def markdown(events: Sequence[AlertEvent]) -> str:

@@ -24,8 +24,9 @@ from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime
 from html import escape
+from typing import Self
 
-from aggregator.exceptions import DeliveryError
+from aggregator.exceptions import ConfigError, DeliveryError
 
 from .registry import EmailChannelConfig
 from .render import (
@@ -41,7 +42,15 @@ from .render import (
     text_snippet,
     when,
 )
-from .types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id, message_id
+from .types import (
+    AlertArticle,
+    AlertChange,
+    AlertEvent,
+    Delivery,
+    SourceHealth,
+    batch_id,
+    message_id,
+)
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -56,7 +65,7 @@ class EncodedHeader(str):
 
     name: str
 
-    def __new__(cls, name: str, value: str) -> EncodedHeader:
+    def __new__(cls, name: str, value: str) -> Self:
         obj = super().__new__(cls, value)
         obj.name = name
         return obj
@@ -69,18 +78,29 @@ class EncodedHeader(str):
 
 
 class EmailChannel:
-    """Sends one message per call: a single alert, or a digest of several."""
+    """Sends one message per call: a single alert, or a digest of several.
+
+    A missing templates directory is kept as ``problem`` rather than raised, so
+    one bad channel cannot stop the others from being built; its alerts fail
+    transiently (and survive the retry window) until the config is fixed.
+    """
 
     def __init__(self, config: EmailChannelConfig, *, ssl_context: ssl.SSLContext | None = None,
                  clock: Callable[[], datetime] | None = None,
                  templates: Templates | None = None) -> None:
         self.name = config.name
         self.config = config
-        self.templates = templates or Templates(config.templates)
+        self.problem: ConfigError | None = None
+        try:
+            self.templates = templates or Templates(config.templates)
+        except ConfigError as e:
+            self.templates, self.problem = Templates(), e
         self._ssl_context = ssl_context
         self._clock = clock or (lambda: datetime.now(UTC))
 
     async def send(self, events: Sequence[AlertEvent]) -> Delivery:
+        if self.problem is not None:
+            raise DeliveryError(self.problem.message, hint=self.problem.hint)
         message = build_message(self.config, events, self.templates, now=self._clock())
         return await asyncio.to_thread(self._transmit, message)
 

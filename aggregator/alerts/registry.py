@@ -246,7 +246,7 @@ def _webhook(config: WebhookChannelConfig, ctx: BuildContext) -> Channel:
     from .webhook import WebhookChannel, default_fetcher
 
     fetcher = ctx.fetcher_factory() if ctx.fetcher_factory else default_fetcher()
-    return WebhookChannel(config, fetcher, clock=ctx.clock)
+    return WebhookChannel(config, fetcher)
 
 
 def _apprise(config: AppriseChannelConfig, ctx: BuildContext) -> Channel:
@@ -275,6 +275,11 @@ def parse_channel(mapping: Mapping[str, Any]) -> ChannelConfig:
 def build_channel(config: ChannelConfig, *, fetcher_factory: Callable[[], Poster] | None = None,
                   ssl_context: ssl.SSLContext | None = None,
                   clock: Callable[[], datetime] | None = None) -> Channel:
-    """The channel for a validated config; `fetcher_factory` should honour network.allow_private."""
+    """The channel for a validated config.
+
+    `fetcher_factory` should return the daemon's Fetcher (built with
+    network.allow_private); `clock` dates emails (webhook signatures always use
+    the wall clock, which is what receivers check them against).
+    """
     factory = CHANNEL_KINDS[config.kind][1]
     return factory(config, BuildContext(fetcher_factory, ssl_context, clock))

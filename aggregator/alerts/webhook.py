@@ -13,7 +13,8 @@ import base64
 import hashlib
 import hmac
 import json
-from collections.abc import Callable, Sequence
+import time
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -29,32 +30,35 @@ _TRANSIENT_STATUS = {408, 425, 429}
 
 
 class PostResult(Protocol):
+    """The slice of aggregator.fetch.FetchResult a webhook reads."""
+
     @property
     def status(self) -> int: ...
 
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+
 
 class Poster(Protocol):
-    """The slice of aggregator.fetch.Fetcher a webhook needs."""
+    """The slice of aggregator.fetch.Fetcher a webhook needs (tests may pass their own)."""
 
-    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> Any: ...
+    async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> PostResult: ...
 
 
 def default_fetcher() -> Poster:
     """A Fetcher with the default policy (no private addresses), for callers that pass none."""
     from aggregator.fetch import Fetcher, FetchPolicy
 
-    return Fetcher(FetchPolicy())  # type: ignore[no-any-return]
+    return Fetcher(FetchPolicy())
 
 
 class WebhookChannel:
     """POSTs one signed JSON document per send: an event, or a digest of several."""
 
-    def __init__(self, config: WebhookChannelConfig, fetcher: Poster, *,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, config: WebhookChannelConfig, fetcher: Poster) -> None:
         self.name = config.name
         self.config = config
         self._fetcher = fetcher
-        self._clock = clock or (lambda: datetime.now(UTC))
         self._key = secret_key(config.secret.get_secret_value()) if config.secret else None
 
     async def send(self, events: Sequence[AlertEvent]) -> Delivery:
@@ -64,14 +68,17 @@ class WebhookChannel:
             result = await self._fetcher.post(self.config.url, content=body, headers=headers)
         except FetchError as e:
             raise fetch_failure(e) from e
-        status = int(getattr(result, "status", 200))
-        if not 200 <= status < 300:
-            raise status_failure(status, _retry_after(result), _location(result))
-        return Delivery(f"HTTP {status}")
+        if not 200 <= result.status < 300:  # the Fetcher raises for these; other Posters may not
+            raise status_failure(result.status, None, _location(result.headers))
+        return Delivery(f"HTTP {result.status}")
 
     def signed_headers(self, msg_id: str, body: bytes) -> dict[str, str]:
-        """Standard Webhooks headers; the timestamp is the attempt's, as the spec wants."""
-        timestamp = str(int(self._clock().timestamp()))
+        """Standard Webhooks headers; the timestamp is this attempt's.
+
+        Always the wall clock, even when the daemon runs on a simulated one:
+        receivers reject signatures more than ~5 minutes away from *their* clock.
+        """
+        timestamp = str(int(time.time()))
         headers = {"content-type": "application/json", "webhook-id": msg_id,
                    "webhook-timestamp": timestamp}
         if self._key is not None:
@@ -106,27 +113,18 @@ def fetch_failure(error: FetchError) -> DeliveryError:
         return DeliveryError(f"webhook URL blocked: {error.message}", permanent=True,
                              hint=error.hint or "add the host to network.allow_private "
                              "if it is really meant to be reached")
+    if error.kind == "redirects":
+        return DeliveryError(f"webhook not delivered: {error.message}", permanent=True,
+                             hint="set the alert's url to the final address")
     if error.status is not None:
         return status_failure(error.status, error.retry_after, None)
-    if error.kind == "redirects":
-        return DeliveryError(f"webhook redirected: {error.message}", permanent=True,
-                             hint="set the alert's url to the final address")
     return DeliveryError(f"webhook {error.kind} error: {error.message}",
                          retry_after=error.retry_after)
 
 
-def _retry_after(result: Any) -> float | None:
-    value = getattr(result, "retry_after", None)
-    return float(value) if isinstance(value, (int, float)) else None
-
-
-def _location(result: Any) -> str | None:
-    headers = getattr(result, "headers", None) or {}
-    try:
-        value = headers.get("location") or headers.get("Location")
-    except AttributeError:
-        return None
-    return clean_line(value) if isinstance(value, str) else None
+def _location(headers: Mapping[str, str]) -> str | None:
+    value = next((v for k, v in headers.items() if k.lower() == "location"), None)
+    return clean_line(value) if value else None
 
 
 # --- payload (pure) ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from ..exceptions import NotFoundError
+from ..faults import pause_point
 from .models import OutboxRow
 from .store import Store, _chunks
 
@@ -56,6 +57,7 @@ class DbOutbox:
             s.commit()
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
+        pause_point("before-mark-sent")
         self._set(ids, status="sent", sent_at=now, detail=detail, lease_owner=None,
                   lease_until=None, attempts=OutboxRow.attempts + 1)
 

@@ -49,6 +49,9 @@ from aggregator.topics.plan import (
 from aggregator.topics.query import parse_query
 from aggregator.topics.snippets import Hit, Snippet, collapse_space, make_snippets
 
+#: Field mask with every text field: no filtering needed.
+ALL_FIELDS = (1 << len(FIELDS)) - 1
+
 #: First and last token index of a hit, inclusive.
 Span = tuple[int, int]
 
@@ -207,21 +210,26 @@ class TopicIndex:
         meta = {self._meta_atoms[k] for k in analyzed.meta if k in self._meta_atoms}
         return [self._topics[t].spec.name for t in self._candidates(hits.keys() | meta)]
 
-    def _atom_hits(self, doc: AnalyzedDoc) -> dict[int, list[int]]:
-        """Token positions of every atom present in the document (may hold duplicates)."""
-        hits: dict[int, list[int]] = {}
+    def _atom_hits(self, doc: AnalyzedDoc) -> dict[int, list[tuple[int, ...]]]:
+        """Position groups of every atom present in the document.
+
+        Groups are the document's own per-word tuples, referenced not copied:
+        most atoms found here belong to topics that will not be evaluated, so
+        flattening is left to ``_Run.positions``.
+        """
+        hits: dict[int, list[tuple[int, ...]]] = {}
         for norm in doc.by_norm.keys() & self._norm_atoms.keys():
             for atom in self._norm_atoms[norm]:
-                hits.setdefault(atom, []).extend(doc.by_norm[norm])
+                hits.setdefault(atom, []).append(doc.by_norm[norm])
         stems = self._stem_atoms.get(doc.language or "")
         if stems:
             for stem in doc.by_stem.keys() & stems.keys():
                 for atom in stems[stem]:
-                    hits.setdefault(atom, []).extend(doc.by_stem[stem])
+                    hits.setdefault(atom, []).append(doc.by_stem[stem])
         if self._automaton is not None and doc.wild_text:
             for end, atom in self._automaton.iter(doc.wild_text):
                 norm = doc.wild_norms[bisect_right(doc.wild_starts, end) - 1]
-                hits.setdefault(atom, []).extend(doc.by_norm[norm])
+                hits.setdefault(atom, []).append(doc.by_norm[norm])
         return hits
 
     def _candidates(self, present: Iterable[int]) -> list[int]:
@@ -246,7 +254,9 @@ class _Run:
     computed once per (atom, field mask) and shared by all topics.
     """
 
-    def __init__(self, doc: AnalyzedDoc, hits: dict[int, list[int]], meta: set[int]) -> None:
+    def __init__(
+        self, doc: AnalyzedDoc, hits: dict[int, list[tuple[int, ...]]], meta: set[int]
+    ) -> None:
         self.doc = doc
         self.tokens = doc.tokens
         self.hits = hits
@@ -258,8 +268,12 @@ class _Run:
         key = (atom, mask)
         if key not in self._leaf:
             tokens = self.tokens
-            found = sorted(set(self.hits.get(atom, ())))
-            self._leaf[key] = [i for i in found if mask >> tokens[i].field & 1]
+            groups = self.hits.get(atom, ())
+            found = groups[0] if len(groups) == 1 else sorted({i for g in groups for i in g})
+            if mask == ALL_FIELDS:
+                self._leaf[key] = list(found)
+            else:
+                self._leaf[key] = [i for i in found if mask >> tokens[i].field & 1]
         return self._leaf[key]
 
     def eval(self, node: CNode, mask: int) -> list[Span] | None:

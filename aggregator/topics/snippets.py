@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -86,37 +86,45 @@ def _frame(text: str, start: int, end: int, width: int) -> tuple[int, int]:
     return ws, we
 
 
-def _windows(field: int, text: str, hits: list[tuple[int, int]], width: int) -> list[_Window]:
-    """Greedy windows: each takes the next uncovered hit and every hit that fits with it."""
-    windows: list[_Window] = []
+def _groups(hits: list[tuple[int, int]], width: int) -> list[tuple[int, int]]:
+    """Greedy runs of hits (first, last index) that fit in ``width`` characters."""
+    groups: list[tuple[int, int]] = []
     i = 0
     while i < len(hits):
         j = i
         while j + 1 < len(hits) and hits[j + 1][1] - hits[i][0] <= width:
             j += 1
-        ws, we = _frame(text, hits[i][0], hits[j][1], width)
-        inside = tuple(h for h in hits if ws <= h[0] and h[1] <= we)
-        windows.append(_Window(field, ws, we, inside))
+        groups.append((i, j))
         i = j + 1
-    return windows
+    return groups
 
 
-def _rank(text: str, window: _Window) -> tuple[int, int, int, int]:
+def _window(field: int, text: str, hits: list[tuple[int, int]], group: tuple[int, int],
+            width: int) -> _Window:  # fmt: skip
+    """Frame a group on word boundaries; hits that end up inside are highlighted too."""
+    ws, we = _frame(text, hits[group[0]][0], hits[group[1]][1], width)
+    starts = [h[0] for h in hits]
+    lo, hi = bisect_left(starts, ws), bisect_right(starts, we)
+    inside = tuple(h for h in hits[lo:hi] if h[1] <= we)
+    return _Window(field, ws, we, inside)
+
+
+def _rank(text: str, hits: list[tuple[int, int]], group: tuple[int, int]) -> tuple[int, int]:
     """Sort key, best first: most distinct matched words (a window showing why
-    beats one repeating "Nvidia" four times), most hits, then reading order."""
-    distinct = {collapse_space(text[s:e]).casefold() for s, e in window.hits}
-    return (-len(distinct), -len(window.hits), window.field, window.start)
+    beats one repeating "Nvidia" four times), then most hits."""
+    inside = hits[group[0] : group[1] + 1]
+    distinct = {" ".join(text[s:e].split()).casefold() for s, e in inside}
+    return (-len(distinct), -len(inside))
 
 
 def _remap(segment: str, offsets: list[int]) -> tuple[str, list[int]]:
-    """Collapse white space in ``segment`` and move ``offsets`` (into it) accordingly."""
-    runs = list(_SPACE_RE.finditer(segment))
-    ends = [m.end() for m in runs]
-    removed = [0]
-    for m in runs:
-        removed.append(removed[-1] + len(m.group()) - 1)
-    moved = [o - removed[bisect_right(ends, o)] for o in offsets]
-    return _SPACE_RE.sub(" ", segment), moved
+    """Collapse white space in ``segment`` and move ``offsets`` (into it) accordingly.
+
+    Offsets sit on word boundaries, never inside a run of spaces, so the new
+    offset is simply the length of the collapsed text before it.
+    """
+    collapse = _SPACE_RE.sub
+    return collapse(" ", segment), [len(collapse(" ", segment[:o])) for o in offsets]
 
 
 def _render(text: str, window: _Window) -> Snippet:
@@ -137,14 +145,23 @@ def make_snippets(
     width: int = SNIPPET_WIDTH,
     limit: int = MAX_SNIPPETS,
 ) -> tuple[Snippet, ...]:
-    """Up to ``limit`` snippets, the most telling windows first, shown in reading order."""
-    windows: list[_Window] = []
+    """Up to ``limit`` snippets, the most telling groups of hits, shown in reading order.
+
+    Groups are ranked on hit offsets alone; only the chosen few are framed and
+    rendered, so a word found 50 times costs little.
+    """
+    candidates: list[tuple[tuple[int, int], int, int, tuple[int, int]]] = []
+    per_field: list[list[tuple[int, int]]] = []
     for field, text in enumerate(texts):
         field_hits = merge_ranges([(s, e) for f, s, e in hits if f == field])
-        windows += _windows(field, text, field_hits, width)
-    best = sorted(windows, key=lambda w: _rank(texts[w.field], w))[:limit]
-    best.sort(key=lambda w: (w.field, w.start))
-    return tuple(_render(texts[w.field], w) for w in best)
+        per_field.append(field_hits)
+        for group in _groups(field_hits, width):
+            start = field_hits[group[0]][0]
+            candidates.append((_rank(text, field_hits, group), field, start, group))
+    best = sorted(candidates)[:limit]
+    best.sort(key=lambda c: (c[1], c[2]))
+    windows = [_window(f, texts[f], per_field[f], g, width) for _, f, _, g in best]
+    return tuple(_render(texts[w.field], w) for w in windows)
 
 
 _MARKS = {

@@ -21,7 +21,7 @@ from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
@@ -153,7 +153,7 @@ class SmtpServer:
     def stop(self) -> None:
         self.controller.stop()
 
-    def __enter__(self) -> SmtpServer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

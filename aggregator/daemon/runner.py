@@ -1,0 +1,318 @@
+"""`aggregator run`: the long-running daemon (or one cycle with --once).
+
+Lifecycle: take the SQLite lock (PostgreSQL needs none) → open the
+Aggregator → start the observability endpoint → start APScheduler (cycle job
+every daemon.tick, feeds.yaml watch every second) → run until SIGTERM/SIGINT →
+stop taking work, give in-flight work most of daemon.grace to finish, cancel
+the rest (each feed's writes are one transaction, so a cancelled poll leaves
+nothing half-written), release this worker's leases, exit 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from .. import scheduler
+from ..config import Config, load_config
+from ..exceptions import AggregatorError, StorageError
+from ..storage import daemon_queries as dq
+from .cycle import CycleContext, CycleReport, run_cycle
+from .httpd import ObservabilityServer, Readiness
+from .lock import daemon_lock
+from .logs import setup_logging
+from .metrics import Metrics, TimedExtractor
+from .reload import ConfigWatcher
+from .worker import check_worker_id, make_worker_id
+
+if TYPE_CHECKING:
+    from ..core import Aggregator, Clock
+    from ..pipeline import Stages
+
+log = logging.getLogger("aggregator.daemon")
+
+#: How often feeds.yaml is looked at.
+WATCH_EVERY = timedelta(seconds=1)
+#: Share of daemon.grace that in-flight work may use; the rest is for cleanup.
+GRACE_FOR_WORK = 0.75
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to run: from the command line or a test."""
+
+    once: bool = False
+    worker: str | None = None
+    http_port: int | None = None  # None: daemon.http_port; 0: any free port
+    signals: bool = True  # install SIGTERM/SIGINT handlers (needs the main thread)
+    watch: bool = True  # live-reload feeds.yaml
+    announce: Callable[[str], None] = lambda line: print(line, flush=True)
+
+
+def claim_batch(config: Config) -> int:
+    """Feeds (re-checks, alerts) claimed at a time: enough to keep the connections busy,
+    few enough that a batch finishes well within its lease."""
+    return max(8, config.network.max_connections * 2)
+
+
+def heartbeat_limit(config: Config) -> float:
+    """/readyz turns unready when the scheduler has not ticked for this long."""
+    return max(3 * config.daemon.tick.total_seconds(), 10.0)
+
+
+class Daemon:
+    """One worker: a scheduler, a cycle at a time, an endpoint, a config watcher."""
+
+    def __init__(self, agg: "Aggregator", options: Options | None = None,
+                 metrics: Metrics | None = None) -> None:
+        self.agg = agg
+        self.options = options or Options()
+        self.worker = self.options.worker or make_worker_id()
+        self.metrics = metrics or Metrics()
+        self.readiness = Readiness(
+            ping=agg.store.ping, oldest_alert=lambda: dq.oldest_pending_alert(agg.store, agg.clock()),
+            clock=agg.clock, max_heartbeat_age=heartbeat_limit(agg.config),
+            max_alert_age=agg.config.daemon.ready_max_alert_age)
+        self.ctx: CycleContext | None = None
+        self.http: ObservabilityServer | None = None
+        self.watcher: ConfigWatcher | None = None
+        self._sched: Any = None
+        self._task: asyncio.Task[CycleReport] | None = None
+        self._stop = asyncio.Event()
+        self._stopping = False
+        self.started = asyncio.Event()
+        self.last_report: CycleReport | None = None
+
+    # ------------------------------------------------------------ entry points
+
+    async def serve(self) -> int:
+        """Run until stopped (or one cycle with once); returns the exit code."""
+        async with self.agg.running() as st:
+            self.ctx = self._context(st)
+            if self.options.once:
+                return await self._serve_once()
+            return await self._serve_forever()
+
+    async def cycle_now(self) -> CycleReport:
+        """One cycle, now (what `--once` and each scheduler tick run)."""
+        assert self.ctx is not None
+        start = time.perf_counter()
+        try:
+            return await run_cycle(self.ctx)
+        finally:
+            self.metrics.cycle_seconds.observe(time.perf_counter() - start)
+
+    def request_stop(self, why: str = "stop requested") -> None:
+        """First call: graceful stop. A second one: abandon in-flight work now."""
+        if self._stopping:
+            log.warning("%s again: abandoning in-flight work now", why)
+            if self._task is not None:
+                self._task.cancel()
+            return
+        log.info("%s: finishing in-flight work (grace %ss)", why,
+                 self.agg.config.daemon.grace.total_seconds())
+        self._stopping = True
+        self._stop.set()
+
+    # ------------------------------------------------------------ setup
+
+    def _context(self, st: "Stages") -> CycleContext:
+        st.extractor = cast(Any, TimedExtractor(st.extractor, self.metrics.extraction.observe))
+        return CycleContext(self.agg, st, self.worker, self.metrics, claim_batch(self.agg.config),
+                            stopping=lambda: self._stopping, on_config=self.apply_config,
+                            mark_config_written=self._mark_config_written)
+
+    async def _serve_once(self) -> int:
+        """One cycle; a SIGTERM stops it like the daemon (finish or abandon, release)."""
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        self._task = asyncio.create_task(self.cycle_now(), name="aggregator-cycle")
+        stop = asyncio.create_task(self._stop.wait())
+        await asyncio.wait({self._task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        stop.cancel()
+        if self._task.done() and not self._task.cancelled():
+            self.last_report = self._task.result()
+            self.options.announce(f"run --once: {self.last_report.summary()}")
+        await self._shutdown(loop)
+        return 0
+
+    async def _serve_forever(self) -> int:
+        self.http = self._start_http()
+        self.watcher = self._start_watcher()
+        self._sched = scheduler.build_scheduler([
+            scheduler.Every("cycle", self.agg.config.daemon.tick, self._tick),
+            scheduler.Every("watch", WATCH_EVERY, self._watch),
+        ])
+        loop = asyncio.get_running_loop()
+        self._install_signals(loop)
+        self._sched.start()
+        log.info("daemon started: tick %ss, %d feeds", self.agg.config.daemon.tick.total_seconds(),
+                 len(self.agg.config.feeds))
+        self.started.set()
+        try:
+            await self._stop.wait()
+        finally:
+            await self._shutdown(loop)
+        return 0
+
+    def _start_http(self) -> ObservabilityServer:
+        d = self.agg.config.daemon
+        port = self.options.http_port if self.options.http_port is not None else d.http_port
+        try:
+            http = ObservabilityServer(d.http_host, port, self.readiness, self.metrics.render)
+        except OSError as e:
+            raise AggregatorError(f"cannot listen on {d.http_host}:{port}: {e.strerror}",
+                                  hint="set daemon.http_port in feeds.yaml, or pass "
+                                       "--http-port 0 to pick a free port") from e
+        http.start()
+        self.options.announce(f"aggregator run: worker {self.worker}; /healthz /readyz /metrics "
+                              f"on {http.url}")
+        return http
+
+    def _start_watcher(self) -> ConfigWatcher | None:
+        path = self.agg.config.path
+        if not self.options.watch or path is None:
+            return None
+        return ConfigWatcher(path, self.apply_config)
+
+    def _install_signals(self, loop: asyncio.AbstractEventLoop) -> None:
+        if not self.options.signals:
+            return
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.request_stop, sig.name)
+
+    # ------------------------------------------------------------ jobs
+
+    async def _tick(self) -> None:
+        """Scheduler job: prove liveness, start a cycle unless one is still running."""
+        self.readiness.beat()
+        self.metrics.beat()
+        if self._stopping or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.create_task(self._guarded_cycle(), name="aggregator-cycle")
+
+    async def _guarded_cycle(self) -> CycleReport:
+        try:
+            report = await self.cycle_now()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the daemon outlives any one cycle
+            log.exception("cycle failed")
+            return CycleReport(errors=["cycle failed"])
+        if report.polls or report.errors:
+            log.info("cycle: %s", report.summary())
+        return report
+
+    async def _watch(self) -> None:
+        if self.watcher is None:
+            return
+        try:
+            event = self.watcher.poll()
+        except Exception as e:  # noqa: BLE001 - e.g. database busy: retried next second
+            log.error("feeds.yaml changed but could not be applied (will retry): %s", e)
+            self.metrics.reloads.labels("error").inc()
+            return
+        if event is not None:
+            self.metrics.reloads.labels("ok" if event.config else "invalid").inc()
+
+    def _mark_config_written(self) -> None:
+        if self.watcher is not None:
+            self.watcher.mark_current()
+
+    def apply_config(self, config: Config) -> None:
+        """Adopt a new feeds.yaml now: feeds, topics, channels; tick is rescheduled."""
+        old = self.agg.config
+        self.agg.reload(config)
+        if self.ctx is not None:
+            self.ctx.st.config, self.ctx.st.topics = self.agg.config, self.agg.topics
+        _log_changes(old, config)
+        if config.daemon.tick != old.daemon.tick and self._sched is not None:
+            scheduler.reschedule(self._sched, "cycle", config.daemon.tick)
+        if config.database_url() != old.database_url():
+            log.warning("database: changed in feeds.yaml; restart the daemon to use it")
+
+    # ------------------------------------------------------------ stopping
+
+    async def _shutdown(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._sched is not None:
+            scheduler.stop(self._sched)
+        await self._finish_in_flight()
+        self._release_leases()
+        if self.http is not None:
+            self.http.close()
+        if self.options.signals:
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+        log.info("daemon stopped")
+
+    async def _finish_in_flight(self) -> None:
+        task = self._task
+        if task is None or task.done():
+            return
+        budget = self.agg.config.daemon.grace.total_seconds() * GRACE_FOR_WORK
+        done, _ = await asyncio.wait({task}, timeout=budget)
+        if done:
+            return
+        log.warning("grace period over: abandoning in-flight work")
+        task.cancel()
+        await asyncio.wait({task}, timeout=1.0)
+
+    def _release_leases(self) -> None:
+        try:
+            n = dq.release_leases(self.agg.store, self.worker)
+        except Exception as e:  # noqa: BLE001 - the leases expire anyway
+            log.warning("could not release leases (they expire by themselves): %s", e)
+            return
+        if n:
+            log.info("released %d leases of abandoned work", n)
+
+
+def _log_changes(old: Config, new: Config) -> None:
+    before, after = {f.name for f in old.feeds}, {f.name for f in new.feeds}
+    added, removed = sorted(after - before), sorted(before - after)
+    log.info("feeds.yaml reloaded: %d feeds%s%s", len(new.feeds),
+             f", added {', '.join(added)}" if added else "",
+             f", removed {', '.join(removed)}" if removed else "")
+
+
+# ------------------------------------------------------------------ process entry
+
+
+def open_aggregator(config: Config, clock: "Clock | None" = None,
+                    attempts: int = 3) -> "Aggregator":
+    """make_aggregator, retried briefly: workers starting together race on migrations
+    and on creating feed rows; the loser succeeds a moment later."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from ..core import make_aggregator
+
+    for attempt in range(attempts):
+        try:
+            return make_aggregator(config, clock=clock)
+        except (StorageError, SQLAlchemyError) as e:
+            if attempt == attempts - 1:
+                if isinstance(e, StorageError):
+                    raise
+                raise StorageError(f"cannot open the database: {e}",
+                                   hint="check `database:` in feeds.yaml") from e
+            log.warning("opening the database failed (%s); retrying", e)
+            time.sleep(0.5 * 2 ** attempt)
+    raise AssertionError("unreachable")
+
+
+def run(config_path: Path, options: Options) -> int:
+    """The `aggregator run` command: exit 0 after a clean stop."""
+    config = load_config(config_path)
+    worker = check_worker_id(options.worker) if options.worker else make_worker_id()
+    options = replace(options, worker=worker)
+    setup_logging(config.daemon.log_format, config.daemon.log_level, worker)
+    with daemon_lock(config.database_url()):
+        with open_aggregator(config) as agg:
+            return asyncio.run(Daemon(agg, options).serve())

@@ -1,0 +1,138 @@
+"""`topics test`: try a topic (or a draft query) on a URL, a file, a text or stored
+articles, and show hit or miss, the terms and highlighted snippets, so an
+editor can tune a topic before saving it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from .config import Config
+from .exceptions import UsageError
+from .extract import Extracted, detect_language, extract_article
+from .topics import Document, TopicIndex, TopicMatch, TopicSpec, highlight
+
+
+@dataclass
+class Sample:
+    label: str
+    doc: Document
+    match: TopicMatch | None = None
+
+
+@dataclass
+class TopicTestReport:
+    topic: str
+    query: str
+    samples: list[Sample] = field(default_factory=list)
+    style: str = "brackets"
+
+    @property
+    def any_hit(self) -> bool:
+        return any(s.match for s in self.samples)
+
+    def lines(self) -> list[str]:
+        out = [f"topic {self.topic}: {' '.join(self.query.split())}"]
+        for s in self.samples:
+            out.extend(self._sample_lines(s))
+        hits = sum(1 for s in self.samples if s.match)
+        out.append(f"{hits} hit(s) in {len(self.samples)} document(s)")
+        return out
+
+    def _sample_lines(self, s: Sample) -> list[str]:
+        lang = s.doc.language or "?"
+        if s.match is None:
+            return [f"MISS  {s.label} [{lang}]"]
+        lines = [f"HIT   {s.label} [{lang}]", f"      terms: {', '.join(s.match.terms)}"]
+        lines += [f"      … {highlight(sn, self.style)} …" for sn in s.match.snippets]  # type: ignore[arg-type]
+        return lines
+
+    def as_json(self) -> dict[str, Any]:
+        return {"topic": self.topic, "query": self.query, "hits": sum(bool(s.match)
+                                                                      for s in self.samples),
+                "documents": [{"label": s.label, "language": s.doc.language,
+                               "hit": s.match is not None,
+                               "terms": list(s.match.terms) if s.match else [],
+                               "snippets": [sn.text for sn in s.match.snippets] if s.match
+                               else []} for s in self.samples]}
+
+
+def topic_spec(cfg: Config, name: str | None, query: str | None) -> TopicSpec:
+    """The named topic, optionally with its query replaced by a draft `query`."""
+    if name is None and query is None:
+        raise UsageError("name a topic or pass --query", hint="aggregator topics list")
+    base = next((t for t in cfg.topics if t.name == name), None)
+    if name is not None and base is None:
+        raise UsageError(f"no topic named {name!r}", hint="aggregator topics list")
+    if base is None:
+        return TopicSpec(name="draft", query=query or "")
+    return TopicSpec(name=base.name, query=query or base.query, description=base.description,
+                     fields=tuple(base.fields), languages=tuple(base.languages),
+                     feeds=tuple(base.feeds), tags=tuple(base.tags))
+
+
+def run_topic_test(cfg: Config, args: argparse.Namespace, *, style: str) -> TopicTestReport:
+    spec = topic_spec(cfg, args.name, args.query)
+    spec_for_docs = TopicSpec(spec.name, spec.query, spec.description, spec.fields,
+                              spec.languages, (), ())  # scopes by feed/tag don't apply here
+    index = TopicIndex([spec_for_docs])
+    report = TopicTestReport(spec.name, spec.query, style=style)
+    for label, doc in _documents(cfg, args):
+        hits = index.match(doc)
+        report.samples.append(Sample(label, doc, hits[0] if hits else None))
+    return report
+
+
+def _documents(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:
+    if args.text is not None:
+        return [("--text", _doc_from_text(args.text, args.language))]
+    if args.file is not None:
+        return [(str(args.file), _doc_from_file(args.file.read_bytes(), args.language))]
+    if args.url is not None:
+        return [(args.url, _doc_from_page(_fetch_page(cfg, args.url)))]
+    return _stored(cfg, args)
+
+
+def _doc_from_text(text: str, language: str | None) -> Document:
+    return Document(body=text, language=language or detect_language(text))
+
+
+def _doc_from_file(data: bytes, language: str | None) -> Document:
+    from .discover import looks_like_html
+
+    if looks_like_html(data):
+        return _doc_from_page(extract_article(data, "file:///local"))
+    return _doc_from_text(data.decode("utf-8", errors="replace"), language)
+
+
+def _doc_from_page(page: Extracted) -> Document:
+    return Document(title=page.title or "", body=page.text, language=page.language)
+
+
+def _fetch_page(cfg: Config, url: str) -> Extracted:
+    from .core import fetch_policy
+    from .fetch import Fetcher
+
+    async def go() -> Extracted:
+        async with Fetcher(fetch_policy(cfg)) as f:
+            res = await f.get(url)
+        return extract_article(res.content, res.final_url)
+
+    return asyncio.run(go())
+
+
+def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:
+    from .cli import parse_since
+    from .core import Aggregator
+
+    with Aggregator(cfg, extract_workers=0) as agg:
+        items = agg.articles(since=parse_since(args.since), limit=10_000)
+        return [(f"#{a.id} {a.title}", _document(agg.article(a.id))) for a in items]
+
+
+def _document(a: Any) -> Document:
+    return Document(title=a.title or "", summary=a.summary or "", body=a.text or "",
+                    language=a.language, feeds=a.feeds)
