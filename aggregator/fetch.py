@@ -26,6 +26,7 @@ import asyncio
 import base64
 import hashlib
 import ipaddress
+import os
 import re
 import socket
 import ssl
@@ -372,8 +373,11 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
                     local_address=local_address,
                     socket_options=socket_options,
                 )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as e:
+            except httpcore.ConnectTimeout as e:
                 last = e
+            except httpcore.ConnectError as e:
+                last = httpcore.ConnectError(f"{ip} port {port}: {_root_cause(e)}")
+                last.__cause__ = e
         raise last
 
     async def connect_unix_socket(
@@ -387,6 +391,17 @@ class _GuardedBackend(httpcore.AsyncNetworkBackend):
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(seconds)
+
+
+def _root_cause(e: BaseException) -> str:
+    """The innermost OS reason ('Connection refused') under 'All connection attempts failed'."""
+    reason = str(e)
+    seen: BaseException | None = e
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno:
+            reason = os.strerror(seen.errno)
+        seen = seen.__cause__ or seen.__context__
+    return reason
 
 
 def _oserror(e: OSError) -> str:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from aggregator.topics.normalize import has_stemmer, language_code, stem, tokenize
+from aggregator.topics.normalize import has_stemmer, iter_words, language_code, stem, tokenize
 
 #: Text fields in document order; a token's ``field`` is an index into this.
 FIELDS = ("title", "summary", "body")
@@ -80,12 +80,13 @@ def detect_language(doc: Document) -> str | None:
 
 def _field_tokens(doc: Document, language: str | None) -> list[DocToken]:
     """All tokens of all fields, stemmed in the document's language when Snowball knows it."""
-    stems = has_stemmer(language)
     out: list[DocToken] = []
     for index, name in enumerate(FIELDS):
-        for t in tokenize(getattr(doc, name)):
-            s = stem(t.folded, language) if stems and language else t.norm
-            out.append(DocToken(index, t.start, t.end, t.norm, s))
+        words = iter_words(getattr(doc, name))
+        if language is not None and has_stemmer(language):
+            out += [DocToken(index, a, b, n, stem(f, language)) for a, b, f, n in words]
+        else:
+            out += [DocToken(index, a, b, n, n) for a, b, f, n in words]
     return out
 
 
@@ -93,7 +94,11 @@ def _positions(keys: list[str]) -> dict[str, tuple[int, ...]]:
     """Token positions of each distinct key, in reading order."""
     table: dict[str, list[int]] = {}
     for i, key in enumerate(keys):
-        table.setdefault(key, []).append(i)
+        found = table.get(key)
+        if found is None:
+            table[key] = [i]
+        else:
+            found.append(i)
     return {k: tuple(v) for k, v in table.items()}
 
 

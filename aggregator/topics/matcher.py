@@ -159,7 +159,7 @@ class TopicIndex:
             match atom:
                 case TermAtom():
                     self._norm_atoms.setdefault(atom.norm, []).append(atom_id)
-                    for lang, stem in atom.stems:
+                    for lang, stem in self._table.stems(atom_id):
                         self._stem_atoms.setdefault(lang, {}).setdefault(stem, []).append(atom_id)
                 case WildAtom():
                     automaton.add_word(atom.pattern(), atom_id)
@@ -306,12 +306,14 @@ class _Run:
 
     def any_of(self, children: Sequence[CNode], mask: int) -> list[Span] | None:
         """Every true branch contributes its spans (all of them are highlighted)."""
-        spans: list[Span] | None = None
+        spans: list[Span] = []
+        true = False
         for child in children:
             found = self.eval(child, mask)
             if found is not None:
-                spans = (spans or []) + found
-        return spans
+                true = True
+                spans += found
+        return spans if true else None
 
     def same_field(self, i: int, j: int) -> bool:
         return self.tokens[i].field == self.tokens[j].field

@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 import threading
 import unicodedata
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -145,29 +146,41 @@ def _split_group(group: str) -> list[tuple[int, int]]:
     return spans
 
 
-def _token(text: str, start: int, end: int) -> RawToken | None:
-    """Build a token from a span of the original text; None when nothing is left."""
-    folded = fold(text[start:end])
-    norm = normalize(folded)
-    if not norm:
-        return None
-    return RawToken(start, end, folded, norm)
+_FORMS: dict[str, tuple[str, str]] = {}
+_FORMS_MAX = 300_000
+
+
+def word_forms(raw: str) -> tuple[str, str]:
+    """(folded, normal) forms of one raw word, memoised: articles repeat their words."""
+    forms = _FORMS.get(raw)
+    if forms is None:
+        if len(_FORMS) >= _FORMS_MAX:
+            _FORMS.clear()
+        folded = fold(raw)
+        forms = _FORMS[raw] = (folded, normalize(folded))
+    return forms
+
+
+def iter_words(text: str) -> Iterator[tuple[int, int, str, str]]:
+    """(start, end, folded, normal) of each word: the hot loop behind :func:`tokenize`."""
+    has_apostrophe = _APOS_RE.search
+    for m in WORD_GROUP_RE.finditer(text):
+        group = m.group()
+        if not has_apostrophe(group):
+            folded, norm = word_forms(group)
+            if norm:
+                yield m.start(), m.end(), folded, norm
+            continue
+        base = m.start()
+        for a, b in _split_group(group):
+            folded, norm = word_forms(group[a:b])
+            if norm:
+                yield base + a, base + b, folded, norm
 
 
 def tokenize(text: str) -> list[RawToken]:
     """Words of ``text`` with offsets into it, elision undone, in reading order."""
-    tokens: list[RawToken] = []
-    for m in WORD_GROUP_RE.finditer(text):
-        group = m.group()
-        if not _APOS_RE.search(group):
-            spans = [(0, len(group))]
-        else:
-            spans = _split_group(group)
-        for a, b in spans:
-            token = _token(text, m.start() + a, m.start() + b)
-            if token is not None:
-                tokens.append(token)
-    return tokens
+    return [RawToken(*word) for word in iter_words(text)]
 
 
 def language_code(language: str | None) -> str | None:
@@ -194,14 +207,29 @@ def _stemmer(language: str) -> snowballstemmer.Stemmer:
     return cache[language]
 
 
-@lru_cache(maxsize=500_000)
+_STEMS: dict[str, dict[str, str]] = {}
+_STEMS_MAX = 300_000
+
+
 def stem(folded: str, language: str) -> str:
-    """Snowball stem of a folded word, accents stripped afterwards.
+    """Snowball stem of a folded word, accents stripped afterwards (memoised per language).
 
     Stemming the accented form keeps the stemmer's own rules intact (French
     suffixes such as -é); stripping after makes "controles" and "contrôles"
     land on the same stem.  Unknown languages return the normal form.
     """
+    cache = _STEMS.get(language)
+    if cache is None:
+        cache = _STEMS.setdefault(language, {})
+    found = cache.get(folded)
+    if found is None:
+        if len(cache) >= _STEMS_MAX:
+            cache.clear()
+        found = cache[folded] = _stem(folded, language)
+    return found
+
+
+def _stem(folded: str, language: str) -> str:
     if language not in SNOWBALL:
         return normalize(folded)
     return normalize(_stemmer(language).stemWord(folded))

@@ -46,10 +46,18 @@ MAX_CLAUSES = 12
 
 @dataclass(frozen=True)
 class TermAtom:
-    """A word: equal normal form, or equal stem in the article's language."""
+    """A word: equal normal form, or equal stem in the article's language.
+
+    ``scoped`` atoms belong to topics with explicit languages and are stemmed in
+    the union of those languages: such a topic only sees articles in one of its
+    own languages, so sharing the atom never lends it a foreign stem.  Unscoped
+    atoms are stemmed in DEFAULT_LANGUAGES.  At most two atoms per word, however
+    many language sets the topics use.
+    """
 
     norm: str
-    stems: tuple[tuple[str, str], ...]  # (language, stem)
+    folded: str
+    scoped: bool
 
 
 @dataclass(frozen=True)
@@ -84,12 +92,27 @@ class AtomTable:
     def __init__(self) -> None:
         self.atoms: list[Atom] = []
         self._ids: dict[Atom, int] = {}
+        self._languages: dict[int, set[str]] = {}
 
     def add(self, atom: Atom) -> int:
         if atom not in self._ids:
             self._ids[atom] = len(self.atoms)
             self.atoms.append(atom)
         return self._ids[atom]
+
+    def term(self, part: Term, languages: Sequence[str], scoped: bool) -> int:
+        """A word atom, remembering which languages it must be stemmed in."""
+        atom_id = self.add(TermAtom(part.norm, part.folded, scoped))
+        self._languages.setdefault(atom_id, set()).update(x for x in languages if has_stemmer(x))
+        return atom_id
+
+    def stems(self, atom_id: int) -> tuple[tuple[str, str], ...]:
+        """(language, stem) pairs of a word atom, once every topic is compiled."""
+        atom = self.atoms[atom_id]
+        if not isinstance(atom, TermAtom):
+            return ()
+        languages = sorted(self._languages.get(atom_id, ()))
+        return tuple((x, stem(atom.folded, x)) for x in languages)
 
 
 # ------------------------------------------------------------------ compiled tree
@@ -158,12 +181,15 @@ def stemming_languages(languages: Sequence[str]) -> tuple[str, ...]:
 def _part_atom(part: Term | Wildcard, table: AtomTable, languages: Sequence[str]) -> int:
     if isinstance(part, Wildcard):
         return table.add(WildAtom(part.norm, part.leading, part.trailing))
-    stems = tuple((lang, stem(part.folded, lang)) for lang in languages if has_stemmer(lang))
-    return table.add(TermAtom(part.norm, stems))
+    scoped = tuple(languages) != DEFAULT_LANGUAGES
+    return table.term(part, languages, scoped)
 
 
 def compile_node(node: Node, table: AtomTable, languages: Sequence[str]) -> CNode:
-    """Replace the leaves of a query tree with atom ids from ``table``."""
+    """Replace the leaves of a query tree with atom ids from ``table``.
+
+    ``languages`` are the stemming languages (see :func:`stemming_languages`).
+    """
     rec = lambda n: compile_node(n, table, languages)  # noqa: E731
     match node:
         case Term() | Wildcard():
@@ -270,7 +296,7 @@ def _common_prefix(words: Sequence[str]) -> str:
     return first[:n]
 
 
-def atom_prefix(atom: Atom) -> str | None:
+def atom_prefix(atom: Atom, stems: Sequence[tuple[str, str]]) -> str | None:
     """A prefix every matching word starts with, or None (infix, metadata).
 
     A term matches by stem too, and Snowball may rewrite the last letter of a
@@ -279,9 +305,9 @@ def atom_prefix(atom: Atom) -> str | None:
     """
     match atom:
         case TermAtom():
-            if not atom.stems:
+            if not stems:
                 return atom.norm
-            common = _common_prefix([atom.norm, *(s for _, s in atom.stems)])
+            common = _common_prefix([atom.norm, *(s for _, s in stems)])
             return common[: max(len(common) - 1, 2)] or atom.norm[:2]
         case WildAtom():
             return None if atom.leading else atom.norm
@@ -300,7 +326,7 @@ def _minimal(prefixes: set[str]) -> list[str]:
 
 
 def _clause_prefixes(clause: Clause, table: AtomTable) -> list[str] | None:
-    prefixes = [atom_prefix(table.atoms[a]) for a in clause]
+    prefixes = [atom_prefix(table.atoms[a], table.stems(a)) for a in clause]
     if any(p is None for p in prefixes):
         return None
     return _minimal({p for p in prefixes if p is not None})

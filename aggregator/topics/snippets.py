@@ -53,23 +53,21 @@ def merge_ranges(ranges: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
 
 def collapse_space(text: str) -> str:
     """Runs of white space as one space, ends stripped: how surfaces and snippets read."""
-    return _SPACE_RE.sub(" ", text).strip()
+    return " ".join(text.split())
 
 
 def _snap_start(text: str, start: int, limit: int) -> int:
     """Move a window start forward to a word start, never past ``limit`` (the first hit)."""
-    if start == 0 or text[start - 1].isspace():
-        return start
-    m = _SPACE_RE.search(text, start, limit)
-    return m.end() if m else limit
+    while 0 < start < limit and not text[start - 1].isspace():
+        start += 1
+    return start
 
 
 def _snap_end(text: str, end: int, limit: int) -> int:
     """Move a window end back to a word end, never before ``limit`` (the last hit's end)."""
-    if end >= len(text) or text[end].isspace():
-        return end
-    cut = max((m.start() for m in _SPACE_RE.finditer(text, limit, end)), default=limit)
-    return cut
+    while limit < end < len(text) and not text[end].isspace():
+        end -= 1
+    return end
 
 
 def _frame(text: str, start: int, end: int, width: int) -> tuple[int, int]:
@@ -113,7 +111,7 @@ def _rank(text: str, hits: list[tuple[int, int]], group: tuple[int, int]) -> tup
     """Sort key, best first: most distinct matched words (a window showing why
     beats one repeating "Nvidia" four times), then most hits."""
     inside = hits[group[0] : group[1] + 1]
-    distinct = {" ".join(text[s:e].split()).casefold() for s, e in inside}
+    distinct = {collapse_space(text[s:e]).casefold() for s, e in inside}
     return (-len(distinct), -len(inside))
 
 
