@@ -115,7 +115,7 @@ async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: 
 
 async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
                   parsed: ParsedFeed, now: datetime) -> UpdateResult:
-    rule = identity.choose_rule(parsed.entries)
+    rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
     keyed = _dedupe_keys([(identity.entry_key(e, rule), e) for e in parsed.entries])
     known = st.store.known_entries(state.id, [k for k, _ in keyed])
     fresh = [(k, e) for k, e in keyed if k not in known]
@@ -130,6 +130,17 @@ async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: Fetch
                         unchanged=len(keyed) - len(fresh) - len(touched),
                         warnings=parsed.warnings,
                         matches=sum(len(v) for v in batch.matches.values()))
+
+
+_RULE_RANK = {"id": 0, "url": 1, "hash": 2}
+
+
+def pinned_rule(stored: str | None, chosen: str) -> Any:
+    """Identity rules only ever degrade for a feed (id → url → hash): a feed whose ids
+    went missing once must not see every entry re-keyed back and forth."""
+    if stored in _RULE_RANK and _RULE_RANK[stored] > _RULE_RANK[chosen]:
+        return stored
+    return chosen
 
 
 def _dedupe_keys(keyed: list[tuple[str, ParsedEntry]]) -> list[tuple[str, ParsedEntry]]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
@@ -35,8 +35,8 @@ def build_scheduler(jobs: Sequence[Every], *, now: datetime | None = None) -> As
     go to a thread pool). Each is quick: the cycle job only starts a task, so
     max_instances=1 and coalesce never drop real work, they drop missed ticks.
     """
-    scheduler = AsyncIOScheduler(timezone=timezone.utc)
-    first = now or datetime.now(timezone.utc)
+    scheduler = AsyncIOScheduler(timezone=UTC)
+    first = now or datetime.now(UTC)
     for job in jobs:
         scheduler.add_job(job.fn, "interval", id=job.id, seconds=job.interval.total_seconds(),
                           next_run_time=first, max_instances=1, coalesce=True,

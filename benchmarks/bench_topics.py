@@ -13,6 +13,7 @@ costs against 10 (the index must not scan topics one by one).
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import statistics
@@ -54,8 +55,10 @@ def _ground_truth_bodies() -> list[str] | None:
 
 def _generated_bodies(rng: random.Random, n: int = 150) -> list[str]:
     """Fallback articles: sentences of common words with topical words mixed in."""
-    common = ("the a of to in and that for on with as was said by it from at an be have "
-              "has are this which new after year people would their more").split()  # fmt: skip
+    common = [
+        "the", "a", "of", "to", "in", "and", "that", "for", "on", "with", "as", "was", "said",
+        "by", "it", "from", "at", "an", "be", "have", "has", "are", "this", "which", "new",
+    ]  # fmt: skip
     topical = [f"{a}{b}" for a in ("tar", "chip", "vot", "ban", "oil", "war", "tax", "cli")
                for b in ("iff", "mark", "er", "king", "field", "time", "payer", "mate")]  # fmt: skip
     bodies = []
@@ -98,7 +101,7 @@ def build_vocabulary(docs: Sequence[Document]) -> Vocabulary:
         for t in toks:
             surface.setdefault(t.norm, doc.body[t.start : t.end])
         df.update({t.norm for t in toks if t.norm.isalpha() and len(t.norm) >= 5})
-        bigrams.update({f"{a.norm} {b.norm}" for a, b in zip(toks, toks[1:])
+        bigrams.update({f"{a.norm} {b.norm}" for a, b in itertools.pairwise(toks)
                         if len(a.norm) >= 4 and len(b.norm) >= 4})  # fmt: skip
     n = len(docs)
     words = sorted(surface[w] for w, c in df.items() if 0.01 * n <= c <= 0.15 * n)
@@ -108,7 +111,10 @@ def build_vocabulary(docs: Sequence[Document]) -> Vocabulary:
 
 def _term(rng: random.Random, vocab: Vocabulary) -> str:
     """One query operand: a word, a wildcard, a phrase, a NEAR pair or a foreign term."""
-    word = lambda: rng.choice(vocab.words)  # noqa: E731
+
+    def word() -> str:
+        return rng.choice(vocab.words)
+
     kind = rng.random()
     if kind < 0.35:
         return word()
@@ -202,15 +208,18 @@ def _table(title: str, rows: list[Measure]) -> list[str]:
     lines = [
         f"**{title}**",
         "",
-        "| topics | articles/s (median) | min | max | ms/article | × cost vs 10 | "
-        "evaluated/article | matched/article | index build, ms |",
+        (
+            "| topics | articles/s (median) | min | max | ms/article | × cost vs 10 | "
+            "topics evaluated/article (skipped) | matched/article | index build, ms |"
+        ),
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for m in rows:
         lines.append(
             f"| {m.topics:,} | {m.rate(m.median):,.0f} | {m.rate(max(m.seconds)):,.0f} | "
             f"{m.rate(min(m.seconds)):,.0f} | {1000 * m.median / m.articles:.2f} | "
-            f"{m.median / base:.2f} | {m.candidates:.1f} | {m.matches:.1f} | "
+            f"{m.median / base:.2f} | {m.candidates:.1f} ({1 - m.candidates / m.topics:.1%}) | "
+            f"{m.matches:.1f} | "
             f"{1000 * m.build_seconds:.0f} |"
         )
     return lines + [""]
@@ -232,14 +241,28 @@ def run() -> str:
     ratio = full[-1].median / full[0].median
     verdict = "PASS" if ratio <= BAR else "FAIL"
     lines = [
-        f"Articles: {len(docs)} from {source}; vocabulary {len(vocab.words)} words, "
-        f"{len(vocab.phrases)} bigrams; median of {RUNS} interleaved runs after a warm-up "
-        "pass; min/max are the slowest/fastest run. Command: `python -m benchmarks.bench_topics`.",
+        (
+            f"Articles: {len(docs)} from {source}; vocabulary {len(vocab.words)} words, "
+            f"{len(vocab.phrases)} bigrams; median of {RUNS} interleaved runs after a "
+            "warm-up pass; min/max are the slowest/fastest run. "
+            "Command: `python -m benchmarks.bench_topics`."
+        ),
         "",
         *_table("Analyse + match (what the pipeline pays per article)", full),
         *_table("Match only (article analysed once beforehand)", match_only),
-        f"Bar: 1,000 topics cost at most {BAR:.0f}× 10 topics — measured {ratio:.2f}×: "
-        f"**{verdict}** (match only: {match_only[-1].median / match_only[0].median:.2f}×).",
+        (
+            "Match-only cost follows the topics an article is about (evaluated and matched "
+            "per article), not the topics configured: these generated topics are broad "
+            f"(each matches {full[-1].matches / full[-1].topics:.1%} of articles), so the "
+            f"{full[-1].topics:,}-topic run builds about {full[-1].matches:.0f} matches with "
+            "snippets per article."
+        ),
+        "",
+        (
+            f"Bar: {TOPIC_COUNTS[-1]:,} topics cost at most {BAR:.0f}× {TOPIC_COUNTS[0]} "
+            f"topics — measured {ratio:.2f}×: "
+            f"**{verdict}** (match only: {match_only[-1].median / match_only[0].median:.2f}×)."
+        ),
     ]
     return "\n".join(lines)
 

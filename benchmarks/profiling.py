@@ -52,6 +52,11 @@ def summarise(stacks: dict[tuple[str, ...], float], total: float, top: int = 15)
             "cumulative": rows({k: v for k, v in cum_t.items() if "benchmarks/" not in k})}
 
 
+def _pyspy() -> str:
+    exe = Path(sys.executable).parent / "py-spy"
+    return str(exe) if exe.exists() else "py-spy"
+
+
 class PhaseProfiler:
     def __init__(self, kind: str) -> None:
         self.kind = kind
@@ -69,7 +74,7 @@ class PhaseProfiler:
             fd, self._out = tempfile.mkstemp(prefix=f"pyspy-{phase}-", suffix=".txt")
             os.close(fd)
             self._p = subprocess.Popen(
-                ["py-spy", "record", "--pid", str(os.getpid()), "--format", "raw",
+                [_pyspy(), "record", "--pid", str(os.getpid()), "--format", "raw",
                  "--rate", "250", "--threads", "--output", self._out, "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
@@ -86,11 +91,17 @@ class PhaseProfiler:
             def walk(frame: Any, path: tuple[str, ...]) -> None:
                 if frame is None:
                     return
-                name = f"{frame.function} ({_short(frame.file_path or '?')}:{frame.line_no})"
+                fn = frame.function or "?"
+                if fn.startswith("["):  # pyinstrument's synthetic frames ([await], ...)
+                    name = fn
+                else:
+                    name = f"{fn} ({_short(frame.file_path or '?')}:{frame.line_no})"
                 here = path + (name,)
-                if frame.total_self_time:
-                    stacks[here] += frame.total_self_time
-                for ch in frame.children:
+                real = [c for c in frame.children if c.function != "[self]"]
+                own = frame.time - sum(c.time for c in real)
+                if own > 0:
+                    stacks[here] += own
+                for ch in real:
                     walk(ch, here)
 
             walk(session.root_frame(), ())

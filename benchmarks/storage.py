@@ -123,51 +123,94 @@ class Backend:
                 c.execute(f'DROP DATABASE IF EXISTS "{self.dbname}" WITH (FORCE)')
 
 
-def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Texts,
-              now: datetime, chunk: int = 5000) -> None:
-    """Rows as ``Store.ingest`` writes them for a feed-only article, in bulk."""
-    from aggregator.storage.models import ArticleRow, FeedEntryRow, VersionRow
-    from aggregator.storage.store import _article_row, search_text
-    from sqlalchemy import text
+def _template(model: Any, **values: Any) -> dict[str, Any]:
+    """Every column of ``model``'s table with the model's own defaults, then ``values``."""
+    row = model(**values).model_dump()
+    return {c.name: row.get(c.name) for c in model.__table__.columns}
 
-    a_t, v_t, e_t = ArticleRow.__table__, VersionRow.__table__, FeedEntryRow.__table__
-    a_cols = {c.name for c in a_t.columns}
-    if store.dialect == "sqlite":
-        fts = text("INSERT INTO article_fts(rowid, title, body) VALUES (:id, :title, :body)")
-    else:
-        fts = text("INSERT INTO article_fts(article_id, tsv) VALUES "
-                   "(:id, to_tsvector('simple', :title || ' ' || :body))")
-    with store.engine.begin() as conn:
-        base = conn.execute(text("SELECT coalesce(max(id), 0) FROM article")).scalar() or 0
-    for lo in range(start, stop, chunk):
-        hi = min(stop, lo + chunk)
-        arts, vers, ents, ftss = [], [], [], []
-        for n, i in enumerate(range(lo, hi)):
-            aid = base + (i - start) + 1
-            d = _draft(i, texts, now)
-            row = _article_row(d, now)
-            a = {k: v for k, v in row.model_dump().items() if k in a_cols}
-            a["id"] = aid
-            arts.append(a)
-            vers.append({"article_id": aid, "number": 1, "title": d.title, "text": d.text,
-                         "content_hash": d.content_hash, "comparable_hash": d.comparable_hash,
-                         "extractor_version": d.extractor_version, "fetched_at": now,
-                         "kind": "initial", "revert_of": None})
-            ents.append({"feed_id": feed_ids[i % len(feed_ids)], "article_id": aid,
-                         "entry_key": f"guid:bench-{i}", "fingerprint": d.content_hash[:16],
-                         "first_seen_at": now, "last_seen_at": now, "gone_at": None})
-            ftss.append({"id": aid, "title": search_text(d.title), "body": texts.get(i)[5]})
-        with store.engine.begin() as conn:
-            conn.execute(a_t.insert(), arts)
-            conn.execute(v_t.insert(), vers)
-            conn.execute(e_t.insert(), ents)
-            conn.execute(fts, ftss)
-    if store.dialect == "postgresql":
-        with store.engine.begin() as conn:
+
+def _naive(v: Any, sqlite: bool) -> Any:
+    if isinstance(v, datetime):
+        v = v.astimezone(timezone.utc).replace(tzinfo=None) if v.tzinfo else v
+        return v.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else v
+    return v
+
+
+def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Texts,
+              now: datetime, chunk: int = 20000) -> None:
+    """Rows as ``Store.ingest`` writes them for a feed-only article, through the driver
+    in bulk (executemany on SQLite, COPY on PostgreSQL)."""
+    from aggregator.storage.models import ArticleRow, FeedEntryRow, VersionRow
+    from aggregator.storage.store import _signed64, search_text
+
+    sqlite = store.dialect == "sqlite"
+    d0 = _draft(0, texts, now)
+    a_tpl = _template(ArticleRow, key="k", version_count=1, first_seen_at=now, last_checked_at=now,
+                      extracted=False, monitor=True, language="en")
+    v_tpl = _template(VersionRow, article_id=0, number=1, text="", content_hash="",
+                      extractor_version=d0.extractor_version, fetched_at=now)
+    e_tpl = _template(FeedEntryRow, feed_id=0, article_id=0, entry_key="",
+                      first_seen_at=now, last_seen_at=now)
+    a_cols, v_cols, e_cols = list(a_tpl), [c for c in v_tpl if c != "id"], [c for c in e_tpl if c != "id"]
+    raw = store.engine.raw_connection()
+    try:
+        cur = raw.cursor()
+        cur.execute("SELECT coalesce(max(id), 0) FROM article")
+        base = cur.fetchone()[0] or 0
+        for lo in range(start, stop, chunk):
+            hi = min(stop, lo + chunk)
+            arts, vers, ents, ftss = [], [], [], []
+            for i in range(lo, hi):
+                aid = base + (i - start) + 1
+                title, text, chash, comp, simh, sbody = texts.get(i)
+                url = f"https://news{i % 97}.example/{i // 97}/story-{i}.html"
+                a = dict(a_tpl, id=aid, key="url:" + url, url=url, site=f"news{i % 97}.example",
+                         title=title, summary=text, text=text, content_hash=chash,
+                         fingerprint=_signed64(simh), published=now - timedelta(minutes=i % 9999))
+                arts.append(tuple(_naive(a[c], sqlite) for c in a_cols))
+                v = dict(v_tpl, article_id=aid, title=title, text=text, content_hash=chash,
+                         comparable_hash=comp)
+                vers.append(tuple(_naive(v[c], sqlite) for c in v_cols))
+                e = dict(e_tpl, feed_id=feed_ids[i % len(feed_ids)], article_id=aid,
+                         entry_key=f"guid:bench-{i}", fingerprint=chash[:16])
+                ents.append(tuple(_naive(e[c], sqlite) for c in e_cols))
+                ftss.append((aid, search_text(title), sbody))
+            for table, cols, rows in (("article", a_cols, arts), ("version", v_cols, vers),
+                                      ("feed_entry", e_cols, ents)):
+                names = ", ".join(f'"{c}"' for c in cols)
+                if sqlite:
+                    marks = ", ".join("?" for _ in cols)
+                    cur.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', rows)
+                else:
+                    with cur.copy(f'COPY "{table}" ({names}) FROM STDIN') as cp:
+                        for r in rows:
+                            cp.write_row(r)
+            if sqlite:
+                cur.executemany("INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)", ftss)
+            else:
+                cur.execute("CREATE TEMP TABLE IF NOT EXISTS bench_fts "
+                            "(id bigint, title text, body text) ON COMMIT DELETE ROWS")
+                with cur.copy("COPY bench_fts (id, title, body) FROM STDIN") as cp:
+                    for r in ftss:
+                        cp.write_row(r)
+                cur.execute("INSERT INTO article_fts(article_id, tsv) SELECT id, "
+                            "to_tsvector('simple', title || ' ' || body) FROM bench_fts")
+            raw.commit()
+        if not sqlite:
             for tbl in ("article", "version", "feed_entry"):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
-                                  f"(SELECT max(id) FROM {tbl}))"))
-            conn.execute(text("ANALYZE"))
+                cur.execute(f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
+                            f"(SELECT max(id) FROM {tbl}))")
+            raw.commit()
+            old = raw.autocommit
+            raw.autocommit = True
+            cur.execute("ANALYZE")
+            raw.autocommit = old
+        else:
+            cur.execute("ANALYZE")
+            raw.commit()
+        cur.close()
+    finally:
+        raw.close()
 
 
 def measure_ingest(store: Any, feed_names: list[str], first: int, texts: Texts,

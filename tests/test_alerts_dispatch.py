@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
@@ -129,6 +130,31 @@ async def test_crash_between_accept_and_mark_resends_with_the_same_id() -> None:
     assert (await run(outbox, channel, T0 + timedelta(minutes=1))).sent == 0  # still leased
     assert (await run(outbox, channel, T0 + timedelta(minutes=6))).sent == 1  # lease expired
     assert [events[0].alert_id for events in channel.sent] == ["m-77", "m-77"]
+
+
+async def test_every_send_of_a_pass_happens_before_any_mark() -> None:
+    log: list[str] = []
+
+    class Logged(MemoryOutbox):
+        def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
+            log.append(f"mark {list(ids)}")
+            super().mark_sent(ids, now, detail)
+
+    class Slow(Recorder):
+        async def send(self, events: Sequence[AlertEvent]) -> Delivery:
+            await asyncio.sleep(0.05 if self.name == "slow" else 0)
+            log.append(f"send {self.name}")
+            return await super().send(events)
+
+    outbox = Logged()
+    chans = {n: Slow(parse_channel({"name": n, "kind": "apprise", "urls": ["json://x"]}))
+             for n in ("fast", "slow")}
+    outbox.add(match_event("a", channel="fast"))
+    outbox.add(match_event("b", channel="slow"))
+    report = await deliver_due(outbox, chans, {n: c.config for n, c in chans.items()}, now=T0,
+                               worker="w", rng=random.Random(1))
+    assert report.sent == 2
+    assert log == ["send fast", "send slow", "mark [1]", "mark [2]"]
 
 
 async def test_transient_failures_until_the_retry_window_ends() -> None:

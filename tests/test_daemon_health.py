@@ -4,7 +4,7 @@ site seen by `run --once` cycles."""
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from aggregator.storage.store import Store
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
-T0 = datetime(2025, 2, 3, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
 T = health.Thresholds(failing_after=6 * H)
 
@@ -38,11 +38,12 @@ feeds:
 
 
 def state(**kw: Any) -> FeedState:
-    base: dict[str, Any] = dict(id=1, name="f", url="https://example.org/feed.xml", etag=None,
-                                last_modified=None, body_hash=None, identity_rule=None,
-                                disabled_reason=None, error_count=0, next_due_at=None,
-                                last_success_at=None, last_new_at=None, avg_new_interval_s=None,
-                                failing_since=None, health=None)
+    base: dict[str, Any] = {
+        "id": 1, "name": "f", "url": "https://example.org/feed.xml", "etag": None,
+        "last_modified": None, "body_hash": None, "identity_rule": None,
+        "disabled_reason": None, "error_count": 0, "next_due_at": None,
+        "last_success_at": None, "last_new_at": None, "avg_new_interval_s": None,
+        "failing_since": None, "health": None}
     return FeedState(**{**base, **kw})
 
 
@@ -64,10 +65,10 @@ def test_failing_is_reported_only_after_failing_after() -> None:
 
 
 def test_silence_is_measured_against_the_feeds_own_rhythm() -> None:
-    busy = dict(avg_new_interval_s=3600.0)  # a new item every hour, usually
+    busy = {"avg_new_interval_s": 3600.0}  # a new item every hour, usually
     assert problems(state(last_new_at=T0 - 9 * H, **busy)) == []
     assert problems(state(last_new_at=T0 - 11 * H, **busy)) == ["silent"]
-    chatty = dict(avg_new_interval_s=60.0)  # 10 x 1 minute is not "far longer" yet
+    chatty = {"avg_new_interval_s": 60.0}  # 10 x 1 minute is not "far longer" yet
     assert problems(state(last_new_at=T0 - 2 * H, **chatty)) == []
     assert problems(state(last_new_at=T0 - 7 * H, **chatty)) == ["silent"]
 
@@ -153,8 +154,8 @@ def source_rows(agg: Any, problem: str = "html") -> list[OutboxRow]:
 
 
 @pytest.mark.parametrize("page", [
-    "<!doctype html><html><head><title>Just a moment...</title></head>"
-    "<body><h1>Checking your browser</h1><div class='cf-captcha'></div></body></html>",
+    ("<!doctype html><html><head><title>Just a moment...</title></head>"
+     "<body><h1>Checking your browser</h1><div class='cf-captcha'></div></body></html>"),
 ])
 def test_a_feed_turning_into_a_captcha_page_raises_one_source_alert_a_day(
         http_server: LoopbackServer, tmp_path: Path, page: str) -> None:

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -30,7 +30,7 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <item><title>One</title><link>http://example.org/1</link><guid>g1</guid></item>
 <item><title>Two</title><link>http://example.org/2</link><guid>g2</guid></item>
 </channel></rss>"""
-T0 = datetime(2025, 2, 3, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 
 
 def get(url: str) -> tuple[int, str]:

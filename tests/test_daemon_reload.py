@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -41,7 +41,7 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> float:
 def make_due(agg: object, *names: str) -> None:
     """Pretend the feeds' next poll time has come (as the clock would, later)."""
     store = agg.store  # type: ignore[attr-defined]
-    past = datetime.now(timezone.utc) - timedelta(seconds=1)
+    past = datetime.now(UTC) - timedelta(seconds=1)
     with store.session() as s:
         s.exec(update(FeedRow).where(col(FeedRow.name).in_(names)).values(next_due_at=past))
         s.commit()

@@ -103,8 +103,8 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     assert "/healthz" in first.stdout.readline()  # started and announced its endpoint
     second = subprocess.run(
         [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
-        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
-        timeout=START_TIMEOUT)
+        check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+        text=True, timeout=START_TIMEOUT)
     assert second.returncode == 1
     assert f"already running on {tmp_path / 'test.db'}" in second.stderr
     assert f"(pid {first.pid})" in second.stderr

@@ -1,8 +1,8 @@
 """aggregator.fetch against a real HTTP server on 127.0.0.1 (no mocks).
 
-Only loopback addresses are ever connected to.  Tests that check the SSRF guard
-either use non-routable test data that is refused before any connect, or prove
-the refusal by showing the loopback server never saw the request.
+Only loopback addresses are ever connected to: stub resolvers answer loopback
+addresses only, so even a broken guard could not send traffic off this machine.
+Guard tests prove a refusal by showing the server never saw the request.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ class RawListener:
             except OSError:
                 return
             self.accepted += 1
-            with conn:
+            with conn, suppress(OSError):
                 conn.recv(65536)
                 conn.sendall(self.reply)
 
@@ -705,6 +706,17 @@ async def test_garbage_response_is_a_protocol_error() -> None:
 async def test_malformed_urls_are_protocol_errors(url: str) -> None:
     async with Fetcher(local()) as f:
         assert (await fetch_error(f, url)).kind == "protocol"
+
+
+async def test_server_hanging_up_idle_keep_alive_connections_is_survived() -> None:
+    """Like an Apache keep-alive timeout: each connection serves one reply, then closes."""
+    raw = RawListener("127.0.0.1", reply=b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    try:
+        async with Fetcher(local()) as f:
+            bodies = [(await f.get(f"http://127.0.0.1:{raw.port}/")).content for _ in range(3)]
+    finally:
+        raw.close()
+    assert bodies == [b"ok"] * 3 and raw.accepted == 3
 
 
 async def test_unresolvable_name_is_a_network_error() -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ from aggregator.storage.records import FeedState
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
-T0 = datetime(2025, 2, 3, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
 H = timedelta(hours=1)
 

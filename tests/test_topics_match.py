@@ -119,7 +119,8 @@ def test_export_controls_topic_matches_in_three_languages(text: str, lang: str) 
 def test_terms_are_case_insensitive() -> None:
     assert matches("nvidia", "NVIDIA and Nvidia")
     assert matches("AI", "the ai boom")
-    assert match("NVIDIA", "NVIDIA and Nvidia and nvidia").terms == ("NVIDIA", "Nvidia", "nvidia")
+    found = match("NVIDIA", "NVIDIA and Nvidia and nvidia")
+    assert found is not None and found.terms == ("NVIDIA", "Nvidia", "nvidia")
 
 
 def test_and_or_not() -> None:
@@ -138,7 +139,8 @@ def test_and_or_not() -> None:
 def test_not_only_query_matches_articles_without_the_word() -> None:
     assert matches("NOT wine", "chips and more chips")
     assert not matches("NOT wine", "red wine")
-    assert match("NOT wine", "chips").terms == ()
+    found = match("NOT wine", "chips")
+    assert found is not None and found.terms == ()
 
 
 def test_nested_parentheses() -> None:
@@ -239,6 +241,12 @@ def test_lucene_proximity_form() -> None:
     assert not matches('"export chips"~1', "export of the chips")
     assert matches('"a b c"~1', "c a x b")
     assert not matches('"a b c"~1', "c x a x b")
+
+
+def test_sloppy_phrase_with_repeated_words_fails_fast() -> None:
+    # 12 "a" cannot fit in 11 consecutive a's: must not try every permutation
+    assert not matches('"' + "a " * 12 + '"~0', "a " * 11 + "b " * 5 + "a " * 11)
+    assert matches('"' + "a " * 12 + '"~1', "a " * 6 + "b " + "a " * 6)
 
 
 def test_proximity_does_not_cross_fields() -> None:

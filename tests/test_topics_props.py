@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -76,7 +78,7 @@ def test_tokens_point_into_the_original_text_in_order(text: str) -> None:
     for tok in tokens:
         assert 0 <= tok.start < tok.end <= len(text)
         assert tok.norm and normalize(tok.norm) == tok.norm
-    assert all(a.end <= b.start for a, b in zip(tokens, tokens[1:]))
+    assert all(a.end <= b.start for a, b in itertools.pairwise(tokens))
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -128,7 +130,9 @@ def _query(depth: int) -> st.SearchStrategy[str]:
     leaf = st.one_of(
         st.sampled_from(VOCAB),
         st.sampled_from(VOCAB).map(lambda w: w[: max(3, len(w) - 2)] + "*"),
-        st.lists(st.sampled_from(VOCAB), min_size=2, max_size=3).map(lambda ws: f'"{" ".join(ws)}"'),
+        st.lists(st.sampled_from(VOCAB), min_size=2, max_size=3).map(
+            lambda ws: f'"{" ".join(ws)}"'
+        ),
     )
     if depth == 0:
         return leaf

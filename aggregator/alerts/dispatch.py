@@ -22,12 +22,14 @@ from aggregator.exceptions import DeliveryError
 
 from .policy import is_dead, next_attempt
 from .registry import Channel, ChannelConfig
-from .types import AlertEvent, SourceRef
+from .types import AlertEvent, Delivery, SourceRef
 
 log = logging.getLogger(__name__)
 
 NEAR_DUPLICATE_BITS = 3
 _MASK64 = (1 << 64) - 1
+
+Outcome = Delivery | DeliveryError
 
 
 @dataclass(frozen=True)
@@ -90,19 +92,24 @@ async def deliver_due(store: OutboxStore, channels: Mapping[str, Channel],
                       configs: Mapping[str, ChannelConfig], *, now: datetime, worker: str,
                       rng: random.Random, limit: int = 100,
                       lease: timedelta = timedelta(minutes=5)) -> DispatchReport:
-    """One dispatcher pass. Channels send concurrently; one channel's batches in order."""
+    """One dispatcher pass: send everything due, then record every outcome.
+
+    Channels send concurrently (one channel's batches in order). The store is
+    written only after all sends of the pass returned: its calls are blocking,
+    and a write in the middle would stall the other channels' requests in
+    flight. Each pass must finish within `lease` (sends are bounded by their
+    timeouts, claims by `limit`), or another worker may claim the same items.
+    """
     report = DispatchReport()
     items = store.claim_due(now, limit=limit, worker=worker, lease=lease)
     known = _drop_orphans(store, items, channels, configs, now, report)
-    batches = plan(known, configs)
-    lanes = {name: [b for b in batches if b.channel == name] for name in {b.channel for b in batches}}
-    results = await asyncio.gather(
-        *(_run_lane(store, channels[name], configs[name], lane, now, rng, report)
-          for name, lane in lanes.items()),
-        return_exceptions=True)
-    for result in results:
-        if isinstance(result, BaseException):  # a storage failure: surface it, never hide it
-            raise result
+    lanes: dict[str, list[Batch]] = {}
+    for batch in plan(known, configs):
+        lanes.setdefault(batch.channel, []).append(batch)
+    results = await asyncio.gather(*(_run_lane(channels[name], lane)
+                                     for name, lane in lanes.items()))
+    for batch, outcome in (pair for lane in results for pair in lane):
+        _record(store, configs[batch.channel], batch, outcome, now, rng, report)
     return report
 
 
@@ -120,29 +127,29 @@ def _drop_orphans(store: OutboxStore, items: list[OutboxItem], channels: Mapping
     return [i for i in items if i.id not in dropped]
 
 
-async def _run_lane(store: OutboxStore, channel: Channel, config: ChannelConfig,
-                    batches: list[Batch], now: datetime, rng: random.Random,
-                    report: DispatchReport) -> None:
-    for batch in batches:
-        await _deliver(store, channel, config, batch, now, rng, report)
+async def _run_lane(channel: Channel, batches: list[Batch]) -> list[tuple[Batch, Outcome]]:
+    """One channel's batches, in order; failures are values so the lane carries on."""
+    return [(batch, await _attempt(channel, batch)) for batch in batches]
 
 
-async def _deliver(store: OutboxStore, channel: Channel, config: ChannelConfig, batch: Batch,
-                   now: datetime, rng: random.Random, report: DispatchReport) -> None:
-    """Send one batch; mark it only after the receiver answered."""
+async def _attempt(channel: Channel, batch: Batch) -> Outcome:
     try:
-        delivery = await channel.send(batch.events)
+        return await channel.send(batch.events)
     except DeliveryError as e:
-        _failed(store, config, batch, e, now, rng, report)
-        return
+        return e
     except Exception as e:  # a channel bug must not stall the whole outbox
         log.exception("alert channel %s crashed", batch.channel)
-        _failed(store, config, batch, DeliveryError(f"internal error: {type(e).__name__}: {e}"),
-                now, rng, report)
+        return DeliveryError(f"internal error: {type(e).__name__}: {e}")
+
+
+def _record(store: OutboxStore, config: ChannelConfig, batch: Batch, outcome: Outcome,
+            now: datetime, rng: random.Random, report: DispatchReport) -> None:
+    if isinstance(outcome, DeliveryError):
+        _failed(store, config, batch, outcome, now, rng, report)
         return
-    store.mark_sent(batch.ids, now, delivery.detail)
+    store.mark_sent(batch.ids, now, outcome.detail)
     report.sent += len(batch.items)
-    log.info("alert %s sent via %s: %s", batch.events[0].alert_id, batch.channel, delivery.detail)
+    log.info("alert %s sent via %s: %s", batch.events[0].alert_id, batch.channel, outcome.detail)
 
 
 def _failed(store: OutboxStore, config: ChannelConfig, batch: Batch, error: DeliveryError,

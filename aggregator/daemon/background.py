@@ -12,7 +12,7 @@ import asyncio
 import threading
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 
 from .runner import Daemon, Options
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 class BackgroundDaemon:
     """``with BackgroundDaemon(agg) as d: ... d.http.url ...``"""
 
-    def __init__(self, agg: "Aggregator", options: Options | None = None,
+    def __init__(self, agg: Aggregator, options: Options | None = None,
                  start_timeout: float = 30.0) -> None:
         opts = replace(options or Options(), signals=False, once=False)
         self.daemon = Daemon(agg, opts)
@@ -34,7 +34,7 @@ class BackgroundDaemon:
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._main, name="aggregator-daemon", daemon=True)
 
-    def start(self) -> "BackgroundDaemon":
+    def start(self) -> Self:
         self._thread.start()
         if not self._ready.wait(self.start_timeout):
             raise TimeoutError("the daemon did not start in time")
@@ -71,7 +71,7 @@ class BackgroundDaemon:
             raise self.error
         return self.exit_code
 
-    def __enter__(self) -> "BackgroundDaemon":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, t: type[BaseException] | None, e: BaseException | None,

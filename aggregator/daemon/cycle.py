@@ -61,8 +61,8 @@ class CycleReport:
 class CycleContext:
     """What a cycle works with; the runner owns it and swaps config on reload."""
 
-    agg: "Aggregator"
-    st: "Stages"
+    agg: Aggregator
+    st: Stages
     worker: str
     metrics: Metrics
     batch: int
@@ -92,8 +92,8 @@ async def run_cycle(ctx: CycleContext) -> CycleReport:
             continue
         try:
             await step(ctx, report)
-        except Exception as e:  # noqa: BLE001 - one step's failure never stops the others
-            log.exception("cycle step %s failed: %s", name, e)
+        except Exception as e:
+            log.exception("cycle step %s failed", name)
             ctx.metrics.cycle_errors.labels(name).inc()
             report.errors.append(f"{name}: {e}")
     ctx.metrics.cycles.inc()

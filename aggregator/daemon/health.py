@@ -32,7 +32,7 @@ class Thresholds:
     silence_factor: float = SILENCE_FACTOR
 
     @classmethod
-    def of(cls, config: Config) -> "Thresholds":
+    def of(cls, config: Config) -> Thresholds:
         return cls(failing_after=config.daemon.failing_after)
 
 

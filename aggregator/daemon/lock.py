@@ -13,6 +13,7 @@ import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from ..exceptions import AggregatorError
 
@@ -69,7 +70,7 @@ class DaemonLock:
             os.close(self._fd)
             self._fd = None
 
-    def __enter__(self) -> "DaemonLock":
+    def __enter__(self) -> Self:
         self.acquire()
         return self
 
@@ -88,7 +89,7 @@ def _read_pid(fd: int) -> str:
 class NoLock:
     """PostgreSQL: leases share the work, any number of daemons may run."""
 
-    def __enter__(self) -> "NoLock":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

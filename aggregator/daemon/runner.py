@@ -70,7 +70,7 @@ def heartbeat_limit(config: Config) -> float:
 class Daemon:
     """One worker: a scheduler, a cycle at a time, an endpoint, a config watcher."""
 
-    def __init__(self, agg: "Aggregator", options: Options | None = None,
+    def __init__(self, agg: Aggregator, options: Options | None = None,
                  metrics: Metrics | None = None) -> None:
         self.agg = agg
         self.options = options or Options()
@@ -95,7 +95,7 @@ class Daemon:
     async def serve(self) -> int:
         """Run until stopped (or one cycle with once); returns the exit code."""
         async with self.agg.running() as st:
-            self.ctx = self._context(st)
+            self.attach(st)
             if self.options.once:
                 return await self._serve_once()
             return await self._serve_forever()
@@ -123,11 +123,18 @@ class Daemon:
 
     # ------------------------------------------------------------ setup
 
-    def _context(self, st: "Stages") -> CycleContext:
+    def attach(self, st: Stages) -> CycleContext:
+        """Work through these pipeline edges (``async with agg.running() as st``).
+
+        serve() does this itself; a benchmark or an embedding program that
+        drives cycles by hand (``await daemon.cycle_now()``) calls it once.
+        """
         st.extractor = cast(Any, TimedExtractor(st.extractor, self.metrics.extraction.observe))
-        return CycleContext(self.agg, st, self.worker, self.metrics, claim_batch(self.agg.config),
-                            stopping=lambda: self._stopping, on_config=self.apply_config,
-                            mark_config_written=self._mark_config_written)
+        self.ctx = CycleContext(self.agg, st, self.worker, self.metrics,
+                                claim_batch(self.agg.config), stopping=lambda: self._stopping,
+                                on_config=self.apply_config,
+                                mark_config_written=self._mark_config_written)
+        return self.ctx
 
     async def _serve_once(self) -> int:
         """One cycle; a SIGTERM stops it like the daemon (finish or abandon, release)."""
@@ -203,7 +210,7 @@ class Daemon:
             report = await self.cycle_now()
         except asyncio.CancelledError:
             raise
-        except Exception:  # noqa: BLE001 - the daemon outlives any one cycle
+        except Exception:
             log.exception("cycle failed")
             return CycleReport(errors=["cycle failed"])
         if report.polls or report.errors:
@@ -285,8 +292,8 @@ def _log_changes(old: Config, new: Config) -> None:
 # ------------------------------------------------------------------ process entry
 
 
-def open_aggregator(config: Config, clock: "Clock | None" = None,
-                    attempts: int = 3) -> "Aggregator":
+def open_aggregator(config: Config, clock: Clock | None = None,
+                    attempts: int = 3) -> Aggregator:
     """make_aggregator, retried briefly: workers starting together race on migrations
     and on creating feed rows; the loser succeeds a moment later."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -313,6 +320,5 @@ def run(config_path: Path, options: Options) -> int:
     worker = check_worker_id(options.worker) if options.worker else make_worker_id()
     options = replace(options, worker=worker)
     setup_logging(config.daemon.log_format, config.daemon.log_level, worker)
-    with daemon_lock(config.database_url()):
-        with open_aggregator(config) as agg:
-            return asyncio.run(Daemon(agg, options).serve())
+    with daemon_lock(config.database_url()), open_aggregator(config) as agg:
+        return asyncio.run(Daemon(agg, options).serve())

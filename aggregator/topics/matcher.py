@@ -40,7 +40,6 @@ from aggregator.topics.plan import (
     MetaAtom,
     TermAtom,
     WildAtom,
-    atom_cost,
     cheapest_clauses,
     compile_node,
     field_mask,
@@ -172,9 +171,8 @@ class TopicIndex:
 
     def _index_clauses(self) -> None:
         """Postings atom -> (topic, clause bit); a topic's full mask has every clause bit."""
-        cost = lambda a: atom_cost(self._table.atoms[a])  # noqa: E731
         for topic_id, topic in enumerate(self._topics):
-            clauses = cheapest_clauses(topic.root, cost)
+            clauses = cheapest_clauses(topic.root, self._table.cost)
             self._full.append((1 << len(clauses)) - 1)
             if not clauses:
                 self._always.append(topic_id)
@@ -377,16 +375,28 @@ class _Run:
         return sorted(out) or None
 
 
-def _assign(options: list[list[int]], used: set[int]) -> set[int] | None:
-    """Pick one distinct position per part (small backtracking; parts are few)."""
-    if not options:
-        return set(used)
-    for p in options[0]:
-        if p not in used:
-            found = _assign(options[1:], used | {p})
-            if found is not None:
-                return found
-    return None
+def _assign(options: list[list[int]], taken: set[int]) -> set[int] | None:
+    """One distinct position per part (bipartite matching by augmenting paths).
+
+    Polynomial even for "a a a a a a"~0 against five a's, where naive
+    backtracking would try every permutation before giving up.
+    """
+    owner: dict[int, int] = {}  # position -> part
+
+    def augment(part: int, seen: set[int]) -> bool:
+        for p in options[part]:
+            if p in taken or p in seen:
+                continue
+            seen.add(p)
+            if p not in owner or augment(owner[p], seen):
+                owner[p] = part
+                return True
+        return False
+
+    for part in range(len(options)):
+        if not augment(part, set()):
+            return None
+    return set(owner) | taken
 
 
 # ---------------------------------------------------------------- results

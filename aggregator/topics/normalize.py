@@ -40,11 +40,11 @@ IGNORABLE = "\u00ad\u200c\u200d\u2060"
 HYPHENS = "-\u2010\u2011"
 
 #: Elided clitics (French, Italian, Catalan) written before an apostrophe.
-ELISIONS = frozenset(
-    """l d j m n s t c qu jusqu lorsqu puisqu quoiqu presqu quelqu
-    dell all dall nell sull coll pell quell quest un nessun buon bell
-    gl anch dov com cos""".split()
-)
+ELISIONS = frozenset({
+    "l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu", "quoiqu",
+    "presqu", "quelqu", "dell", "all", "dall", "nell", "sull", "coll", "pell", "quell", "quest",
+    "un", "nessun", "buon", "bell", "gl", "anch", "dov", "com", "cos",
+})  # fmt: skip
 
 #: ISO 639-1 code -> Snowball algorithm name.
 SNOWBALL = {

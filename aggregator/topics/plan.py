@@ -106,6 +106,10 @@ class AtomTable:
         self._languages.setdefault(atom_id, set()).update(x for x in languages if has_stemmer(x))
         return atom_id
 
+    def cost(self, atom_id: int) -> float:
+        """See :func:`atom_cost`."""
+        return atom_cost(self.atoms[atom_id])
+
     def stems(self, atom_id: int) -> tuple[tuple[str, str], ...]:
         """(language, stem) pairs of a word atom, once every topic is compiled."""
         atom = self.atoms[atom_id]
@@ -190,7 +194,10 @@ def compile_node(node: Node, table: AtomTable, languages: Sequence[str]) -> CNod
 
     ``languages`` are the stemming languages (see :func:`stemming_languages`).
     """
-    rec = lambda n: compile_node(n, table, languages)  # noqa: E731
+
+    def rec(child: Node) -> CNode:
+        return compile_node(child, table, languages)
+
     match node:
         case Term() | Wildcard():
             return CLeaf(_part_atom(node, table, languages))
@@ -342,9 +349,10 @@ def prefilter_terms(query: str, languages: Sequence[str] = ()) -> list[str] | No
     """
     table = AtomTable()
     root = compile_node(parse_query(query).root, table, stemming_languages(languages))
-    cost = lambda a: atom_cost(table.atoms[a])  # noqa: E731
     options = [
-        p for c in required_clauses(root, cost) if (p := _clause_prefixes(c, table)) is not None
+        p
+        for c in required_clauses(root, table.cost)
+        if (p := _clause_prefixes(c, table)) is not None
     ]
     if not options:
         return None

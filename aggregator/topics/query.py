@@ -181,7 +181,7 @@ def _lex_phrase(query: str, i: int) -> tuple[Tok, int]:
     while j < len(query) and query[j] not in CLOSE_QUOTES:
         j += 1
     if j >= len(query):
-        raise _error("unterminated quote", query, i + 1, hint="close the phrase with \"")
+        raise _error("unterminated quote", query, i + 1, hint='close the phrase with "')
     end = j + 1
     slop: int | None = None
     if end < len(query) and query[end] == "~":
@@ -199,7 +199,9 @@ def _lex_near(word: str, query: str, col: int) -> Tok:
     """``NEAR/n``: n words at most between the two sides."""
     m = re.fullmatch(r"NEAR/(\d+)", word)
     if not m:
-        raise _error(f"bad proximity operator {word!r}", query, col, hint="write NEAR/n, e.g. NEAR/3")
+        raise _error(
+            f"bad proximity operator {word!r}", query, col, hint="write NEAR/n, e.g. NEAR/3"
+        )
     distance = int(m.group(1))
     if distance > MAX_NEAR:
         raise _error(f"NEAR/{distance} is too far (at most {MAX_NEAR})", query, col)
@@ -361,9 +363,7 @@ def _apply_stars(
     ]
 
 
-def _sequence_node(
-    chunks: list[_Chunk], slop: int | None, query: str, col: int
-) -> Node:
+def _sequence_node(chunks: list[_Chunk], slop: int | None, query: str, col: int) -> Node:
     """Node for a run of chunks: a Term/Wildcard, a Phrase, or an OR of spellings."""
     per_chunk = [_chunk_variants(c, query) for c in chunks]
     variants = [[p for seq in combo for p in seq] for combo in itertools.product(*per_chunk)]
@@ -390,9 +390,7 @@ def word_node(text: str, col: int, query: str) -> Node:
 
 def phrase_node(text: str, col: int, slop: int | None, query: str) -> Node:
     """Node for the inside of a quoted phrase (``col`` is that of its first character)."""
-    chunks = [
-        _chunk(m.group(), col + m.start(), query) for m in re.finditer(r"\S+", text)
-    ]
+    chunks = [_chunk(m.group(), col + m.start(), query) for m in re.finditer(r"\S+", text)]
     chunks = [c for c in chunks if c.leading or c.trailing or tokenize(c.core)]
     return _sequence_node(chunks, slop, query, col - 1)
 
@@ -539,7 +537,7 @@ class _Parser:
             self.meta = None
 
 
-def _flat(children: list[Node], kind: type[And] | type[Or]) -> tuple[Node, ...]:
+def _flat(children: list[Node], kind: type[And | Or]) -> tuple[Node, ...]:
     """Children with nested same-kind groups spliced in: (a OR (b OR c)) = (a OR b OR c)."""
     out: list[Node] = []
     for child in children:
