@@ -417,11 +417,8 @@ def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
 
 def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
     from .exceptions import QuerySyntaxError
+    from .topics import validate_query
 
-    try:
-        from .topics import validate_query
-    except ImportError:  # topic engine not installed in this build
-        return
     try:
         validate_query(topic.query)
     except QuerySyntaxError as e:
@@ -441,10 +438,8 @@ def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
 
 
 def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) -> None:
-    try:
-        from .alerts.registry import parse_channel
-    except ImportError:
-        return
+    from .alerts.registry import parse_channel
+
     try:
         parse_channel(raw)
     except ValidationError as e:

@@ -14,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, and_, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from .. import types as t
@@ -182,8 +182,12 @@ class Store:
         if existing is not None:
             return existing, False
         row = _article_row(d, now)
-        s.add(row)
-        s.flush()
+        try:
+            with s.begin_nested():  # another worker may store the same story concurrently
+                s.add(row)
+        except IntegrityError:
+            winner = s.exec(select(ArticleRow.id).where(ArticleRow.key == d.key)).one()
+            return winner, False
         assert row.id is not None
         return row.id, True
 
@@ -216,7 +220,7 @@ class Store:
         s.add(VersionRow(article_id=aid, number=1, title=d.title, text=d.text,
                          content_hash=d.content_hash, comparable_hash=d.comparable_hash,
                          extractor_version=d.extractor_version, fetched_at=batch.now))
-        self._index_fts(s, aid, d.title, d.text)
+        self._index_fts(s, aid, d.title, f"{d.summary or ''}\n{d.text}")
         matches = batch.matches.get(index, ())
         self._add_matches(s, aid, 1, matches, batch.now)
         if alerts_for and matches:
