@@ -144,8 +144,9 @@ def parse_pyspy_raw(path: str, interval: float) -> dict[str, Any]:
         fr = []
         for f in frames:
             # 'func (path/file.py:123)'
+            # aggregate by function: drop py-spy's current line number
             name, _, loc = f.partition(" (")
-            loc = loc.rstrip(")")
+            loc = loc.rstrip(")").rsplit(":", 1)[0]
             fr.append(f"{name} ({_short(loc)})")
         stacks[tuple(fr)] += secs
         total += secs

@@ -111,3 +111,10 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     assert "hint:" in second.stderr and "PostgreSQL" in second.stderr
     first.send_signal(signal.SIGTERM)
     assert first.wait(timeout=GRACE + 10) == 0
+    http_server.routes["/slow.xml"] = http_server.routes["/fast.xml"]
+    again = subprocess.run(
+        [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
+        check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
+        text=True, timeout=START_TIMEOUT)
+    assert again.returncode == 0, again.stderr  # the lock went with the first daemon
+    assert "run --once: 1 feeds polled" in again.stdout  # the abandoned slow feed, now due

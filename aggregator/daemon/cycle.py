@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 
 from ..config import Config
 from ..storage import daemon_queries as dq
+from ..storage.records import FeedState
 from ..types import UpdateResult
 from . import health
 from .metrics import Metrics
@@ -47,6 +48,7 @@ class CycleReport:
     source_alerts: int = 0
     adopted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    states: dict[str, FeedState] | None = field(default=None, repr=False)
 
     def summary(self) -> str:
         new = sum(r.new for r in self.polls)
@@ -189,12 +191,18 @@ async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
 # ------------------------------------------------------------------ redirects & health
 
 
+def feed_states(ctx: CycleContext, report: CycleReport) -> dict[str, FeedState]:
+    """Every feed's state, read once per cycle after the polls (redirects and health share it)."""
+    if report.states is None:
+        report.states = ctx.agg.store.feed_states()
+    return report.states
+
+
 async def redirect_step(ctx: CycleContext, report: CycleReport) -> None:
     """Write permanent redirects into feeds.yaml (with a comment); report those we cannot."""
-    path = ctx.config.path
-    if path is None:
+    if ctx.config.path is None:
         return
-    states = ctx.agg.store.feed_states()
+    states = feed_states(ctx, report)
     for feed in ctx.config.feeds:
         s = states.get(feed.name)
         target = s.permanent_redirect if s else None
@@ -231,8 +239,8 @@ def adopt_redirect(ctx: CycleContext, name: str, old: str, new: str) -> bool:
 async def health_step(ctx: CycleContext, report: CycleReport) -> None:
     """Queue one source-health alert per problem, channel and day; log each problem once."""
     now = ctx.now()
-    configured = {f.name for f in ctx.config.feeds if f.enabled}
-    problems = health.source_problems(ctx.agg.store.feed_states().values(), configured, now,
+    configured = {f.name for f in ctx.config.feeds if f.enabled} - set(report.adopted)
+    problems = health.source_problems(feed_states(ctx, report).values(), configured, now,
                                       health.Thresholds.of(ctx.config))
     added = dq.insert_outbox(ctx.agg.store, health.source_alerts(ctx.config, problems, now))
     report.source_alerts += added

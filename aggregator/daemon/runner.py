@@ -1,7 +1,7 @@
 """`aggregator run`: the long-running daemon (or one cycle with --once).
 
-Lifecycle: take the SQLite lock (PostgreSQL needs none) → open the
-Aggregator → start the observability endpoint → start APScheduler (cycle job
+Lifecycle: open the Aggregator → take the SQLite lock (PostgreSQL needs
+none) → start the observability endpoint → start APScheduler (cycle job
 every daemon.tick, feeds.yaml watch every second) → run until SIGTERM/SIGINT →
 stop taking work, give in-flight work most of daemon.grace to finish, cancel
 the rest (each feed's writes are one transaction, so a cancelled poll leaves
@@ -94,11 +94,12 @@ class Daemon:
 
     async def serve(self) -> int:
         """Run until stopped (or one cycle with once); returns the exit code."""
-        async with self.agg.running() as st:
-            self.attach(st)
-            if self.options.once:
-                return await self._serve_once()
-            return await self._serve_forever()
+        with daemon_lock(self.agg.config.database_url()):
+            async with self.agg.running() as st:
+                self.attach(st)
+                if self.options.once:
+                    return await self._serve_once()
+                return await self._serve_forever()
 
     async def cycle_now(self) -> CycleReport:
         """One cycle, now (what `--once` and each scheduler tick run)."""
@@ -140,14 +141,16 @@ class Daemon:
         """One cycle; a SIGTERM stops it like the daemon (finish or abandon, release)."""
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
-        self._task = asyncio.create_task(self.cycle_now(), name="aggregator-cycle")
+        task = self._task = asyncio.create_task(self.cycle_now(), name="aggregator-cycle")
         stop = asyncio.create_task(self._stop.wait())
-        await asyncio.wait({self._task, stop}, return_when=asyncio.FIRST_COMPLETED)
-        stop.cancel()
-        if self._task.done() and not self._task.cancelled():
-            self.last_report = self._task.result()
+        try:
+            await asyncio.wait({task, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+            await self._shutdown(loop)
+        if not task.cancelled():
+            self.last_report = task.result()
             self.options.announce(f"run --once: {self.last_report.summary()}")
-        await self._shutdown(loop)
         return 0
 
     async def _serve_forever(self) -> int:
@@ -240,6 +243,8 @@ class Daemon:
         if self.ctx is not None:
             self.ctx.st.config, self.ctx.st.topics = self.agg.config, self.agg.topics
         _log_changes(old, config)
+        self.readiness.max_heartbeat_age = heartbeat_limit(config)
+        self.readiness.max_alert_age = config.daemon.ready_max_alert_age
         if config.daemon.tick != old.daemon.tick and self._sched is not None:
             scheduler.reschedule(self._sched, "cycle", config.daemon.tick)
         if config.database_url() != old.database_url():
@@ -320,5 +325,5 @@ def run(config_path: Path, options: Options) -> int:
     worker = check_worker_id(options.worker) if options.worker else make_worker_id()
     options = replace(options, worker=worker)
     setup_logging(config.daemon.log_format, config.daemon.log_level, worker)
-    with daemon_lock(config.database_url()), open_aggregator(config) as agg:
+    with open_aggregator(config) as agg:
         return asyncio.run(Daemon(agg, options).serve())
