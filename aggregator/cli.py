@@ -17,7 +17,7 @@ from typing import Any
 
 from .config import Config, default_config_path, load_config
 from .durations import format_duration, parse_duration
-from .exceptions import AggregatorError, UsageError
+from .exceptions import AggregatorError, QuerySyntaxError, UsageError
 from .types import Article, UpdateResult
 
 Handler = Callable[[argparse.Namespace], int]
@@ -390,6 +390,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return COMMANDS[name](args)
     except AggregatorError as e:
         print(f"error: {e.message}", file=sys.stderr)
+        if isinstance(e, QuerySyntaxError):
+            print(f"at column {e.column}:\n{e.pointer()}", file=sys.stderr)
         if e.hint:
             print(f"hint: {e.hint}", file=sys.stderr)
         return e.exit_code

@@ -63,7 +63,7 @@ def search(args: argparse.Namespace) -> int:
         out(f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.title}")
         out(f"        {', '.join(a.feeds)}  {a.url or ''}")
         for s in m.snippets[:1]:
-            out("        … " + highlight(s, _style()) + " …")
+            out("        " + highlight(s, _style()))
     if not hits:
         out("no stored article matches")
     return 0

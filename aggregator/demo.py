@@ -124,7 +124,7 @@ def _show_article(agg: object, article_id: int, say: Print) -> None:
     for m in a.matches:
         say(f"\nmatched topic {m.topic!r} on terms: {', '.join(m.terms)}")
         for s in m.snippets:
-            say(f"  … {s.text} …")
+            say(f"  {s.text}")
 
 
 def _show_alerts(agg: object, folder: Path, say: Print) -> None:

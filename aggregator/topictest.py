@@ -47,7 +47,7 @@ class TopicTestReport:
         if s.match is None:
             return [f"MISS  {s.label} [{lang}]"]
         lines = [f"HIT   {s.label} [{lang}]", f"      terms: {', '.join(s.match.terms)}"]
-        lines += [f"      … {highlight(sn, self.style)} …" for sn in s.match.snippets]  # type: ignore[arg-type]
+        lines += [f"      {highlight(sn, self.style)}" for sn in s.match.snippets]  # type: ignore[arg-type]
         return lines
 
     def as_json(self) -> dict[str, Any]:

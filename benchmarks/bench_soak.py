@@ -21,6 +21,7 @@ import gc
 import hashlib
 import logging
 import resource
+import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -156,6 +157,8 @@ class Sample:
     cycle: int
     rss: int
     wall: float
+    blocks: int  # Python objects alive (sys.getallocatedblocks): a Python-level leak grows it
+    connections: int  # database connections held by the pool (each has its own page cache)
 
 
 async def soak(config: Path, cycles: int, log: Any) -> dict[str, Any]:
@@ -179,14 +182,21 @@ async def soak(config: Path, cycles: int, log: Any) -> dict[str, Any]:
                 clock.now += TICK
                 if n % max(1, cycles // 20) == 0 or n == cycles:
                     gc.collect()
-                    samples.append(Sample(n, rss_bytes(), time.perf_counter() - start))
+                    samples.append(Sample(n, rss_bytes(), time.perf_counter() - start,
+                                          sys.getallocatedblocks(), _pooled(agg)))
                     log(f"cycle {n}: {polls} polls, {new} new, rss "
-                        f"{samples[-1].rss / 2**20:.1f} MiB")
+                        f"{samples[-1].rss / 2**20:.1f} MiB, {samples[-1].blocks:,} blocks, "
+                        f"{samples[-1].connections} db connections")
             outbox = len(agg.alerts(limit=100_000))
             articles = agg.store.count_articles()
     return {"samples": samples, "polls": polls, "new": new, "errors": errors,
             "requests": site.requests, "articles": articles, "outbox": outbox,
             "rechecks": rechecks, "delivered": delivered, "posts": site.posts}
+
+
+def _pooled(agg: Any) -> int:
+    pool = agg.store.engine.pool
+    return int(pool.checkedin() + pool.checkedout()) if hasattr(pool, "checkedin") else 0
 
 
 def verdict(samples: list[Sample], cycles: int) -> tuple[Sample, Sample, float]:
@@ -215,6 +225,10 @@ def render(res: dict[str, Any], feeds: int, cycles: int) -> str:
          f"{res['polls'] / wall:.0f} polls/s) |"),
         f"| RSS after warm-up (cycle {warm.cycle}) | {warm.rss / 2**20:.1f} MiB |",
         f"| RSS at the end (cycle {last.cycle}) | {last.rss / 2**20:.1f} MiB |",
+        (f"| Python objects (allocated blocks) after warm-up / at the end | {warm.blocks:,} / "
+         f"{last.blocks:,} ({(last.blocks - warm.blocks) / warm.blocks * 100:+.1f}%) |"),
+        (f"| database connections pooled after warm-up / at the end | {warm.connections} / "
+         f"{last.connections} |"),
         (f"| growth after warm-up | {growth * 100:+.1f}% (bar: < {BAR * 100:.0f}%) "
          f"{'PASS' if ok else 'FAIL'} |"),
         "",

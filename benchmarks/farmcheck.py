@@ -17,8 +17,8 @@ import statistics
 import subprocess
 import tempfile
 import time
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -113,7 +113,7 @@ def _wrk_once(farm: Farm, seconds: int, conn: int, headers: list[str]) -> dict[s
 def wrk(farm: Farm, seconds: int = 3, conn: int = 32) -> dict[str, Any] | None:
     if not shutil.which("wrk"):
         return None
-    lm = format_datetime(datetime.fromtimestamp(FILE_EPOCH, tz=timezone.utc), usegmt=True)
+    lm = format_datetime(datetime.fromtimestamp(FILE_EPOCH, tz=UTC), usegmt=True)
     gz = ["Accept-Encoding: gzip"] if farm.spec.gzip else []
     return {
         "seconds": seconds,

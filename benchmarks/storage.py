@@ -21,7 +21,7 @@ import random
 import statistics
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,6 @@ class Texts:
         from aggregator.changes import comparable_hash
         from aggregator.parse import text_of
         from aggregator.storage.store import search_text
-
         from benchmarks.corpus import load_material
 
         m = load_material(600)
@@ -131,7 +130,7 @@ def _template(model: Any, **values: Any) -> dict[str, Any]:
 
 def _naive(v: Any, sqlite: bool) -> Any:
     if isinstance(v, datetime):
-        v = v.astimezone(timezone.utc).replace(tzinfo=None) if v.tzinfo else v
+        v = v.astimezone(UTC).replace(tzinfo=None) if v.tzinfo else v
         return v.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else v
     return v
 
@@ -246,7 +245,7 @@ def run_backend(kind: str, sizes: list[int], runs: int, texts: Texts, log: Any) 
     rows: list[dict[str, Any]] = []
     try:
         store = Store.open(be.url)
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         names = [f"f{i:05d}" for i in range(N_FEEDS)]
         store.sync_feeds(((n, f"http://127.0.0.1:1/{n}.xml") for n in names), now)
         feed_ids = [s.id for s in store.feed_states().values()]

@@ -177,3 +177,31 @@ def test_seed_site_serves_feed_and_page() -> None:
     page = article_page(seed, "http://x.test/a.html")
     feed = rss_feed(seed, feed_url="http://x.test/f.xml", article_url="http://x.test/a.html")
     assert seed.paragraphs[0][:50] in page and "http://x.test/a.html" in feed
+
+
+def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    from aggregator.demo import run_demo
+
+    assert run_demo(tmp_path, lambda s: None) == 0
+    cfg = tmp_path / "feeds.yaml"
+    assert run(cfg, "topics", "test", "export-controls", "--stored", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["hits"] == 1
+    assert any("contrôles à l'exportation" in s for s in report["documents"][0]["snippets"])
+    assert run(cfg, "search", "contrôle* NEAR/3 export*", "--json") == 0
+    found = json.loads(capsys.readouterr().out)
+    assert len(found) == 1 and found[0]["language"] == "fr"
+    assert run(cfg, "search", '"remote control"', "--json") == 0
+    assert json.loads(capsys.readouterr().out) == []
+    assert run(cfg, "items", "list", "--topic", "export-controls", "--json") == 0
+    assert len(json.loads(capsys.readouterr().out)) == 1
+    assert run(cfg, "topics", "test", "export-controls", "--text",
+               "Les exportations de vin vers la Chine ont reculé, malgré les restrictions "
+               "sanitaires levées en janvier.") == 1
+    assert run(cfg, "topics", "test", "--query", "(chips AND", "--text", "x") == 2
+    assert "column" in capsys.readouterr().err
+    assert run(cfg, "alerts", "list", "--json") == 0
+    alerts = json.loads(capsys.readouterr().out)
+    assert [a["status"] for a in alerts] == ["pending"] and alerts[0]["topic"] == "export-controls"
+    assert list(tmp_path.glob("*.eml"))
