@@ -6,12 +6,24 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .cli import (EXTENSIONS, article_json, command, dump_json, fmt_time, load, open_aggregator,
-                  out, parse_since)
-from .exceptions import UsageError
+from .cli import (
+    EXTENSIONS,
+    article_json,
+    command,
+    dump_json,
+    fmt_time,
+    load,
+    open_aggregator,
+    out,
+    parse_since,
+)
 from .daemon import cli as _daemon_cli  # noqa: F401  (registers `aggregator run`)
+from .exceptions import UsageError
+
+if TYPE_CHECKING:
+    from .topics import HighlightStyle
 
 # ------------------------------------------------------------------ topics & search
 
@@ -31,7 +43,7 @@ def topics_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _style() -> str:
+def _style() -> HighlightStyle:
     return "ansi" if sys.stdout.isatty() else "brackets"
 
 

@@ -45,8 +45,8 @@ class NetworkConfig(_Model):
     user_agent: str = DEFAULT_USER_AGENT
     timeout: timedelta = timedelta(seconds=30)
     max_bytes: int = 10 * 1024 * 1024
-    max_connections: int = Field(10, ge=1, le=200)
-    max_per_host: int = Field(2, ge=1, le=16)
+    max_connections: int = Field(default=10, ge=1, le=200)
+    max_per_host: int = Field(default=2, ge=1, le=16)
     min_host_interval: timedelta = timedelta(0)
 
     _dur = field_validator("timeout", "min_host_interval", mode="before")(_duration)
@@ -148,7 +148,7 @@ class DaemonConfig(_Model):
     """The long-running daemon: observability endpoint, logging, shutdown."""
 
     http_host: str = "127.0.0.1"
-    http_port: int = Field(8787, ge=0, le=65535)
+    http_port: int = Field(default=8787, ge=0, le=65535)
     log_format: Literal["text", "json"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     grace: timedelta = timedelta(seconds=20)
@@ -157,7 +157,7 @@ class DaemonConfig(_Model):
     min_interval: timedelta = timedelta(minutes=2)
     max_interval: timedelta = timedelta(hours=6)
     max_backoff: timedelta = timedelta(hours=6)
-    jitter: float = Field(0.1, ge=0, le=0.5)
+    jitter: float = Field(default=0.1, ge=0, le=0.5)
     failing_after: timedelta = timedelta(hours=6)
     ready_max_alert_age: timedelta = timedelta(minutes=30)
 

@@ -54,7 +54,7 @@ def _atomic_write(path: Path, text: str) -> None:
         raise
 
 
-def _feeds(doc: CommentedMap) -> CommentedSeq:
+def _feeds(doc: CommentedMap) -> list[Any]:
     feeds = doc.get("feeds")
     if feeds is None:
         feeds = CommentedSeq()

@@ -9,6 +9,7 @@ its UpdateResult and never stops the other feeds.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -125,6 +126,8 @@ async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: Fetch
     st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
     if touched:
         st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
+    if keyed:
+        _vanished(st, state, [k for k, _ in keyed], now)
     _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)
     return UpdateResult(feed.name, new=counts, updated=len(touched),
                         unchanged=len(keyed) - len(fresh) - len(touched),
@@ -141,6 +144,20 @@ def pinned_rule(stored: str | None, chosen: str) -> Any:
     if stored in _RULE_RANK and _RULE_RANK[stored] > _RULE_RANK[chosen]:
         return stored
     return chosen
+
+
+def _vanished(st: Stages, state: FeedState, seen: list[str], now: datetime) -> None:
+    """Items gone from a feed that still lists older items: possible retractions,
+    re-checked at once (the page's 404/410 then confirms)."""
+    from .changes import retraction_summary
+    from .storage import checks
+
+    reason = "item vanished from its feed while neighbours remain"
+    for aid in st.store.mark_vanished(state.id, seen, now):
+        article = st.store.get_article(aid)
+        summary = retraction_summary(article.title or "")
+        data = {**dataclasses.asdict(summary), "kind": "retraction", "reasons": [reason]}
+        checks.record_retraction(st.store, aid, now, reason, now, (), data)
 
 
 def _dedupe_keys(keyed: list[tuple[str, ParsedEntry]]) -> list[tuple[str, ParsedEntry]]:

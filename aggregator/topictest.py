@@ -13,7 +13,7 @@ from typing import Any
 from .config import Config
 from .exceptions import UsageError
 from .extract import Extracted, detect_language, extract_article
-from .topics import Document, TopicIndex, TopicMatch, TopicSpec, highlight
+from .topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
 
 
 @dataclass
@@ -28,7 +28,7 @@ class TopicTestReport:
     topic: str
     query: str
     samples: list[Sample] = field(default_factory=list)
-    style: str = "brackets"
+    style: HighlightStyle = "brackets"
 
     @property
     def any_hit(self) -> bool:
@@ -47,7 +47,7 @@ class TopicTestReport:
         if s.match is None:
             return [f"MISS  {s.label} [{lang}]"]
         lines = [f"HIT   {s.label} [{lang}]", f"      terms: {', '.join(s.match.terms)}"]
-        lines += [f"      {highlight(sn, self.style)}" for sn in s.match.snippets]  # type: ignore[arg-type]
+        lines += [f"      {highlight(sn, self.style)}" for sn in s.match.snippets]
         return lines
 
     def as_json(self) -> dict[str, Any]:
@@ -74,7 +74,8 @@ def topic_spec(cfg: Config, name: str | None, query: str | None) -> TopicSpec:
                      feeds=tuple(base.feeds), tags=tuple(base.tags))
 
 
-def run_topic_test(cfg: Config, args: argparse.Namespace, *, style: str) -> TopicTestReport:
+def run_topic_test(cfg: Config, args: argparse.Namespace, *,
+                   style: HighlightStyle) -> TopicTestReport:
     spec = topic_spec(cfg, args.name, args.query)
     spec_for_docs = TopicSpec(spec.name, spec.query, spec.description, spec.fields,
                               spec.languages, (), ())  # scopes by feed/tag don't apply here

@@ -225,3 +225,32 @@ def test_hostile_titles_give_one_safe_email_and_valid_webhook(
 
     req = receiver.received[0]
     Webhook(SECRET).verify(req.body, dict(req.headers))
+
+
+def test_wire_copies_on_two_outlets_go_out_as_one_alert(http_server: LoopbackServer,
+                                                        smtp: SmtpServer, tmp_path: Path) -> None:
+    seed = load_seed()
+    for outlet in ("afp", "reuters"):
+        page = http_server.url(f"/{outlet}/story.html")
+        http_server.route(f"/{outlet}/story.html", article_page(seed, page))
+        http_server.route(f"/{outlet}.xml", rss_feed(seed, feed_url=http_server.url(
+            f"/{outlet}.xml"), article_url=page), content_type="application/rss+xml")
+    receiver = WebhookReceiver(http_server)
+    alerts = [{"name": "desk-hook", "kind": "webhook", "url": receiver.url, "secret": SECRET,
+               "group_window": "2m"}]
+    cfg = write_config(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml"),
+                                   "extract": True} for n in ("afp", "reuters")],
+                       topics=[TOPIC], alerts=alerts)
+    clock = Clock()
+    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+        agg.poll(["afp"])
+        clock.now += timedelta(seconds=50)
+        agg.poll(["reuters"])
+        assert len(agg.articles()) == 2  # two outlets, two URLs: two stored articles
+        assert _deliver(agg).sent == 0  # held for the grouping window
+        clock.now += timedelta(minutes=3)
+        report = _deliver(agg)
+        assert report.sent == 2, report.errors
+    [body] = receiver.payloads()
+    sources = {s["feed"] for s in body["data"]["article"]["sources"]}
+    assert sources == {"afp", "reuters"}

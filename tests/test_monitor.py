@@ -251,3 +251,56 @@ def test_schedule_stops_after_thirty_days(http_server: LoopbackServer, tmp_path:
     assert next_check(agg.config, target, T0 + timedelta(days=31)) is None
     assert next_check(agg.config, target, T0 + timedelta(days=2)) == T0 + timedelta(days=2,
                                                                                    hours=3)
+
+
+def _three_item_feed(server: LoopbackServer, keep: tuple[int, ...], desc: str = "") -> None:
+    items = "".join(
+        f"<item><title>Story {i}</title><link>{server.url(f'/s{i}.html')}</link>"
+        f"<guid>s{i}</guid><pubDate>Mon, 0{i} Feb 2025 10:00:00 GMT</pubDate>"
+        f"<description>Story {i} body {desc}</description></item>" for i in keep)
+    server.route("/multi.xml", f"<rss version='2.0'><channel><title>m</title>{items}"
+                 "</channel></rss>", content_type="application/rss+xml")
+
+
+def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
+        http_server: LoopbackServer, tmp_path: Path) -> None:
+    _three_item_feed(http_server, (1, 2, 3))
+    clock = Clock()
+    cfg = write_config(tmp_path, [{"name": "multi", "url": http_server.url("/multi.xml")}])
+    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+        agg.poll()
+        ids = {a.title: a.id for a in agg.articles()}
+        clock.now += timedelta(minutes=5)
+        _three_item_feed(http_server, (1, 2, 3), desc="(updated)")
+        [r] = agg.poll()
+        assert r.updated == 3
+        [target] = checks.claim_due_checks(agg.store, clock.now, worker="t", limit=10,
+                                           lease_until=clock.now, ids=[ids["Story 2"]])
+        due = checks.claim_due_checks(agg.store, clock.now, worker="t2", limit=10,
+                                      lease_until=clock.now + timedelta(seconds=1))
+        assert {t.id for t in due} == {ids["Story 1"], ids["Story 3"]}  # due now, not in 15 min
+        clock.now += timedelta(minutes=5)
+        _three_item_feed(http_server, (1, 3), desc="(updated)")  # story 2 pulled, 1 remains
+        agg.poll()
+        assert agg.article(ids["Story 2"]).retracted == (
+            "item vanished from its feed while neighbours remain")
+        assert agg.article(ids["Story 3"]).retracted is None
+        kinds = {c.article_id: c.kind for c in agg.changes(limit=10)}
+        assert kinds == {ids["Story 2"]: "retraction"}
+        clock.now += timedelta(minutes=5)
+        _three_item_feed(http_server, (3,), desc="(updated)")  # the oldest rolls off: not news
+        agg.poll()
+        assert agg.article(ids["Story 1"]).retracted is None
+
+
+def test_monitor_false_switches_rechecks_off_for_a_feed(http_server: LoopbackServer,
+                                                        tmp_path: Path) -> None:
+    _three_item_feed(http_server, (1, 2))
+    clock = Clock()
+    cfg = write_config(tmp_path, [{"name": "multi", "url": http_server.url("/multi.xml"),
+                                   "monitor": False}])
+    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+        agg.poll()
+        clock.now += timedelta(days=1)
+        assert checks.claim_due_checks(agg.store, clock.now, worker="t", limit=10,
+                                       lease_until=clock.now) == []

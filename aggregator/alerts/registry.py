@@ -64,7 +64,7 @@ class ChangeThreshold(_Model):
     """Which edits deserve a change alert; any enabled criterion is enough."""
 
     headline: bool = True
-    min_words: int = Field(50, ge=0)
+    min_words: int = Field(default=50, ge=0)
     topic_change: bool = True
     correction: bool = True
 
@@ -108,7 +108,7 @@ class ChannelConfig(_Model):
 
 class SmtpConfig(_Model):
     host: str = Field(min_length=1)
-    port: int = Field(587, ge=1, le=65535)
+    port: int = Field(default=587, ge=1, le=65535)
     security: Literal["none", "starttls", "tls"] = "starttls"
     username: str | None = None
     password: SecretStr | None = None

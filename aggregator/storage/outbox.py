@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
@@ -19,6 +19,9 @@ from ..exceptions import NotFoundError
 from ..faults import pause_point
 from .models import OutboxRow
 from .store import Store, _chunks
+
+if TYPE_CHECKING:
+    from ..alerts.dispatch import OutboxItem
 
 RETRYABLE = ("pending", "failed")
 
@@ -30,9 +33,7 @@ class DbOutbox:
         self.store = store
 
     def claim_due(self, now: datetime, *, limit: int, worker: str,
-                  lease: timedelta) -> list[Any]:
-        from ..alerting import decode_event
-        from ..alerts.dispatch import OutboxItem
+                  lease: timedelta) -> list[OutboxItem]:
 
         with self.store.session() as s:
             q = (select(OutboxRow).where(col(OutboxRow.status).in_(RETRYABLE),
@@ -47,8 +48,7 @@ class DbOutbox:
                 r.first_attempt_at = r.first_attempt_at or now
                 s.add(r)
             s.commit()
-            return [OutboxItem(r.id, decode_event(r.payload), r.attempts,  # type: ignore[arg-type]
-                               r.created_at, r.not_before) for r in rows]
+            return [_item(r) for r in rows]
 
     def _set(self, ids: Sequence[int], **values: Any) -> None:
         with self.store.session() as s:
@@ -105,3 +105,12 @@ class DbOutbox:
         with self.store.session() as s:
             q = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
             return {status: n for status, n in s.exec(q)}
+
+
+def _item(r: OutboxRow) -> OutboxItem:
+    """A claimed row as the dispatcher sees it; the store always sets these columns."""
+    from ..alerting import decode_event
+    from ..alerts.dispatch import OutboxItem
+
+    assert r.id is not None and r.created_at is not None and r.not_before is not None
+    return OutboxItem(r.id, decode_event(r.payload), r.attempts, r.created_at, r.not_before)

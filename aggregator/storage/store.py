@@ -99,7 +99,7 @@ class Store:
 
     def feed_article_counts(self) -> dict[int, int]:
         with self.session() as s:
-            q = select(FeedEntryRow.feed_id, func.count()).group_by(FeedEntryRow.feed_id)
+            q = select(FeedEntryRow.feed_id, func.count()).group_by(col(FeedEntryRow.feed_id))
             return {fid: n for fid, n in s.exec(q)}
 
     def update_feed(self, feed_id: int, **values: Any) -> None:
@@ -187,6 +187,7 @@ class Store:
                 s.add(row)
         except IntegrityError:
             winner = s.exec(select(ArticleRow.id).where(ArticleRow.key == d.key)).one()
+            assert winner is not None  # a primary key read back from the table
             return winner, False
         assert row.id is not None
         return row.id, True
@@ -207,13 +208,32 @@ class Store:
         self._mark_seen(s, batch)
 
     def _mark_seen(self, s: Session, batch: IngestBatch) -> None:
-        """Entries still listed are not gone; ones that vanished get gone_at (retractions)."""
-        if not batch.seen_keys:
-            return
+        """Entries listed again are not gone (rare: only rows marked gone are written)."""
         for chunk in _chunks(batch.seen_keys):
             s.exec(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
-                                              col(FeedEntryRow.entry_key).in_(chunk))
+                                              col(FeedEntryRow.entry_key).in_(chunk),
+                                              col(FeedEntryRow.gone_at).is_not(None))
                    .values(gone_at=None))
+
+    def mark_vanished(self, feed_id: int, seen_keys: Sequence[str], now: datetime) -> list[int]:
+        """Entries no longer listed get gone_at; returns the articles that vanished while
+        older neighbours are still listed (a possible retraction, not a rolling window)."""
+        seen = set(seen_keys)
+        with self.session() as s:
+            q = (select(FeedEntryRow, ArticleRow.published).join(
+                ArticleRow, col(ArticleRow.id) == col(FeedEntryRow.article_id))
+                 .where(FeedEntryRow.feed_id == feed_id, col(FeedEntryRow.gone_at).is_(None)))
+            rows = [(r, pub or r.first_seen_at) for r, pub in s.exec(q)]
+            listed = [when for r, when in rows if r.entry_key in seen and when]
+            gone = [(r, when) for r, when in rows if r.entry_key not in seen]
+            for r, _ in gone:
+                r.gone_at = now
+                s.add(r)
+            s.commit()
+        if not listed:
+            return []
+        oldest = min(listed)
+        return sorted({r.article_id for r, when in gone if when and when > oldest})
 
     def _store_new_article(self, s: Session, aid: int, d: ArticleDraft, batch: IngestBatch,
                            index: int, alerts_for: AlertFactory | None) -> None:
@@ -356,7 +376,8 @@ class Store:
             q = select(OutboxRow.payload)
             if status:
                 q = q.where(OutboxRow.status == status)
-            return list(s.exec(q.order_by(col(OutboxRow.id)).limit(limit)))
+            # dict(): SQLModel's select() types a dict column as Mapping
+            return [dict(p) for p in s.exec(q.order_by(col(OutboxRow.id)).limit(limit))]
 
 
 # ---------------------------------------------------------------- row → record

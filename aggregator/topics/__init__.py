@@ -12,12 +12,13 @@ from aggregator.topics.matcher import TopicIndex, TopicMatch, TopicSpec
 from aggregator.topics.normalize import normalize, tokenize
 from aggregator.topics.plan import DEFAULT_LANGUAGES, prefilter_terms
 from aggregator.topics.query import Query, describe, parse_query, validate_query
-from aggregator.topics.snippets import Snippet, highlight
+from aggregator.topics.snippets import HighlightStyle, Snippet, highlight
 
 __all__ = [
     "DEFAULT_LANGUAGES",
     "AnalyzedDoc",
     "Document",
+    "HighlightStyle",
     "Query",
     "Snippet",
     "TopicIndex",

@@ -162,14 +162,16 @@ def make_snippets(
     return tuple(_render(texts[w.field], w) for w in windows)
 
 
-_MARKS = {
+HighlightStyle = Literal["ansi", "html", "brackets"]
+
+_MARKS: dict[HighlightStyle, tuple[str, str]] = {
     "ansi": ("\x1b[1;33m", "\x1b[0m"),
     "html": ("<mark>", "</mark>"),
     "brackets": ("[", "]"),
 }
 
 
-def highlight(snippet: Snippet, style: Literal["ansi", "html", "brackets"]) -> str:
+def highlight(snippet: Snippet, style: HighlightStyle) -> str:
     """The snippet with its highlights marked; html mode escapes the text itself."""
     opening, closing = _MARKS[style]
     escape = html.escape if style == "html" else (lambda s: s)
