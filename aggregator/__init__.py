@@ -14,7 +14,24 @@ process of the extraction pool) does not load the whole stack.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ loads them
+    from .config import Config, load_config, parse_config
+    from .core import Aggregator, make_aggregator
+    from .exceptions import (
+        AggregatorError,
+        ConfigError,
+        DeliveryError,
+        ExtractError,
+        FetchError,
+        NotFoundError,
+        ParseError,
+        QuerySyntaxError,
+        StorageError,
+        UsageError,
+    )
+    from .types import Alert, Article, Change, Feed, Match, Snippet, UpdateResult, Version
 
 __version__ = "0.1.0"
 
@@ -29,7 +46,12 @@ _EXPORTS = {
     "Snippet": "types", "UpdateResult": "types", "Version": "types",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [  # sorted(_EXPORTS), spelled out for static analysis
+    "Aggregator", "AggregatorError", "Alert", "Article", "Change", "Config", "ConfigError",
+    "DeliveryError", "ExtractError", "Feed", "FetchError", "Match", "NotFoundError",
+    "ParseError", "QuerySyntaxError", "Snippet", "StorageError", "UpdateResult", "UsageError",
+    "Version", "load_config", "make_aggregator", "parse_config",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -11,7 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -70,7 +70,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     """'24h' / '7d' (ago) or an ISO date/datetime."""
     if not text:
         return None
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     try:
         return now - parse_duration(text)
     except ValueError:
@@ -80,7 +80,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     except ValueError:
         raise UsageError(f"--since {text!r} is neither a duration nor a date",
                          hint="write e.g. --since 24h, --since 7d or --since 2025-02-03") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
 def fmt_time(dt: datetime | None) -> str:

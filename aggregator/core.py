@@ -11,31 +11,32 @@ import asyncio
 import contextlib
 import os
 import random
-from dataclasses import replace
 from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from . import schedule
-from .config import Config, FeedConfig, load_config
-from .exceptions import NotFoundError, UsageError
-from .extract import ExtractPool
-from .faults import pause_point
-from .fetch import Fetcher, FetchPolicy
-from .pipeline import PollOutcome, Stages, poll_feed
-from .storage.records import FeedState
-from .storage.store import Store
-from .topics import Document, TopicIndex, TopicSpec, prefilter_terms
 from .alerting import channels, stable_alert_id
 from .alerts import dispatch
 from .alerts.dispatch import DispatchReport
 from .alerts.registry import build_channel
 from .alerts.types import AlertEvent
 from .changes import learn_boilerplate
+from .config import Config, FeedConfig, load_config
+from .exceptions import NotFoundError, UsageError
+from .extract import ExtractPool
+from .faults import pause_point
+from .fetch import Fetcher, FetchPolicy
 from .monitor import RecheckResult, recheck
+from .pipeline import PollOutcome, Stages, poll_feed
+from .prepare import run_job
 from .storage import checks
 from .storage.outbox import DbOutbox
+from .storage.records import FeedState
+from .storage.store import Store
+from .topics import Document, TopicIndex, TopicSpec, prefilter_terms
 from .types import Alert, Article, Change, Feed, UpdateResult, Version
 
 Clock = Callable[[], datetime]
@@ -43,7 +44,7 @@ Progress = Callable[[UpdateResult], None]
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def fetch_policy(config: Config) -> FetchPolicy:
@@ -82,7 +83,8 @@ class Aggregator:
     def extractor(self) -> ExtractPool:
         """Started on first use: polls of extract:false feeds never pay for it."""
         if self._extractor is None:
-            self._extractor = ExtractPool(workers=self._extract_workers)
+            self._extractor = ExtractPool(workers=self._extract_workers, func=run_job,
+                                          max_bytes=self.config.network.max_bytes)
         return self._extractor
 
     def close(self) -> None:
@@ -91,7 +93,7 @@ class Aggregator:
             self._extractor = None
         self.store.close()
 
-    def __enter__(self) -> "Aggregator":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -280,7 +282,13 @@ async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress 
             progress(result)
         return result
 
-    return list(await asyncio.gather(*(one(f) for f in feeds)))
+    if len(feeds) > 1:
+        st.states = st.store.feed_states()
+    try:
+        return list(await asyncio.gather(*(one(f) for f in feeds)))
+    finally:
+        st.states = {}
+        st.flush_feed_updates()
 
 
 def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Config) -> Feed:

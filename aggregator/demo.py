@@ -14,8 +14,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .seedsite import article_page, load_seed, rss_feed
+
+if TYPE_CHECKING:
+    from .core import Aggregator
 
 Print = Callable[[str], None]
 
@@ -33,7 +37,7 @@ def serve_seed() -> Iterator[str]:
     pages: dict[str, tuple[str, bytes]] = {}
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:  # http.server's naming
             ctype, body = pages.get(self.path, ("text/plain", b""))
             self.send_response(200 if self.path in pages else 404)
             self.send_header("Content-Type", ctype)
@@ -115,8 +119,8 @@ def _run(cfg_path: Path, folder: Path, say: Print) -> int:
     return 0 if results and not any(r.error for r in results) else 1
 
 
-def _show_article(agg: object, article_id: int, say: Print) -> None:
-    a = agg.article(article_id)  # type: ignore[attr-defined]
+def _show_article(agg: Aggregator, article_id: int, say: Print) -> None:
+    a = agg.article(article_id)
     say(f"\nstored article #{a.id}: {a.title}")
     say(f"  url: {a.url}\n  language: {a.language}  published: {a.published}  "
         f"extracted: {a.extracted}")
@@ -127,14 +131,14 @@ def _show_article(agg: object, article_id: int, say: Print) -> None:
             say(f"  {s.text}")
 
 
-def _show_alerts(agg: object, folder: Path, say: Print) -> None:
+def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
     from .alerting import channels, decode_event
     from .alerts.email import build_message
     from .alerts.render import Templates
     from .core import utcnow
 
-    store = agg.store  # type: ignore[attr-defined]
-    config = agg.config  # type: ignore[attr-defined]
+    store = agg.store
+    config = agg.config
     emails = {c.name: c for c in channels(config) if c.kind == "email"}
     for row in store.outbox_payloads(status="pending"):
         event = decode_event(row)

@@ -20,6 +20,7 @@ from .alerting import channels, encode, plan_match_alerts, stable_alert_id
 from .alerts.types import AlertArticle, AlertChange, AlertEvent
 from .config import Config, WatchConfig
 from .exceptions import ExtractError, FetchError
+from .extract import Extracted
 from .pipeline import Stages, match_draft
 from .storage import checks
 from .storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
@@ -93,6 +94,7 @@ async def _page_text(st: Stages, target: CheckTarget, content: bytes, url: str) 
     if watch and watch.selector:
         return _Page(target.title, select_text(content, watch.selector), "css", None, None)
     page = await st.extractor.extract(content, url)
+    assert isinstance(page, Extracted)  # a page URL: the pool extracted an article
     return _Page(page.title or target.title, page.text, page.extractor_version, None, None)
 
 
@@ -101,7 +103,7 @@ def select_text(content: bytes, selector: str) -> str:
     try:
         root = lxml_html.fromstring(content)
         nodes = root.cssselect(selector)
-    except Exception as e:  # noqa: BLE001 - lxml/cssselect raise many kinds
+    except Exception as e:  # lxml/cssselect raise many kinds
         raise ExtractError(f"cannot apply selector {selector!r}: {e}") from e
     if not nodes:
         raise ExtractError(f"selector {selector!r} matched nothing on the page",

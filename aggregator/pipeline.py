@@ -17,16 +17,21 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import identity
-from . import changes
-from .changes import comparable_hash
+from . import changes, identity
 from .config import Config, FeedConfig
 from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
-from .extract import ExtractPool, Extracted, detect_language
+from .extract import Extracted, ExtractPool, detect_language
 from .fetch import Fetcher, FetchResult
-from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed, parse_feed, text_of
-from .storage.records import (AlertDraft, ArticleDraft, EntryLink, FeedState, IngestBatch,
-                              MatchDraft)
+from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed, text_of
+from .prepare import PreparedFeed, parse_spec
+from .storage.records import (
+    AlertDraft,
+    ArticleDraft,
+    EntryLink,
+    FeedState,
+    IngestBatch,
+    MatchDraft,
+)
 from .storage.store import Store
 from .topics import Document, TopicIndex, TopicMatch
 from .types import UpdateResult
@@ -64,6 +69,23 @@ class Stages:
     clock: Clock
     plan_alerts: AlertPlanner
     schedule: ScheduleFn
+    feed_updates: list[tuple[int, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    states: dict[str, FeedState] = dataclasses.field(default_factory=dict)
+
+    def feed_state(self, name: str) -> FeedState:
+        """Fetch state, preloaded for the whole cycle in one query when polling many."""
+        state = self.states.pop(name, None)
+        return state if state is not None else self.store.feed_state(name)
+
+    def defer_feed_update(self, feed_id: int, values: dict[str, Any]) -> None:
+        """Fetch-state writes are batched: one transaction per poll cycle, not per feed
+        (a warm poll of a thousand 304s is otherwise a thousand commits)."""
+        self.feed_updates.append((feed_id, values))
+
+    def flush_feed_updates(self) -> None:
+        pending, self.feed_updates = self.feed_updates, []
+        if pending:
+            self.store.update_feeds(pending)
 
 
 @dataclass(frozen=True)
@@ -74,6 +96,8 @@ class _Candidate:
     key: str
     fingerprint: str
     article_key: str
+    text: str = ""
+    language: str | None = None
 
 
 async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> UpdateResult:
@@ -81,7 +105,7 @@ async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> Upd
 
     A feed disabled by a 410 is skipped unless `force` (the user named it).
     """
-    state = st.store.feed_state(feed.name)
+    state = st.feed_state(feed.name)
     now = st.clock()
     if state.disabled_reason and not force:
         return UpdateResult(feed.name, error=f"disabled: {state.disabled_reason}",
@@ -105,23 +129,37 @@ async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: 
     if fetched.content_hash == state.body_hash:
         _record_ok(st, feed, state, fetched, None, now, new=0)
         return UpdateResult(feed.name, not_modified=True)
-    parsed = await asyncio.to_thread(parse_feed, fetched.content, url=fetched.final_url,
-                                     content_type=fetched.content_type)
+    prepared = await _prepare(st, fetched)
+    parsed = prepared.parsed
     if ENTITY_NOTE in parsed.warnings:
         raise ParseError("refused: the feed declares XML entities (an XML bomb or external-entity "
                          "attack); nothing was expanded or read",
                          hint="ask the publisher to serve a plain feed without a DOCTYPE subset")
-    return await _ingest(st, feed, state, fetched, parsed, now)
+    return await _ingest(st, feed, state, fetched, prepared, now)
+
+
+async def _prepare(st: Stages, fetched: FetchResult) -> PreparedFeed:
+    """Parse (and derive texts and languages) in the worker pool, off the event loop."""
+    spec = parse_spec(fetched.final_url, fetched.content_type)
+    try:
+        result = await st.extractor.extract(fetched.content, spec)
+    except ExtractError as e:  # the pool's time limit or size cap
+        raise ParseError(f"feed could not be parsed: {e}") from e
+    assert isinstance(result, PreparedFeed)
+    return result
 
 
 async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
-                  parsed: ParsedFeed, now: datetime) -> UpdateResult:
+                  prepared: PreparedFeed, now: datetime) -> UpdateResult:
+    parsed = prepared.parsed
+    prep = {id(e): (t, lang) for e, t, lang in
+            zip(parsed.entries, prepared.texts, prepared.languages)}
     rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
     keyed = _dedupe_keys([(identity.entry_key(e, rule), e) for e in parsed.entries])
     known = st.store.known_entries(state.id, [k for k, _ in keyed])
     fresh = [(k, e) for k, e in keyed if k not in known]
     touched = [(k, _fp(e)) for k, e in keyed if k in known and known[k].fingerprint != _fp(e)]
-    batch, counts = await _build_batch(st, feed, state, fresh, now)
+    batch, counts = await _build_batch(st, feed, state, fresh, now, prep)
     batch = replace(batch, touched=tuple(touched), seen_keys=tuple(k for k, _ in keyed))
     st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
     if touched:
@@ -184,9 +222,10 @@ def article_key_for(entry: ParsedEntry) -> str:
 
 
 async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
-                       fresh: list[tuple[str, ParsedEntry]], now: datetime
-                       ) -> tuple[IngestBatch, int]:
-    cands = [_Candidate(e, k, _fp(e), article_key_for(e)) for k, e in fresh]
+                       fresh: list[tuple[str, ParsedEntry]], now: datetime,
+                       prep: dict[int, tuple[str, str | None]]) -> tuple[IngestBatch, int]:
+    cands = [_Candidate(e, k, _fp(e), article_key_for(e), *prep.get(id(e), ("", None)))
+             for k, e in fresh]
     existing = st.store.articles_by_key([c.article_key for c in cands])
     links = [EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
              for c in cands if c.article_key in existing]
@@ -194,6 +233,7 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
     drafts = await asyncio.gather(*(_draft(st, feed, c) for c in todo))
     drafts_list, links2 = _merge_drafts(todo, list(drafts), st.store)
     matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)}
+    drafts_list = [_fingerprinted(d) if matches[i] else d for i, d in enumerate(drafts_list)]
     batch = IngestBatch(state.id, tuple(drafts_list), tuple(links + links2),
                         matches={i: m for i, m in matches.items() if m}, now=now)
     return batch, len(cands)
@@ -219,12 +259,12 @@ def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Sto
 
 async def _draft(st: Stages, feed: FeedConfig, c: _Candidate) -> ArticleDraft:
     """Build the article from its page when extracting, else from the feed item."""
-    feed_text = text_of(c.entry.content or c.entry.summary)
+    feed_text = c.text or text_of(c.entry.content or c.entry.summary)
     extract = feed.extract if feed.extract is not None else st.config.defaults.extract
     page: Extracted | None = None
     error: str | None = None
     if extract and c.entry.url:
-        page, error = await _extract_page(st, c.entry.url)
+        page, error = await _extract_page(st, c.entry.url, feed.name)
     draft = _make_draft(c, page, error, feed_text, feed, st.config)
     return replace(draft, next_check_at=first_recheck(st.config, st.clock()))
 
@@ -236,12 +276,16 @@ def first_recheck(config: Config, now: datetime) -> datetime | None:
     return changes.next_recheck(now, None, schedule_of(config))
 
 
-async def _extract_page(st: Stages, url: str) -> tuple[Extracted | None, str | None]:
+async def _extract_page(st: Stages, url: str, feed_name: str
+                        ) -> tuple[Extracted | None, str | None]:
     try:
         fetched = await st.fetcher.get(url, accept="text/html,application/xhtml+xml")
-        return await st.extractor.extract(fetched.content, fetched.final_url), None
+        page = await st.extractor.extract(fetched.content, fetched.final_url)
+        assert isinstance(page, Extracted)
+        return page, None
     except (FetchError, ExtractError) as e:
-        log.info("extraction fell back to feed content for %s: %s", url, e)
+        log.info("extraction fell back to feed content for %s: %s", url, e,
+                 extra={"feed": feed_name})
         return None, str(e)
 
 
@@ -256,13 +300,18 @@ def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_t
         key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
         author=e.author or (page.author if page else None), summary=text_of(e.summary) or None,
         text=text, published=e.published or (page.published if page else None),
-        updated=e.updated, language=(page.language if page else None) or detect_language(text),
+        updated=e.updated, language=(page.language if page else None)
+        or (c.language if not page and c.text else None) or detect_language(text),
         extracted=page is not None, extract_error=error,
         extractor_version=page.extractor_version if page else "feed",
-        content_hash=identity.text_hash(text), comparable_hash=comparable_hash(text),
-        fingerprint=identity.simhash(text) if text else None,
+        content_hash=identity.text_hash(text), comparable_hash="",  # monitor recomputes it
+        fingerprint=None,  # a simhash only for articles that match (wire-copy grouping)
         monitor=monitor and config.monitor.enabled and bool(url),
     )
+
+
+def _fingerprinted(d: ArticleDraft) -> ArticleDraft:
+    return replace(d, fingerprint=identity.simhash(d.text) if d.text else None)
 
 
 def _site(url: str | None) -> str | None:
@@ -289,22 +338,25 @@ def _record_ok(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchRes
                rule: str | None = None) -> None:
     outcome = PollOutcome(True, new=new, status=fetched.status, max_age=fetched.max_age,
                           ttl_minutes=parsed.ttl_minutes if parsed else None)
-    values: dict[str, Any] = dict(
-        etag=fetched.etag or state.etag, last_modified=fetched.last_modified or state.last_modified,
-        last_status=fetched.status, last_error=None, last_error_kind=None, error_count=0,
-        last_polled_at=now, last_success_at=now, failing_since=None, max_age_s=fetched.max_age,
-        next_due_at=st.schedule(feed, state, outcome, now), lease_owner=None, lease_until=None,
-        health=None,
-    )
+    rhythm = _rhythm(state, now) if new else {}
+    if "avg_new_interval_s" in rhythm:  # schedule on the rhythm including this poll
+        state = dataclasses.replace(state, avg_new_interval_s=rhythm["avg_new_interval_s"])
+    values: dict[str, Any] = {
+        "etag": fetched.etag or state.etag,
+        "last_modified": fetched.last_modified or state.last_modified,
+        "last_status": fetched.status, "last_error": None, "last_error_kind": None,
+        "error_count": 0, "last_polled_at": now, "last_success_at": now, "failing_since": None,
+        "max_age_s": fetched.max_age, "next_due_at": st.schedule(feed, state, outcome, now),
+        "lease_owner": None, "lease_until": None, "health": None,
+    }
     if not fetched.not_modified:
         values["body_hash"] = fetched.content_hash
     if parsed is not None:
         values.update(title=parsed.title, ttl_minutes=parsed.ttl_minutes, identity_rule=rule)
     if fetched.permanent_redirect:
         values["permanent_redirect"] = fetched.permanent_redirect
-    if new:
-        values.update(_rhythm(state, now))
-    st.store.update_feed(state.id, **values)
+    values.update(rhythm)
+    st.defer_feed_update(state.id, values)
 
 
 def _rhythm(state: FeedState, now: datetime) -> dict[str, Any]:
@@ -324,18 +376,18 @@ def _record_failure(st: Stages, feed: FeedConfig, state: FeedState, err: Aggrega
     disabled = status == 410
     outcome = PollOutcome(False, status=status, retry_after=retry_after,
                           error_count=state.error_count + 1)
-    values: dict[str, Any] = dict(
-        last_status=status, last_error=str(err), last_error_kind=kind,
-        error_count=state.error_count + 1, last_polled_at=now,
-        failing_since=state.failing_since or now, lease_owner=None, lease_until=None,
-        next_due_at=st.schedule(feed, state, outcome, now),
-        health="html" if getattr(err, "looks_like_html", False) else state.health,
-    )
+    values: dict[str, Any] = {
+        "last_status": status, "last_error": str(err), "last_error_kind": kind,
+        "error_count": state.error_count + 1, "last_polled_at": now,
+        "failing_since": state.failing_since or now, "lease_owner": None, "lease_until": None,
+        "next_due_at": st.schedule(feed, state, outcome, now),
+        "health": "html" if getattr(err, "looks_like_html", False) else state.health,
+    }
     if retry_after:
         values["retry_after_until"] = now + timedelta(seconds=retry_after)
     if disabled:
         values["disabled_reason"] = f"410 Gone at {now:%Y-%m-%d %H:%M} UTC: {err}"
-    st.store.update_feed(state.id, **values)
+    st.defer_feed_update(state.id, values)
     log.warning("feed %s: %s", feed.name, err, extra={"feed": feed.name})
     return UpdateResult(feed.name, error=str(err), error_kind=kind, disabled=disabled,
                         retry_after=retry_after)

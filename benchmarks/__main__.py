@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import signal
 import sys
 import time
 import traceback
@@ -63,6 +64,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quiet-wait", type=float, default=120,
                    help="seconds to wait for a calm machine before each run (0: don't)")
     p.add_argument("--timeout", type=int, default=900, help="seconds before a worker is killed")
+    p.add_argument("--render", action="store_true",
+                   help="only rewrite the markdown from the saved raw results")
     p.add_argument("--out", default=None, help="markdown output (default BENCHMARKS.md)")
     p.add_argument("--json", default=None, help="raw results (default benchmarks/results.json)")
     o = p.parse_args(argv)
@@ -127,8 +130,19 @@ def external(modname: str) -> dict[str, Any]:
     return {"status": "ok", "markdown": str(text), "seconds": time.perf_counter() - t0}
 
 
+def _terminate(signum: int, _frame: Any) -> None:
+    """SIGTERM/SIGINT (also when started in the background): unwind so the farm stops."""
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     o = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGINT, _terminate)
+    if o.render:
+        Path(o.out).write_text(report.render(json.loads(Path(o.json).read_text())))
+        log(f"wrote {o.out} from {o.json}")
+        return 0
     started = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     results: dict[str, Any] = {}
     jpath = Path(o.json)

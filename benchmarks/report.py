@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 TARGETS = {
@@ -275,8 +276,13 @@ def _memory(d: dict[str, Any] | None) -> list[str]:
     return L
 
 
+NOTES = Path(__file__).resolve().parent / "hotspots.md"
+
+
 def _profiles(f: dict[str, Any] | None) -> list[str]:
     L = ["## Profiles", ""]
+    if NOTES.exists():
+        L += [NOTES.read_text().strip(), ""]
     profs = (f or {}).get("profiles") or {}
     if not profs:
         return L + ["Not run (`python -m benchmarks --only feeds --clients ours "

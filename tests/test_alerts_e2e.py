@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,7 @@ TOPIC = {"name": "export-controls",
 
 class Clock:
     def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
         return self.now

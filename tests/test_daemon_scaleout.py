@@ -44,14 +44,16 @@ def pg_url() -> Iterator[str]:
 
 
 class Hits:
-    """Wall-clock time of every request, per path."""
+    """Wall-clock time of every answer, per path; answers wait until `go` is set."""
 
     def __init__(self) -> None:
         self.times: dict[str, list[float]] = {}
         self.lock = threading.Lock()
+        self.go = threading.Event()
 
     def serve(self, body: str) -> Callable[[Request], Response]:
         def handle(req: Request) -> Response:
+            self.go.wait(60)
             with self.lock:
                 self.times.setdefault(req.path, []).append(time.time())
             return Response(200, body.encode(), {"Content-Type": "application/rss+xml"},
@@ -76,12 +78,15 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+def lease_owners(url: str) -> set[str]:
+    return {r[0] for r in query(url, "SELECT DISTINCT lease_owner FROM feed "
+                                     "WHERE lease_owner IS NOT NULL")}
+
+
 def both_working(url: str) -> bool:
-    """Each worker holds claims right now, and has already finished some polls."""
-    owners = {r[0] for r in query(url, "SELECT DISTINCT lease_owner FROM feed "
-                                       "WHERE lease_owner IS NOT NULL")}
+    """Each worker holds claims right now, and some polls are done."""
     done = query(url, "SELECT count(*) FROM feed WHERE last_success_at IS NOT NULL")[0][0]
-    return owners == {"worker-a", "worker-b"} and int(done) >= 40
+    return lease_owners(url) == {"worker-a", "worker-b"} and int(done) >= 40
 
 
 def spawn(config: Path, worker: str, log: Path) -> subprocess.Popen[bytes]:
@@ -100,12 +105,15 @@ def test_two_workers_share_feeds_and_survive_a_sigkill(
                                                               hits.serve(RSS.format(n=i)))}
              for i in range(FEEDS)]
     config = write_config(tmp_path, feeds, database=pg_url,
-                          network={"max_per_host": 8, "timeout": "20s"},
+                          network={"max_per_host": 8, "timeout": "60s"},
                           daemon={"tick": "0.2s", "lease": f"{LEASE:g}s", "grace": "2s"})
     make_aggregator(config, extract_workers=0).close()  # schema and feed rows, once
     a = spawn(config, "worker-a", tmp_path / "a.log")
     b = spawn(config, "worker-b", tmp_path / "b.log")
     try:
+        # The site answers once both workers hold claims, so they really work side by side.
+        wait_for(lambda: len(lease_owners(pg_url)) == 2, 60, "both workers to claim feeds")
+        hits.go.set()
         wait_for(lambda: both_working(pg_url), 60, "both workers to have polled and hold claims")
         a.send_signal(signal.SIGKILL)
         a.wait(10)
@@ -117,6 +125,7 @@ def test_two_workers_share_feeds_and_survive_a_sigkill(
         b.send_signal(signal.SIGTERM)
         assert b.wait(20) == 0
     finally:
+        hits.go.set()
         for p in (a, b):
             if p.poll() is None:
                 p.kill()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,12 +61,12 @@ def test_rss20_fields_are_stored(http_server: LoopbackServer, tmp_path: Path) ->
         by_title = {a.title: a for a in agg.articles()}
         budget = agg.article(by_title["Council approves new budget & tax plan"].id)
         assert budget.url == "https://news.example.com/politics/2024/05/budget.html"
-        assert budget.published == datetime(2024, 5, 14, 9, 30, tzinfo=timezone.utc)
+        assert budget.published == datetime(2024, 5, 14, 9, 30, tzinfo=UTC)
         assert "7 to 2" in (budget.text or "") and "track()" not in (budget.text or "")
         assert budget.language == "en"
         bridge = by_title["Bridge closed for repairs"]
         assert bridge.url == http_server.url("/transport/bridge-closed")  # relative to the feed
-        assert bridge.published == datetime(2024, 5, 13, 22, 5, tzinfo=timezone.utc)
+        assert bridge.published == datetime(2024, 5, 13, 22, 5, tzinfo=UTC)
         assert "javascript" not in str([a.url for a in agg.articles()])
 
 
@@ -74,11 +74,11 @@ def test_conditional_get_and_304_skips_parsing(http_server: LoopbackServer, tmp_
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     body = (FIXTURES / "rss20.xml").read_bytes()
     url = http_server.handle("/feed", validated(body, etag='"abc"'))
-    import aggregator.pipeline as pipeline
+    from aggregator import prepare
 
     calls: list[str] = []
-    real = pipeline.parse_feed
-    monkeypatch.setattr(pipeline, "parse_feed", lambda *a, **k: calls.append("x") or real(*a, **k))
+    real = prepare.parse_feed
+    monkeypatch.setattr(prepare, "parse_feed", lambda *a, **k: calls.append("x") or real(*a, **k))
     with make_aggregator(write_config(tmp_path, [{"name": "f", "url": url}]),
                          extract_workers=0) as agg:
         [first] = agg.poll()
@@ -162,7 +162,7 @@ def test_each_failure_is_recorded_on_its_feed_alone(http_server: LoopbackServer,
         {"name": n, "url": u} for n, u in bad.items()]
     cfg = write_config(tmp_path, feeds, database=db_url,
                        network={"timeout": "3s", "max_bytes": 1_000_000})
-    now = datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     with make_aggregator(cfg, extract_workers=0, clock=lambda: now) as agg:
         results = {r.feed: r for r in agg.poll()}
         assert results["good"].error is None and results["good"].new == 3
@@ -212,7 +212,7 @@ def test_invalid_utf8_is_recovered_with_a_warning(http_server: LoopbackServer,
 def test_item_linking_to_private_address_is_not_fetched(http_server: LoopbackServer,
                                                         tmp_path: Path) -> None:
     seed = load_seed()
-    private = "http://127.0.0.2:%d/internal" % http_server.port
+    private = f"http://127.0.0.2:{http_server.port}/internal"
     feed = http_server.route("/feed.xml", rss_feed(seed, feed_url=http_server.url("/feed.xml"),
                                                   article_url=private),
                              content_type="application/rss+xml")
@@ -229,9 +229,9 @@ def test_item_linking_to_private_address_is_not_fetched(http_server: LoopbackSer
 def test_poll_with_unknown_name_is_a_usage_error(tmp_path: Path) -> None:
     from aggregator import NotFoundError
 
-    with make_aggregator(write_config(tmp_path, []), extract_workers=0) as agg:
-        with pytest.raises(NotFoundError):
-            agg.poll(["nope"])
+    with (make_aggregator(write_config(tmp_path, []), extract_workers=0) as agg,
+          pytest.raises(NotFoundError)):
+        agg.poll(["nope"])
 
 
 def test_relative_sqlite_path_resolves_against_config_folder(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ from aggregator.storage import checks
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
-T0 = datetime(2026, 11, 28, 9, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 EXPORT_TOPIC = {
     "name": "export-controls",
     "query": ('("export control*" OR "export restriction*" OR contrôle* NEAR/3 export* '
@@ -73,13 +73,13 @@ def test_headline_paragraph_correction_revert(http_server: LoopbackServer, tmp_p
         steps = [
             (seed.title + " — mise à jour", paras, "headline"),
             (seed.title + " — mise à jour", paras[:2] + [
-                "Le Congrès examine désormais un texte qui durcirait encore les règles "
-                "applicables aux ventes de processeurs graphiques vers la Chine, selon "
-                "plusieurs sources proches du dossier consultées par la rédaction."] + paras[2:],
+                ("Le Congrès examine désormais un texte qui durcirait encore les règles "
+                 "applicables aux ventes de processeurs graphiques vers la Chine, selon "
+                 "plusieurs sources proches du dossier consultées par la rédaction.")] + paras[2:],
              "substantial"),
             (seed.title + " — mise à jour", paras + [
-                "Rectificatif : une version précédente de cet article indiquait un chiffre "
-                "d'affaires erroné."], "correction"),
+                ("Rectificatif : une version précédente de cet article indiquait un chiffre "
+                 "d'affaires erroné.")], "correction"),
             (seed.title, paras, "revert"),
         ]
         for title, body, kind in steps:
@@ -157,7 +157,7 @@ def test_rechecks_follow_the_decaying_schedule(http_server: LoopbackServer, tmp_
     with _agg(tmp_path, http_server, clock) as agg:
         agg.poll()
         aid = agg.articles()[0].id
-        page_hits = lambda: len(http_server.requests_for("/2025/02/03/nvidia.html"))  # noqa: E731
+        page_hits = lambda: len(http_server.requests_for("/2025/02/03/nvidia.html"))
         seen = page_hits()
         checked_at: list[timedelta] = []
         for minute in range(0, 6 * 60 + 1, 5):
@@ -276,6 +276,7 @@ def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
         assert r.updated == 3
         [target] = checks.claim_due_checks(agg.store, clock.now, worker="t", limit=10,
                                            lease_until=clock.now, ids=[ids["Story 2"]])
+        assert target.id == ids["Story 2"]
         due = checks.claim_due_checks(agg.store, clock.now, worker="t2", limit=10,
                                       lease_until=clock.now + timedelta(seconds=1))
         assert {t.id for t in due} == {ids["Story 1"], ids["Story 3"]}  # due now, not in 15 min

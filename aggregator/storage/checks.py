@@ -88,8 +88,8 @@ def record_check(store: Store, article_id: int, now: datetime, next_check_at: da
                  error: str | None = None, retracted: str | None = None,
                  clear_retraction: bool = False) -> None:
     """A re-check that stored no new text: only the time (and any error/retraction)."""
-    values: dict[str, Any] = dict(last_checked_at=now, next_check_at=next_check_at,
-                                  lease_owner=None, lease_until=None)
+    values: dict[str, Any] = {"last_checked_at": now, "next_check_at": next_check_at,
+                              "lease_owner": None, "lease_until": None}
     if etag or last_modified:
         values.update(check_etag=etag, check_last_modified=last_modified)
     if retracted:

@@ -7,8 +7,8 @@ aware UTC through :class:`UTCDateTime`.
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from typing import Any, Optional
+from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
 from sqlalchemy.types import DateTime, TypeDecorator
@@ -26,10 +26,10 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         if value.tzinfo is None:
             return value
-        return value.astimezone(timezone.utc).replace(tzinfo=None)
+        return value.astimezone(UTC).replace(tzinfo=None)
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.replace(tzinfo=timezone.utc) if value is not None else None
+        return value.replace(tzinfo=UTC) if value is not None else None
 
 
 def _ts(**kw: Any) -> Any:
@@ -43,65 +43,65 @@ def _json(default: Any) -> Any:
 class FeedRow(SQLModel, table=True):
     __tablename__ = "feed"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     name: str = Field(index=True, unique=True, max_length=100)
     url: str = Field(sa_column=Column(Text, nullable=False))
-    title: Optional[str] = Field(default=None, sa_column=Column(Text))
-    etag: Optional[str] = Field(default=None, sa_column=Column(Text))
-    last_modified: Optional[str] = Field(default=None, max_length=100)
-    body_hash: Optional[str] = Field(default=None, max_length=64)
-    identity_rule: Optional[str] = Field(default=None, max_length=8)
-    last_status: Optional[int] = None
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    last_error_kind: Optional[str] = Field(default=None, max_length=20)
+    title: str | None = Field(default=None, sa_column=Column(Text))
+    etag: str | None = Field(default=None, sa_column=Column(Text))
+    last_modified: str | None = Field(default=None, max_length=100)
+    body_hash: str | None = Field(default=None, max_length=64)
+    identity_rule: str | None = Field(default=None, max_length=8)
+    last_status: int | None = None
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_error_kind: str | None = Field(default=None, max_length=20)
     error_count: int = 0
-    last_polled_at: Optional[datetime] = _ts()
-    last_success_at: Optional[datetime] = _ts()
-    last_new_at: Optional[datetime] = _ts()
-    failing_since: Optional[datetime] = _ts()
-    next_due_at: Optional[datetime] = _ts(index=True)
-    disabled_reason: Optional[str] = Field(default=None, sa_column=Column(Text))
-    permanent_redirect: Optional[str] = Field(default=None, sa_column=Column(Text))
-    ttl_minutes: Optional[int] = None
-    max_age_s: Optional[float] = None
-    retry_after_until: Optional[datetime] = _ts()
-    avg_new_interval_s: Optional[float] = None
-    health: Optional[str] = Field(default=None, max_length=40)
-    lease_owner: Optional[str] = Field(default=None, max_length=100)
-    lease_until: Optional[datetime] = _ts()
-    created_at: Optional[datetime] = _ts()
+    last_polled_at: datetime | None = _ts()
+    last_success_at: datetime | None = _ts()
+    last_new_at: datetime | None = _ts()
+    failing_since: datetime | None = _ts()
+    next_due_at: datetime | None = _ts(index=True)
+    disabled_reason: str | None = Field(default=None, sa_column=Column(Text))
+    permanent_redirect: str | None = Field(default=None, sa_column=Column(Text))
+    ttl_minutes: int | None = None
+    max_age_s: float | None = None
+    retry_after_until: datetime | None = _ts()
+    avg_new_interval_s: float | None = None
+    health: str | None = Field(default=None, max_length=40)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _ts()
+    created_at: datetime | None = _ts()
 
 
 class ArticleRow(SQLModel, table=True):
     __tablename__ = "article"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     key: str = Field(sa_column=Column(Text, nullable=False, unique=True))
-    url: Optional[str] = Field(default=None, sa_column=Column(Text))
-    site: Optional[str] = Field(default=None, max_length=255, index=True)
-    title: Optional[str] = Field(default=None, sa_column=Column(Text))
-    author: Optional[str] = Field(default=None, sa_column=Column(Text))
-    summary: Optional[str] = Field(default=None, sa_column=Column(Text))
-    text: Optional[str] = Field(default=None, sa_column=Column(Text))
-    published: Optional[datetime] = _ts(index=True)
-    updated: Optional[datetime] = _ts()
-    language: Optional[str] = Field(default=None, max_length=12)
+    url: str | None = Field(default=None, sa_column=Column(Text))
+    site: str | None = Field(default=None, max_length=255, index=True)
+    title: str | None = Field(default=None, sa_column=Column(Text))
+    author: str | None = Field(default=None, sa_column=Column(Text))
+    summary: str | None = Field(default=None, sa_column=Column(Text))
+    text: str | None = Field(default=None, sa_column=Column(Text))
+    published: datetime | None = _ts(index=True)
+    updated: datetime | None = _ts()
+    language: str | None = Field(default=None, max_length=12)
     extracted: bool = False
-    extract_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    content_hash: Optional[str] = Field(default=None, max_length=64)
-    fingerprint: Optional[int] = Field(default=None, sa_column=Column(BigInteger))
+    extract_error: str | None = Field(default=None, sa_column=Column(Text))
+    content_hash: str | None = Field(default=None, max_length=64)
+    fingerprint: int | None = Field(default=None, sa_column=Column(BigInteger))
     version_count: int = 0
-    first_seen_at: Optional[datetime] = _ts(index=True)
-    last_checked_at: Optional[datetime] = _ts()
-    next_check_at: Optional[datetime] = _ts(index=True)
-    check_etag: Optional[str] = Field(default=None, sa_column=Column(Text))
-    check_last_modified: Optional[str] = Field(default=None, max_length=100)
+    first_seen_at: datetime | None = _ts(index=True)
+    last_checked_at: datetime | None = _ts()
+    next_check_at: datetime | None = _ts(index=True)
+    check_etag: str | None = Field(default=None, sa_column=Column(Text))
+    check_last_modified: str | None = Field(default=None, max_length=100)
     check_errors: int = 0
     monitor: bool = True
-    retracted: Optional[str] = Field(default=None, sa_column=Column(Text))
-    watch: Optional[str] = Field(default=None, max_length=100, index=True)
-    lease_owner: Optional[str] = Field(default=None, max_length=100)
-    lease_until: Optional[datetime] = _ts()
+    retracted: str | None = Field(default=None, sa_column=Column(Text))
+    watch: str | None = Field(default=None, max_length=100, index=True)
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _ts()
 
 
 class FeedEntryRow(SQLModel, table=True):
@@ -110,31 +110,31 @@ class FeedEntryRow(SQLModel, table=True):
     __tablename__ = "feed_entry"
     __table_args__ = (UniqueConstraint("feed_id", "entry_key"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feed.id", index=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     entry_key: str = Field(sa_column=Column(Text, nullable=False))
-    fingerprint: Optional[str] = Field(default=None, max_length=64)
-    first_seen_at: Optional[datetime] = _ts()
-    last_seen_at: Optional[datetime] = _ts()
-    gone_at: Optional[datetime] = _ts()
+    fingerprint: str | None = Field(default=None, max_length=64)
+    first_seen_at: datetime | None = _ts()
+    last_seen_at: datetime | None = _ts()
+    gone_at: datetime | None = _ts()
 
 
 class VersionRow(SQLModel, table=True):
     __tablename__ = "version"
     __table_args__ = (UniqueConstraint("article_id", "number"),)
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     number: int
-    title: Optional[str] = Field(default=None, sa_column=Column(Text))
+    title: str | None = Field(default=None, sa_column=Column(Text))
     text: str = Field(sa_column=Column(Text, nullable=False))
     content_hash: str = Field(max_length=64)
-    comparable_hash: Optional[str] = Field(default=None, max_length=64)
-    extractor_version: Optional[str] = Field(default=None, max_length=64)
-    fetched_at: Optional[datetime] = _ts()
+    comparable_hash: str | None = Field(default=None, max_length=64)
+    extractor_version: str | None = Field(default=None, max_length=64)
+    fetched_at: datetime | None = _ts()
     kind: str = Field(default="initial", max_length=12)
-    revert_of: Optional[int] = None
+    revert_of: int | None = None
 
 
 class MatchRow(SQLModel, table=True):
@@ -142,26 +142,26 @@ class MatchRow(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("article_id", "version", "topic"),
                       Index("ix_match_topic_article", "topic", "article_id"))
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     version: int
     topic: str = Field(max_length=100)
     terms: list[str] = _json([])
     snippets: list[dict[str, Any]] = _json([])
-    created_at: Optional[datetime] = _ts()
+    created_at: datetime | None = _ts()
 
 
 class ChangeRow(SQLModel, table=True):
     __tablename__ = "change"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)
     from_version: int
     to_version: int
     kind: str = Field(max_length=20)
     summary: dict[str, Any] = _json({})
     topics: dict[str, Any] = _json({})
-    created_at: Optional[datetime] = _ts(index=True)
+    created_at: datetime | None = _ts(index=True)
 
 
 class OutboxRow(SQLModel, table=True):
@@ -169,24 +169,24 @@ class OutboxRow(SQLModel, table=True):
 
     __tablename__ = "outbox"
 
-    id: Optional[int] = Field(default=None, primary_key=True)
+    id: int | None = Field(default=None, primary_key=True)
     alert_id: str = Field(max_length=80, unique=True)
     channel: str = Field(max_length=100, index=True)
     event: str = Field(max_length=12)
-    topic: Optional[str] = Field(default=None, max_length=100)
-    article_id: Optional[int] = Field(default=None, index=True)
+    topic: str | None = Field(default=None, max_length=100)
+    article_id: int | None = Field(default=None, index=True)
     payload: dict[str, Any] = _json({})
     status: str = Field(default="pending", max_length=10, index=True)
     attempts: int = 0
-    created_at: Optional[datetime] = _ts()
-    not_before: Optional[datetime] = _ts()
-    next_attempt_at: Optional[datetime] = _ts(index=True)
-    first_attempt_at: Optional[datetime] = _ts()
-    sent_at: Optional[datetime] = _ts()
-    last_error: Optional[str] = Field(default=None, sa_column=Column(Text))
-    detail: Optional[str] = Field(default=None, sa_column=Column(Text))
-    lease_owner: Optional[str] = Field(default=None, max_length=100)
-    lease_until: Optional[datetime] = _ts()
+    created_at: datetime | None = _ts()
+    not_before: datetime | None = _ts()
+    next_attempt_at: datetime | None = _ts(index=True)
+    first_attempt_at: datetime | None = _ts()
+    sent_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    detail: str | None = Field(default=None, sa_column=Column(Text))
+    lease_owner: str | None = Field(default=None, max_length=100)
+    lease_until: datetime | None = _ts()
 
 
 class SiteBoilerplateRow(SQLModel, table=True):
@@ -197,4 +197,4 @@ class SiteBoilerplateRow(SQLModel, table=True):
     site: str = Field(primary_key=True, max_length=255)
     lines: list[str] = _json([])
     samples: int = 0
-    updated_at: Optional[datetime] = _ts()
+    updated_at: datetime | None = _ts()

@@ -7,33 +7,54 @@ through one call, so the outbox is transactional.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, and_, func, or_, text, update
+from sqlalchemy import Engine, and_, bindparam, func, or_, text, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
 from .. import types as t
 from ..exceptions import NotFoundError, StorageError
 from . import db
-from .models import (ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, OutboxRow,
-                     SiteBoilerplateRow, VersionRow)
-from .records import (AlertDraft, ArticleDraft, CheckTarget, FeedState, IngestBatch,
-                      KnownEntry, MatchDraft)
+from .models import (
+    ArticleRow,
+    ChangeRow,
+    FeedEntryRow,
+    FeedRow,
+    MatchRow,
+    OutboxRow,
+    SiteBoilerplateRow,
+    VersionRow,
+)
+from .records import (
+    AlertDraft,
+    ArticleDraft,
+    CheckTarget,
+    FeedState,
+    IngestBatch,
+    KnownEntry,
+    MatchDraft,
+)
 
 AlertFactory = Callable[[int, ArticleDraft, Sequence[MatchDraft]], Sequence[AlertDraft]]
 _CHUNK = 500
 
 
+_COMBINING = re.compile("[{}]".format("".join(
+    re.escape(chr(c)) for c in range(0x300, 0x20D0) if unicodedata.combining(chr(c)))))
+
+
 def search_text(*parts: str | None) -> str:
     """Text as the full-text index stores it: case-folded, accents stripped."""
     joined = " ".join(p for p in parts if p)
-    decomposed = unicodedata.normalize("NFKD", joined)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+    if joined.isascii():
+        return joined.casefold()
+    return _COMBINING.sub("", unicodedata.normalize("NFKD", joined)).casefold()
 
 
 class Store:
@@ -44,7 +65,7 @@ class Store:
         self.dialect = engine.dialect.name
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> "Store":
+    def open(cls, url: str, *, migrate: bool = True) -> Store:
         engine = db.make_engine(url)
         if migrate:
             db.upgrade(engine)
@@ -72,14 +93,19 @@ class Store:
     # ------------------------------------------------------------------ feeds
 
     def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: datetime) -> None:
-        """Make a row for every configured feed; follow URL edits in feeds.yaml."""
+        """Make a row for every configured feed; follow URL edits in feeds.yaml.
+
+        ON CONFLICT: several daemons starting together on PostgreSQL race here.
+        """
         wanted = dict(feeds)
         with self.session() as s:
             rows = {r.name: r for r in s.exec(select(FeedRow))}
             for name, url in wanted.items():
                 row = rows.get(name)
                 if row is None:
-                    s.add(FeedRow(name=name, url=url, created_at=now, next_due_at=now))
+                    s.exec(self._insert(FeedRow).values(  # type: ignore[call-overload]
+                        name=name, url=url, created_at=_naive(now), next_due_at=_naive(now),
+                        error_count=0).on_conflict_do_nothing())
                 elif row.url != url:
                     _reset_url(row, url)
                     s.add(row)
@@ -107,6 +133,19 @@ class Store:
         with self.session() as s:
             s.exec(update(FeedRow).where(col(FeedRow.id) == feed_id).values(**values))
             s.commit()
+
+    def update_feeds(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Many feeds' state in one transaction; rows with the same columns in one executemany."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for feed_id, values in updates:
+            cols = tuple(sorted(values))
+            groups.setdefault(cols, []).append({"_fid": feed_id, **values})
+        table = FeedRow.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            for cols, rows in groups.items():
+                stmt = (update(table).where(table.c.id == bindparam("_fid"))
+                        .values({c: bindparam(c) for c in cols}))
+                conn.execute(stmt, rows)
 
     def clear_disabled(self, name: str) -> None:
         """`feeds enable` after a 410: the user says the feed is back."""
@@ -159,61 +198,125 @@ class Store:
     def ingest(self, batch: IngestBatch, alerts_for: AlertFactory | None = None) -> list[int]:
         """Write one poll's articles, links, matches and alerts atomically.
 
-        Returns the article id of each draft (an existing id when another
-        feed stored the same story meanwhile).
+        Bulk statements (one per table), not one ORM round trip per row: a cold
+        poll of a thousand feeds writes tens of thousands of rows. Returns the
+        article id of each draft (an existing id when another feed stored the
+        same story meanwhile).
         """
         try:
-            with self.session() as s:
-                made = [self._article_id(s, d, batch.now) for d in batch.drafts]
-                ids = [aid for aid, _ in made]
-                self._link_entries(s, batch, ids)
-                for i, draft in enumerate(batch.drafts):
-                    if made[i][1]:
-                        self._store_new_article(s, ids[i], draft, batch, i, alerts_for)
-                s.commit()
+            with self.engine.begin() as conn:
+                ids, fresh = self._insert_articles(conn, batch)
+                self._link_entries(conn, batch, ids)
+                self._write_new(conn, batch, ids, fresh, alerts_for)
                 return ids
         except OperationalError as e:
             raise StorageError(f"database write failed: {e.orig}",
                                hint="is the database locked by another program?") from e
 
-    def _article_id(self, s: Session, d: ArticleDraft, now: datetime | None) -> tuple[int, bool]:
-        """(id, created): insert the article unless another feed stored its key first."""
-        existing = s.exec(select(ArticleRow.id).where(ArticleRow.key == d.key)).first()
-        if existing is not None:
-            return existing, False
-        row = _article_row(d, now)
-        try:
-            with s.begin_nested():  # another worker may store the same story concurrently
-                s.add(row)
-        except IntegrityError:
-            winner = s.exec(select(ArticleRow.id).where(ArticleRow.key == d.key)).one()
-            assert winner is not None  # a primary key read back from the table
-            return winner, False
-        assert row.id is not None
-        return row.id, True
+    def _insert_articles(self, conn: Any, batch: IngestBatch) -> tuple[list[int], set[int]]:
+        """Insert drafts whose key is new; ON CONFLICT covers a concurrent worker."""
+        if not batch.drafts:
+            return [], set()
+        keys = [d.key for d in batch.drafts]
+        before = self._ids_for(conn, keys)
+        rows = [_article_values(d, batch.now) for d in batch.drafts if d.key not in before]
+        if rows:
+            conn.execute(self._insert(ArticleRow).on_conflict_do_nothing(), rows)
+        after = self._ids_for(conn, [k for k in keys if k not in before])
+        fresh = {after[r["key"]] for r in rows if r["key"] in after}
+        ids = {**before, **after}
+        return [ids[k] for k in keys], fresh
 
-    def _link_entries(self, s: Session, batch: IngestBatch, ids: Sequence[int]) -> None:
+    def _ids_for(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        table = ArticleRow.__table__  # type: ignore[attr-defined]
+        for chunk in _chunks(list(keys)):
+            q = select(table.c.key, table.c.id).where(table.c.key.in_(chunk))
+            out.update({k: i for k, i in conn.execute(q)})
+        return out
+
+    def _link_entries(self, conn: Any, batch: IngestBatch, ids: Sequence[int]) -> None:
         now = batch.now
-        for link in batch.links:
-            aid = link.article_id if link.article_id is not None else ids[link.draft_index or 0]
-            stmt = self._insert(FeedEntryRow).values(
-                feed_id=batch.feed_id, article_id=aid, entry_key=link.entry_key,
-                fingerprint=link.fingerprint, first_seen_at=now, last_seen_at=now,
-            ).on_conflict_do_nothing()
-            s.exec(stmt)  # type: ignore[call-overload]
+        rows = [{"feed_id": batch.feed_id, "entry_key": link.entry_key,
+                 "article_id": link.article_id if link.article_id is not None
+                 else ids[link.draft_index or 0],
+                 "fingerprint": link.fingerprint, "first_seen_at": _naive(now),
+                 "last_seen_at": _naive(now), "gone_at": None} for link in batch.links]
+        if rows:
+            conn.execute(self._insert(FeedEntryRow).on_conflict_do_nothing(), rows)
         for key, fp in batch.touched:
-            s.exec(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
-                                              col(FeedEntryRow.entry_key) == key)
-                   .values(fingerprint=fp, last_seen_at=now))
-        self._mark_seen(s, batch)
-
-    def _mark_seen(self, s: Session, batch: IngestBatch) -> None:
-        """Entries listed again are not gone (rare: only rows marked gone are written)."""
+            conn.execute(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
+                                                    col(FeedEntryRow.entry_key) == key)
+                         .values(fingerprint=fp, last_seen_at=now))
         for chunk in _chunks(batch.seen_keys):
-            s.exec(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
-                                              col(FeedEntryRow.entry_key).in_(chunk),
-                                              col(FeedEntryRow.gone_at).is_not(None))
-                   .values(gone_at=None))
+            conn.execute(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
+                                                    col(FeedEntryRow.entry_key).in_(chunk),
+                                                    col(FeedEntryRow.gone_at).is_not(None))
+                         .values(gone_at=None))
+
+    def _write_new(self, conn: Any, batch: IngestBatch, ids: Sequence[int], fresh: set[int],
+                   alerts_for: AlertFactory | None) -> None:
+        """Version 1, full-text rows, matches and alerts of the articles just created."""
+        new = [(i, ids[i], d) for i, d in enumerate(batch.drafts) if ids[i] in fresh]
+        if not new:
+            return
+        conn.execute(VersionRow.__table__.insert(), [  # type: ignore[attr-defined]
+            {"article_id": aid, "number": 1, "title": d.title, "text": d.text,
+             "content_hash": d.content_hash, "comparable_hash": d.comparable_hash or None,
+             "extractor_version": d.extractor_version, "fetched_at": _naive(batch.now),
+             "kind": "initial", "revert_of": None} for _, aid, d in new])
+        self._fts_rows(conn, [(aid, d.title, f"{d.summary or ''}\n{d.text}") for _, aid, d in new])
+        matches = [(aid, m) for i, aid, _ in new for m in batch.matches.get(i, ())]
+        if matches:
+            conn.execute(MatchRow.__table__.insert(), [  # type: ignore[attr-defined]
+                {"article_id": aid, "version": 1, "topic": m.topic, "terms": list(m.terms),
+                 "snippets": list(m.snippets), "created_at": _naive(batch.now)}
+                for aid, m in matches])
+        if alerts_for:
+            for i, aid, d in new:
+                if batch.matches.get(i):
+                    self._alert_rows(conn, aid, alerts_for(aid, d, batch.matches[i]))
+
+    def _alert_rows(self, conn: Any, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
+        """Outbox rows; a second alert for the same (event, channel) key is a no-op."""
+        rows = [{"alert_id": a.alert_id, "channel": a.channel, "event": a.event,
+                 "topic": a.topic, "article_id": aid, "payload": a.payload,
+                 "status": "pending", "attempts": 0,
+                 "created_at": _naive(a.created_at or a.not_before),
+                 "not_before": _naive(a.not_before), "next_attempt_at": _naive(a.not_before)}
+                for a in alerts]
+        if rows:
+            conn.execute(self._insert(OutboxRow).on_conflict_do_nothing(), rows)
+
+    def _fts_rows(self, conn: Any, docs: Sequence[tuple[int, str | None, str | None]]) -> None:
+        """Keep the full-text index in step with the articles' current text."""
+        params = [{"id": aid, "title": search_text(title), "body": search_text(body)}
+                  for aid, title, body in docs]
+        if not params:
+            return
+        if self.dialect == "sqlite":
+            conn.execute(text("DELETE FROM article_fts WHERE rowid = :id"),
+                         [{"id": p["id"]} for p in params])
+            conn.execute(text("INSERT INTO article_fts(rowid, title, body) "
+                              "VALUES (:id, :title, :body)"), params)
+        else:
+            conn.execute(text("INSERT INTO article_fts(article_id, tsv) VALUES "
+                              "(:id, to_tsvector('simple', :title || ' ' || :body)) "
+                              "ON CONFLICT (article_id) DO UPDATE SET tsv = EXCLUDED.tsv"), params)
+
+    # Session-based variants used by change monitoring (storage/checks.py).
+
+    def _index_fts(self, s: Session, aid: int, title: str | None, body: str | None) -> None:
+        self._fts_rows(s.connection(), [(aid, title, body)])
+
+    def _add_matches(self, s: Session, aid: int, version: int, matches: Sequence[MatchDraft],
+                     now: datetime | None) -> None:
+        for m in matches:
+            s.add(MatchRow(article_id=aid, version=version, topic=m.topic, terms=list(m.terms),
+                           snippets=list(m.snippets), created_at=now))
+
+    def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
+        self._alert_rows(s.connection(), aid, alerts)
 
     def mark_vanished(self, feed_id: int, seen_keys: Sequence[str], now: datetime) -> list[int]:
         """Entries no longer listed get gone_at; returns the articles that vanished while
@@ -234,47 +337,6 @@ class Store:
             return []
         oldest = min(listed)
         return sorted({r.article_id for r, when in gone if when and when > oldest})
-
-    def _store_new_article(self, s: Session, aid: int, d: ArticleDraft, batch: IngestBatch,
-                           index: int, alerts_for: AlertFactory | None) -> None:
-        s.add(VersionRow(article_id=aid, number=1, title=d.title, text=d.text,
-                         content_hash=d.content_hash, comparable_hash=d.comparable_hash,
-                         extractor_version=d.extractor_version, fetched_at=batch.now))
-        self._index_fts(s, aid, d.title, f"{d.summary or ''}\n{d.text}")
-        matches = batch.matches.get(index, ())
-        self._add_matches(s, aid, 1, matches, batch.now)
-        if alerts_for and matches:
-            self._add_alerts(s, aid, alerts_for(aid, d, matches))
-
-    def _add_matches(self, s: Session, aid: int, version: int, matches: Sequence[MatchDraft],
-                     now: datetime | None) -> None:
-        for m in matches:
-            s.add(MatchRow(article_id=aid, version=version, topic=m.topic, terms=list(m.terms),
-                           snippets=list(m.snippets), created_at=now))
-
-    def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
-        """Outbox rows; a second alert for the same (event, channel) key is a no-op."""
-        for a in alerts:
-            stmt = self._insert(OutboxRow).values(
-                alert_id=a.alert_id, channel=a.channel, event=a.event, topic=a.topic,
-                article_id=aid, payload=a.payload, status="pending", attempts=0,
-                created_at=a.created_at or a.not_before, not_before=a.not_before,
-                next_attempt_at=a.not_before,
-            ).on_conflict_do_nothing()
-            s.exec(stmt)  # type: ignore[call-overload]
-
-    def _index_fts(self, s: Session, aid: int, title: str | None, body: str | None) -> None:
-        """Keep the full-text index in step with the article's current text."""
-        params = {"id": aid, "title": search_text(title), "body": search_text(body)}
-        if self.dialect == "sqlite":
-            s.exec(text("DELETE FROM article_fts WHERE rowid = :id").bindparams(id=aid))  # type: ignore[call-overload]
-            s.exec(text("INSERT INTO article_fts(rowid, title, body) "  # type: ignore[call-overload]
-                        "VALUES (:id, :title, :body)").bindparams(**params))
-        else:
-            s.exec(text(  # type: ignore[call-overload]
-                "INSERT INTO article_fts(article_id, tsv) VALUES "
-                "(:id, to_tsvector('simple', :title || ' ' || :body)) "
-                "ON CONFLICT (article_id) DO UPDATE SET tsv = EXCLUDED.tsv").bindparams(**params))
 
     def fts_candidates(self, prefixes: Sequence[str] | None, limit: int) -> list[int]:
         """Article ids whose text has any of the prefixes (newest first); all when None."""
@@ -397,16 +459,27 @@ def _feed_state(r: FeedRow) -> FeedState:
                      r.last_status, r.last_error, r.last_polled_at, r.permanent_redirect, r.title)
 
 
-def _article_row(d: ArticleDraft, now: datetime | None) -> ArticleRow:
-    return ArticleRow(
-        key=d.key, url=d.url, site=d.site, title=d.title, author=d.author, summary=d.summary,
-        text=d.text, published=d.published, updated=d.updated, language=d.language,
-        extracted=d.extracted, extract_error=d.extract_error, content_hash=d.content_hash,
-        fingerprint=_signed64(d.fingerprint), version_count=1, first_seen_at=now,
-        last_checked_at=now, monitor=d.monitor, watch=d.watch,
-        check_etag=d.check_etag, check_last_modified=d.check_last_modified,
-        next_check_at=d.next_check_at if d.monitor else None,
-    )
+def _article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:
+    """Column values of a new article row (Core insert: times as naive UTC)."""
+    return {
+        "key": d.key, "url": d.url, "site": d.site, "title": d.title, "author": d.author,
+        "summary": d.summary, "text": d.text, "published": _naive(d.published),
+        "updated": _naive(d.updated), "language": d.language, "extracted": d.extracted,
+        "extract_error": d.extract_error, "content_hash": d.content_hash,
+        "fingerprint": _signed64(d.fingerprint), "version_count": 1,
+        "first_seen_at": _naive(now), "last_checked_at": _naive(now), "monitor": d.monitor,
+        "watch": d.watch, "check_etag": d.check_etag,
+        "check_last_modified": d.check_last_modified,
+        "next_check_at": _naive(d.next_check_at) if d.monitor else None, "check_errors": 0,
+        "retracted": None, "lease_owner": None, "lease_until": None,
+    }
+
+
+def _naive(v: datetime | None) -> datetime | None:
+    """Core inserts bypass nothing: UTCDateTime converts too, but be explicit for executemany."""
+    if v is None or v.tzinfo is None:
+        return v
+    return v.astimezone(UTC).replace(tzinfo=None)
 
 
 def _signed64(v: int | None) -> int | None:
@@ -463,5 +536,12 @@ def _pg_prefix(p: str) -> str:
     return f"{word}:*" if word else ""
 
 
-__all__ = ["Store", "search_text", "unsigned64", "and_", "ChangeRow", "SiteBoilerplateRow",
-           "CheckTarget"]
+__all__ = [
+    "ChangeRow",
+    "CheckTarget",
+    "SiteBoilerplateRow",
+    "Store",
+    "and_",
+    "search_text",
+    "unsigned64",
+]

@@ -188,6 +188,8 @@ class TopicIndex:
 
     def match(self, doc: Document | AnalyzedDoc) -> list[TopicMatch]:
         """Topics ``doc`` matches, in configuration order."""
+        if not self._topics:  # nothing to match: skip the analysis entirely
+            return []
         analyzed = doc if isinstance(doc, AnalyzedDoc) else analyze(doc)
         hits = self._atom_hits(analyzed)
         meta = {self._meta_atoms[k] for k in analyzed.meta if k in self._meta_atoms}

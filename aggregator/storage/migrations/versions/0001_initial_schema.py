@@ -4,11 +4,11 @@ Revision ID: 0001
 Revises: 
 Create Date: 2026-11-28 22:07:03.609465
 """
-from alembic import op
 import sqlalchemy as sa
 import sqlmodel
-import aggregator.storage.models
+from alembic import op
 
+import aggregator.storage.models
 
 revision = '0001'
 down_revision = None
