@@ -220,12 +220,15 @@ class Store:
         keys = [d.key for d in batch.drafts]
         before = self._ids_for(conn, keys)
         rows = [_article_values(d, batch.now) for d in batch.drafts if d.key not in before]
-        if rows:
-            conn.execute(self._insert(ArticleRow).on_conflict_do_nothing(), rows)
-        after = self._ids_for(conn, [k for k in keys if k not in before])
-        fresh = {after[r["key"]] for r in rows if r["key"] in after}
-        ids = {**before, **after}
-        return [ids[k] for k in keys], fresh
+        created: dict[str, int] = {}
+        if rows:  # RETURNING yields only the rows this transaction really inserted
+            table = ArticleRow.__table__  # type: ignore[attr-defined]
+            stmt = self._insert(ArticleRow).on_conflict_do_nothing().returning(
+                table.c.id, table.c.key)
+            created = {key: aid for aid, key in conn.execute(stmt, rows)}
+        lost = [k for k in keys if k not in before and k not in created]
+        ids = {**before, **self._ids_for(conn, lost), **created}
+        return [ids[k] for k in keys], set(created.values())
 
     def _ids_for(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}

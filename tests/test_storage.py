@@ -1,0 +1,83 @@
+"""Storage on SQLite and PostgreSQL: migrations, idempotent ingest, concurrent writers."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+
+from aggregator.storage.db import current_revision, make_engine, upgrade
+from aggregator.storage.records import ArticleDraft, EntryLink, IngestBatch, MatchDraft
+from aggregator.storage.store import Store
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def _draft(key: str, text: str = "Les contrôles à l'exportation de puces") -> ArticleDraft:
+    return ArticleDraft(key=key, url=key.removeprefix("url:"), site="x.example", title="T",
+                        author=None, summary=None, text=text, published=NOW, updated=None,
+                        language="fr", extracted=False, extract_error=None,
+                        extractor_version="feed", content_hash="h", comparable_hash="",
+                        fingerprint=(1 << 63) + 5)
+
+
+def _batch(feed_id: int, key: str, entry: str) -> IngestBatch:
+    return IngestBatch(feed_id, (_draft(key),), (EntryLink(entry, "fp", draft_index=0),),
+                       matches={0: (MatchDraft("t", ("puces",), ({"text": "x"},)),)}, now=NOW)
+
+
+def test_migrations_are_idempotent(db_url: str) -> None:
+    engine = make_engine(db_url)
+    upgrade(engine)
+    upgrade(engine)
+    assert current_revision(engine) == "0002"
+
+
+def test_ingest_twice_stores_once_and_links_both_feeds(db_url: str) -> None:
+    store = Store.open(db_url)
+    store.sync_feeds([("a", "http://a.example/f"), ("b", "http://b.example/f")], NOW)
+    states = store.feed_states()
+    [first] = store.ingest(_batch(states["a"].id, "url:https://x.example/1", "e1"))
+    [again] = store.ingest(_batch(states["b"].id, "url:https://x.example/1", "e9"))
+    assert first == again
+    art = store.get_article(first)
+    assert art.feeds == ("a", "b") and art.versions == 1
+    assert [m.topic for m in art.matches] == ["t"]
+    assert len(store.versions(first)) == 1
+    assert store.fts_candidates(["controles"], 10) == [first]
+
+
+def test_concurrent_writers_of_one_story_store_it_once(db_url: str) -> None:
+    stores = [Store.open(db_url) for _ in range(2)]
+    stores[0].sync_feeds([(f"f{i}", f"http://f{i}.example/") for i in range(8)], NOW)
+    states = stores[0].feed_states()
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(8)
+
+    def write(i: int) -> None:
+        try:
+            barrier.wait()
+            stores[i % 2].ingest(_batch(states[f"f{i}"].id, "url:https://x.example/race", "e"))
+        except BaseException as e:  # noqa: BLE001 - collected for the assertion
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    [art] = stores[0].list_articles()
+    assert len(stores[0].versions(art.id)) == 1
+    assert len(stores[0].get_article(art.id).feeds) == 8
+
+
+def test_simhash_survives_signed_bigint(db_url: str) -> None:
+    from aggregator.storage.models import ArticleRow
+    from aggregator.storage.store import unsigned64
+
+    store = Store.open(db_url)
+    store.sync_feeds([("a", "http://a.example/f")], NOW)
+    [aid] = store.ingest(_batch(store.feed_states()["a"].id, "url:https://x.example/2", "e"))
+    with store.session() as s:
+        row = s.get(ArticleRow, aid)
+        assert row is not None and unsigned64(row.fingerprint) == (1 << 63) + 5
