@@ -271,11 +271,17 @@ def _document(a: Article) -> Document:
 
 async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress | None = None,
                     *, force: bool = False) -> list[UpdateResult]:
-    """Poll feeds concurrently (the fetcher bounds connections); never raises per feed."""
+    """Poll feeds concurrently (the fetcher bounds connections); never raises per feed.
+
+    A second bound keeps fetched-but-unprocessed bodies from piling up in memory
+    while the parse workers catch up.
+    """
+    in_flight = asyncio.Semaphore(st.config.network.max_connections * 4)
 
     async def one(feed: FeedConfig) -> UpdateResult:
         try:
-            result = await poll_feed(st, feed, force=force)
+            async with in_flight:
+                result = await poll_feed(st, feed, force=force)
         except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
             result = UpdateResult(feed.name, error=f"internal error: {e!r}", error_kind="internal")
         if progress:

@@ -15,6 +15,8 @@ trafilatura is always handed the HTML we fetched; it never downloads anything.
 
 from __future__ import annotations
 
+from importlib.metadata import version as _pkg_version
+
 import asyncio
 import functools
 import multiprocessing
@@ -30,18 +32,19 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import lxml.html
-import trafilatura
 from py3langid.langid import MODEL_FILE, LanguageIdentifier
-from trafilatura.settings import Document
-from trafilatura.utils import load_html
 
 from aggregator.discover import absolute_http_url, document_base
 from aggregator.exceptions import AggregatorError, ExtractError
 
 if TYPE_CHECKING:
+    from trafilatura.settings import Document
+
     from aggregator.prepare import PreparedFeed
 
-EXTRACTOR_VERSION = f"trafilatura-{trafilatura.__version__}"
+# trafilatura (and its dependencies) cost ~80 MB per process: imported on the first
+# extraction only, so worker processes that only parse feeds stay small.
+EXTRACTOR_VERSION = f"trafilatura-{_pkg_version('trafilatura')}"
 
 #: Below this the page gave us less than a feed summary: fall back to the feed.
 MIN_TEXT_CHARS = 150
@@ -126,6 +129,8 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
 
 def _load(html: bytes | str, url: str) -> lxml.html.HtmlElement:
     """Parse once with trafilatura's loader (charset detection included)."""
+    from trafilatura.utils import load_html
+
     try:
         tree = load_html(html)
     except Exception as e:  # lxml/charset errors vary; all mean "not HTML"
@@ -137,6 +142,9 @@ def _load(html: bytes | str, url: str) -> lxml.html.HtmlElement:
 
 def _run_trafilatura(tree: lxml.html.HtmlElement, url: str) -> Document:
     """trafilatura on our tree (it copies it), with dates kept to the minute."""
+    import trafilatura
+    from trafilatura.settings import Document
+
     try:
         document = trafilatura.bare_extraction(
             tree, url=url, with_metadata=True, date_extraction_params=_date_params(),

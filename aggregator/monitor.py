@@ -21,7 +21,7 @@ from .alerts.types import AlertArticle, AlertChange, AlertEvent
 from .config import Config, WatchConfig
 from .exceptions import ExtractError, FetchError
 from .extract import Extracted
-from .pipeline import Stages, match_draft
+from .pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
 from .storage import checks
 from .storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from .topics import Document
@@ -194,7 +194,8 @@ def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
 
 
 def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ...]:
-    doc = Document(title=page.title or "", body=page.text, language=target.language,
+    doc = Document(title=page.title or "", body=page.text,
+                   language=target.language or UNKNOWN_LANGUAGE,
                    feeds=target.feeds + ((target.watch,) if target.watch else ()),
                    tags=target.tags)
     return tuple(match_draft(m) for m in st.topics.match(doc))

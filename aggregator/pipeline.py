@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from . import changes, identity
 from .config import Config, FeedConfig
 from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
-from .extract import Extracted, ExtractPool, detect_language
+from .extract import Extracted, ExtractPool
 from .fetch import Fetcher, FetchResult
 from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed, text_of
 from .prepare import PreparedFeed, parse_spec
@@ -37,6 +37,10 @@ from .topics import Document, TopicIndex, TopicMatch
 from .types import UpdateResult
 
 log = logging.getLogger("aggregator.pipeline")
+
+#: Passed to the topic engine for text too short to identify, so that it does not
+#: load a language model in the main process to try again.
+UNKNOWN_LANGUAGE = "und"
 
 Clock = Callable[[], datetime]
 AlertPlanner = Callable[[int, ArticleDraft, Sequence[MatchDraft], datetime, Sequence[str]],
@@ -300,8 +304,9 @@ def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_t
         key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
         author=e.author or (page.author if page else None), summary=text_of(e.summary) or None,
         text=text, published=e.published or (page.published if page else None),
-        updated=e.updated, language=(page.language if page else None)
-        or (c.language if not page and c.text else None) or detect_language(text),
+        # languages are detected in the worker processes: the main process never loads
+        # the ~100 MB language model
+        updated=e.updated, language=page.language if page else c.language,
         extracted=page is not None, extract_error=error,
         extractor_version=page.extractor_version if page else "feed",
         content_hash=identity.text_hash(text), comparable_hash="",  # monitor recomputes it
@@ -320,7 +325,8 @@ def _site(url: str | None) -> str | None:
 
 def _match(st: Stages, feed: FeedConfig, d: ArticleDraft) -> tuple[MatchDraft, ...]:
     doc = Document(title=d.title or "", summary=d.summary or "", body=d.text,
-                   language=d.language, feeds=(feed.name,), tags=tuple(feed.tags))
+                   language=d.language or UNKNOWN_LANGUAGE, feeds=(feed.name,),
+                   tags=tuple(feed.tags))
     return tuple(match_draft(m) for m in st.topics.match(doc))
 
 

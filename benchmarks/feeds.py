@@ -10,6 +10,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ def _ticks() -> float:
 
 
 def _tree_cpu(root: int) -> float:
+    return sum(_tree_cpu_map(root).values())
+
+
+def _tree_cpu_map(root: int) -> dict[int, float]:
     kids: dict[int, list[int]] = {}
     cpu: dict[int, float] = {}
     tck = os.sysconf("SC_CLK_TCK")
@@ -61,12 +66,14 @@ def _tree_cpu(root: int) -> float:
                 cpu[int(d)] = (int(parts[11]) + int(parts[12])) / tck
             except (OSError, IndexError, ValueError):
                 pass
-    total, todo = 0.0, [root]
+    out: dict[int, float] = {}
+    todo = [root]
     while todo:
         p = todo.pop()
-        total += cpu.get(p, 0.0)
+        if p in cpu:
+            out[p] = cpu[p]
         todo.extend(kids.get(p, []))
-    return total
+    return out
 
 
 def cpu_snapshot(farm: Farm) -> tuple[float, float, float]:
@@ -78,9 +85,41 @@ def cpu_snapshot(farm: Farm) -> tuple[float, float, float]:
     return _ticks(), ru.ru_utime + ru.ru_stime, farm_cpu
 
 
-def foreign_share(a: tuple[float, float, float], b: tuple[float, float, float], wall: float) -> float:
+class TreeCPU:
+    """CPU seconds of a process and all its descendants, sampled every 0.25 s (so that
+    grandchildren nobody waits for, like a process pool's workers, are counted too)."""
+
+    def __init__(self, root: int) -> None:
+        self.root = root
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._th = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._th.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            self.sample()
+            self._stop.wait(0.25)
+
+    def sample(self) -> None:
+        for pid, cpu in _tree_cpu_map(self.root).items():
+            self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._th.join()
+
+    def total(self) -> float:
+        return sum(self.seen.values())
+
+
+def foreign_share(a: tuple[float, float, float], b: tuple[float, float, float], wall: float,
+                  tree: float = 0.0) -> float:
     """Share of the machine's CPU used by processes outside the benchmark during a run."""
-    foreign = (b[0] - a[0]) - (b[1] - a[1]) - (b[2] - a[2])
+    ours = max(b[1] - a[1], tree)
+    foreign = (b[0] - a[0]) - ours - (b[2] - a[2])
     return max(0.0, foreign) / (wall * (os.cpu_count() or 1)) if wall > 0 else 0.0
 
 
@@ -100,18 +139,26 @@ def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dic
     load = os.getloadavg()[0]
     cpu0 = cpu_snapshot(farm)
     t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    tree = TreeCPU(proc.pid)
+    tree.start()
     try:
-        p = subprocess.run([sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
-                           cwd=REPO, capture_output=True, text=True, timeout=opts.timeout)
+        _, err = proc.communicate(timeout=opts.timeout)
         if (work / "out.json").exists():
             res = json.loads((work / "out.json").read_text())
         else:
-            res = {"client": client, "error": f"worker exited {p.returncode}: {p.stderr[-1500:]}"}
+            res = {"client": client, "error": f"worker exited {proc.returncode}: {err[-1500:]}"}
     except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
         res = {"client": client, "error": f"timed out after {opts.timeout} s"}
+    finally:
+        tree.stop()
     res["worker_seconds"] = time.perf_counter() - t0
     res["loadavg_before"] = load
-    res["foreign_cpu_share"] = foreign_share(cpu0, cpu_snapshot(farm), res["worker_seconds"])
+    res["foreign_cpu_share"] = foreign_share(cpu0, cpu_snapshot(farm), res["worker_seconds"],
+                                             tree.total())
     shutil.rmtree(work, ignore_errors=True)
     return res
 

@@ -75,7 +75,7 @@ class PhaseProfiler:
             os.close(fd)
             self._p = subprocess.Popen(
                 [_pyspy(), "record", "--pid", str(os.getpid()), "--format", "raw",
-                 "--rate", "250", "--threads", "--output", self._out, "--nonblocking"],
+                 "--rate", "250", "--threads", "--subprocesses", "--output", self._out, "--nonblocking"],
                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             )
             import time

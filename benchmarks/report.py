@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -222,10 +223,32 @@ def _external(title: str, d: dict[str, Any] | None, path: str) -> list[str]:
         return L + ["Not run.", ""]
     L += [_when(d), ""]
     if d["status"] == "ok":
-        L += [f"From `{path}` `run()` ({d['seconds']:.1f} s):", "", d["markdown"].strip(), ""]
+        L += [f"From `{path}` `run()` ({d['seconds']:.1f} s):", "", _demote(d["markdown"]).strip(), ""]
     else:
         L += [f"{d['status']}: {d['detail']}", ""]
     return L
+
+
+def _demote(md: str, top: int = 3) -> str:
+    """Nest another benchmark's headings under this report's section heading."""
+    lines = md.splitlines()
+    fence = False
+    levels = []
+    for line in lines:
+        if line.startswith("```"):
+            fence = not fence
+        m = re.match(r"(#+) ", line)
+        if m and not fence:
+            levels.append(len(m.group(1)))
+    shift = max(0, top - min(levels)) if levels else 0
+    out, fence = [], False
+    for line in lines:
+        if line.startswith("```"):
+            fence = not fence
+        if not fence and re.match(r"#+ ", line):
+            line = "#" * shift + line
+        out.append(line)
+    return "\n".join(out)
 
 
 def _storage(d: dict[str, Any] | None) -> list[str]:
