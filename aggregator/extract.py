@@ -301,14 +301,34 @@ class ExtractPool:
         self._executor: ProcessPoolExecutor | None = None
         self._ready: asyncio.Future[list[None]] | None = None
         self._closed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def extract(self, html: bytes, url: str) -> Extracted | PreparedFeed:
         """Extract one page; ExtractError on failure, timeout, oversize or closed pool."""
         self._admit(html, url)
         if self.workers == 0:
             return _call(self._func, html, url)
+        self._bind_loop()
         async with self._slots:
             return await self._run_with_retry(html, url)
+
+    def _bind_loop(self) -> None:
+        """The pool outlives event loops (each `Aggregator.poll()` is an asyncio.run):
+        keep the warm worker processes, remake the loop-bound semaphore and future."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        self._loop = loop
+        self._slots = asyncio.Semaphore(max(self.workers, 1))
+        ready = self._ready
+        if ready is None:
+            return
+        if ready.done() and not ready.cancelled() and ready.exception() is None:
+            warm: asyncio.Future[list[None]] = loop.create_future()
+            warm.set_result([])
+            self._ready = warm
+        elif self._executor is not None:  # started in a loop that is gone: start over
+            self._replace(self._executor)
 
     def _admit(self, html: bytes, url: str) -> None:
         """Refuse work before it costs anything."""

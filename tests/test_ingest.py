@@ -241,3 +241,18 @@ def test_relative_sqlite_path_resolves_against_config_folder(tmp_path: Path) -> 
                          extract_workers=0):
         pass
     assert (sub / "data" / "agg.db").exists()
+
+
+def test_worker_pool_serves_successive_polls(http_server: LoopbackServer, tmp_path: Path) -> None:
+    """Each `poll()` runs its own event loop; the warm worker processes outlive them."""
+    url = _serve(http_server, "rss20.xml", "application/rss+xml")
+    with make_aggregator(write_config(tmp_path, [{"name": "f", "url": url}]),
+                         extract_workers=1) as agg:
+        [first] = agg.poll()
+        pids = agg.extractor.worker_pids()
+        body = (FIXTURES / "rss20.xml").read_bytes().replace(b"Bridge closed", b"Bridge shut")
+        http_server.route("/rss20.xml", body, content_type="application/rss+xml")
+        [second] = agg.poll()
+        assert agg.extractor.worker_pids() == pids and pids
+    assert first.error is None and first.new == 3
+    assert second.error is None and second.updated == 1
