@@ -169,7 +169,12 @@ def items_diff(args: argparse.Namespace) -> int:
     a, b = versions[frm], versions[to]
     ops = changes.word_diff(a.text, b.text)
     if args.format == "html":
-        sys.stdout.write(changes.render_html(a.title or "", a.text, b.title or "", b.text))
+        import html
+
+        table = changes.render_html(a.title or "", a.text, b.title or "", b.text)
+        sys.stdout.write(f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
+                         f"{html.escape(b.title or '')} — v{frm} → v{to}</title></head>"
+                         f"<body>\n{table}\n</body></html>\n")
     elif args.format == "json":
         summary = changes.summarize_change(a.title or "", a.text, b.title or "", b.text)
         dump_json({"article": args.id, "from": frm, "to": to,

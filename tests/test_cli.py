@@ -205,3 +205,35 @@ def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
     alerts = json.loads(capsys.readouterr().out)
     assert [a["status"] for a in alerts] == ["pending"] and alerts[0]["topic"] == "export-controls"
     assert list(tmp_path.glob("*.eml"))
+
+
+def test_versions_diff_changes_and_recheck_commands(http_server: LoopbackServer, tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    seed = load_seed()
+    page = http_server.url("/a.html")
+    http_server.route("/a.html", article_page(seed, page))
+    http_server.route("/f.xml", rss_feed(seed, feed_url=http_server.url("/f.xml"),
+                                         article_url=page), content_type="application/rss+xml")
+    cfg = write_config(tmp_path, [{"name": "f", "url": http_server.url("/f.xml"),
+                                   "extract": True}])
+    assert run(cfg, "poll") == 0
+    http_server.route("/a.html", article_page(seed, page, title="Nvidia : Washington durcit le ton"))
+    assert run(cfg, "recheck", "1") == 0
+    assert "v2 (headline)" in capsys.readouterr().out
+    assert run(cfg, "items", "versions", "1", "--json") == 0
+    versions = json.loads(capsys.readouterr().out)
+    assert [v["number"] for v in versions] == [1, 2]
+    assert versions[1]["change"]["headline_changed"] is True
+    assert run(cfg, "items", "diff", "1", "--format", "json") == 0
+    diff = json.loads(capsys.readouterr().out)
+    assert diff["from"] == 1 and diff["to"] == 2
+    assert run(cfg, "items", "diff", "1", "--format", "html") == 0
+    html = capsys.readouterr().out
+    assert html.startswith("<!DOCTYPE html>") and "durcit" in html and "<ins" in html
+    assert run(cfg, "items", "diff", "1") == 0
+    assert "headline:" in capsys.readouterr().out
+    assert run(cfg, "changes", "list", "--json") == 0
+    [change] = json.loads(capsys.readouterr().out)
+    assert change["kind"] == "headline" and change["to_version"] == 2
+    assert run(cfg, "items", "diff", "1", "--from", "1", "--to", "9") == 2
+    assert run(cfg, "recheck") == 2
