@@ -15,8 +15,6 @@ trafilatura is always handed the HTML we fetched; it never downloads anything.
 
 from __future__ import annotations
 
-from importlib.metadata import version as _pkg_version
-
 import asyncio
 import functools
 import multiprocessing
@@ -28,6 +26,7 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from importlib.metadata import version as _pkg_version
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
