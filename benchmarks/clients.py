@@ -20,8 +20,9 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from benchmarks.farm import log_counts, log_mark
 
@@ -66,7 +67,7 @@ class OursClient:
 
     def poll(self, phase: str) -> dict[str, Any]:
         results = self.agg.poll()
-        c = {"results": len(results), "new": 0, "updated": 0, "not_modified": 0, "errors": 0}
+        c: dict[str, Any] = {"results": len(results), "new": 0, "updated": 0, "not_modified": 0, "errors": 0}
         errs: list[str] = []
         for r in results:
             c["new"] += int(getattr(r, "new", 0) or 0)
@@ -96,7 +97,7 @@ class ReaderClient:
         self.workers = workers
 
     def poll(self, phase: str) -> dict[str, Any]:
-        c = {"results": 0, "new": 0, "updated": 0, "not_modified": 0, "errors": 0}
+        c: dict[str, Any] = {"results": 0, "new": 0, "updated": 0, "not_modified": 0, "errors": 0}
         errs: list[str] = []
         # new feeds are scheduled; after the first update they are not due for an
         # hour, hence scheduled=False for the warm and churn polls
@@ -151,7 +152,7 @@ class NewsboatClient:
             ["newsboat", "-u", str(self.dir / "urls"), "-c", str(self.cache),
              "-C", str(self.dir / "config"), "-x", "reload"],
             env=self.env, cwd=self.dir, stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=900,
+            capture_output=True, check=False, timeout=900,
         )
         # the item count is read after the clock stops (see run_worker)
         c: dict[str, Any] = {"exit": p.returncode}

@@ -30,9 +30,10 @@ import tempfile
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
+from typing import Self
 from xml.sax.saxutils import escape, quoteattr
 
 from benchmarks.corpus import ItemMaterial, load_material, page_bytes, synthetic_page
@@ -78,7 +79,7 @@ class FarmSpec:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "FarmSpec":
+    def from_json(cls, text: str) -> FarmSpec:
         return cls(**json.loads(text))
 
 
@@ -182,7 +183,7 @@ class Farm:
     def _item(self, i: int, k: int) -> dict[str, str]:
         rng = random.Random(f"{self.spec.seed}:{i}:{k}")
         page = rng.randrange(self.n_pages or 1)
-        ts = datetime.fromtimestamp(ITEM_EPOCH + k * 3600 + i, tz=timezone.utc)
+        ts = datetime.fromtimestamp(ITEM_EPOCH + k * 3600 + i, tz=UTC)
         return {
             "title": f"{self.material.title(rng)} ({self.name(i)} #{k})",
             "link": f"{self.base}/a/{page}/{self.name(i)}-{k}.html",
@@ -341,7 +342,7 @@ http {{
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> "Farm":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -420,7 +421,7 @@ def serve_aiohttp(root: str, port: int, latency: float, gz: bool) -> None:
             return web.Response(status=404)
         mtime, size, body = ent
         etag = f'"{mtime:x}-{size:x}"'
-        lm = format_datetime(datetime.fromtimestamp(mtime, tz=timezone.utc), usegmt=True)
+        lm = format_datetime(datetime.fromtimestamp(mtime, tz=UTC), usegmt=True)
         headers.update({"ETag": etag, "Last-Modified": lm, "Content-Type": ctype})
         inm = request.headers.get("If-None-Match")
         ims = request.headers.get("If-Modified-Since")

@@ -26,14 +26,14 @@ def availability(client: str) -> str | None:
         if not (REPO / "aggregator" / "core.py").exists():
             return "not available yet (aggregator/core.py does not exist)"
         p = subprocess.run([sys.executable, "-c", "from aggregator import make_aggregator"],
-                           cwd=REPO, capture_output=True, text=True, timeout=120)
+                           cwd=REPO, capture_output=True, text=True, check=False, timeout=120)
         if p.returncode:
             last = (p.stderr.strip().splitlines() or ["?"])[-1]
             return f"not available yet ({last[:200]})"
         return None
     if client == "reader":
         p = subprocess.run([sys.executable, "-c", "import reader"], capture_output=True,
-                           text=True, timeout=120)
+                           text=True, check=False, timeout=120)
         if p.returncode:
             return "not installed (pip install -r benchmarks/requirements.txt)"
         return None
@@ -185,7 +185,7 @@ def wait_quiet(max_wait: float, threshold: float = 0.15, log: Any = print) -> fl
 def measured(c: str, farm: Farm, opts: Any, r: int, log: Any,
              profile: str | None = None) -> dict[str, Any]:
     """One run of client ``c``; repeated (up to --retries times) when others used the CPU."""
-    discarded = []
+    discarded: list[float] = []
     for attempt in range(opts.retries + 1):
         if opts.quiet_wait:
             wait_quiet(opts.quiet_wait, log=log)

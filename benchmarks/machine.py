@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _first_line(cmd: list[str]) -> str:
     try:
-        p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+        p = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
         return "not installed"
     out = (p.stdout or p.stderr).strip().splitlines()
@@ -56,9 +56,9 @@ def versions() -> dict[str, str]:
     ours = _pkg("aggregator")
     try:
         rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, timeout=10).stdout.strip()
+                             capture_output=True, text=True, check=False, timeout=10).stdout.strip()
         dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "aggregator"],
-                               capture_output=True, text=True, timeout=10).stdout.strip()
+                               capture_output=True, text=True, check=False, timeout=10).stdout.strip()
         if rev:
             ours += f" (git {rev}{', aggregator/ modified' if dirty else ''})"
     except (OSError, subprocess.TimeoutExpired):

@@ -32,7 +32,7 @@ def _cli() -> list[str]:
 def available() -> str | None:
     if not (REPO / "aggregator" / "cli.py").exists():
         return "aggregator/cli.py does not exist yet"
-    p = subprocess.run(_cli() + ["run", "--help"], capture_output=True, text=True, timeout=120,
+    p = subprocess.run(_cli() + ["run", "--help"], capture_output=True, text=True, check=False, timeout=120,
                        cwd=REPO)
     if p.returncode or "--once" not in p.stdout:
         return "`aggregator run --once` does not exist yet"
@@ -136,7 +136,7 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
             }
             path = work / "feeds.yaml"
             path.write_text(yaml.safe_dump(cfg, sort_keys=False))
-            res = run_once(path, opts.timeout)
+            res = run_once(path, max(opts.timeout, 2400))
             log(f"    run {r + 1}/{runs}: exit {res['exit']}, {res['seconds']:.1f} s, "
                 f"maxrss {res['maxrss_mb']:.0f} MB, tree RSS {res['tree_peak_mb']:.0f} MB, "
                 f"tree PSS {res['tree_pss_peak_mb']:.0f} MB")
@@ -162,9 +162,9 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
         "peak_mb": {"median": statistics.median(peak), "min": min(peak), "max": max(peak),
                     "n": len(peak)},
         "seconds": st("seconds"),
-        "notes": [f"main process ru_maxrss: {statistics.median([s['maxrss_mb'] for s in ok]):.0f} MB; "
+        "notes": [(f"main process ru_maxrss: {statistics.median([s['maxrss_mb'] for s in ok]):.0f} MB; "
                   f"process tree PSS: {statistics.median([s['tree_pss_peak_mb'] for s in ok]):.0f} MB; "
                   f"process tree RSS sum (counts shared pages once per process): "
-                  f"{statistics.median([s['tree_peak_mb'] for s in ok]):.0f} MB"],
+                  f"{statistics.median([s['tree_peak_mb'] for s in ok]):.0f} MB")],
         "samples": samples,
     }

@@ -80,20 +80,20 @@ def _farm(f: dict[str, Any] | None, feeds: dict[str, Any] | None) -> list[str]:
     if not meta:
         return L + ["Not run.", ""]
     L += [
-        f"Served by **{meta['backend']}** on 127.0.0.1 from static files in a temporary folder "
+        (f"Served by **{meta['backend']}** on 127.0.0.1 from static files in a temporary folder "
         f"(ETag + Last-Modified, 304 on `If-None-Match`/`If-Modified-Since`; "
         f"{'pre-gzipped twins served to clients that accept gzip' if meta.get('gzip') else 'no gzip'}"
         f"{'; latency ' + str(meta['latency']) + ' s per response' if meta.get('latency') else ''}). "
-        "Half the feeds are RSS 2.0, half Atom 1.0; item links point at article pages served by the farm.",
+        "Half the feeds are RSS 2.0, half Atom 1.0; item links point at article pages served by the farm."),
         "",
-        f"- Item material: {meta['material']} (read at run time, never stored in the repository); "
+        (f"- Item material: {meta['material']} (read at run time, never stored in the repository); "
         f"corpus description length median {meta['corpus_desc_median']:.0f}, mean "
         f"{meta['corpus_desc_mean']:.0f} characters; the corpus' length distribution is rescaled to a "
-        f"mean of {meta['desc_len_mean']:.0f} characters (long tail clipped at 4×).",
-        f"- Feed size: {meta['feed_bytes_mean'] / 1024:.1f} KiB on average (uncompressed), "
-        f"{meta['feed_bytes_total'] / 1e6:.1f} MB for all feeds; {meta['pages']} article pages.",
-        "- Churn: a changed feed gets 2 new items (the 2 oldest drop out), a new file with a new mtime, "
-        "hence new ETag and Last-Modified.",
+        f"mean of {meta['desc_len_mean']:.0f} characters (long tail clipped at 4×)."),
+        (f"- Feed size: {meta['feed_bytes_mean'] / 1024:.1f} KiB on average (uncompressed), "
+        f"{meta['feed_bytes_total'] / 1e6:.1f} MB for all feeds; {meta['pages']} article pages."),
+        ("- Churn: a changed feed gets 2 new items (the 2 oldest drop out), a new file with a new mtime, "
+        "hence new ETag and Last-Modified."),
         "",
     ]
     if not f:
@@ -101,15 +101,15 @@ def _farm(f: dict[str, Any] | None, feeds: dict[str, Any] | None) -> list[str]:
     L += [_when(f), ""]
     py = f["python"]
     L += [
-        "Farm alone (nothing else running):",
+        "Farm alone (no client under test running):",
         "",
         "| measurement | result |",
         "|---|---|",
-        f"| Python aiohttp client, {py['feeds']:,} feeds, {py['concurrency']} connections, all 200 "
+        (f"| Python aiohttp client, {py['feeds']:,} feeds, {py['concurrency']} connections, all 200 "
         f"| {py['full_seconds']:.2f} s = **{py['full_feeds_per_s']:,.0f} feeds/s** "
-        f"({py['full_mb']:.1f} MB on the wire) |",
-        f"| same, conditional (all 304) | {py['cond_seconds']:.2f} s = "
-        f"**{py['cond_feeds_per_s']:,.0f} feeds/s** |",
+        f"({py['full_mb']:.1f} MB on the wire) |"),
+        (f"| same, conditional (all 304) | {py['cond_seconds']:.2f} s = "
+        f"**{py['cond_feeds_per_s']:,.0f} feeds/s** |"),
     ]
     w = f.get("wrk")
     if w:
@@ -120,9 +120,9 @@ def _farm(f: dict[str, Any] | None, feeds: dict[str, Any] | None) -> list[str]:
                      f"mean latency {x['latency_avg']} |")
     else:
         L.append("| wrk | not installed |")
-    L += ["", "The Python client is itself the limit of its own row; wrk shows the farm's ceiling. "
+    L += ["", ("The Python client is itself the limit of its own row; wrk shows the farm's ceiling. "
           "Both are far above what any client below asks of it, so the farm is not the bottleneck. "
-          "Note that the farm shares the machine's 2 cores with the client under test.", ""]
+          "Note that the farm shares the machine's 2 cores with the client under test."), ""]
     return L
 
 
@@ -140,11 +140,11 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
         "",
         _when(f),
         "",
-        f"{o['feeds']:,} feeds × {o['items']} items, {o['runs']} runs; in each run every client gets a "
+        (f"{o['feeds']:,} feeds × {o['items']} items, {o['runs']} runs; in each run every client gets a "
         f"fresh database, the same farm reset to its first state, then: cold poll → warm poll "
         f"(all 304) → {o['churn_cycles']} churn cycle(s) with {o['churn']:.0%} of the feeds changed. "
         f"reader uses `workers={o['workers']}`, newsboat `reload-threads {o['workers']}`; "
-        "ours runs with its defaults. Clients take turns within each run.",
+        "ours runs with its defaults. Clients take turns within each run."),
         "",
     ]
     for c in clients:
@@ -190,8 +190,8 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
           "new items")
     nb = summ.get("newsboat", {})
     if nb.get("warm_prime_wire"):
-        L += [f"newsboat's second reload (not timed) went out as: {_wire(nb['warm_prime_wire'])}; "
-              "it sends validators only from its third reload on, which is the one timed above.", ""]
+        L += [(f"newsboat's second reload (not timed) went out as: {_wire(nb['warm_prime_wire'])}; "
+              "it sends validators only from its third reload on, which is the one timed above."), ""]
     table("churn", f"3. Churn ({o['churn']:.0%} of feeds changed)", "feeds/s", "{:,.0f}", None,
           "new items")
     L += _verdicts(f)
@@ -308,21 +308,21 @@ def _profiles(f: dict[str, Any] | None) -> list[str]:
         L += [NOTES.read_text().strip(), ""]
     profs = (f or {}).get("profiles") or {}
     if not profs:
-        return L + ["Not run (`python -m benchmarks --only feeds --clients ours "
-                    "--profile pyinstrument,py-spy`).", ""]
-    L += [_when(f), "",
-          "One extra run of ours, not counted above, with a sampling profiler on each phase. "
+        return L + [("Not run (`python -m benchmarks --only feeds --clients ours "
+                    "--profile pyinstrument,py-spy`)."), ""]
+    L += [_when(f or {}), "",
+          ("One extra run of ours, not counted above, with a sampling profiler on each phase. "
           "\"self\" is time in the function itself; \"in ours\" is cumulative time under functions of "
           "`aggregator/` (includes what they call). Percentages are of the sampled time (py-spy sums all "
-          "threads' active samples, so it can exceed wall time).", ""]
+          "threads' active samples, so it can exceed wall time)."), ""]
     for kind, res in profs.items():
         if "error" in res:
             L += [f"### {kind}: failed", "", f"`{res['error'][:300]}`", ""]
             continue
         for phase, p in (res.get("profile") or {}).items():
             secs = res["phases"].get(phase, {}).get("seconds")
-            L += [f"### {kind}: {phase} (poll took {secs:.2f} s under the profiler; "
-                  f"{p['total']:.2f} s sampled)", ""]
+            L += [(f"### {kind}: {phase} (poll took {secs:.2f} s under the profiler; "
+                  f"{p['total']:.2f} s sampled)"), ""]
             if p.get("error"):
                 L += [f"profiler error: `{p['error'][:300]}`", ""]
             L += ["| top self time | s | % |", "|---|---|---|"]

@@ -32,6 +32,21 @@ BATCH_FEEDS = 20
 ITEMS = 25
 
 
+METHOD = """For each backend (SQLite in a temp folder; PostgreSQL on 127.0.0.1:5432 in a database \
+of its own, `aggbench_<pid>`, dropped afterwards):
+
+1. `Store.open(url)` (migrations) and {feeds:,} feeds via `sync_feeds`;
+2. grow the database to the next size with bulk inserts (executemany / COPY) of the rows \
+`Store.ingest` writes for a feed-only article (article, version 1, feed entry, full-text row), \
+spread over the feeds; bulk, because going through `ingest` would take about an hour at 1M \
+on PostgreSQL;
+3. time the storage calls of feed polls that each bring {items} new items (`feed_state`, \
+`known_entries`, `articles_by_key` twice, `ingest`, `update_feed`) for {batch} feeds = {n} new \
+articles, `--runs` times; per-article cost = wall time / {n}.
+
+Item texts: {texts}."""
+
+
 def _api() -> Any:
     """The storage API, or the reason it is not there yet."""
     from aggregator import identity  # noqa: F401
@@ -280,8 +295,8 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001
         return {"status": "not available yet", "detail": f"storage API: {type(e).__name__}: {e}"}
     texts = Texts()
-    out: dict[str, Any] = {"status": "ok", "backends": {}, "method": __doc__.split("\n\n", 1)[1]
-                           .replace("\n", " ").strip() + f" Item texts: {texts.source}."}
+    out: dict[str, Any] = {"status": "ok", "backends": {}, "method": METHOD.format(
+        feeds=N_FEEDS, batch=BATCH_FEEDS, items=ITEMS, n=BATCH_FEEDS * ITEMS, texts=texts.source)}
     for kind in opts.storage_backends:
         try:
             out["backends"][kind] = run_backend(kind, sorted(opts.storage_sizes), opts.runs, texts, log)
