@@ -289,7 +289,7 @@ def _memory(d: dict[str, Any] | None) -> list[str]:
     if d.get("status") != "ok":
         return L + [f"{d.get('status')}: {d.get('detail')}", ""]
     L += [d.get("method", ""), ""]
-    L.append(f"- peak RSS: **{_s(d['peak_mb'], '{:.0f}', ' MB')}** → "
+    L.append(f"- peak memory (the larger of main RSS and tree PSS): **{_s(d['peak_mb'], '{:.0f}', ' MB')}** → "
              f"{'met' if d['peak_mb']['median'] <= 300 else 'NOT met'}")
     if d.get("seconds"):
         L.append(f"- wall time of the command: {_s(d['seconds'])} s")
