@@ -137,7 +137,7 @@ def alerts_test(args: argparse.Namespace) -> int:
 def items_versions(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
         versions = agg.versions(args.id)
-        changes = {c.to_version: c for c in agg.changes(limit=10_000) if c.article_id == args.id}
+        changes = {c.to_version: c for c in agg.changes(limit=10_000, article_id=args.id)}
     if args.json:
         dump_json([{"number": v.number, "title": v.title, "fetched_at": v.fetched_at,
                     "kind": v.kind, "revert_of": v.revert_of, "content_hash": v.content_hash,

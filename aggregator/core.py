@@ -208,8 +208,9 @@ class Aggregator:
         return DbOutbox(self.store).retry(ids, self.clock())
 
     def changes(self, *, since: datetime | None = None, topic: str | None = None,
-                limit: int = 100) -> list[Change]:
-        return checks.list_changes(self.store, since=since, topic=topic, limit=limit)
+                limit: int = 100, article_id: int | None = None) -> list[Change]:
+        return checks.list_changes(self.store, since=since, topic=topic, limit=limit,
+                                   article_id=article_id)
 
     def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
         """Re-check now, whatever the schedule: `ids`, or every monitored article."""

@@ -188,23 +188,15 @@ def set_next_check(store: Store, ids: Sequence[int], when: datetime | None) -> N
         s.commit()
 
 
-def unscheduled_articles(store: Store, limit: int = 1000) -> list[tuple[int, datetime]]:
-    """Monitored articles with no next check yet (just ingested): (id, first_seen)."""
-    with store.session() as s:
-        q = (select(ArticleRow.id, ArticleRow.first_seen_at)
-             .where(col(ArticleRow.monitor).is_(True), col(ArticleRow.next_check_at).is_(None),
-                    col(ArticleRow.last_checked_at).is_not(None),
-                    col(ArticleRow.url).is_not(None)).limit(limit))
-        return [(i, f) for i, f in s.exec(q) if i is not None and f is not None]
-
-
 def list_changes(store: Store, *, since: datetime | None = None, topic: str | None = None,
-                 limit: int = 100) -> list[t.Change]:
+                 limit: int = 100, article_id: int | None = None) -> list[t.Change]:
     with store.session() as s:
         q = select(ChangeRow, ArticleRow.title, ArticleRow.url).join(
             ArticleRow, col(ArticleRow.id) == col(ChangeRow.article_id))
         if since:
             q = q.where(col(ChangeRow.created_at) >= since)
+        if article_id is not None:
+            q = q.where(col(ChangeRow.article_id) == article_id)
         if topic:
             q = q.where(col(ChangeRow.article_id).in_(
                 select(MatchRow.article_id).where(MatchRow.topic == topic)))
@@ -233,12 +225,6 @@ def ensure_watch(store: Store, name: str, url: str, now: datetime) -> int:
         s.commit()
         assert row.id is not None
         return row.id
-
-
-def watch_due(store: Store, name: str, now: datetime) -> bool:
-    with store.session() as s:
-        row = s.exec(select(ArticleRow).where(ArticleRow.key == f"watch:{name}")).first()
-        return row is not None and (row.next_check_at is None or row.next_check_at <= now)
 
 
 def monitored_ids(store: Store) -> list[int]:

@@ -172,9 +172,6 @@ class Store:
             s.commit()
             return [r.name for r in rows]
 
-    def release_feed(self, feed_id: int) -> None:
-        self.update_feed(feed_id, lease_owner=None, lease_until=None)
-
     # ------------------------------------------------------------ entries
 
     def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
