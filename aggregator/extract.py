@@ -16,10 +16,8 @@ trafilatura is always handed the HTML we fetched; it never downloads anything.
 from __future__ import annotations
 
 import asyncio
-import functools
 import multiprocessing
 import multiprocessing.forkserver
-import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -31,10 +29,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 import lxml.html
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
 from aggregator.discover import absolute_http_url, document_base
 from aggregator.exceptions import AggregatorError, ExtractError
+from aggregator.language import detect_language
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document
@@ -51,16 +49,9 @@ MIN_TEXT_CHARS = 150
 #: Measured on the Zyte corpus (see module docstring and benchmarks/bench_extract.py).
 TRAFILATURA_OPTIONS: dict[str, Any] = {"include_comments": False, "favor_precision": True}
 
-#: Language identification reads this much: more costs time and changes nothing.
-LANG_SAMPLE_CHARS = 400  # langid cost grows with length; 400 chars of prose suffice
-#: Fewer letters than this is a name or a label, not evidence of a language.
-MIN_LANG_LETTERS = 20
-#: py3langid's normalised probability; below it, guesses on short texts are noise.
-MIN_LANG_CONFIDENCE = 0.5
-_ISO639_1 = re.compile(r"[a-z]{2}")
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
-#: A fresh worker loads trafilatura's and py3langid's models (~1 s); that is not
+#: A fresh worker loads trafilatura's and the language model (~1 s); that is not
 #: the page's fault, so startup has its own, longer limit.
 STARTUP_TIMEOUT = 60.0
 #: How long close() lets running pages finish before killing their workers.
@@ -86,21 +77,7 @@ class Extracted:
 # Language
 
 
-@functools.lru_cache(maxsize=1)
-def _identifier() -> LanguageIdentifier:
-    """py3langid's model, loaded once per process (it takes ~0.7 s)."""
-    return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
-
-
-def detect_language(text: str) -> str | None:
-    """ISO 639-1 code of `text`, or None when it is too short or the guess too weak."""
-    sample = text[:LANG_SAMPLE_CHARS]
-    if sum(map(str.isalpha, sample)) < MIN_LANG_LETTERS:
-        return None
-    lang, confidence = _identifier().classify(sample)
-    if confidence < MIN_LANG_CONFIDENCE or not _ISO639_1.fullmatch(lang):
-        return None
-    return str(lang)
+# detect_language lives in aggregator.language (re-exported here for callers).
 
 
 # ---------------------------------------------------------------------------
@@ -227,7 +204,7 @@ def _warm_worker(func: ExtractFunc, barrier: Any) -> None:
     global _startup_barrier
     del func
     _startup_barrier = barrier
-    _identifier()
+    detect_language("warm up the language model with a sentence of plain prose")
 
 
 def _ping() -> None:
@@ -243,7 +220,7 @@ _preload_registered = False
 def _mp_context(method: str) -> multiprocessing.context.BaseContext:
     """The start method's context. A forkserver preloads this module, so trafilatura
     and lxml are imported once in the server, not in every worker (re)started after
-    a timeout kill; each worker still loads py3langid's model (~0.7 s, off the clock).
+    a timeout kill; each worker still loads the language model (off the clock).
     """
     global _preload_registered
     context = multiprocessing.get_context(method)

@@ -22,19 +22,21 @@ from .config import Config, FeedConfig
 from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
 from .extract import Extracted, ExtractPool
 from .fetch import Fetcher, FetchResult
-from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed, text_of
-from .prepare import PreparedFeed, parse_spec
+from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed
+from .prepare import PreparedEntry, PreparedFeed, parse_spec
 from .storage.records import (
     AlertDraft,
     ArticleDraft,
     EntryLink,
     FeedState,
     IngestBatch,
+    KnownEntry,
     MatchDraft,
 )
 from .storage.store import Store
 from .topics import Document, TopicIndex, TopicMatch
 from .types import UpdateResult
+from .writer import IngestWriter
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -75,6 +77,12 @@ class Stages:
     schedule: ScheduleFn
     feed_updates: list[tuple[int, dict[str, Any]]] = dataclasses.field(default_factory=list)
     states: dict[str, FeedState] = dataclasses.field(default_factory=dict)
+    writer: IngestWriter | None = None
+
+    def ingest_writer(self) -> IngestWriter:
+        if self.writer is None:
+            self.writer = IngestWriter(self.store)
+        return self.writer
 
     def feed_state(self, name: str) -> FeedState:
         """Fetch state, preloaded for the whole cycle in one query when polling many."""
@@ -98,10 +106,15 @@ class _Candidate:
 
     entry: ParsedEntry
     key: str
-    fingerprint: str
-    article_key: str
-    text: str = ""
-    language: str | None = None
+    prep: PreparedEntry
+
+    @property
+    def fingerprint(self) -> str:
+        return self.prep.fingerprint
+
+    @property
+    def article_key(self) -> str:
+        return self.prep.article_key
 
 
 async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> UpdateResult:
@@ -156,20 +169,24 @@ async def _prepare(st: Stages, fetched: FetchResult) -> PreparedFeed:
 async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
                   prepared: PreparedFeed, now: datetime) -> UpdateResult:
     parsed = prepared.parsed
-    prep = {id(e): (t, lang) for e, t, lang in
-            zip(parsed.entries, prepared.texts, prepared.languages)}
     rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
-    keyed = _dedupe_keys([(identity.entry_key(e, rule), e) for e in parsed.entries])
-    known = st.store.known_entries(state.id, [k for k, _ in keyed])
-    fresh = [(k, e) for k, e in keyed if k not in known]
-    touched = [(k, _fp(e)) for k, e in keyed if k in known and known[k].fingerprint != _fp(e)]
-    batch, counts = await _build_batch(st, feed, state, fresh, now, prep)
-    batch = replace(batch, touched=tuple(touched), seen_keys=tuple(k for k, _ in keyed))
-    st.store.ingest(batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
+    keyed = _dedupe_keys([(identity.entry_key(e, rule), e, p) for e, p in
+                          zip(parsed.entries, prepared.prepared)])
+    listed = {k for k, _, _ in keyed}
+    stored = st.store.feed_entries(state.id, list(listed))
+    fresh = [(k, e, p) for k, e, p in keyed if k not in stored]
+    touched = [(k, p.fingerprint) for k, _, p in keyed
+               if k in stored and stored[k].fingerprint != p.fingerprint]
+    batch, counts = await _build_batch(st, feed, state, fresh, now)
+    gone = vanished_keys(stored, listed) if keyed else []
+    batch = replace(batch, touched=tuple(touched), gone_keys=tuple(gone),
+                    seen_keys=tuple(k for k in listed if k in stored and stored[k].gone))
+    await st.ingest_writer().write(
+        batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
     if touched:
         st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
-    if keyed:
-        _vanished(st, state, [k for k, _ in keyed], now)
+    if gone:
+        _retractions(st, possible_retractions(stored, listed), now)
     _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)
     return UpdateResult(feed.name, new=counts, updated=len(touched),
                         unchanged=len(keyed) - len(fresh) - len(touched),
@@ -188,48 +205,54 @@ def pinned_rule(stored: str | None, chosen: str) -> Any:
     return chosen
 
 
-def _vanished(st: Stages, state: FeedState, seen: list[str], now: datetime) -> None:
+def vanished_keys(stored: dict[str, KnownEntry], listed: set[str]) -> list[str]:
+    """Entries still marked as listed that this poll no longer lists."""
+    return [k for k, e in stored.items() if not e.gone and k not in listed]
+
+
+def possible_retractions(stored: dict[str, KnownEntry], listed: set[str]) -> list[int]:
+    """Articles that vanished while an older item is still listed: a possible retraction,
+    not a feed's rolling window (whose oldest items drop off the end)."""
+    live = {k: e for k, e in stored.items() if not e.gone}
+    still = [e.when for k, e in live.items() if k in listed and e.when]
+    if not still:
+        return []
+    oldest = min(still)
+    return sorted({e.article_id for k, e in live.items()
+                   if k not in listed and e.when and e.when > oldest})
+
+
+def _retractions(st: Stages, article_ids: list[int], now: datetime) -> None:
     """Items gone from a feed that still lists older items: possible retractions,
     re-checked at once (the page's 404/410 then confirms)."""
     from .changes import retraction_summary
     from .storage import checks
 
     reason = "item vanished from its feed while neighbours remain"
-    for aid in st.store.mark_vanished(state.id, seen, now):
+    for aid in article_ids:
         article = st.store.get_article(aid)
         summary = retraction_summary(article.title or "")
         data = {**dataclasses.asdict(summary), "kind": "retraction", "reasons": [reason]}
         checks.record_retraction(st.store, aid, now, reason, now, (), data)
 
 
-def _dedupe_keys(keyed: list[tuple[str, ParsedEntry]]) -> list[tuple[str, ParsedEntry]]:
+Keyed = tuple[str, ParsedEntry, PreparedEntry]
+
+
+def _dedupe_keys(keyed: list[Keyed]) -> list[Keyed]:
     """A key listed twice in one feed document is one entry (the first)."""
     seen: set[str] = set()
     out = []
-    for k, e in keyed:
-        if k not in seen:
-            seen.add(k)
-            out.append((k, e))
+    for item in keyed:
+        if item[0] not in seen:
+            seen.add(item[0])
+            out.append(item)
     return out
 
 
-def _fp(e: ParsedEntry) -> str:
-    return identity.entry_fingerprint(e.title, e.summary, e.content)
-
-
-def article_key_for(entry: ParsedEntry) -> str:
-    """Global identity of a story: its canonical URL, else a hash of its text."""
-    if entry.url:
-        return "url:" + identity.canonical_url(entry.url)
-    return "hash:" + identity.text_hash((entry.title or "") + "\n" + text_of(entry.content
-                                                                          or entry.summary))
-
-
 async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
-                       fresh: list[tuple[str, ParsedEntry]], now: datetime,
-                       prep: dict[int, tuple[str, str | None]]) -> tuple[IngestBatch, int]:
-    cands = [_Candidate(e, k, _fp(e), article_key_for(e), *prep.get(id(e), ("", None)))
-             for k, e in fresh]
+                       fresh: list[Keyed], now: datetime) -> tuple[IngestBatch, int]:
+    cands = [_Candidate(e, k, p) for k, e, p in fresh]
     existing = st.store.articles_by_key([c.article_key for c in cands])
     links = [EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
              for c in cands if c.article_key in existing]
@@ -246,7 +269,8 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
 def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Store
                   ) -> tuple[list[ArticleDraft], list[EntryLink]]:
     """After extraction a rel=canonical may name a stored article or a sibling draft."""
-    existing = store.articles_by_key([d.key for d in drafts])
+    rekeyed = [d.key for c, d in zip(todo, drafts) if d.key != c.article_key]
+    existing = store.articles_by_key(rekeyed) if rekeyed else {}
     out: list[ArticleDraft] = []
     index: dict[str, int] = {}
     links: list[EntryLink] = []
@@ -263,7 +287,7 @@ def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Sto
 
 async def _draft(st: Stages, feed: FeedConfig, c: _Candidate) -> ArticleDraft:
     """Build the article from its page when extracting, else from the feed item."""
-    feed_text = c.text or text_of(c.entry.content or c.entry.summary)
+    feed_text = c.prep.text
     extract = feed.extract if feed.extract is not None else st.config.defaults.extract
     page: Extracted | None = None
     error: str | None = None
@@ -298,18 +322,19 @@ def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_t
     e = c.entry
     text = page.text if page else feed_text
     url = (page.canonical_url if page and page.canonical_url else None) or e.url
-    key = "url:" + identity.canonical_url(url) if url else c.article_key
+    key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
     monitor = feed.monitor if feed.monitor is not None else config.defaults.monitor
     return ArticleDraft(
         key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
-        author=e.author or (page.author if page else None), summary=text_of(e.summary) or None,
+        author=e.author or (page.author if page else None), summary=c.prep.summary_text or None,
         text=text, published=e.published or (page.published if page else None),
         # languages are detected in the worker processes: the main process never loads
         # the ~100 MB language model
-        updated=e.updated, language=page.language if page else c.language,
+        updated=e.updated, language=page.language if page else c.prep.language,
         extracted=page is not None, extract_error=error,
         extractor_version=page.extractor_version if page else "feed",
-        content_hash=identity.text_hash(text), comparable_hash="",  # monitor recomputes it
+        content_hash=identity.text_hash(text) if page else c.prep.content_hash,
+        comparable_hash="",  # monitor recomputes it
         fingerprint=None,  # a simhash only for articles that match (wire-copy grouping)
         monitor=monitor and config.monitor.enabled and bool(url),
     )

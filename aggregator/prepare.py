@@ -1,15 +1,17 @@
 """CPU-heavy per-feed work that runs in the worker processes: parse the feed and
-derive each entry's plain text and language.
+derive, per entry, everything an article built from it needs that takes CPU.
 
-Parsing (feedparser) and language detection hold the GIL; in the main process
-they would serialise a cold poll of a thousand feeds on one core. The same
-pool runs article extraction; ``run_job`` is the one picklable entry point.
+Parsing, HTML-to-text, language identification and hashing hold the GIL; in
+the main process they would serialise a cold poll of a thousand feeds on one
+core, and the main process also has the database to write. The same pool runs
+article extraction; ``run_job`` is the one picklable entry point.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import identity
 from .extract import Extracted, detect_language, extract_article
 from .parse import ParsedEntry, ParsedFeed, parse_feed, text_of
 
@@ -17,24 +19,51 @@ _SEP = "\x00"
 
 
 @dataclass(frozen=True)
+class PreparedEntry:
+    """What the pipeline needs of one entry besides the entry itself."""
+
+    text: str  # plain text of the content, else of the summary
+    summary_text: str  # plain text of the summary alone
+    language: str | None
+    fingerprint: str  # changes when the title, summary or content changes
+    article_key: str  # global identity of the story (canonical URL or text hash)
+    content_hash: str  # of `text`
+
+
+@dataclass(frozen=True)
 class PreparedFeed:
-    """A parsed feed with, per entry, the text an article built from it would hold."""
+    """A parsed feed with one PreparedEntry per entry, in the same order."""
 
     parsed: ParsedFeed
-    texts: tuple[str, ...]
-    languages: tuple[str | None, ...]
+    prepared: tuple[PreparedEntry, ...]
 
 
 def entry_text(e: ParsedEntry) -> str:
     return text_of(e.content or e.summary)
 
 
+def article_key_for(entry: ParsedEntry, text: str | None = None) -> str:
+    """Global identity of a story: its canonical URL, else a hash of its text."""
+    if entry.url:
+        return "url:" + identity.canonical_url(entry.url)
+    body = entry_text(entry) if text is None else text
+    return "hash:" + identity.text_hash((entry.title or "") + "\n" + body)
+
+
+def prepare_entry(e: ParsedEntry) -> PreparedEntry:
+    text = entry_text(e)
+    summary = text if not e.content else text_of(e.summary)
+    return PreparedEntry(
+        text=text, summary_text=summary,
+        language=detect_language(f"{e.title or ''}\n{text}"),
+        fingerprint=identity.entry_fingerprint(e.title, e.summary, e.content),
+        article_key=article_key_for(e, text), content_hash=identity.text_hash(text),
+    )
+
+
 def prepare_feed(content: bytes, url: str, content_type: str | None = None) -> PreparedFeed:
     parsed = parse_feed(content, url=url, content_type=content_type)
-    texts = tuple(entry_text(e) for e in parsed.entries)
-    languages = tuple(detect_language(f"{e.title or ''}\n{t}") for e, t in
-                      zip(parsed.entries, texts))
-    return PreparedFeed(parsed, texts, languages)
+    return PreparedFeed(parsed, tuple(prepare_entry(e) for e in parsed.entries))
 
 
 def parse_spec(url: str, content_type: str | None) -> str:

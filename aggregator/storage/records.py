@@ -39,6 +39,8 @@ class FeedState:
 class KnownEntry:
     article_id: int
     fingerprint: str | None
+    gone: bool = False  # no longer listed by its feed
+    when: datetime | None = None  # the article's publication date, else first seen
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ class IngestBatch:
     drafts: tuple[ArticleDraft, ...] = ()
     links: tuple[EntryLink, ...] = ()
     touched: tuple[tuple[str, str | None], ...] = ()  # (entry_key, new fingerprint) updated items
-    seen_keys: tuple[str, ...] = ()
+    seen_keys: tuple[str, ...] = ()  # listed again after having gone: gone_at is cleared
+    gone_keys: tuple[str, ...] = ()  # no longer listed: gone_at is set
     matches: dict[int, tuple[MatchDraft, ...]] = field(default_factory=dict)  # draft index →
     now: datetime | None = None
 

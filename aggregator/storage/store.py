@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine, and_, bindparam, func, or_, text, update
+from sqlalchemy import select as core_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
@@ -174,14 +175,21 @@ class Store:
 
     # ------------------------------------------------------------ entries
 
-    def known_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
+    def feed_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
+        """The feed's entries under `keys`, plus every entry it still lists (gone_at
+        unset): all a poll compares against, in one query per chunk of keys."""
+        fe = FeedEntryRow.__table__  # type: ignore[attr-defined]
+        art = ArticleRow.__table__  # type: ignore[attr-defined]
         out: dict[str, KnownEntry] = {}
-        with self.session() as s:
-            for chunk in _chunks(keys):
-                q = select(FeedEntryRow).where(FeedEntryRow.feed_id == feed_id,
-                                               col(FeedEntryRow.entry_key).in_(chunk))
-                for r in s.exec(q):
-                    out[r.entry_key] = KnownEntry(r.article_id, r.fingerprint)
+        with self.engine.connect() as conn:
+            for chunk in list(_chunks(list(keys))) or [[]]:
+                q = (core_select(fe.c.entry_key, fe.c.article_id, fe.c.fingerprint, fe.c.gone_at,
+                            fe.c.first_seen_at, art.c.published)
+                     .join(art, art.c.id == fe.c.article_id, isouter=True)
+                     .where(fe.c.feed_id == feed_id,
+                            or_(fe.c.gone_at.is_(None), fe.c.entry_key.in_(chunk))))
+                out.update({k: KnownEntry(a, fp, gone is not None, pub or first)
+                            for k, a, fp, gone, first, pub in conn.execute(q)})
         return out
 
     def articles_by_key(self, keys: Sequence[str]) -> dict[str, int]:
@@ -200,31 +208,46 @@ class Store:
         article id of each draft (an existing id when another feed stored the
         same story meanwhile).
         """
+        return self.ingest_many([(batch, alerts_for)])[0]
+
+    def ingest_many(self, batches: Sequence[tuple[IngestBatch, AlertFactory | None]]
+                    ) -> list[list[int]]:
+        """Several feeds' batches in one transaction (group commit): a commit, and the
+        full-text index's segment flush with it, costs more than a feed's rows."""
         try:
             with self.engine.begin() as conn:
-                ids, fresh = self._insert_articles(conn, batch)
-                self._link_entries(conn, batch, ids)
-                self._write_new(conn, batch, ids, fresh, alerts_for)
-                return ids
+                return [self._ingest_one(conn, b, a) for b, a in batches]
         except OperationalError as e:
             raise StorageError(f"database write failed: {e.orig}",
                                hint="is the database locked by another program?") from e
+
+    def _ingest_one(self, conn: Any, batch: IngestBatch, alerts_for: AlertFactory | None
+                    ) -> list[int]:
+        ids, fresh = self._insert_articles(conn, batch)
+        self._link_entries(conn, batch, ids)
+        self._write_new(conn, batch, ids, fresh, alerts_for)
+        return ids
+
+    @property
+    def shares_threads(self) -> bool:
+        """Whether another thread may write through this store (an in-memory SQLite
+        database is one connection of one thread)."""
+        return not (self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
 
     def _insert_articles(self, conn: Any, batch: IngestBatch) -> tuple[list[int], set[int]]:
         """Insert drafts whose key is new; ON CONFLICT covers a concurrent worker."""
         if not batch.drafts:
             return [], set()
         keys = [d.key for d in batch.drafts]
-        before = self._ids_for(conn, keys)
-        rows = [_article_values(d, batch.now) for d in batch.drafts if d.key not in before]
-        created: dict[str, int] = {}
-        if rows:  # RETURNING yields only the rows this transaction really inserted
-            table = ArticleRow.__table__  # type: ignore[attr-defined]
-            stmt = self._insert(ArticleRow).on_conflict_do_nothing().returning(
-                table.c.id, table.c.key)
-            created = {key: aid for aid, key in conn.execute(stmt, rows)}
-        lost = [k for k in keys if k not in before and k not in created]
-        ids = {**before, **self._ids_for(conn, lost), **created}
+        rows = [_article_values(d, batch.now) for d in batch.drafts]
+        # RETURNING yields only the rows this transaction really inserted; a key stored
+        # meanwhile (another feed, another worker) is looked up instead
+        table = ArticleRow.__table__  # type: ignore[attr-defined]
+        stmt = self._insert(ArticleRow).on_conflict_do_nothing().returning(
+            table.c.id, table.c.key)
+        created = {key: aid for aid, key in conn.execute(stmt, rows)}
+        lost = [k for k in keys if k not in created]
+        ids = {**self._ids_for(conn, lost), **created} if lost else created
         return [ids[k] for k in keys], set(created.values())
 
     def _ids_for(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
@@ -248,11 +271,15 @@ class Store:
             conn.execute(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
                                                     col(FeedEntryRow.entry_key) == key)
                          .values(fingerprint=fp, last_seen_at=now))
-        for chunk in _chunks(batch.seen_keys):
-            conn.execute(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == batch.feed_id,
-                                                    col(FeedEntryRow.entry_key).in_(chunk),
-                                                    col(FeedEntryRow.gone_at).is_not(None))
-                         .values(gone_at=None))
+        self._set_gone(conn, batch.feed_id, batch.seen_keys, None)
+        self._set_gone(conn, batch.feed_id, batch.gone_keys, now)
+
+    def _set_gone(self, conn: Any, feed_id: int, keys: Sequence[str],
+                  when: datetime | None) -> None:
+        for chunk in _chunks(list(keys)):
+            conn.execute(update(FeedEntryRow).where(col(FeedEntryRow.feed_id) == feed_id,
+                                                    col(FeedEntryRow.entry_key).in_(chunk))
+                         .values(gone_at=when))
 
     def _write_new(self, conn: Any, batch: IngestBatch, ids: Sequence[int], fresh: set[int],
                    alerts_for: AlertFactory | None) -> None:
@@ -317,26 +344,6 @@ class Store:
 
     def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
         self._alert_rows(s.connection(), aid, alerts)
-
-    def mark_vanished(self, feed_id: int, seen_keys: Sequence[str], now: datetime) -> list[int]:
-        """Entries no longer listed get gone_at; returns the articles that vanished while
-        older neighbours are still listed (a possible retraction, not a rolling window)."""
-        seen = set(seen_keys)
-        with self.session() as s:
-            q = (select(FeedEntryRow, ArticleRow.published).join(
-                ArticleRow, col(ArticleRow.id) == col(FeedEntryRow.article_id))
-                 .where(FeedEntryRow.feed_id == feed_id, col(FeedEntryRow.gone_at).is_(None)))
-            rows = [(r, pub or r.first_seen_at) for r, pub in s.exec(q)]
-            listed = [when for r, when in rows if r.entry_key in seen and when]
-            gone = [(r, when) for r, when in rows if r.entry_key not in seen]
-            for r, _ in gone:
-                r.gone_at = now
-                s.add(r)
-            s.commit()
-        if not listed:
-            return []
-        oldest = min(listed)
-        return sorted({r.article_id for r, when in gone if when and when > oldest})
 
     def fts_candidates(self, prefixes: Sequence[str] | None, limit: int) -> list[int]:
         """Article ids whose text has any of the prefixes (newest first); all when None."""

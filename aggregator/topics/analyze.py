@@ -68,14 +68,14 @@ class AnalyzedDoc:
 
 
 def detect_language(doc: Document) -> str | None:
-    """Language of an article without one: py3langid on the start of its text."""
+    """Language of an article without one: fastText's lid.176 on the start of its text."""
     sample = " ".join((doc.title, doc.summary, doc.body[:DETECT_CHARS])).strip()
     if not tokenize(sample[:200]):
         return None
-    import py3langid
+    from aggregator.language import detect_language as identify
 
-    code, _score = py3langid.classify(sample)
-    return language_code(str(code))
+    code = identify(sample)
+    return language_code(code) if code else None
 
 
 def _field_tokens(doc: Document, language: str | None) -> list[DocToken]:

@@ -1,0 +1,80 @@
+"""Group commit for ingest: feeds whose items are ready at the same time share one
+database transaction, written off the event loop.
+
+A cold poll of a thousand feeds used to commit a thousand times, and every
+SQLite commit also flushes a full-text index segment; the event loop, which
+also fetches, waited for each. Here the first batch starts a drain task; while
+the writer thread commits a group, the next batches queue up and go together.
+A caller still gets its article ids only once they are committed, so nothing
+downstream (feed state, alerts) runs ahead of the data it depends on.
+
+If a group's transaction fails, its batches are retried one by one, so one bad
+feed fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from .storage.records import IngestBatch
+from .storage.store import Store
+
+AlertFactory = Callable[..., Any]
+#: Enough to amortise a commit; small enough that one transaction stays short.
+MAX_GROUP = 64
+
+_Pending = tuple[IngestBatch, AlertFactory | None, "asyncio.Future[list[int]]"]
+
+
+class IngestWriter:
+    """Writes IngestBatches for one event loop; see the module docstring."""
+
+    def __init__(self, store: Store, max_group: int = MAX_GROUP) -> None:
+        self.store = store
+        self.max_group = max_group
+        self._pending: list[_Pending] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def write(self, batch: IngestBatch, alerts_for: AlertFactory | None) -> list[int]:
+        """Store one feed's batch; returns its article ids once committed."""
+        if not self.store.shares_threads:  # in-memory SQLite: one thread, one connection
+            return self.store.ingest(batch, alerts_for)
+        future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        self._pending.append((batch, alerts_for, future))
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._drain())
+        return await future
+
+    async def _drain(self) -> None:
+        while self._pending:
+            group = self._pending[:self.max_group]
+            del self._pending[:self.max_group]
+            await self._write_group(group)
+
+    async def _write_group(self, group: list[_Pending]) -> None:
+        try:
+            results = await asyncio.to_thread(self.store.ingest_many,
+                                               [(b, a) for b, a, _ in group])
+        except Exception:  # noqa: BLE001 - retried alone below, each failing on its own
+            if len(group) == 1:
+                await self._write_alone(group[0])
+                return
+            for item in group:
+                await self._write_alone(item)
+            return
+        for (_, _, future), ids in zip(group, results):
+            if not future.done():
+                future.set_result(ids)
+
+    async def _write_alone(self, item: _Pending) -> None:
+        batch, alerts_for, future = item
+        try:
+            ids = await asyncio.to_thread(self.store.ingest, batch, alerts_for)
+        except Exception as e:  # noqa: BLE001 - handed to the feed's own coroutine
+            if not future.done():
+                future.set_exception(e)
+            return
+        if not future.done():
+            future.set_result(ids)
