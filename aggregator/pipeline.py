@@ -257,8 +257,12 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
     links = [EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
              for c in cands if c.article_key in existing]
     todo = [c for c in cands if c.article_key not in existing]
-    drafts = await asyncio.gather(*(_draft(st, feed, c) for c in todo))
-    drafts_list, links2 = _merge_drafts(todo, list(drafts), st.store)
+    next_check = first_recheck(st.config, st.clock())
+    if _extracts(st.config, feed):
+        drafts = list(await asyncio.gather(*(_draft(st, feed, c, next_check) for c in todo)))
+    else:  # no page to wait for: no task per entry
+        drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
+    drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
     matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)}
     drafts_list = [_fingerprinted(d) if matches[i] else d for i, d in enumerate(drafts_list)]
     batch = IngestBatch(state.id, tuple(drafts_list), tuple(links + links2),
@@ -285,16 +289,18 @@ def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Sto
     return out, links
 
 
-async def _draft(st: Stages, feed: FeedConfig, c: _Candidate) -> ArticleDraft:
+def _extracts(config: Config, feed: FeedConfig) -> bool:
+    return feed.extract if feed.extract is not None else config.defaults.extract
+
+
+async def _draft(st: Stages, feed: FeedConfig, c: _Candidate,
+                 next_check: datetime | None) -> ArticleDraft:
     """Build the article from its page when extracting, else from the feed item."""
-    feed_text = c.prep.text
-    extract = feed.extract if feed.extract is not None else st.config.defaults.extract
     page: Extracted | None = None
     error: str | None = None
-    if extract and c.entry.url:
+    if c.entry.url:
         page, error = await _extract_page(st, c.entry.url, feed.name)
-    draft = _make_draft(c, page, error, feed_text, feed, st.config)
-    return replace(draft, next_check_at=first_recheck(st.config, st.clock()))
+    return _make_draft(c, page, error, feed, st.config, next_check)
 
 
 def first_recheck(config: Config, now: datetime) -> datetime | None:
@@ -317,10 +323,10 @@ async def _extract_page(st: Stages, url: str, feed_name: str
         return None, str(e)
 
 
-def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_text: str,
-                feed: FeedConfig, config: Config) -> ArticleDraft:
+def _make_draft(c: _Candidate, page: Extracted | None, error: str | None,
+                feed: FeedConfig, config: Config, next_check: datetime | None) -> ArticleDraft:
     e = c.entry
-    text = page.text if page else feed_text
+    text = page.text if page else c.prep.text
     url = (page.canonical_url if page and page.canonical_url else None) or e.url
     key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
     monitor = feed.monitor if feed.monitor is not None else config.defaults.monitor
@@ -336,7 +342,7 @@ def _make_draft(c: _Candidate, page: Extracted | None, error: str | None, feed_t
         content_hash=identity.text_hash(text) if page else c.prep.content_hash,
         comparable_hash="",  # monitor recomputes it
         fingerprint=None,  # a simhash only for articles that match (wire-copy grouping)
-        monitor=monitor and config.monitor.enabled and bool(url),
+        monitor=monitor and config.monitor.enabled and bool(url), next_check_at=next_check,
     )
 
 

@@ -24,6 +24,10 @@ from .storage.store import Store
 AlertFactory = Callable[..., Any]
 #: Enough to amortise a commit; small enough that one transaction stays short.
 MAX_GROUP = 64
+#: How long a first batch waits for company before its group is written: feeds
+#: come out of the parse workers one by one, and a lone feed per transaction is
+#: what this module exists to avoid. Nobody notices 50 ms before an alert.
+LINGER_S = 0.05
 
 _Pending = tuple[IngestBatch, AlertFactory | None, "asyncio.Future[list[int]]"]
 
@@ -31,9 +35,11 @@ _Pending = tuple[IngestBatch, AlertFactory | None, "asyncio.Future[list[int]]"]
 class IngestWriter:
     """Writes IngestBatches for one event loop; see the module docstring."""
 
-    def __init__(self, store: Store, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, store: Store, max_group: int = MAX_GROUP,
+                 linger: float = LINGER_S) -> None:
         self.store = store
         self.max_group = max_group
+        self.linger = linger
         self._pending: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -49,6 +55,8 @@ class IngestWriter:
 
     async def _drain(self) -> None:
         while self._pending:
+            if len(self._pending) < self.max_group and self.linger > 0:
+                await asyncio.sleep(self.linger)
             group = self._pending[:self.max_group]
             del self._pending[:self.max_group]
             await self._write_group(group)
