@@ -213,20 +213,25 @@ def _url_or_none(url: str | None) -> str | None:
     return canonical_url(url) if url and url.strip() else None
 
 
-def entry_key(entry: HasIdentity, rule: IdentityRule) -> str:
+def entry_key(entry: HasIdentity, rule: IdentityRule, text: str | None = None) -> str:
     """``id:<id>``, ``url:<canonical url>`` or ``hash:<text hash>``.
 
     An entry lacking what the rule needs falls to the next rule rather than
-    failing; with ``choose_rule`` that never happens.  The hash uses the content,
-    or the summary when a feed carries no content, so short items that share a
-    title ("Corrections") stay apart.
+    failing; with ``choose_rule`` that never happens.  The hash uses the plain
+    text of the content, or of the summary when a feed carries no content, so
+    short items that share a title ("Corrections") stay apart, and markup that
+    serialises differently (feedparser vs the fast parse path) keeps the key.
+    `text` is that plain text when the caller has it already.
     """
     if rule == "id" and entry.id and entry.id.strip():
         return f"id:{entry.id.strip()}"
     if rule in ("id", "url") and (url := _url_or_none(entry.url)):
         return f"url:{url}"
-    body = entry.content or entry.summary or ""
-    return f"hash:{text_hash((entry.title or '') + chr(10) + body)}"
+    if text is None:
+        from aggregator.parse import text_of
+
+        text = text_of(entry.content or entry.summary)
+    return f"hash:{text_hash((entry.title or '') + chr(10) + text)}"
 
 
 # --------------------------------------------------------------------------- near duplicates

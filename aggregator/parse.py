@@ -48,6 +48,8 @@ import feedparser.urls
 
 from aggregator import fastparse
 from aggregator.exceptions import ParseError
+from aggregator.htmltext import BLOCK_TAGS as _HT_BLOCK_TAGS
+from aggregator.htmltext import fast_text
 
 __all__ = [
     "ENTITY_NOTE",
@@ -128,14 +130,7 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
 
 # --------------------------------------------------------------------------- text helpers
 
-_BLOCK_TAGS = frozenset(
-    {
-        "address", "article", "aside", "blockquote", "dd", "details", "div", "dl", "dt",
-        "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5", "h6", "header",
-        "hr", "li", "main", "nav", "ol", "p", "pre", "section", "table", "tbody", "thead",
-        "tfoot", "tr", "ul",
-    }
-)  # fmt: skip
+_BLOCK_TAGS = _HT_BLOCK_TAGS  # one list for both text paths
 _SKIPPED_TAGS = frozenset({"script", "style", "template", "head", "noscript"})
 _WHITESPACE = re.compile(r"\s+")
 _PARAGRAPH_BREAK = re.compile(r"\n{2,}")
@@ -172,8 +167,18 @@ def text_of(html_text: str | None) -> str:
     """Plain text of an HTML fragment: paragraphs separated by a blank line.
 
     Used for titles, topic matching and hashing, where markup is noise but
-    paragraph boundaries still matter (snippets, shingles).
+    paragraph boundaries still matter (snippets, shingles). Most fragments take
+    the regular-expression path (aggregator.htmltext, same result, 2-3× cheaper);
+    the rest go through html.parser below, which defines the result.
     """
+    if not html_text:
+        return ""
+    fast = fast_text(html_text)
+    return fast if fast is not None else _slow_text_of(html_text)
+
+
+def _slow_text_of(html_text: str) -> str:
+    """text_of by html.parser: the definition the fast path is tested against."""
     if not html_text:
         return ""
     collector = _TextCollector()

@@ -170,7 +170,7 @@ async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: Fetch
                   prepared: PreparedFeed, now: datetime) -> UpdateResult:
     parsed = prepared.parsed
     rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
-    keyed = _dedupe_keys([(identity.entry_key(e, rule), e, p) for e, p in
+    keyed = _dedupe_keys([(identity.entry_key(e, rule, p.text), e, p) for e, p in
                           zip(parsed.entries, prepared.prepared)])
     listed = {k for k, _, _ in keyed}
     stored = st.store.feed_entries(state.id, list(listed))

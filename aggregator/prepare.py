@@ -56,7 +56,9 @@ def prepare_entry(e: ParsedEntry) -> PreparedEntry:
     return PreparedEntry(
         text=text, summary_text=summary,
         language=detect_language(f"{e.title or ''}\n{text}"),
-        fingerprint=identity.entry_fingerprint(e.title, e.summary, e.content),
+        # of the text, not the sanitised markup: the fast parse path and feedparser
+        # serialise markup differently, and a feed can move between them
+        fingerprint=identity.entry_fingerprint(e.title, summary, text if e.content else None),
         article_key=article_key_for(e, text), content_hash=identity.text_hash(text),
     )
 
