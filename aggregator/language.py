@@ -19,7 +19,7 @@ from typing import Any
 from aggregator.exceptions import AggregatorError
 
 #: Identification reads this much: more costs time and changes nothing.
-LANG_SAMPLE_CHARS = 400
+LANG_SAMPLE_CHARS = 250
 #: Fewer letters than this is a name or a label, not evidence of a language.
 MIN_LANG_LETTERS = 20
 #: fastText's probability for its best label; below it, guesses are noise.

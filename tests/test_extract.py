@@ -272,6 +272,22 @@ async def test_timeout_kills_the_stuck_worker_and_spares_the_others(tmp_path: Pa
 
 
 @pytest.mark.slow
+async def test_pages_queued_behind_stuck_workers_are_not_blamed(tmp_path: Path) -> None:
+    """Two jobs per worker are in flight; the queued ones outlive the stuck ones' kill."""
+    async with ExtractPool(workers=2, timeout=1.0, func=hang_or_extract) as pool:
+        await pool.extract(PAGE, URL)  # warm up
+        stuck = [asyncio.create_task(pool.extract(PAGE + HANG, str(tmp_path / f"h{i}")))
+                 for i in range(2)]
+        await asyncio.sleep(0)  # the stuck pages are submitted first and take both workers
+        queued = [asyncio.create_task(pool.extract(PAGE, URL)) for _ in range(2)]
+        for task in stuck:
+            with pytest.raises(ExtractError, match="timed out"):
+                await task
+        assert [(await q).title for q in queued] == [SEED.title, SEED.title]
+        assert pool.restarts >= 1
+
+
+@pytest.mark.slow
 async def test_close_kills_a_stuck_worker_and_fails_its_page(tmp_path: Path) -> None:
     hang_log = tmp_path / "hang"
     pool = ExtractPool(workers=1, timeout=60.0, func=hang_or_extract)
