@@ -9,7 +9,7 @@ database of its own, ``aggbench_<pid>``, dropped afterwards):
    feed entry, full-text row), spread over the 1,000 feeds -- bulk, because
    going through ``ingest`` one by one would take an hour at 1M on PostgreSQL;
 3. measure the storage calls the pipeline makes when a feed poll brings 25 new
-   items (``feed_state``, ``known_entries``, ``articles_by_key`` twice,
+   items (``feed_state``, ``feed_entries``, ``articles_by_key``,
    ``ingest``, ``update_feed``) over 20 feeds = 500 new articles, ``--runs``
    times; per-article cost = wall time / 500.
 """
@@ -41,7 +41,7 @@ of its own, `aggbench_<pid>`, dropped afterwards):
 spread over the feeds; bulk, because going through `ingest` would take about an hour at 1M \
 on PostgreSQL;
 3. time the storage calls of feed polls that each bring {items} new items (`feed_state`, \
-`known_entries`, `articles_by_key` twice, `ingest`, `update_feed`) for {batch} feeds = {n} new \
+`feed_entries`, `articles_by_key`, `ingest`, `update_feed`) for {batch} feeds = {n} new \
 articles, `--runs` times; per-article cost = wall time / {n}.
 
 Item texts: {texts}."""
@@ -163,8 +163,9 @@ def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Tex
                       extracted=False, monitor=True, language="en")
     v_tpl = _template(VersionRow, article_id=0, number=1, text="", content_hash="",
                       extractor_version=d0.extractor_version, fetched_at=now)
+    # history: a feed lists its ~25 latest items, so all but those are gone from it
     e_tpl = _template(FeedEntryRow, feed_id=0, article_id=0, entry_key="",
-                      first_seen_at=now, last_seen_at=now)
+                      first_seen_at=now, last_seen_at=now, gone_at=now)
     a_cols, v_cols, e_cols = list(a_tpl), [c for c in v_tpl if c != "id"], [c for c in e_tpl if c != "id"]
     raw = store.engine.raw_connection()
     try:
@@ -244,10 +245,9 @@ def measure_ingest(store: Any, feed_names: list[str], first: int, texts: Texts,
     t0 = time.perf_counter()
     for name, drafts, keys, links in work:
         state = store.feed_state(name)
-        store.known_entries(state.id, keys)
+        store.feed_entries(state.id, keys)
         store.articles_by_key([d.key for d in drafts])
-        store.articles_by_key([d.key for d in drafts])
-        store.ingest(IngestBatch(state.id, drafts, links, seen_keys=tuple(keys), now=now), None)
+        store.ingest(IngestBatch(state.id, drafts, links, now=now), None)
         store.update_feed(state.id, etag='"x"', last_polled_at=now, last_success_at=now,
                           last_status=200, error_count=0, next_due_at=now + timedelta(minutes=15))
     return time.perf_counter() - t0
