@@ -9,7 +9,7 @@ article extraction; ``run_job`` is the one picklable entry point.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import identity
 from .extract import Extracted, detect_language, extract_article
@@ -63,9 +63,16 @@ def prepare_entry(e: ParsedEntry) -> PreparedEntry:
     )
 
 
-def prepare_feed(content: bytes, url: str, content_type: str | None = None) -> PreparedFeed:
+def prepare_feed(content: bytes, url: str, content_type: str | None = None, *,
+                 slim: bool = False) -> PreparedFeed:
+    """`slim`: drop the entries' HTML once its text is derived (the pipeline needs only
+    the text, and the HTML was half of what a cold poll pickled between processes)."""
     parsed = parse_feed(content, url=url, content_type=content_type)
-    return PreparedFeed(parsed, tuple(prepare_entry(e) for e in parsed.entries))
+    prepared = tuple(prepare_entry(e) for e in parsed.entries)
+    if slim:
+        parsed = replace(parsed, entries=tuple(replace(e, summary=None, content=None)
+                                               for e in parsed.entries))
+    return PreparedFeed(parsed, prepared)
 
 
 def parse_spec(url: str, content_type: str | None) -> str:
@@ -77,5 +84,5 @@ def run_job(data: bytes, spec: str) -> Extracted | PreparedFeed:
     """Worker entry point: a feed to prepare ("parse\\0url\\0type") or a page URL to extract."""
     if spec.startswith("parse" + _SEP):
         _, url, ctype = spec.split(_SEP, 2)
-        return prepare_feed(data, url, ctype or None)
+        return prepare_feed(data, url, ctype or None, slim=True)
     return extract_article(data, spec)

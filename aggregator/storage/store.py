@@ -184,6 +184,8 @@ class Store:
         art = ArticleRow.__table__  # type: ignore[attr-defined]
         out: dict[str, KnownEntry] = {}
         with self.engine.connect() as conn:
+            if self.dialect == "sqlite":
+                return self._sqlite_feed_entries(conn, feed_id, keys)
             for chunk in list(_chunks(list(keys))) or [[]]:
                 q = (core_select(fe.c.entry_key, fe.c.article_id, fe.c.fingerprint, fe.c.gone_at,
                             fe.c.first_seen_at, art.c.published)
@@ -279,8 +281,32 @@ class Store:
         conn.connection.dbapi_connection.cursor().executemany(
             sql, _sqlite_rows(model, cols, rows))
 
+    def _sqlite_feed_entries(self, conn: Any, feed_id: int, keys: Sequence[str]
+                             ) -> dict[str, KnownEntry]:
+        """feed_entries through the driver: this runs once per feed per poll, and
+        SQLAlchemy's statement and row processing cost more than SQLite's work."""
+        cur = conn.connection.dbapi_connection.cursor()
+        out: dict[str, KnownEntry] = {}
+        for chunk in list(_chunks(list(keys))) or [[]]:
+            marks = ",".join("?" * len(chunk)) or "NULL"
+            cur.execute("SELECT fe.entry_key, fe.article_id, fe.fingerprint, fe.gone_at, "
+                        "coalesce(a.published, fe.first_seen_at) FROM feed_entry fe "
+                        "LEFT OUTER JOIN article a ON a.id = fe.article_id WHERE fe.feed_id = ? "
+                        f"AND (fe.gone_at IS NULL OR fe.entry_key IN ({marks}))",
+                        [feed_id, *chunk])
+            out.update({k: KnownEntry(a, fp, gone is not None, _sqlite_when(when))
+                        for k, a, fp, gone, when in cur.fetchall()})
+        return out
+
     def _ids_for(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
+        if self.dialect == "sqlite":
+            cur = conn.connection.dbapi_connection.cursor()
+            for chunk in _chunks(list(keys)):
+                cur.execute(f"SELECT key, id FROM article WHERE key IN "
+                            f"({','.join('?' * len(chunk))})", list(chunk))
+                out.update(cur.fetchall())
+            return out
         table = ArticleRow.__table__  # type: ignore[attr-defined]
         for chunk in _chunks(list(keys)):
             q = select(table.c.key, table.c.id).where(table.c.key.in_(chunk))
@@ -547,6 +573,11 @@ def _converters(model: Any, cols: tuple[str, ...]) -> tuple[tuple[int, Callable[
         elif kind == "JSON":
             out.append((i, json.dumps))
     return tuple(out)
+
+
+def _sqlite_when(v: str | None) -> datetime | None:
+    """A stored SQLite DATETIME back as aware UTC (what UTCDateTime gives the ORM)."""
+    return datetime.fromisoformat(v).replace(tzinfo=UTC) if v else None
 
 
 def _sqlite_datetime(v: datetime) -> str:
