@@ -45,8 +45,9 @@ def fast_text(fragment: str) -> str | None:
     if "<" in fragment:
         if _needs_parser(fragment):
             return None
-        fragment = _TAG.sub(_marker, fragment)
-        if _LEFT_TAG.search(fragment):  # a tag our pattern could not delimit
+        odd: list[bool] = []
+        fragment = _TAG.sub(lambda m: _marker(m, odd), fragment)
+        if odd or _LEFT_TAG.search(fragment):  # a tag our pattern could not delimit
             return None
     elif _PARA in fragment or _LINE in fragment or _CUT in fragment:
         return None
@@ -59,9 +60,7 @@ def fast_text(fragment: str) -> str | None:
 
 def _needs_parser(fragment: str) -> bool:
     low = fragment.lower()
-    if any(marker in low for marker in _RAW) or _BAD_CLOSE.search(fragment):
-        return True
-    return any(_stray_quote(m.group(3)) for m in _TAG.finditer(fragment))
+    return any(marker in low for marker in _RAW) or bool(_BAD_CLOSE.search(fragment))
 
 
 def _stray_quote(attrs: str) -> bool:
@@ -71,7 +70,11 @@ def _stray_quote(attrs: str) -> bool:
     return '"' in rest or "'" in rest
 
 
-def _marker(m: re.Match[str]) -> str:
+def _marker(m: re.Match[str], odd: list[bool]) -> str:
+    """The marker a tag becomes; notes in `odd` a tag whose quoting html.parser may
+    read differently."""
+    if _stray_quote(m.group(3)):
+        odd.append(True)
     name = m.group(2).lower()
     if name in BLOCK_TAGS:
         return _PARA

@@ -81,3 +81,12 @@ def test_simhash_survives_signed_bigint(db_url: str) -> None:
     with store.session() as s:
         row = s.get(ArticleRow, aid)
         assert row is not None and unsigned64(row.fingerprint) == (1 << 63) + 5
+
+
+def test_fts_body_indexes_a_summary_only_when_the_text_lacks_it() -> None:
+    from aggregator.storage.store import fts_body
+
+    assert fts_body("Same words.", "Same words.") == "Same words."
+    assert fts_body("Lead.", "Lead.\n\nMore.") == "Lead.\n\nMore."
+    assert fts_body(None, "Body.") == "Body."
+    assert fts_body("A teaser.", "The page text.") == "A teaser.\nThe page text."

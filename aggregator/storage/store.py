@@ -60,6 +60,15 @@ def search_text(*parts: str | None) -> str:
     return _COMBINING.sub("", unicodedata.normalize("NFKD", joined)).casefold()
 
 
+def fts_body(summary: str | None, text: str) -> str:
+    """What the full-text index holds besides the title: the text, and the summary
+    when it says something the text does not (for an article built from its feed
+    item the two are the same, and indexing both doubled the index's work)."""
+    if not summary or summary in text:
+        return text
+    return f"{summary}\n{text}"
+
+
 class Store:
     """Repository over one engine (SQLite or PostgreSQL)."""
 
@@ -347,7 +356,7 @@ class Store:
              "content_hash": d.content_hash, "comparable_hash": d.comparable_hash or None,
              "extractor_version": d.extractor_version, "fetched_at": _naive(batch.now),
              "kind": "initial", "revert_of": None} for _, aid, d in new])
-        self._fts_rows(conn, [(aid, d.title, f"{d.summary or ''}\n{d.text}") for _, aid, d in new],
+        self._fts_rows(conn, [(aid, d.title, fts_body(d.summary, d.text)) for _, aid, d in new],
                        fresh=True)
         matches = [(aid, m) for i, aid, _ in new for m in batch.matches.get(i, ())]
         if matches:
