@@ -51,6 +51,8 @@ import nh3
 from feedparser.util import FeedParserDict
 from lxml import etree
 
+from .urls import joiner
+
 __all__ = ["feedparser_result"]
 
 _MIXIN: Any = feedparser.mixin._FeedParserMixin
@@ -78,7 +80,8 @@ _C1 = re.compile("[\x80-\x9f]")
 _parse_date: Callable[[str], Any] = functools.lru_cache(maxsize=4096)(
     feedparser.datetimes._parse_date
 )
-_urljoin: Callable[[str, str], str] = functools.lru_cache(maxsize=4096)(feedparser.urls._urljoin)
+_urljoin: Callable[[str, str], str] = joiner(
+    functools.lru_cache(maxsize=4096)(feedparser.urls._urljoin))
 _safe_uri: Callable[[str, str], str] = functools.lru_cache(maxsize=4096)(
     feedparser.urls.make_safe_absolute_uri
 )

@@ -50,6 +50,7 @@ from aggregator import fastparse
 from aggregator.exceptions import ParseError
 from aggregator.htmltext import BLOCK_TAGS as _HT_BLOCK_TAGS
 from aggregator.htmltext import fast_text
+from aggregator.urls import is_plain_absolute
 
 __all__ = [
     "ENTITY_NOTE",
@@ -233,6 +234,8 @@ def _http_url(value: object, base: str) -> str | None:
     """Absolute http(s) URL or None (drops javascript:, data:, mailto: ...)."""
     if not isinstance(value, str) or not value.strip():
         return None
+    if is_plain_absolute(value):
+        return value
     try:
         absolute = urljoin(base, value.strip())
         parts = urlsplit(absolute)
