@@ -18,6 +18,8 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import multiprocessing.forkserver
+import os
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -197,14 +199,36 @@ def _call(func: ExtractFunc, html: bytes, url: str) -> Extracted | PreparedFeed:
 _startup_barrier: Any = None  # set in each worker by _warm_worker
 
 
-def _warm_worker(func: ExtractFunc, barrier: Any) -> None:
+def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None) -> None:
     """Worker initializer: load the language model, and (by unpickling `func`)
-    import its module, before the first page's clock starts.
+    import its module, before the first page's clock starts; watch the owner.
     """
     global _startup_barrier
     del func
     _startup_barrier = barrier
+    if owner is not None:
+        threading.Thread(target=_exit_with, args=(owner,), daemon=True,
+                         name="owner-watch").start()
     detect_language("warm up the language model with a sentence of plain prose")
+
+
+#: How often a worker checks that the process that started it is still there.
+OWNER_CHECK_S = 1.0
+
+
+def _exit_with(owner: int) -> None:
+    """End this worker once its owner is gone. A worker forked by the forkserver
+    holds the pipes that would otherwise tell it so (its job queue and the
+    forkserver's liveness pipe), so a daemon killed with SIGKILL, or by the OOM
+    killer, used to leave its workers waiting for jobs forever."""
+    while True:
+        time.sleep(OWNER_CHECK_S)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:  # the pid now belongs to another user's process
+            os._exit(0)
 
 
 def _ping() -> None:
@@ -382,7 +406,8 @@ class ExtractPool:
         context = _mp_context(self._start_method)
         barrier = context.Barrier(self.workers)
         executor = ProcessPoolExecutor(self.workers, mp_context=context,
-                                       initializer=_warm_worker, initargs=(self._func, barrier))
+                                       initializer=_warm_worker,
+                                       initargs=(self._func, barrier, os.getpid()))
         loop = asyncio.get_running_loop()
         pings = [loop.run_in_executor(executor, _ping) for _ in range(self.workers)]
         self._executor = executor

@@ -69,6 +69,8 @@ def versions() -> dict[str, str]:
         "python": platform.python_version(),
         "aggregator (ours)": ours,
         "feedparser": _pkg("feedparser"),
+        "lxml / nh3 (fast parse path)": f"{_pkg('lxml')} / {_pkg('nh3')}",
+        "fasttext-predict (language)": _pkg("fasttext-predict"),
         "httpx": _pkg("httpx"),
         "reader": _pkg("reader"),
         "newsboat": nb.replace("newsboat ", "").split(" - ")[0],

@@ -302,3 +302,42 @@ async def test_close_kills_a_stuck_worker_and_fails_its_page(tmp_path: Path) -> 
         await stuck
     (hung_pid,) = _pids(hang_log)
     assert _gone(hung_pid)
+
+
+_OWNER_SCRIPT = """
+import asyncio, sys, time
+from aggregator.extract import ExtractPool
+
+async def main():
+    pool = ExtractPool(workers=2)
+    await pool.extract(sys.argv[1].encode(), "https://news.example.com/a")
+    print(" ".join(map(str, pool.worker_pids())), flush=True)
+    time.sleep(600)
+
+if __name__ == "__main__":
+    asyncio.run(main())
+"""
+
+
+@pytest.mark.slow
+def test_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
+    """SIGKILL leaves no cleanup to run; the workers notice the owner is gone."""
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "owner.py"
+    script.write_text(_OWNER_SCRIPT)
+    repo = Path(__file__).resolve().parent.parent
+    proc = subprocess.Popen([sys.executable, str(script), PAGE.decode()], cwd=repo,
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(repo)})
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2 and all(not _gone(p, within=0.1) for p in pids)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        assert all(_gone(p, within=10) for p in pids), "workers outlived their owner"
+    finally:
+        proc.kill()
