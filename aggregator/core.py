@@ -290,7 +290,7 @@ async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress 
         return result
 
     if len(feeds) > 1:
-        st.states = st.store.feed_states()
+        st.states = st.store.feed_states([f.name for f in feeds])
     try:
         return list(await asyncio.gather(*(one(f) for f in feeds)))
     finally:

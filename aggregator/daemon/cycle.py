@@ -146,7 +146,7 @@ def cool_down_hosts(ctx: CycleContext, results: Sequence[UpdateResult]) -> None:
     failed = [r for r in results if r.error]
     if not failed:
         return
-    states = ctx.agg.store.feed_states()
+    states = ctx.agg.store.feed_states([r.feed for r in failed])
     for r in failed:
         s = states.get(r.feed)
         if s is not None and s.last_status in dq.COOL_DOWN_STATUSES:
