@@ -143,14 +143,22 @@ def _is_tracking(pair: str) -> bool:
 # --------------------------------------------------------------------------- hashes
 
 
-def _normalise_space(text: str) -> str:
+def normalise_space(text: str) -> str:
     """NFC with every whitespace run made one space: layout changes are not edits."""
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
+_normalise_space = normalise_space
+
+
 def text_hash(text: str) -> str:
     """sha256 hex of the text with whitespace collapsed: the content hash of versions."""
-    return hashlib.sha256(_normalise_space(text).encode("utf-8")).hexdigest()
+    return hash_normalised(normalise_space(text))
+
+
+def hash_normalised(normalised: str) -> str:
+    """text_hash of a text already passed through normalise_space."""
+    return hashlib.sha256(normalised.encode("utf-8")).hexdigest()
 
 
 def entry_fingerprint(title: str | None, summary: str | None, content: str | None) -> str:
@@ -159,8 +167,13 @@ def entry_fingerprint(title: str | None, summary: str | None, content: str | Non
     The fields stay separate (a unit separator between them), so moving text
     from summary to content still counts as a change; whitespace does not.
     """
-    fields = (_normalise_space(f or "") for f in (title, summary, content))
-    return hashlib.sha256("\x1f".join(fields).encode("utf-8")).hexdigest()
+    return fingerprint_normalised(*(normalise_space(f or "") for f in (title, summary, content)))
+
+
+def fingerprint_normalised(title: str, summary: str, content: str) -> str:
+    """entry_fingerprint of fields already passed through normalise_space (a worker
+    preparing an item has the normalised text at hand for its content hash)."""
+    return hashlib.sha256(f"{title}\x1f{summary}\x1f{content}".encode()).hexdigest()
 
 
 # --------------------------------------------------------------------------- identity rules

@@ -53,13 +53,17 @@ def article_key_for(entry: ParsedEntry, text: str | None = None) -> str:
 def prepare_entry(e: ParsedEntry) -> PreparedEntry:
     text = entry_text(e)
     summary = text if not e.content else text_of(e.summary)
+    flat = identity.normalise_space(text)  # once, for the fingerprint and the hash
     return PreparedEntry(
         text=text, summary_text=summary,
         language=detect_language(f"{e.title or ''}\n{text}"),
         # of the text, not the sanitised markup: the fast parse path and feedparser
         # serialise markup differently, and a feed can move between them
-        fingerprint=identity.entry_fingerprint(e.title, summary, text if e.content else None),
-        article_key=article_key_for(e, text), content_hash=identity.text_hash(text),
+        fingerprint=identity.fingerprint_normalised(
+            identity.normalise_space(e.title or ""),
+            flat if summary is text else identity.normalise_space(summary),
+            flat if e.content else ""),
+        article_key=article_key_for(e, text), content_hash=identity.hash_normalised(flat),
     )
 
 

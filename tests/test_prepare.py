@@ -48,3 +48,12 @@ def test_both_parsers_give_the_same_fingerprints_and_keys(monkeypatch: pytest.Mo
     for a, b, pa, pb in zip(fast.parsed.entries, slow.parsed.entries, fast.prepared,
                             slow.prepared):
         assert identity.entry_key(a, "hash", pa.text) == identity.entry_key(b, "hash", pb.text)
+
+
+def test_fingerprint_and_hash_are_the_identity_functions_of_the_text() -> None:
+    """The worker's shortcut (normalising the text once) changes no value."""
+    feed = prepare_feed(RSS, "https://news.example/feed")
+    for e, p in zip(feed.parsed.entries, feed.prepared):
+        content = p.text if e.content else None
+        assert p.fingerprint == identity.entry_fingerprint(e.title, p.summary_text, content)
+        assert p.content_hash == identity.text_hash(p.text)

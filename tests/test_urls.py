@@ -35,7 +35,8 @@ def test_other_urls_take_the_full_join(url: str) -> None:
 
 _PIECES = st.sampled_from(["https://", "http://", "e.example", "a", "/", ".", "..", "?", "#",
                            "=", "&", ":", "8080", "%20", " ", "-", "_", "~", "b.c", "HTTP://",
-                           ";", "@", "\\", "//", "x"])
+                           ";", "@", "\\", "//", "x", "urn:", "tag:", "mailto:", "URN:",
+                           "uuid:", "javascript:", "data:", ":"])
 
 
 @settings(max_examples=3000, deadline=None)
