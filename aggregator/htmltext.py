@@ -28,11 +28,19 @@ BLOCK_TAGS = frozenset(
 )  # fmt: skip
 
 _PARA, _LINE, _CUT = "\ue000", "\ue001", "\ue002"
-_TAG = re.compile(r"""<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)((?:[^>"']|"[^"]*"|'[^']*')*)>""")
-#: Quoted attribute values; a quote left outside them (an unquoted value holding one,
-#: a stray quote) is where html.parser's leniency differs, so such fragments go to it.
-_QUOTED = re.compile(r"""=\s*(?:"[^"]*"|'[^']*')""")
+#: A tag's attributes, with quotes only around values (`name="v"`): a quote anywhere
+#: else is where html.parser's leniency differs, and such a tag is left unmatched, so
+#: the fragment goes to html.parser (see _LEFT_TAG).
+_ATTRS = r"""(?:[^>"'=]|=\s*"[^"]*"|=\s*'[^']*'|=)*"""
+_END = r"(?=[\t\n\r\f />])"
+_BLOCK_TAG = re.compile(r"</?(?i:" + "|".join(sorted(BLOCK_TAGS, key=len, reverse=True))
+                        + ")" + _END + _ATTRS + ">")
+_BR_TAG = re.compile(r"<(?i:br)" + _END + _ATTRS + ">")
+_ANY_TAG = re.compile(r"</?[a-zA-Z][^\t\n\r\f />\x00]*" + _ATTRS + ">")
 _LEFT_TAG = re.compile(r"<[a-zA-Z/]")
+#: A '<' opened again before the first was closed: html.parser may read the whole run
+#: as one tag name ("<a<p>"), which per-kind passes cannot reproduce.
+_NESTED = re.compile(r"<[^>]*<")
 _BAD_CLOSE = re.compile(r"</(?![a-zA-Z])")
 _RAW = ("<script", "<style", "<template", "<noscript", "<head", "<textarea", "<title", "<xmp",
         "<iframe", "<noembed", "<noframes", "<plaintext", "<!", "<?", _PARA, _LINE, _CUT)
@@ -45,9 +53,9 @@ def fast_text(fragment: str) -> str | None:
     if "<" in fragment:
         if _needs_parser(fragment):
             return None
-        odd: list[bool] = []
-        fragment = _TAG.sub(lambda m: _marker(m, odd), fragment)
-        if odd or _LEFT_TAG.search(fragment):  # a tag our pattern could not delimit
+        fragment = _BLOCK_TAG.sub(_PARA, fragment)
+        fragment = _ANY_TAG.sub(_CUT, _BR_TAG.sub(_LINE, fragment))
+        if _LEFT_TAG.search(fragment):  # a tag our patterns could not delimit
             return None
     elif _PARA in fragment or _LINE in fragment or _CUT in fragment:
         return None
@@ -60,27 +68,8 @@ def fast_text(fragment: str) -> str | None:
 
 def _needs_parser(fragment: str) -> bool:
     low = fragment.lower()
-    return any(marker in low for marker in _RAW) or bool(_BAD_CLOSE.search(fragment))
-
-
-def _stray_quote(attrs: str) -> bool:
-    if '"' not in attrs and "'" not in attrs:
-        return False
-    rest = _QUOTED.sub("", attrs)
-    return '"' in rest or "'" in rest
-
-
-def _marker(m: re.Match[str], odd: list[bool]) -> str:
-    """The marker a tag becomes; notes in `odd` a tag whose quoting html.parser may
-    read differently."""
-    if _stray_quote(m.group(3)):
-        odd.append(True)
-    name = m.group(2).lower()
-    if name in BLOCK_TAGS:
-        return _PARA
-    if name == "br" and not m.group(1):
-        return _LINE
-    return _CUT
+    return (any(marker in low for marker in _RAW) or _BAD_CLOSE.search(fragment) is not None
+            or _NESTED.search(fragment) is not None)
 
 
 def _break(m: re.Match[str]) -> str:

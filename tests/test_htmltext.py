@@ -16,6 +16,7 @@ CASES = [
     '<a title="a>b">t</a>', "<ul><li>one</li><li>two</li></ul>", "caf&eacute; &amp; &lt;p&gt;",
     '<a title=x"y>z</a>"q"', "<script>alert(1)</script>after", "<!-- c -->d", "</ p>e",
     "<p>para<br><br>still</p>", "<img src=x.png alt='a picture'>text", "<hr/>rule",
+    "<a<p>>", "x <b y> <p>z</p>", "<p a=\"1\" b=2>t</p>", "<P CLASS=x>T</P><BR/>u",
 ]
 
 

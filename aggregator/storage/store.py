@@ -597,6 +597,7 @@ def _sqlite_when(v: str | None) -> datetime | None:
     return datetime.fromisoformat(v).replace(tzinfo=UTC) if v else None
 
 
+@functools.lru_cache(maxsize=4096)  # a batch repeats its `now` in five columns per row
 def _sqlite_datetime(v: datetime) -> str:
     """SQLAlchemy's SQLite storage format for DATETIME, in naive UTC."""
     return _naive(v).isoformat(" ", "microseconds")  # type: ignore[union-attr]
