@@ -36,6 +36,7 @@ from .storage.records import (
 from .storage.store import Store
 from .topics import Document, TopicIndex, TopicMatch
 from .types import UpdateResult
+from .urls import is_plain_absolute
 from .writer import IngestWriter
 
 log = logging.getLogger("aggregator.pipeline")
@@ -263,8 +264,9 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
     else:  # no page to wait for: no task per entry
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
     drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
-    matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)}
-    drafts_list = [_fingerprinted(d) if matches[i] else d for i, d in enumerate(drafts_list)]
+    matches = ({i: _match(st, feed, d) for i, d in enumerate(drafts_list)} if len(st.topics)
+               else {})
+    drafts_list = [_fingerprinted(d) if matches.get(i) else d for i, d in enumerate(drafts_list)]
     batch = IngestBatch(state.id, tuple(drafts_list), tuple(links + links2),
                         matches={i: m for i, m in matches.items() if m}, now=now)
     return batch, len(cands)
@@ -351,6 +353,8 @@ def _fingerprinted(d: ArticleDraft) -> ArticleDraft:
 
 
 def _site(url: str | None) -> str | None:
+    if url and is_plain_absolute(url):  # no userinfo, brackets or odd case to parse
+        return url.split("/", 3)[2].split(":", 1)[0].lower()
     return urlsplit(url).hostname if url else None
 
 

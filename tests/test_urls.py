@@ -46,3 +46,17 @@ def test_shortcut_agrees_with_urljoin(url: str) -> None:
     assert join(BASE, url) == urljoin(BASE, url)
     fp = joiner(feedparser.urls._urljoin)
     assert fp(BASE, url) == feedparser.urls._urljoin(BASE, url)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(_PIECES, max_size=12).map("".join))
+def test_site_shortcut_agrees_with_urlsplit(url: str) -> None:
+    from urllib.parse import urlsplit
+
+    from aggregator.pipeline import _site
+
+    try:
+        expected = urlsplit(url).hostname
+    except ValueError:
+        return  # not a URL an article could carry (the parser drops it)
+    assert _site(url) == expected
