@@ -84,6 +84,7 @@ class Aggregator:
         """Started on first use: polls of extract:false feeds never pay for it."""
         if self._extractor is None:
             self._extractor = ExtractPool(workers=self._extract_workers, func=run_job,
+                                          warm_extract=extracts_pages(self.config),
                                           max_bytes=self.config.network.max_bytes)
         return self._extractor
 
@@ -313,6 +314,14 @@ def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Confi
                    last_status=s.last_status, last_error=s.last_error,
                    last_polled_at=s.last_polled_at, permanent_redirect=s.permanent_redirect,
                    title=f.title or s.title)
+
+
+def extracts_pages(config: Config) -> bool:
+    """Whether any feed or watch of `config` fetches article pages (then the pool's
+    workers load the extractor when they start, not on their first page)."""
+    feeds = any(f.extract if f.extract is not None else config.defaults.extract
+                for f in config.feeds)
+    return feeds or bool(config.watches)
 
 
 def make_aggregator(config: Config | str | os.PathLike[str] | None = None, *,

@@ -199,9 +199,14 @@ def _call(func: ExtractFunc, html: bytes, url: str) -> Extracted | PreparedFeed:
 _startup_barrier: Any = None  # set in each worker by _warm_worker
 
 
-def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None) -> None:
+def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None,
+                 warm_extract: bool = False) -> None:
     """Worker initializer: load the language model, and (by unpickling `func`)
     import its module, before the first page's clock starts; watch the owner.
+
+    `warm_extract`: also import trafilatura and run it once (~1 s, ~80 MB), which
+    extract_article would otherwise do lazily on the worker's first page, in the
+    middle of a poll; off for pools that only parse feeds, to keep them small.
     """
     global _startup_barrier
     del func
@@ -210,6 +215,20 @@ def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None) -> N
         threading.Thread(target=_exit_with, args=(owner,), daemon=True,
                          name="owner-watch").start()
     detect_language("warm up the language model with a sentence of plain prose")
+    if warm_extract:
+        _warm_extractor()
+
+
+_WARM_PAGE = ("<html><head><title>Warm-up</title></head><body><article><p>"
+              + "A paragraph of plain prose that loads the extractor. " * 8
+              + "</p></article></body></html>")
+
+
+def _warm_extractor() -> None:
+    try:
+        extract_article(_WARM_PAGE, "https://warm-up.invalid/")
+    except ExtractError:
+        pass
 
 
 #: How often a worker checks that the process that started it is still there.
@@ -286,8 +305,8 @@ class ExtractPool:
     """extract_article (or `func`) in worker processes, with a per-page time limit.
 
     workers=0 runs inline (tests, CLI one-offs); then there is no time limit.
-    At most `workers` pages are in the executor at once, so a page's clock
-    starts when a worker picks it up, not while it queues behind others.
+    At most JOBS_PER_WORKER pages per worker are in the executor at once; a page
+    queued behind a running one gets a deadline that covers that wait.
 
     Start method: 'forkserver' by default. Measured first start (pool created to
     first page done): ~1.1 s on an idle 2-core machine (0.4 s forkserver, then
@@ -299,13 +318,15 @@ class ExtractPool:
 
     def __init__(self, workers: int = 2, timeout: float = 20.0,
                  max_bytes: int = DEFAULT_MAX_BYTES, func: ExtractFunc = extract_article,
-                 *, start_method: str = "forkserver") -> None:
+                 *, start_method: str = "forkserver", warm_extract: bool | None = None) -> None:
         if workers < 0 or timeout <= 0 or max_bytes <= 0:
             raise ValueError("workers must be >= 0, timeout and max_bytes > 0")
         multiprocessing.get_context(start_method)  # ValueError now, not at the first page
         self.workers, self.timeout, self.max_bytes = workers, timeout, max_bytes
         self.restarts = 0  # worker pools killed and replaced (timeouts, crashes)
         self._func = func
+        # by default, a pool made for pages loads the extractor in every worker at start
+        self._warm_extract = func is extract_article if warm_extract is None else warm_extract
         self._start_method = start_method
         self._slots = asyncio.Semaphore(_slots_for(workers))
         self._in_flight = 0
@@ -407,7 +428,8 @@ class ExtractPool:
         barrier = context.Barrier(self.workers)
         executor = ProcessPoolExecutor(self.workers, mp_context=context,
                                        initializer=_warm_worker,
-                                       initargs=(self._func, barrier, os.getpid()))
+                                       initargs=(self._func, barrier, os.getpid(),
+                                                 self._warm_extract))
         loop = asyncio.get_running_loop()
         pings = [loop.run_in_executor(executor, _ping) for _ in range(self.workers)]
         self._executor = executor

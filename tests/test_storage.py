@@ -29,7 +29,17 @@ def test_migrations_are_idempotent(db_url: str) -> None:
     engine = make_engine(db_url)
     upgrade(engine)
     upgrade(engine)
-    assert current_revision(engine) == "0002"
+    assert current_revision(engine) == "0003"
+
+
+def test_a_0002_database_gains_the_live_entries_index(db_url: str) -> None:
+    from sqlalchemy import inspect
+
+    engine = make_engine(db_url)
+    upgrade(engine, "0002")
+    assert "ix_feed_entry_live" not in {i["name"] for i in inspect(engine).get_indexes("feed_entry")}
+    store = Store.open(db_url)  # migrates to head on open
+    assert "ix_feed_entry_live" in {i["name"] for i in inspect(store.engine).get_indexes("feed_entry")}
 
 
 def test_ingest_twice_stores_once_and_links_both_feeds(db_url: str) -> None:

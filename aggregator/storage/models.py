@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -108,7 +108,12 @@ class FeedEntryRow(SQLModel, table=True):
     """Which feed carries which article, under which entry key."""
 
     __tablename__ = "feed_entry"
-    __table_args__ = (UniqueConstraint("feed_id", "entry_key"),)
+    __table_args__ = (
+        UniqueConstraint("feed_id", "entry_key"),
+        # the entries a feed still lists (migration 0003): what each poll compares against
+        Index("ix_feed_entry_live", "feed_id", sqlite_where=text("gone_at IS NULL"),
+              postgresql_where=text("gone_at IS NULL")),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     feed_id: int = Field(foreign_key="feed.id", index=True)

@@ -203,12 +203,14 @@ class Store:
         with self.engine.connect() as conn:
             if self.dialect == "sqlite":
                 return self._sqlite_feed_entries(conn, feed_id, keys)
-            for chunk in list(_chunks(list(keys))) or [[]]:
-                q = (core_select(fe.c.entry_key, fe.c.article_id, fe.c.fingerprint, fe.c.gone_at,
-                            fe.c.first_seen_at, art.c.published)
-                     .join(art, art.c.id == fe.c.article_id, isouter=True)
-                     .where(fe.c.feed_id == feed_id,
-                            or_(fe.c.gone_at.is_(None), fe.c.entry_key.in_(chunk))))
+            cols = (fe.c.entry_key, fe.c.article_id, fe.c.fingerprint, fe.c.gone_at,
+                    fe.c.first_seen_at, art.c.published)
+            base = core_select(*cols).join(art, art.c.id == fe.c.article_id, isouter=True)
+            # two index lookups, not one OR that reads every entry the feed ever had
+            queries = [base.where(fe.c.feed_id == feed_id, fe.c.gone_at.is_(None))]
+            queries += [base.where(fe.c.feed_id == feed_id, fe.c.entry_key.in_(chunk))
+                        for chunk in _chunks(list(keys))]
+            for q in queries:
                 out.update({k: KnownEntry(a, fp, gone is not None, pub or first)
                             for k, a, fp, gone, first, pub in conn.execute(q)})
         return out
@@ -304,13 +306,14 @@ class Store:
         SQLAlchemy's statement and row processing cost more than SQLite's work."""
         cur = conn.connection.dbapi_connection.cursor()
         out: dict[str, KnownEntry] = {}
+        select_ = ("SELECT fe.entry_key, fe.article_id, fe.fingerprint, fe.gone_at, "
+                   "coalesce(a.published, fe.first_seen_at) FROM feed_entry fe "
+                   "LEFT OUTER JOIN article a ON a.id = fe.article_id WHERE fe.feed_id = ? ")
+        # two index lookups (UNION ALL), not one OR that reads every entry the feed ever had
         for chunk in list(_chunks(list(keys))) or [[]]:
             marks = ",".join("?" * len(chunk)) or "NULL"
-            cur.execute("SELECT fe.entry_key, fe.article_id, fe.fingerprint, fe.gone_at, "
-                        "coalesce(a.published, fe.first_seen_at) FROM feed_entry fe "
-                        "LEFT OUTER JOIN article a ON a.id = fe.article_id WHERE fe.feed_id = ? "
-                        f"AND (fe.gone_at IS NULL OR fe.entry_key IN ({marks}))",
-                        [feed_id, *chunk])
+            cur.execute(f"{select_} AND fe.gone_at IS NULL UNION ALL "
+                        f"{select_} AND fe.entry_key IN ({marks})", [feed_id, feed_id, *chunk])
             out.update({k: KnownEntry(a, fp, gone is not None, _sqlite_when(when))
                         for k, a, fp, gone, when in cur.fetchall()})
         return out
