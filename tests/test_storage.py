@@ -100,3 +100,30 @@ def test_fts_body_indexes_a_summary_only_when_the_text_lacks_it() -> None:
     assert fts_body("Lead.", "Lead.\n\nMore.") == "Lead.\n\nMore."
     assert fts_body(None, "Body.") == "Body."
     assert fts_body("A teaser.", "The page text.") == "A teaser.\nThe page text."
+
+
+def test_feed_entries_known_listed_and_gone(db_url: str) -> None:
+    """What a poll compares against: entries under its keys (gone or not) and every entry
+    the feed still lists; gone_keys and seen_keys move entries between the two."""
+    from dataclasses import replace
+
+    store = Store.open(db_url)
+    store.sync_feeds([("a", "http://a.example/f")], NOW)
+    fid = store.feed_states()["a"].id
+    drafts = tuple(_draft(f"url:https://x.example/{i}") for i in range(3))
+    links = tuple(EntryLink(f"e{i}", f"fp{i}", draft_index=i) for i in range(3))
+    store.ingest(IngestBatch(fid, drafts, links, now=NOW))
+
+    listed = store.feed_entries(fid, ["e0", "zz"])
+    assert set(listed) == {"e0", "e1", "e2"}  # e1, e2 still listed though not asked for
+    assert listed["e0"].fingerprint == "fp0" and not listed["e0"].gone
+    assert listed["e0"].when == NOW  # the article's publication date
+
+    store.ingest(IngestBatch(fid, gone_keys=("e1", "e2"), now=NOW))
+    after = store.feed_entries(fid, ["e0"])
+    assert set(after) == {"e0"}  # gone entries are not read unless asked for
+    asked = store.feed_entries(fid, ["e1"])
+    assert asked["e1"].gone and not asked["e0"].gone
+
+    store.ingest(replace(IngestBatch(fid, now=NOW), seen_keys=("e1",)))  # listed again
+    assert set(store.feed_entries(fid, [])) == {"e0", "e1"}
