@@ -202,6 +202,14 @@ class Config(_Model):
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
 
+    def extracts(self, feed: FeedConfig) -> bool:
+        """Whether `feed`'s articles are fetched and extracted (its own setting, else the default)."""
+        return feed.extract if feed.extract is not None else self.defaults.extract
+
+    def monitors(self, feed: FeedConfig) -> bool:
+        """Whether `feed`'s articles are re-checked (its own setting, else the default)."""
+        return feed.monitor if feed.monitor is not None else self.defaults.monitor
+
 
 def _no_duplicates(key: str, names: Sequence[str]) -> None:
     seen: set[str] = set()

@@ -301,8 +301,7 @@ async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress 
 
 def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Config) -> Feed:
     interval = (f.interval or cfg.defaults.interval).total_seconds()
-    extract = f.extract if f.extract is not None else cfg.defaults.extract
-    monitor = f.monitor if f.monitor is not None else cfg.defaults.monitor
+    extract, monitor = cfg.extracts(f), cfg.monitors(f)
     base = Feed(name=f.name, url=f.url, interval_s=interval, extract=extract, monitor=monitor,
                 tags=tuple(f.tags), enabled=f.enabled, title=f.title)
     if s is None:
@@ -319,9 +318,7 @@ def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Confi
 def extracts_pages(config: Config) -> bool:
     """Whether any feed or watch of `config` fetches article pages (then the pool's
     workers load the extractor when they start, not on their first page)."""
-    feeds = any(f.extract if f.extract is not None else config.defaults.extract
-                for f in config.feeds)
-    return feeds or bool(config.watches)
+    return any(config.extracts(f) for f in config.feeds) or bool(config.watches)
 
 
 def make_aggregator(config: Config | str | os.PathLike[str] | None = None, *,

@@ -244,9 +244,7 @@ def _exit_with(owner: int) -> None:
         time.sleep(OWNER_CHECK_S)
         try:
             os.kill(owner, 0)
-        except ProcessLookupError:
-            os._exit(0)
-        except PermissionError:  # the pid now belongs to another user's process
+        except (ProcessLookupError, PermissionError):  # gone, or the pid was reused
             os._exit(0)
 
 

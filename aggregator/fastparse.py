@@ -39,7 +39,7 @@ import html.entities
 import re
 import threading
 import xml.parsers.expat
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import feedparser.datetimes
@@ -546,7 +546,12 @@ class _Walk:
         self.children(root[0], self.feed, 3, entry=False)
 
     def children(self, parent: Any, ctx: Any, depth: int, *, entry: bool) -> None:
-        table = _ENTRY_TABLE if entry else _FEED_TABLE
+        self.dispatch(parent, _ENTRY_TABLE if entry else _FEED_TABLE, ctx, depth, entry)
+
+    def dispatch(self, parent: Any, table: Mapping[str, _Handler], ctx: Any, depth: int,
+                 entry: bool) -> None:
+        """Each child to its handler in `table`; an element feedparser handles elsewhere
+        (not in this table) is a case the fast path does not model."""
         for el in parent:
             name = self.names.name(el)
             handler = table.get(name)
@@ -590,15 +595,7 @@ class _Walk:
         key = key[0] if isinstance(key, list) else key
         if key in (_RESERVED_ENTRY if entry else _RESERVED_FEED):
             raise _Unsupported
-        table = _NESTED_TABLE if entry else {}
-        for child in el:
-            child_name = self.names.name(child)
-            handler = table.get(child_name)
-            if handler is None:
-                if child_name in _HANDLED:
-                    raise _Unsupported
-                handler = _Walk.unknown
-            self.visit(handler, child, child_name, ctx, depth + 1, entry)
+        self.dispatch(el, _NESTED_TABLE if entry else {}, ctx, depth + 1, entry)
 
     # ------------------------------------------------------------------ values
 
@@ -854,14 +851,7 @@ class _Walk:
 
         Depth matters: a nested media:title still yields to a title seen before it.
         """
-        for child in el:
-            child_name = self.names.name(child)
-            handler = _MEDIA_TABLE.get(child_name)
-            if handler is None:
-                if child_name in _HANDLED:
-                    raise _Unsupported
-                handler = _Walk.unknown
-            self.visit(handler, child, child_name, ctx, depth + 1, entry)
+        self.dispatch(el, _MEDIA_TABLE, ctx, depth + 1, entry)
 
     def entry_image(self, el: Any, name: str, ctx: Any, depth: int, entry: bool) -> None:
         """An <image> in an item resets "a title was seen", and its title becomes the entry's;

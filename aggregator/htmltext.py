@@ -5,7 +5,7 @@ instead of html.parser's tag-by-tag callbacks (2-3× less CPU on feed summaries)
 fragments it understands and answers None for the rest (raw-text elements such
 as <script>, comments, declarations, odd closing tags, quotes in odd places),
 which ``text_of`` then hands to html.parser. tests/test_htmltext.py checks the
-two agree on every feed fragment of the test corpus and on generated markup.
+two agree on generated markup; scripts/compare_text.py on every corpus fragment.
 
 How: tags become private-use markers (block → paragraph break, <br> → line
 break, any other tag → a cut that keeps entities from joining across it), the

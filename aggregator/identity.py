@@ -148,9 +148,6 @@ def normalise_space(text: str) -> str:
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
-_normalise_space = normalise_space
-
-
 def text_hash(text: str) -> str:
     """sha256 hex of the text with whitespace collapsed: the content hash of versions."""
     return hash_normalised(normalise_space(text))

@@ -259,7 +259,7 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
              for c in cands if c.article_key in existing]
     todo = [c for c in cands if c.article_key not in existing]
     next_check = first_recheck(st.config, st.clock())
-    if _extracts(st.config, feed):
+    if st.config.extracts(feed):
         drafts = list(await asyncio.gather(*(_draft(st, feed, c, next_check) for c in todo)))
     else:  # no page to wait for: no task per entry
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
@@ -289,10 +289,6 @@ def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Sto
             out.append(d)
         links.append(EntryLink(c.key, c.fingerprint, draft_index=index[d.key]))
     return out, links
-
-
-def _extracts(config: Config, feed: FeedConfig) -> bool:
-    return feed.extract if feed.extract is not None else config.defaults.extract
 
 
 async def _draft(st: Stages, feed: FeedConfig, c: _Candidate,
@@ -331,7 +327,7 @@ def _make_draft(c: _Candidate, page: Extracted | None, error: str | None,
     text = page.text if page else c.prep.text
     url = (page.canonical_url if page and page.canonical_url else None) or e.url
     key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
-    monitor = feed.monitor if feed.monitor is not None else config.defaults.monitor
+    monitor = config.monitors(feed)
     return ArticleDraft(
         key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
         author=e.author or (page.author if page else None), summary=c.prep.summary_text or None,

@@ -66,9 +66,6 @@ class IngestWriter:
             results = await asyncio.to_thread(self.store.ingest_many,
                                                [(b, a) for b, a, _ in group])
         except Exception:  # noqa: BLE001 - retried alone below, each failing on its own
-            if len(group) == 1:
-                await self._write_alone(group[0])
-                return
             for item in group:
                 await self._write_alone(item)
             return

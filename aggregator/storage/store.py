@@ -278,10 +278,10 @@ class Store:
         cols = list(rows[0])
         per = max(1, _SQLITE_MAX_VARS // len(cols))
         out: list[tuple[int, str]] = []
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = _cursor(conn)
         for i in range(0, len(rows), per):
             chunk = rows[i:i + per]
-            values = ",".join(["(" + ",".join("?" * len(cols)) + ")"] * len(chunk))
+            values = ",".join([f"({_marks(len(cols))})"] * len(chunk))
             cur.execute(f"INSERT INTO article ({','.join(cols)}) VALUES {values} "
                         "ON CONFLICT DO NOTHING RETURNING id, key",
                         [v for row in _sqlite_rows(ArticleRow, cols, chunk) for v in row])
@@ -296,22 +296,22 @@ class Store:
             return
         cols = list(rows[0])
         sql = (f"INSERT INTO {model.__table__.name} ({','.join(cols)}) "
-               f"VALUES ({','.join('?' * len(cols))}) ON CONFLICT DO NOTHING")
-        conn.connection.dbapi_connection.cursor().executemany(
+               f"VALUES ({_marks(len(cols))}) ON CONFLICT DO NOTHING")
+        _cursor(conn).executemany(
             sql, _sqlite_rows(model, cols, rows))
 
     def _sqlite_feed_entries(self, conn: Any, feed_id: int, keys: Sequence[str]
                              ) -> dict[str, KnownEntry]:
         """feed_entries through the driver: this runs once per feed per poll, and
         SQLAlchemy's statement and row processing cost more than SQLite's work."""
-        cur = conn.connection.dbapi_connection.cursor()
+        cur = _cursor(conn)
         out: dict[str, KnownEntry] = {}
         select_ = ("SELECT fe.entry_key, fe.article_id, fe.fingerprint, fe.gone_at, "
                    "coalesce(a.published, fe.first_seen_at) FROM feed_entry fe "
                    "LEFT OUTER JOIN article a ON a.id = fe.article_id WHERE fe.feed_id = ? ")
         # two index lookups (UNION ALL), not one OR that reads every entry the feed ever had
         for chunk in list(_chunks(list(keys))) or [[]]:
-            marks = ",".join("?" * len(chunk)) or "NULL"
+            marks = _marks(len(chunk)) or "NULL"
             cur.execute(f"{select_} AND fe.gone_at IS NULL UNION ALL "
                         f"{select_} AND fe.entry_key IN ({marks})", [feed_id, feed_id, *chunk])
             out.update({k: KnownEntry(a, fp, gone is not None, _sqlite_when(when))
@@ -321,10 +321,10 @@ class Store:
     def _ids_for(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         out: dict[str, int] = {}
         if self.dialect == "sqlite":
-            cur = conn.connection.dbapi_connection.cursor()
+            cur = _cursor(conn)
             for chunk in _chunks(list(keys)):
-                cur.execute(f"SELECT key, id FROM article WHERE key IN "
-                            f"({','.join('?' * len(chunk))})", list(chunk))
+                cur.execute(f"SELECT key, id FROM article WHERE key IN ({_marks(len(chunk))})",
+                            list(chunk))
                 out.update(cur.fetchall())
             return out
         table = ArticleRow.__table__  # type: ignore[attr-defined]
@@ -403,7 +403,7 @@ class Store:
             if not fresh:
                 conn.execute(text("DELETE FROM article_fts WHERE rowid = :id"),
                              [{"id": p["id"]} for p in params])
-            conn.connection.dbapi_connection.cursor().executemany(
+            _cursor(conn).executemany(
                 "INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)",
                 [(p["id"], p["title"], p["body"]) for p in params])
         else:
@@ -560,6 +560,16 @@ def _article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:
         "next_check_at": _naive(d.next_check_at) if d.monitor else None, "check_errors": 0,
         "retracted": None, "lease_owner": None, "lease_until": None,
     }
+
+
+def _cursor(conn: Any) -> Any:
+    """A driver cursor in `conn`'s transaction (SQLite hot paths skip SQLAlchemy)."""
+    return conn.connection.dbapi_connection.cursor()
+
+
+def _marks(n: int) -> str:
+    """`n` positional placeholders: "?,?,?"."""
+    return ",".join("?" * n)
 
 
 #: SQLite's default limit on bound parameters per statement (3.32+).
