@@ -18,8 +18,14 @@ from typing import Any
 
 from aggregator.exceptions import AggregatorError
 
-#: Identification reads this much: more costs time and changes nothing.
-LANG_SAMPLE_CHARS = 250
+#: Identification reads this much first: it settles most items, at a third of the
+#: cost of reading 400 (scripts/eval_language.py).
+LANG_SAMPLE_CHARS = 150
+#: A first look less sure than this reads again, up to LANG_LONG_SAMPLE_CHARS: the
+#: two steps are right as often as reading 400 characters every time (95.7% on the
+#: corpus feeds, against 95.3% for one look at 250), for 20% less CPU than that one look.
+LANG_SURE = 0.7
+LANG_LONG_SAMPLE_CHARS = 400
 #: Fewer letters than this is a name or a label, not evidence of a language.
 MIN_LANG_LETTERS = 20
 #: fastText's probability for its best label; below it, guesses are noise.
@@ -51,11 +57,19 @@ def _model() -> Any:
 
 def detect_language(text: str) -> str | None:
     """ISO 639-1 code of `text`, or None when it is too short or the guess too weak."""
-    sample = text[:LANG_SAMPLE_CHARS]
+    code, prob = _guess(text[:LANG_SAMPLE_CHARS])
+    if prob < LANG_SURE and len(text) > LANG_SAMPLE_CHARS:
+        code, prob = _guess(text[:LANG_LONG_SAMPLE_CHARS])
+    return code if prob >= MIN_LANG_CONFIDENCE else None
+
+
+def _guess(sample: str) -> tuple[str | None, float]:
+    """fastText's best ISO 639-1 label for `sample` and its probability ((None, 0) when
+    the sample has too few letters or the label is not a two-letter code)."""
     if sum(map(str.isalpha, sample)) < MIN_LANG_LETTERS:
-        return None
+        return None, 0.0
     labels, probs = _model().predict(_BREAKS.sub(" ", sample), k=1)
-    if not labels or float(probs[0]) < MIN_LANG_CONFIDENCE:
-        return None
+    if not labels:
+        return None, 0.0
     code = str(labels[0]).removeprefix(_LABEL)
-    return code if _ISO639_1.fullmatch(code) else None
+    return (code, float(probs[0])) if _ISO639_1.fullmatch(code) else (None, 0.0)

@@ -212,6 +212,22 @@ def test_detect_language(text: str, expected: str | None) -> None:
     assert detect_language(text) == expected
 
 
+SPEC_SHEET = ("2025-01-14 | 10:32 | Nvidia H100, H800, A100, A800 — AMD MI300X; ASML NXE:3600D; "
+              "TSMC N3E; SMIC N+2; Huawei Ascend 910B/910C — 12 345 678 $ — 2025 ")
+
+
+def test_an_unsure_first_look_reads_further() -> None:
+    """Product names open the text: the first 150 characters alone are a weak guess
+    (below LANG_SURE), and the sentence after them decides."""
+    from aggregator.language import LANG_SAMPLE_CHARS, LANG_SURE, _guess
+
+    assert _guess(SPEC_SHEET[:LANG_SAMPLE_CHARS])[1] < LANG_SURE
+    assert detect_language(SPEC_SHEET + SEED.paragraphs[1]) == "fr"
+    numbers = "12 345 678 — 2025 — 14:32 — 99 % — 1 024 — 3,14 — " * 3
+    assert _guess(numbers[:LANG_SAMPLE_CHARS]) == (None, 0.0)
+    assert detect_language(numbers + GERMAN) == "de"
+
+
 # -- the pool -------------------------------------------------------------------
 
 

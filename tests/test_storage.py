@@ -56,6 +56,26 @@ def test_ingest_twice_stores_once_and_links_both_feeds(db_url: str) -> None:
     assert store.fts_candidates(["controles"], 10) == [first]
 
 
+def test_a_group_commit_indexes_every_feeds_articles_once(db_url: str) -> None:
+    """ingest_many writes the full-text rows of all its feeds at the end: each new
+    article is searchable, a story two feeds share in one group is indexed once."""
+    store = Store.open(db_url)
+    store.sync_feeds([(f"f{i}", f"http://f{i}.example/") for i in range(3)], NOW)
+    states = store.feed_states()
+    texts = ["Les contrôles à l'exportation de puces", "Ausfuhrkontrollen für Chips",
+             "Export controls on chips"]
+    batches = [IngestBatch(states[f"f{i}"].id, (_draft(f"url:https://x.example/{i}", texts[i]),),
+                           (EntryLink("e", "fp", draft_index=0),), now=NOW) for i in range(3)]
+    shared = IngestBatch(states["f0"].id, (_draft("url:https://x.example/2", texts[2]),),
+                         (EntryLink("e2", "fp", draft_index=0),), now=NOW)
+    ids = [i for [i] in store.ingest_many([(b, None) for b in [*batches, shared]])]
+    assert ids[3] == ids[2]
+    assert store.fts_candidates(["controles"], 10) == [ids[0]]
+    assert store.fts_candidates(["ausfuhr"], 10) == [ids[1]]
+    assert store.fts_candidates(["export"], 10) == [ids[2], ids[0]]
+    assert store.fts_candidates(["chips"], 10) == [ids[2], ids[1]]
+
+
 def test_concurrent_writers_of_one_story_store_it_once(db_url: str) -> None:
     stores = [Store.open(db_url) for _ in range(2)]
     stores[0].sync_feeds([(f"f{i}", f"http://f{i}.example/") for i in range(8)], NOW)
