@@ -17,6 +17,9 @@ CASES = [
     '<a title=x"y>z</a>"q"', "<script>alert(1)</script>after", "<!-- c -->d", "</ p>e",
     "<p>para<br><br>still</p>", "<img src=x.png alt='a picture'>text", "<hr/>rule",
     "<a<p>>", "x <b y> <p>z</p>", "<p a=\"1\" b=2>t</p>", "<P CLASS=x>T</P><BR/>u",
+    "<p\x00>x</p>y", "<\u017fection>s</\u017fection>t", "a</br>b", "<a t=\"x><p>\">q",
+    "a<br> <br>b", "a<br><br>b", "<p> <br> </p>c", "a <br> \n <br><br> b", "<li> x </li> <li>y",
+    "<a t=\"x><p>q", "<b>\u00a0</b>", "x<BR\tclear=all>y", "<h1>T</h1>\n<br>\n<p>b</p>",
 ]
 
 
@@ -35,7 +38,8 @@ _ALPHABET = st.sampled_from(
      "div", "li", "span", "amp", "lt", "x20", "é", "<p>", "</p>", "<br>", "<br/>", "<b>", "</b>",
      "<a href='u'>", "</a>", "<div class=\"c\">", "</div>", "&amp;", "&#10;", "&nbsp;", "<li>",
      "<a title=x\"y>", "<!--", "-->", "<script>", "</script>", "&am", "p;", "\r", "</ ", "<3",
-     "=\"", "'>", "<p/>", "<hr>", "\u2028", "\ue000", "<td>", "<h1>", "&#x27;", "&quot;"])
+     "=\"", "'>", "<p/>", "<hr>", "\u2028", "\ue000", "<td>", "<h1>", "&#x27;", "&quot;",
+     "\x00", "</br>", "\u017f", "<BR>", "<P>", "\ue001"])
 
 
 @settings(max_examples=1500, deadline=None)
