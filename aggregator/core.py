@@ -88,6 +88,11 @@ class Aggregator:
                                           max_bytes=self.config.network.max_bytes)
         return self._extractor
 
+    def start_workers(self) -> None:
+        """Start the parse/extraction worker processes now rather than in the first poll,
+        as the daemon does when it starts (~0.1-1 s: a process start and the model)."""
+        asyncio.run(self.extractor.start())
+
     def close(self) -> None:
         if self._extractor is not None:
             self._extractor.close()
@@ -110,8 +115,13 @@ class Aggregator:
     async def running(self) -> AsyncIterator[Stages]:
         """The pipeline's edges for this event loop."""
         async with Fetcher(fetch_policy(self.config), now=self.clock) as fetcher:
-            yield Stages(self.config, self.store, fetcher, self.extractor, self.topics,
-                         self.clock, self._plan_alerts, self._next_poll)
+            st = Stages(self.config, self.store, fetcher, self.extractor, self.topics,
+                        self.clock, self._plan_alerts, self._next_poll)
+            try:
+                yield st
+            finally:
+                if st.writer is not None:
+                    await st.writer.aclose()
 
     def _next_poll(self, feed: FeedConfig, state: FeedState, outcome: PollOutcome,
                    now: datetime) -> datetime:

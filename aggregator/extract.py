@@ -350,6 +350,14 @@ class ExtractPool:
             finally:
                 self._in_flight -= 1
 
+    async def start(self) -> None:
+        """Start the worker processes now and wait until they are warm (~0.5-1 s), so
+        that the first poll does not pay for it (the daemon calls this at start-up)."""
+        if self.workers == 0:
+            return
+        self._bind_loop()
+        await self._ready_executor()
+
     def _bind_loop(self) -> None:
         """The pool outlives event loops (each `Aggregator.poll()` is an asyncio.run):
         keep the warm worker processes, remake the loop-bound semaphore and future."""

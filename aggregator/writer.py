@@ -42,6 +42,7 @@ class IngestWriter:
         self.linger = linger
         self._pending: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
+        self._checkpoint: asyncio.Task[None] | None = None
 
     async def write(self, batch: IngestBatch, alerts_for: AlertFactory | None) -> list[int]:
         """Store one feed's batch; returns its article ids once committed."""
@@ -72,6 +73,18 @@ class IngestWriter:
         for (_, _, future), ids in zip(group, results):
             if not future.done():
                 future.set_result(ids)
+        self._checkpoint_behind()
+
+    async def aclose(self) -> None:
+        """Wait for the groups and the checkpoint still in flight."""
+        for task in (self._task, self._checkpoint):
+            if task is not None:
+                await asyncio.gather(task, return_exceptions=True)
+
+    def _checkpoint_behind(self) -> None:
+        """Start a checkpoint beside the writer unless one is running (see Store.checkpoint)."""
+        if self._checkpoint is None or self._checkpoint.done():
+            self._checkpoint = asyncio.create_task(asyncio.to_thread(self.store.checkpoint))
 
     async def _write_alone(self, item: _Pending) -> None:
         batch, alerts_for, future = item

@@ -63,6 +63,8 @@ class OursClient:
         path = workdir / "feeds.yaml"
         path.write_text(yaml.safe_dump(cfg, sort_keys=False))
         self.agg = make_aggregator(str(path))
+        # as the daemon does when it starts: the polls then time the work, not process start-up
+        self.agg.start_workers()
         self.n = len(urls)
 
     def poll(self, phase: str) -> dict[str, Any]:

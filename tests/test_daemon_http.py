@@ -208,3 +208,13 @@ def test_readyz_follows_the_database_away_and_back(
         create()
         Store.open(url).close()  # the database is back, migrated
         wait_for(lambda: get(d.http + "/readyz")[0] == 200, 10, "ready again")
+
+
+@pytest.mark.slow
+def test_the_daemon_starts_its_workers_before_the_first_cycle(tmp_path: Path) -> None:
+    """No feed to poll, so only start-up can have started the worker processes."""
+    path = write_config(tmp_path, [], daemon={"tick": "1h", "http_port": 0})
+    with make_aggregator(path, extract_workers=2) as agg, \
+            BackgroundDaemon(agg, Options(announce=lambda _: None)):
+        pids = agg.extractor.worker_pids()
+        assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)

@@ -256,6 +256,22 @@ async def test_closed_pool_refuses_pages() -> None:
 
 
 @pytest.mark.slow
+async def test_start_brings_the_workers_up_before_any_page(tmp_path: Path) -> None:
+    """What the daemon does at start-up: its first poll then finds warm workers."""
+    log = tmp_path / "pids"
+    async with ExtractPool(workers=2, func=sleepy_extract) as pool:
+        assert pool.worker_pids() == []
+        await pool.start()
+        started = sorted(pool.worker_pids())
+        assert len(started) == 2 and all(Path(f"/proc/{pid}").exists() for pid in started)
+        await asyncio.gather(*(pool.extract(PAGE, str(log)) for _ in range(2)))
+        assert sorted(set(_pids(log))) == started  # the same processes did the work
+    async with ExtractPool(workers=0) as inline:
+        await inline.start()  # nothing to start
+        assert inline.worker_pids() == []
+
+
+@pytest.mark.slow
 async def test_two_workers_extract_concurrently(tmp_path: Path) -> None:
     log = tmp_path / "pids"
     async with ExtractPool(workers=2, func=sleepy_extract) as pool:

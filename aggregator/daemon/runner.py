@@ -154,6 +154,7 @@ class Daemon:
         return 0
 
     async def _serve_forever(self) -> int:
+        await self._start_workers()
         self.http = self._start_http()
         self.watcher = self._start_watcher()
         self._sched = scheduler.build_scheduler([
@@ -171,6 +172,14 @@ class Daemon:
         finally:
             await self._shutdown(loop)
         return 0
+
+    async def _start_workers(self) -> None:
+        """Parse/extraction workers up before the first cycle, which then spends its
+        time on feeds; if they fail here, the first cycle tries again and reports it."""
+        try:
+            await self.agg.extractor.start()
+        except AggregatorError as e:
+            log.warning("workers: %s", e)
 
     def _start_http(self) -> ObservabilityServer:
         d = self.agg.config.daemon

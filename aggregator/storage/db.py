@@ -42,12 +42,19 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
+#: Pages of write-ahead log after which a commit checkpoints it itself. Ingest
+#: checkpoints beside its writer after each group commit (Store.checkpoint), so this
+#: is the backstop for other writers: 16 MB rather than SQLite's 4 MB.
+WAL_AUTOCHECKPOINT_PAGES = 4000
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
@@ -43,6 +44,8 @@ from .records import (
     KnownEntry,
     MatchDraft,
 )
+
+log = logging.getLogger(__name__)
 
 AlertFactory = Callable[[int, ArticleDraft, Sequence[MatchDraft]], Sequence[AlertDraft]]
 _CHUNK = 500
@@ -258,6 +261,22 @@ class Store:
         ids, fresh = self._insert_articles(conn, batch)
         self._link_entries(conn, batch, ids)
         return ids, self._write_new(conn, batch, ids, fresh, alerts_for)
+
+    def checkpoint(self) -> None:
+        """Copy committed write-ahead-log pages into the SQLite database file, beside the
+        writers rather than inside one of their commits (no-op on PostgreSQL).
+
+        PASSIVE: it takes no lock a writer needs, and gives up on pages a reader still
+        uses. Each commit would otherwise checkpoint the log itself once it passes 1,000
+        pages, and wait there for its fsyncs (4-5% of a cold poll's wall time).
+        """
+        if self.dialect != "sqlite" or not self.shares_threads:
+            return
+        try:
+            with self.engine.connect() as conn:
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+        except OperationalError as e:  # harmless: the next checkpoint copies these pages
+            log.debug("checkpoint skipped: %s", e)
 
     @property
     def shares_threads(self) -> bool:
