@@ -54,7 +54,11 @@ class OursClient:
 
         cfg = {
             "database": "sqlite:///bench.db",
-            "network": {"allow_private": ["127.0.0.1/32"]},
+            # the farm is one host: our per-host politeness (2 connections by default, right
+            # for real sites) would be all that limits us; 16, like reader's workers and
+            # newsboat's reload threads against the same farm
+            "network": {"allow_private": ["127.0.0.1/32"], "max_per_host": 16,
+                        "max_connections": 16},
             "defaults": {"interval": "15m", "extract": False},
             "feeds": [{"name": Path(u).stem, "url": u} for u in urls],
             "topics": [],

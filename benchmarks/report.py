@@ -144,7 +144,11 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
         f"fresh database, the same farm reset to its first state, then: cold poll → warm poll "
         f"(all 304) → {o['churn_cycles']} churn cycle(s) with {o['churn']:.0%} of the feeds changed. "
         f"reader uses `workers={o['workers']}`, newsboat `reload-threads {o['workers']}`; "
-        "ours runs with its defaults. Clients take turns within each run."),
+        "ours runs with its defaults but for `network.max_per_host: 16` and `max_connections: 16` "
+        "(the farm is a single host: the default politeness of 2 connections per host, meant for "
+        "real sites, would be all that limited it; 16 like the others), its worker processes "
+        "started during setup as the daemon starts them at start-up. Clients take turns within "
+        "each run."),
         "",
     ]
     for c in clients:
