@@ -227,18 +227,22 @@ POOLS = ((1, "forkserver"), (2, "forkserver"), (2, "fork"))
 
 
 def throughput_rows(pages: Sequence[Page], repeat: int) -> list[str]:
-    """Best of `repeat` runs each: other work on the machine only ever slows a run down."""
-    inline = min((_inline_run(pages) for _ in range(repeat)), key=lambda r: r.seconds)
+    """`repeat` runs of each runner: the median run, with the range of pages/s; the
+    speedup is the ratio of median times."""
+    inline = [_inline_run(pages) for _ in range(repeat)]
     rows = [_speed_row("extract_article, this process", inline, len(pages), None)]
     baseline = None
     for workers, method in POOLS:
         runs = [asyncio.run(pool_run(pages, workers, method)) for _ in range(repeat)]
-        best = min(runs, key=lambda r: r.seconds)
-        baseline = baseline or best.seconds
-        name = f"ExtractPool workers={workers} ({method})"
-        rows.append(_speed_row(name, PoolRun(runs[0].startup, best.seconds, best.worker_cpu),
-                               len(pages), baseline / best.seconds, workers))
+        mid = _median_run(runs)
+        baseline = baseline or mid.seconds
+        rows.append(_speed_row(f"ExtractPool workers={workers} ({method})", runs, len(pages),
+                               baseline / mid.seconds, workers))
     return rows
+
+
+def _median_run(runs: Sequence[PoolRun]) -> PoolRun:
+    return sorted(runs, key=lambda r: r.seconds)[len(runs) // 2]
 
 
 def _inline_run(pages: Sequence[Page]) -> PoolRun:
@@ -246,20 +250,22 @@ def _inline_run(pages: Sequence[Page]) -> PoolRun:
     return PoolRun(0.0, seconds, time.process_time() - cpu)
 
 
-def _speed_row(name: str, run: PoolRun, count: int, speedup: float | None,
+def _speed_row(name: str, runs: Sequence[PoolRun], count: int, speedup: float | None,
                workers: int = 1) -> str:
-    start = f"{run.startup:.2f}" if run.startup else "–"
+    run = _median_run(runs)
+    start = f"{runs[0].startup:.2f}" if runs[0].startup else "–"
     gain = f"{speedup:.2f}×" if speedup is not None else "–"
     cpu = (f"{1000 * run.worker_cpu / count:.1f} | {run.worker_cpu / run.seconds / workers:.0%}"
            if run.worker_cpu is not None else "? | ?")
-    return (f"| {name} | {start} | {count / run.seconds:.1f} | {1000 * run.seconds / count:.1f} "
-            f"| {cpu} | {gain} |")
+    rates = sorted(count / r.seconds for r in runs)
+    return (f"| {name} | {start} | {count / run.seconds:.1f} ({rates[0]:.1f}–{rates[-1]:.1f}, "
+            f"n={len(runs)}) | {1000 * run.seconds / count:.1f} | {cpu} | {gain} |")
 
 
 # ---------------------------------------------------------------------------
 
 
-def run(*, sweep: bool = True, repeat: int = 3) -> str:
+def run(*, sweep: bool = True, repeat: int = 5) -> str:
     """The benchmark report as markdown (sweep=False skips the settings comparison)."""
     pages, source = load_pages()
     lines = [
@@ -276,8 +282,8 @@ def run(*, sweep: bool = True, repeat: int = 3) -> str:
         texts, seconds = timed(pages, article_text)
         lines.append(_quality_row("**extract_article**", pages, texts, seconds))
     lines += [
-        "", (f"### Throughput (warm, best of {repeat}; start-up = first pool's creation to "
-             "its first page done, forkserver start included)"), "",
+        "", (f"### Throughput (warm; median of {repeat} runs, pages/s with min–max; start-up = "
+             "the first pool's creation to its first page done, forkserver start included)"), "",
         ("| runner | start-up (s) | pages/s | wall ms/page | CPU ms/page | CPU busy per worker "
          "| speedup vs 1 worker |"),
         "|---|---|---|---|---|---|---|",
@@ -291,7 +297,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-sweep", action="store_true",
                         help="skip the comparison of trafilatura settings")
-    parser.add_argument("--repeat", type=int, default=3, help="throughput runs per runner")
+    parser.add_argument("--repeat", type=int, default=5, help="throughput runs per runner")
     args = parser.parse_args()
     for name in ("trafilatura", "htmldate", "courlan"):
         logging.getLogger(name).setLevel(logging.CRITICAL)
