@@ -94,11 +94,18 @@ def run_once(config: Path, timeout: int) -> dict[str, Any]:
     t0 = time.perf_counter()
     th.start()
     timer = threading.Timer(timeout, proc.kill)
+    timer.daemon = True
     timer.start()
-    _, status, ru = os.wait4(proc.pid, 0)
+    try:
+        _, status, ru = os.wait4(proc.pid, 0)
+    except BaseException:  # interrupted (SIGTERM to the benchmark): no daemon left behind
+        proc.kill()
+        proc.wait()
+        raise
+    finally:
+        timer.cancel()
+        done.set()
     secs = time.perf_counter() - t0
-    timer.cancel()
-    done.set()
     th.join()
     errf.seek(0)
     err = errf.read().decode(errors="replace")
