@@ -60,6 +60,7 @@ def render(res: dict[str, Any]) -> str:
         L.append(f"| {k} | {v} |")
     L.append("")
 
+    L += _glance(sc)
     L += _farm(sc.get("farm"), sc.get("feeds"))
     L += _feeds(sc.get("feeds"))
     L += _external("4. Extraction", sc.get("extract"), "benchmarks/bench_extract.py")
@@ -243,6 +244,41 @@ def _verdict(name: str, parts: list[tuple[str, bool | None]]) -> str:
     if any(ok is None for _, ok in parts):
         status += " on what was measured"
     return f"- {name}: " + "; ".join(text for text, _ in parts) + f" → {status}"
+
+
+def _glance(sc: dict[str, Any]) -> list[str]:
+    """Every bar in one table, taken from the sections below (each says when it ran)."""
+    L = ["## Targets at a glance", "", "| scenario | measured | status | run |", "|---|---|---|---|"]
+    feeds = sc.get("feeds") or {}
+    for line in _verdicts(feeds)[2:]:
+        if line.startswith("- scenario"):
+            name, rest = line[2:].split(": ", 1)
+            text, _, status = rest.rpartition(" → ")
+            label = {"scenario 1": "scenario 1 (cold ingest)", "scenario 2": "scenario 2 (warm poll)"}
+            L.append(f"| {label.get(name, name)} | {text} | {status} | {feeds.get('date', '?')} |")
+    churn = ((feeds.get("summary") or {}).get("ours") or {}).get("churn", {}).get("seconds")
+    if churn:
+        L.append(f"| scenario 3 (churn 10%) | {churn['median']:.2f} s per cycle | reported, no bar "
+                 f"| {feeds.get('date', '?')} |")
+    for name, key, pattern in (
+            ("scenario 4 (1 → 2 workers ≥ 1.7×)", "extract", r"measured ([\d.]+×): \*\*(\w+)"),
+            ("scenario 5 (1,000 topics ≤ 3× 10)", "topics", r"measured ([\d.]+×): \*\*(\w+)")):
+        d = sc.get(key) or {}
+        m = re.search(pattern, d.get("markdown", ""))
+        L.append(f"| {name} | {m.group(1) if m else 'not run'} | "
+                 f"{({'PASS': 'met', 'FAIL': 'NOT met'}).get(m.group(2), m.group(2)) if m else '—'} "
+                 f"| {d.get('date', '—')} |")
+    st = sc.get("storage") or {}
+    for v in st.get("verdicts", []):
+        text, _, status = v.rpartition(" → ")
+        L.append(f"| scenario 6 ({text.split(':')[0]}, 1M ≤ 1.5× 10k) | {text.split(': ', 1)[-1]} "
+                 f"| {status} | {st.get('date', '—')} |")
+    mem = sc.get("memory") or {}
+    if mem.get("peak_mb"):
+        peak = mem["peak_mb"]["median"]
+        L.append(f"| scenario 7 (≤ 300 MB) | {peak:.0f} MB | {'met' if peak <= 300 else 'NOT met'} "
+                 f"| {mem.get('date', '—')} |")
+    return L + [""]
 
 
 def _external(title: str, d: dict[str, Any] | None, path: str) -> list[str]:
