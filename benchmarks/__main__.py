@@ -48,7 +48,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--no-gzip", action="store_true", help="serve feeds uncompressed")
     p.add_argument("--workers", type=int, default=16,
                    help="threads for reader (update_feeds workers) and newsboat (reload-threads)")
-    p.add_argument("--clients", default="ours,reader,newsboat")
+    p.add_argument("--clients", default="ours,reader,newsboat,ours-defaults")
     p.add_argument("--only", default=None,
                    help=f"comma list of scenarios: {', '.join(SCENARIOS)} (or 'feeds' for farm+1-3)")
     p.add_argument("--quick", action="store_true", help="fast smoke run")

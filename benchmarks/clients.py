@@ -22,11 +22,11 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from benchmarks.farm import log_counts, log_mark
 
-CLIENTS = ("ours", "reader", "newsboat")
+CLIENTS = ("ours", "reader", "newsboat", "ours-defaults")
 
 
 def apply_staged(root: str, cycle: int) -> int:
@@ -46,6 +46,8 @@ def apply_staged(root: str, cycle: int) -> int:
 
 class OursClient:
     name = "ours"
+    #: Network settings over the defaults (see the comment where they are used).
+    network: ClassVar[dict[str, Any]] = {"max_per_host": 16, "max_connections": 16}
 
     def __init__(self, urls: list[str], workdir: Path, workers: int) -> None:
         import yaml
@@ -57,8 +59,7 @@ class OursClient:
             # the farm is one host: our per-host politeness (2 connections by default, right
             # for real sites) would be all that limits us; 16, like reader's workers and
             # newsboat's reload threads against the same farm
-            "network": {"allow_private": ["127.0.0.1/32"], "max_per_host": 16,
-                        "max_connections": 16},
+            "network": {"allow_private": ["127.0.0.1/32"], **self.network},
             "defaults": {"interval": "15m", "extract": False},
             "feeds": [{"name": Path(u).stem, "url": u} for u in urls],
             "topics": [],
@@ -89,6 +90,14 @@ class OursClient:
 
     def close(self) -> None:
         self.agg.close()
+
+
+class OursDefaultsClient(OursClient):
+    """Ours with the default politeness (2 connections per host, 10 in all): what the
+    single-host farm gets without the benchmark's setting, for comparison."""
+
+    name = "ours-defaults"
+    network: ClassVar[dict[str, Any]] = {}
 
 
 class ReaderClient:
@@ -182,6 +191,7 @@ class NewsboatClient:
 
 FACTORY: dict[str, Callable[..., Any]] = {
     "ours": OursClient,
+    "ours-defaults": OursDefaultsClient,
     "reader": ReaderClient,
     "newsboat": NewsboatClient,
 }

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def availability(client: str) -> str | None:
     """None when the client can run, else why not."""
-    if client == "ours":
+    if client in ("ours", "ours-defaults"):
         if not (REPO / "aggregator" / "core.py").exists():
             return "not available yet (aggregator/core.py does not exist)"
         p = subprocess.run([sys.executable, "-c", "from aggregator import make_aggregator"],

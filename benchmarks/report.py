@@ -148,8 +148,9 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
         "ours runs with its defaults but for `network.max_per_host: 16` and `max_connections: 16` "
         "(the farm is a single host: the default politeness of 2 connections per host, meant for "
         "real sites, would be all that limited it; 16 like the others), its worker processes "
-        "started during setup as the daemon starts them at start-up. Clients take turns within "
-        "each run."),
+        "started during setup as the daemon starts them at start-up; **ours-defaults** is the "
+        "same client with the default network settings (2 connections per host, 10 in all), "
+        "for comparison. Clients take turns within each run."),
         "",
     ]
     for c in clients:
@@ -214,6 +215,12 @@ def _verdicts(f: dict[str, Any]) -> list[str]:
     parts = [(f"{cold:.2f} s ≤ 7 s", cold <= 7)]
     parts += _ratio_parts(summ, "cold", cold, {"reader": 3.0, "newsboat": 1.0})
     L = ["Targets:", "", _verdict("scenario 1", parts)]
+    plain = (summ.get("ours-defaults") or {}).get("cold", {}).get("seconds")
+    if plain:
+        compare = "; ".join(text for text, _ in _ratio_parts(summ, "cold", plain["median"],
+                                                              {"reader": 3.0, "newsboat": 1.0}))
+        L.append(f"- for comparison, ours-defaults (2 connections per host): "
+                 f"{plain['median']:.2f} s; {compare}")
     w = ours["warm"]["seconds"]
     if w:
         rate = ours["warm"]["rate"]["median"]
