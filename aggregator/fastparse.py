@@ -56,13 +56,11 @@ from .urls import joiner
 __all__ = ["feedparser_result"]
 
 _MIXIN: Any = feedparser.mixin._FeedParserMixin
-_ATOM_NS = "http://www.w3.org/2005/Atom"
 _ATOM_ROOT = "{http://www.w3.org/2005/Atom}feed"
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 #: Namespace URIs that make feedparser call a document RSS 1.0 / 0.90 whatever its root.
 _VERSION_URIS = frozenset({"http://purl.org/rss/1.0/", "http://my.netscape.com/rdf/simple/0.9/"})
 _NAMESPACES: dict[str, str] = {uri.lower(): prefix for uri, prefix in _MIXIN.namespaces.items()}
-_STD_PREFIXES = frozenset(p.lower() for p in _NAMESPACES.values() if p)
 #: Every element name feedparser has a ``_start_``/``_end_`` handler for.
 _HANDLED = frozenset(
     name.split("_", 2)[2] for name in dir(_MIXIN) if name.startswith(("_start_", "_end_"))

@@ -35,11 +35,11 @@ _PARA, _LINE, _CUT = "\ue000", "\ue001", "\ue002"
 #: the fragment goes to html.parser (see _LEFT_TAG).
 _ATTRS = r"""(?:[^>"'=]|=\s*"[^"]*"|=\s*'[^']*'|=)*"""
 #: Any tag, in one pass (a '<' inside one is never reached: _NESTED sends those fragments
-#: to html.parser): "/" if closing, the name, and the character that ended the name.
-_TAG = re.compile(r"<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)(" + _ATTRS + ")>")
+#: to html.parser): "/" if closing, then the name.
+_TAG = re.compile(r"<(/?)([a-zA-Z][^\t\n\r\f />\x00]*)" + _ATTRS + ">")
 _LEFT_TAG = re.compile(r"<[a-zA-Z/]")
 #: A '<' opened again before the first was closed: html.parser may read the whole run
-#: as one tag name ("<a<p>"), which per-kind passes cannot reproduce.
+#: as one tag name ("<a<p>"), which a tag pattern cannot reproduce.
 _NESTED = re.compile(r"<[^>]*<")
 _BAD_CLOSE = re.compile(r"</(?![a-zA-Z])")
 #: Raw-text elements, comments, declarations and processing instructions, in one pass
@@ -48,20 +48,21 @@ _RAW = re.compile(
     r"<(?:(?i:script|style|template|noscript|head|textarea|title|xmp|iframe|noembed|noframes"
     r"|plaintext)|!|\?)"
 )
-#: A run of paragraph and line markers that holds a paragraph marker: one blank line.
+#: A run of paragraph and line markers: one newline, or a blank line if it holds a
+#: paragraph marker.
 _MARKER_RUN = re.compile(f"[{_PARA}{_LINE}]+")
 
 
 def fast_text(fragment: str) -> str | None:
     """text_of(fragment), or None when the fragment needs html.parser."""
+    if _PARA in fragment or _LINE in fragment or _CUT in fragment:  # our markers
+        return None
     if "<" in fragment:
         if _needs_parser(fragment):
             return None
         fragment = _TAG.sub(_marker, fragment)
         if _LEFT_TAG.search(fragment):  # a tag our patterns could not delimit
             return None
-    elif _PARA in fragment or _LINE in fragment or _CUT in fragment:
-        return None
     if "&" in fragment:
         fragment = html.unescape(fragment)
     flat = " ".join(fragment.replace(_CUT, "").split())  # str.split's whitespace is \s's
@@ -73,7 +74,7 @@ def fast_text(fragment: str) -> str | None:
 def _marker(m: re.Match[str]) -> str:
     """What a tag leaves in the text: a paragraph break (block tags), a line break (<br>)
     or a cut."""
-    slash, name, _ = m.groups()
+    slash, name = m.groups()
     low = name.lower()
     if low in BLOCK_TAGS:
         return _PARA
@@ -81,9 +82,8 @@ def _marker(m: re.Match[str]) -> str:
 
 
 def _needs_parser(fragment: str) -> bool:
-    return (_PARA in fragment or _LINE in fragment or _CUT in fragment or "\x00" in fragment
-            or _RAW.search(fragment) is not None or _BAD_CLOSE.search(fragment) is not None
-            or _NESTED.search(fragment) is not None)
+    return ("\x00" in fragment or _RAW.search(fragment) is not None
+            or _BAD_CLOSE.search(fragment) is not None or _NESTED.search(fragment) is not None)
 
 
 def _breaks(flat: str) -> str:

@@ -83,6 +83,8 @@ class IngestWriter:
 
     def _checkpoint_behind(self) -> None:
         """Start a checkpoint beside the writer unless one is running (see Store.checkpoint)."""
+        if not self.store.checkpoints:
+            return
         if self._checkpoint is None or self._checkpoint.done():
             self._checkpoint = asyncio.create_task(asyncio.to_thread(self.store.checkpoint))
 

@@ -270,13 +270,18 @@ class Store:
         uses. Each commit would otherwise checkpoint the log itself once it passes 1,000
         pages, and wait there for its fsyncs (4-5% of a cold poll's wall time).
         """
-        if self.dialect != "sqlite" or not self.shares_threads:
+        if not self.checkpoints:
             return
         try:
             with self.engine.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
         except OperationalError as e:  # harmless: the next checkpoint copies these pages
             log.debug("checkpoint skipped: %s", e)
+
+    @property
+    def checkpoints(self) -> bool:
+        """Whether this store has a write-ahead log to checkpoint (a SQLite file)."""
+        return self.dialect == "sqlite" and self.shares_threads
 
     @property
     def shares_threads(self) -> bool:
