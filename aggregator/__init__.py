@@ -7,7 +7,7 @@ The library is the product; the CLI and the daemon are thin layers over it::
         for result in agg.poll():
             print(result.feed, result.new, result.error)
 
-Names are imported lazily so that ``import aggregator.parse`` (or a worker
+Names are imported lazily so that ``import aggregator.parse.feeds`` (or a worker
 process of the extraction pool) does not load the whole stack.
 """
 
@@ -17,21 +17,10 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names for type checkers; at run time __getattr__ loads them
-    from .config import Config, load_config, parse_config
-    from .core import Aggregator, make_aggregator
-    from .exceptions import (
-        AggregatorError,
-        ConfigError,
-        DeliveryError,
-        ExtractError,
-        FetchError,
-        NotFoundError,
-        ParseError,
-        QuerySyntaxError,
-        StorageError,
-        UsageError,
-    )
-    from .types import Alert, Article, Change, Feed, Match, Snippet, UpdateResult, Version
+    from aggregator.config.models import Config, load_config, parse_config
+    from aggregator.core import Aggregator, make_aggregator
+    from aggregator.exceptions import AggregatorError, ConfigError, DeliveryError, ExtractError, FetchError, NotFoundError, ParseError, QuerySyntaxError, StorageError, UsageError
+    from aggregator.types import Alert, Article, Change, Feed, Match, Snippet, UpdateResult, Version
 
 __version__ = "0.1.0"
 

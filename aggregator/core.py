@@ -17,27 +17,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from . import schedule
-from .alerting import channels, stable_alert_id
-from .alerts import dispatch
-from .alerts.dispatch import DispatchReport
-from .alerts.registry import build_channel
-from .alerts.types import AlertEvent
-from .changes import learn_boilerplate
-from .config import Config, FeedConfig, load_config
-from .exceptions import NotFoundError, UsageError
-from .extract import ExtractPool
-from .faults import pause_point
-from .fetch import Fetcher, FetchPolicy
-from .monitor import RecheckResult, recheck
-from .pipeline import PollOutcome, Stages, poll_feed
-from .prepare import run_job
-from .storage import checks
-from .storage.outbox import DbOutbox
-from .storage.records import FeedState
-from .storage.store import Store
-from .topics import Document, TopicIndex, TopicSpec, prefilter_terms
-from .types import Alert, Article, Change, Feed, UpdateResult, Version
+from aggregator.ingest import rhythm as schedule
+from aggregator.alerts.plan import channels, stable_alert_id
+from aggregator.alerts import dispatch
+from aggregator.alerts.dispatch import DispatchReport
+from aggregator.alerts.registry import build_channel
+from aggregator.alerts.types import AlertEvent
+from aggregator.changes import learn_boilerplate
+from aggregator.config.models import Config, FeedConfig, load_config
+from aggregator.exceptions import NotFoundError, UsageError
+from aggregator.extract.extractor import ExtractPool
+from aggregator.testhooks import pause_point
+from aggregator.http.fetcher import Fetcher, FetchPolicy
+from aggregator.monitor.recheck import RecheckResult, recheck
+from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
+from aggregator.ingest.prepare import run_job
+from aggregator.storage import checks
+from aggregator.storage.outbox import DbOutbox
+from aggregator.storage.records import FeedState
+from aggregator.storage.store import Store
+from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
+from aggregator.types import Alert, Article, Change, Feed, UpdateResult, Version
 
 Clock = Callable[[], datetime]
 Progress = Callable[[UpdateResult], None]
@@ -129,7 +129,7 @@ class Aggregator:
 
     def _plan_alerts(self, aid: int, draft: Any, matches: Any, now: datetime,
                      feeds: Sequence[str] = ()) -> list[Any]:
-        from .alerting import plan_match_alerts
+        from aggregator.alerts.plan import plan_match_alerts
 
         return plan_match_alerts(self.config, aid, draft, matches, now, feeds)
 

@@ -34,8 +34,8 @@ from typing import Any
 import trafilatura
 
 from aggregator.exceptions import ExtractError
-from aggregator.extract import TRAFILATURA_OPTIONS, ExtractPool, extract_article
-from aggregator.seedsite import article_page, load_seed
+from aggregator.extract.extractor import TRAFILATURA_OPTIONS, ExtractPool, extract_article
+from aggregator.cli.seedsite import article_page, load_seed
 from benchmarks.corpus import corpora_dir
 
 _WORD = re.compile(r"\w+")

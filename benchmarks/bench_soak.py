@@ -37,7 +37,7 @@ import yaml
 from aggregator.core import make_aggregator
 from aggregator.daemon.runner import Daemon, Options
 from aggregator.exceptions import FetchError
-from aggregator.fetch import FetchResult
+from aggregator.http.fetcher import FetchResult
 
 FEEDS = 500
 CYCLES = 1000

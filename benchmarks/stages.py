@@ -45,9 +45,9 @@ def _drafts(prepared: Any, feed_id: int, now: datetime) -> Any:
 
 
 def run(n_feeds: int) -> dict[str, float]:
-    from aggregator.language import detect_language
-    from aggregator.parse import parse_feed, text_of
-    from aggregator.prepare import prepare_feed
+    from aggregator.extract.language import detect_language
+    from aggregator.parse.feeds import parse_feed, text_of
+    from aggregator.ingest.prepare import prepare_feed
     from aggregator.storage.store import Store
 
     farm = Farm(n_feeds, 25, backend="aiohttp")

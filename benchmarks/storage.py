@@ -49,7 +49,7 @@ Item texts: {texts}."""
 
 def _api() -> Any:
     """The storage API, or the reason it is not there yet."""
-    from aggregator import identity  # noqa: F401
+    from aggregator.ingest import identity  # noqa: F401
     from aggregator.changes import comparable_hash  # noqa: F401
     from aggregator.storage import models, records, store  # noqa: F401
 
@@ -64,9 +64,9 @@ class Texts:
     """
 
     def __init__(self, n: int = 3000) -> None:
-        from aggregator import identity
+        from aggregator.ingest import identity
         from aggregator.changes import comparable_hash
-        from aggregator.parse import text_of
+        from aggregator.parse.feeds import text_of
         from aggregator.storage.store import search_text
         from benchmarks.corpus import load_material
 

@@ -1,4 +1,4 @@
-"""Compare the fast path (aggregator.fastparse) with the feedparser path on the shared corpus.
+"""Compare the fast path (aggregator.parse.fast) with the feedparser path on the shared corpus.
 
     .venv/bin/python scripts/compare_parsers.py [--corpus DIR] [--show N] [--repeat N]
 
@@ -21,9 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator import fastparse, parse
+from aggregator.parse import fast as fastparse
+
+from aggregator.parse import feeds as parse
 from aggregator.exceptions import ParseError
-from aggregator.parse import ParsedEntry, ParsedFeed, parse_feed, text_of
+from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of
 
 DEFAULT_CORPUS = Path("/work/shared/corpora/feeds")
 FEED_FIELDS = ("format", "title", "link", "language", "ttl_minutes", "warnings")

@@ -17,7 +17,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aggregator import htmltext, parse
+from aggregator.parse import htmltext
+
+from aggregator.parse import feeds as parse
 
 CORPUS = REPO.parent / "shared" / "corpora" / "feeds"
 

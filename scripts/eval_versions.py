@@ -48,7 +48,7 @@ def items_by_guid(path: Path) -> dict[str, Item]:
     ones the daemon would store; plain feedparser otherwise.
     """
     try:
-        from aggregator.parse import parse_feed, text_of
+        from aggregator.parse.feeds import parse_feed, text_of
     except ImportError:
         return _items_with_feedparser(path)
     feed = parse_feed(path.read_bytes(), url=path.as_uri())

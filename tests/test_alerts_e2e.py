@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from aggregator import make_aggregator
-from aggregator.seedsite import article_page, load_seed, rss_feed
+from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 from tests.support.receiver import WebhookReceiver

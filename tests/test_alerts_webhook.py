@@ -17,7 +17,7 @@ from aggregator.alerts.registry import WebhookChannelConfig, build_channel, pars
 from aggregator.alerts.types import AlertEvent
 from aggregator.alerts.webhook import WebhookChannel
 from aggregator.exceptions import DeliveryError
-from aggregator.fetch import Fetcher, FetchPolicy
+from aggregator.http.fetcher import Fetcher, FetchPolicy
 from tests.support.httpserver import LoopbackServer, Response
 from tests.support.outbox import (
     T0,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cli import main
-from aggregator.seedsite import article_page, load_seed, rss_feed
+from aggregator.cli.main import main
+from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -106,7 +106,7 @@ def test_opml_import_then_export_round_trips(tmp_path: Path,
     capsys.readouterr()
     assert run(cfg, "feeds", "export", "--format", "opml") == 0
     exported = capsys.readouterr().out
-    from aggregator.opml import parse_opml
+    from aggregator.parse.opml import parse_opml
 
     again = parse_opml(exported.encode())
     original = parse_opml(opml.read_bytes())
@@ -181,7 +181,7 @@ def test_seed_site_serves_feed_and_page() -> None:
 
 def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    from aggregator.demo import run_demo
+    from aggregator.cli.demo import run_demo
 
     assert run_demo(tmp_path, lambda s: None) == 0
     cfg = tmp_path / "feeds.yaml"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from sqlmodel import select
 
-from aggregator.alerting import decode_event
-from aggregator.config import parse_config
+from aggregator.alerts.plan import decode_event
+from aggregator.config.models import parse_config
 from aggregator.core import make_aggregator
 from aggregator.daemon import health
 from aggregator.daemon.runner import Daemon, Options

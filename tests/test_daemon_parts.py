@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import scheduler
+from aggregator.daemon import scheduler
 from aggregator.daemon.lock import (
     DaemonLock,
     DaemonLockedError,
@@ -92,7 +92,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:
-    rec = logging.LogRecord("aggregator.pipeline", logging.WARNING, __file__, 1, msg, (), None)
+    rec = logging.LogRecord("aggregator.ingest.pipeline", logging.WARNING, __file__, 1, msg, (), None)
     for k, v in extra.items():
         setattr(rec, k, v)
     WorkerFilter("host:1:ab").filter(rec)
@@ -104,12 +104,12 @@ def test_json_lines_name_the_feed_and_the_worker() -> None:
     data = json.loads(line)
     assert data["feed"] == "le-monde" and data["worker"] == "host:1:ab"
     assert data["level"] == "warning" and data["msg"] == "HTTP 500"
-    assert data["logger"] == "aggregator.pipeline" and data["ts"].endswith("+00:00")
+    assert data["logger"] == "aggregator.ingest.pipeline" and data["ts"].endswith("+00:00")
 
 
 def test_text_lines_name_the_feed_and_the_worker() -> None:
     line = TextFormatter().format(record("HTTP 500", feed="le-monde"))
-    assert line.endswith("WARNING aggregator.pipeline HTTP 500  feed=le-monde worker=host:1:ab")
+    assert line.endswith("WARNING aggregator.ingest.pipeline HTTP 500  feed=le-monde worker=host:1:ab")
 
 
 def test_setup_logging_routes_library_logs(tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_setup_logging_routes_library_logs(tmp_path: Path) -> None:
     level = root.level
     handler = setup_logging("json", "info", "w1", buf)
     try:
-        logging.getLogger("aggregator.pipeline").warning("feed %s: gone", "x",
+        logging.getLogger("aggregator.ingest.pipeline").warning("feed %s: gone", "x",
                                                          extra={"feed": "x"})
         logging.getLogger("apscheduler.executors").info("Running job ...")  # muted
     finally:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from aggregator import config_edit
+from aggregator.config import edit as config_edit
 from aggregator.core import make_aggregator
 from aggregator.daemon.background import BackgroundDaemon
 from aggregator.daemon.runner import Options

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import col, select
 
-from aggregator.config import Config, load_config, parse_config
+from aggregator.config.models import Config, load_config, parse_config
 from aggregator.core import Aggregator, make_aggregator
 from aggregator.daemon.runner import Daemon, Options
 from aggregator.storage.models import FeedRow, OutboxRow

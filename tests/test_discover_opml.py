@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.discover import discover_feeds, looks_like_html
+from aggregator.parse.discover import discover_feeds, looks_like_html
 from aggregator.exceptions import ParseError
-from aggregator.opml import OpmlFeed, parse_opml, render_opml
-from aggregator.seedsite import article_page, load_seed, rss_feed
+from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
+from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 
 BASE = "https://www.example.org/politique/article-1.html"
 

@@ -13,8 +13,8 @@ import feedparser
 import pytest
 
 from aggregator.exceptions import ExtractError, ParseError
-from aggregator.extract import Extracted, ExtractPool, detect_language, extract_article
-from aggregator.seedsite import COOKIE_TEXT, FOOTER_TEXT, article_page, load_seed, rss_feed
+from aggregator.extract.extractor import Extracted, ExtractPool, detect_language, extract_article
+from aggregator.cli.seedsite import COOKIE_TEXT, FOOTER_TEXT, article_page, load_seed, rss_feed
 
 URL = "https://news.example.com/politique/trump-nvidia-huang"
 SEED = load_seed()
@@ -219,7 +219,7 @@ SPEC_SHEET = ("2025-01-14 | 10:32 | Nvidia H100, H800, A100, A800 — AMD MI300X
 def test_an_unsure_first_look_reads_further() -> None:
     """Product names open the text: the first 150 characters alone are a weak guess
     (below LANG_SURE), and the sentence after them decides."""
-    from aggregator.language import LANG_SAMPLE_CHARS, LANG_SURE, _guess
+    from aggregator.extract.language import LANG_SAMPLE_CHARS, LANG_SURE, _guess
 
     assert _guess(SPEC_SHEET[:LANG_SAMPLE_CHARS])[1] < LANG_SURE
     assert detect_language(SPEC_SHEET + SEED.paragraphs[1]) == "fr"
@@ -339,7 +339,7 @@ async def test_close_kills_a_stuck_worker_and_fails_its_page(tmp_path: Path) -> 
 
 _OWNER_SCRIPT = """
 import asyncio, sys, time
-from aggregator.extract import ExtractPool
+from aggregator.extract.extractor import ExtractPool
 
 async def main():
     pool = ExtractPool(workers=2)

@@ -1,4 +1,4 @@
-"""aggregator.fastparse: the lxml fast path gives what the feedparser path gives, or steps aside."""
+"""aggregator.parse.fast: the lxml fast path gives what the feedparser path gives, or steps aside."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import fastparse
-from aggregator import parse as parse_module
-from aggregator.parse import Enclosure, ParsedFeed, parse_feed, text_of
+from aggregator.parse import fast as fastparse
+from aggregator.parse import feeds as parse_module
+from aggregator.parse.feeds import Enclosure, ParsedFeed, parse_feed, text_of
 
 FEED_URL = "https://news.example.com/feeds/main.xml"
 ROOT = Path(__file__).resolve().parents[1]
@@ -381,7 +381,7 @@ def test_forcing_feedparser_skips_the_fast_path(monkeypatch: pytest.MonkeyPatch)
 def test_environment_switch(value: str, expected: bool) -> None:
     env = {**os.environ, "AGGREGATOR_FEEDPARSER_ONLY": value}
     out = subprocess.run(
-        [sys.executable, "-c", "import aggregator.parse as p; print(p.FAST_PATH)"],
+        [sys.executable, "-c", "import aggregator.parse.feeds as p; print(p.FAST_PATH)"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == str(expected)

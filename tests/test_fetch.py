@@ -1,4 +1,4 @@
-"""aggregator.fetch against a real HTTP server on 127.0.0.1 (no mocks).
+"""aggregator.http.fetcher against a real HTTP server on 127.0.0.1 (no mocks).
 
 Only loopback addresses are ever connected to: stub resolvers answer loopback
 addresses only, so even a broken guard could not send traffic off this machine.
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 
 from aggregator.exceptions import BlockedURLError, ConfigError, FetchError
-from aggregator.fetch import (
+from aggregator.http.fetcher import (
     Fetcher,
     FetchPolicy,
     check_host_allowed,

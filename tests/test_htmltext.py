@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator import htmltext
-from aggregator.parse import _slow_text_of, text_of
+from aggregator.parse import htmltext
+from aggregator.parse.feeds import _slow_text_of, text_of
 
 CASES = [
     "", "plain words", "a\n \nb", "a  b\u00a0\u00a0c", "<p>x</p>\n\n<p> y </p>",

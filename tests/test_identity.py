@@ -1,4 +1,4 @@
-"""aggregator.identity: canonical URLs, hashes, per-feed identity rules, near-duplicates."""
+"""aggregator.ingest.identity: canonical URLs, hashes, per-feed identity rules, near-duplicates."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.identity import (
+from aggregator.ingest.identity import (
     TRACKING_PARAMS,
     canonical_url,
     choose_rule,
@@ -25,7 +25,7 @@ from aggregator.identity import (
     simhash,
     text_hash,
 )
-from aggregator.parse import parse_feed
+from aggregator.parse.feeds import parse_feed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
 

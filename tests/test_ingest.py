@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator import make_aggregator
-from aggregator.seedsite import article_page, load_seed, rss_feed
+from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Response, gzip_bomb, validated
 
@@ -74,7 +74,7 @@ def test_conditional_get_and_304_skips_parsing(http_server: LoopbackServer, tmp_
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     body = (FIXTURES / "rss20.xml").read_bytes()
     url = http_server.handle("/feed", validated(body, etag='"abc"'))
-    from aggregator import prepare
+    from aggregator.ingest import prepare
 
     calls: list[str] = []
     real = prepare.parse_feed

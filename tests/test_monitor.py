@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from aggregator import make_aggregator
-from aggregator.seedsite import SeedArticle, article_page, load_seed, rss_feed
+from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
 from aggregator.storage import checks
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
@@ -244,7 +244,7 @@ def test_schedule_stops_after_thirty_days(http_server: LoopbackServer, tmp_path:
     with _agg(tmp_path, http_server, clock) as agg:
         agg.poll()
         aid = agg.articles()[0].id
-        from aggregator.monitor import next_check
+        from aggregator.monitor.recheck import next_check
 
         [target] = checks.claim_due_checks(agg.store, T0, worker="t", ids=[aid], limit=1,
                                            lease_until=T0)

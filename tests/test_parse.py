@@ -1,4 +1,4 @@
-"""aggregator.parse: every format's fields, hostile XML, broken bodies, the shared corpus."""
+"""aggregator.parse.feeds: every format's fields, hostile XML, broken bodies, the shared corpus."""
 
 from __future__ import annotations
 
@@ -19,9 +19,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator import parse as parse_module
+from aggregator.parse import feeds as parse_module
 from aggregator.exceptions import AggregatorError, ParseError
-from aggregator.parse import (
+from aggregator.parse.feeds import (
     ENTITY_NOTE,
     Enclosure,
     FeedParseError,

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator import identity, parse
-from aggregator.prepare import prepare_feed
+from aggregator.ingest import identity
+
+from aggregator.parse import feeds as parse
+from aggregator.ingest.prepare import prepare_feed
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Desk</title><link>https://news.example/</link>

@@ -1,4 +1,4 @@
-"""Per-feed scheduling: the pure rules of aggregator.schedule, then the same rules
+"""Per-feed scheduling: the pure rules of aggregator.ingest.rhythm, then the same rules
 seen from outside through `run --once` cycles on a loopback site with an injected clock.
 """
 
@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from aggregator import schedule
-from aggregator.config import Config, DaemonConfig, Defaults, FeedConfig
+from aggregator.ingest import rhythm as schedule
+from aggregator.config.models import Config, DaemonConfig, Defaults, FeedConfig
 from aggregator.core import make_aggregator
 from aggregator.daemon.runner import Daemon, Options
-from aggregator.pipeline import PollOutcome
+from aggregator.ingest.pipeline import PollOutcome
 from aggregator.storage.records import FeedState
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer

@@ -98,7 +98,7 @@ def test_checkpoint_moves_the_log_into_the_database_file(tmp_path: Path) -> None
 
 
 def test_group_commits_checkpoint_beside_the_writer(tmp_path: Path) -> None:
-    from aggregator.writer import IngestWriter
+    from aggregator.ingest.writer import IngestWriter
 
     path = tmp_path / "w.db"
     store = Store.open(f"sqlite:///{path}")

@@ -18,7 +18,7 @@ from aggregator.topics import (
     prefilter_terms,
     tokenize,
 )
-from aggregator.topics.query import CLOSE_QUOTES, OPEN_QUOTES
+from aggregator.query.syntax import CLOSE_QUOTES, OPEN_QUOTES
 
 REAL_TEXT = (
     "Alors qu'Nvidia a publiquement souligné avoir discuté avec Trump de la « politique des "

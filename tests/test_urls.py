@@ -53,7 +53,7 @@ def test_shortcut_agrees_with_urljoin(url: str) -> None:
 def test_site_shortcut_agrees_with_urlsplit(url: str) -> None:
     from urllib.parse import urlsplit
 
-    from aggregator.pipeline import _site
+    from aggregator.ingest.pipeline import _site
 
     try:
         expected = urlsplit(url).hostname

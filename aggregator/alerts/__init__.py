@@ -6,28 +6,10 @@ channel is built, not when feeds.yaml is validated.
 
 from __future__ import annotations
 
-from .dispatch import DispatchReport, OutboxItem, OutboxStore, deliver_due
-from .policy import is_dead, next_attempt
-from .registry import (
-    CHANNEL_KINDS,
-    AppriseChannelConfig,
-    Channel,
-    ChannelConfig,
-    EmailChannelConfig,
-    WebhookChannelConfig,
-    build_channel,
-    parse_channel,
-)
-from .types import (
-    AlertArticle,
-    AlertChange,
-    AlertEvent,
-    Delivery,
-    Snippet,
-    SourceHealth,
-    SourceRef,
-    message_id,
-)
+from aggregator.alerts.dispatch import DispatchReport, OutboxItem, OutboxStore, deliver_due
+from aggregator.alerts.policy import is_dead, next_attempt
+from aggregator.alerts.registry import CHANNEL_KINDS, AppriseChannelConfig, Channel, ChannelConfig, EmailChannelConfig, WebhookChannelConfig, build_channel, parse_channel
+from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, Snippet, SourceHealth, SourceRef, message_id
 
 __all__ = [
     "CHANNEL_KINDS", "AlertArticle", "AlertChange", "AlertEvent", "AppriseChannelConfig",

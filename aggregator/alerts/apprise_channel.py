@@ -14,9 +14,9 @@ import apprise
 
 from aggregator.exceptions import ConfigError, DeliveryError
 
-from .registry import AppriseChannelConfig
-from .render import by_topic, headline, is_web_url, md_escape, md_snippet, shorten, subject
-from .types import AlertEvent, Delivery
+from aggregator.alerts.registry import AppriseChannelConfig
+from aggregator.alerts.render import by_topic, headline, is_web_url, md_escape, md_snippet, shorten, subject
+from aggregator.alerts.types import AlertEvent, Delivery
 
 MAX_TITLE = 250
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # what may stay literal inside <...>; <, > and spaces may not

@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from aggregator.durations import format_duration
+from aggregator.config.durations import format_duration
 from aggregator.exceptions import DeliveryError
 
-from .policy import is_dead, next_attempt
-from .registry import Channel, ChannelConfig
-from .types import AlertEvent, Delivery, SourceRef
+from aggregator.alerts.policy import is_dead, next_attempt
+from aggregator.alerts.registry import Channel, ChannelConfig
+from aggregator.alerts.types import AlertEvent, Delivery, SourceRef
 
 log = logging.getLogger(__name__)
 

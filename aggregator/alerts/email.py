@@ -28,29 +28,9 @@ from typing import Self
 
 from aggregator.exceptions import ConfigError, DeliveryError
 
-from .registry import EmailChannelConfig
-from .render import (
-    Markup,
-    Templates,
-    by_topic,
-    clean_block,
-    clean_line,
-    headline,
-    html_snippet,
-    is_web_url,
-    subject,
-    text_snippet,
-    when,
-)
-from .types import (
-    AlertArticle,
-    AlertChange,
-    AlertEvent,
-    Delivery,
-    SourceHealth,
-    batch_id,
-    message_id,
-)
+from aggregator.alerts.registry import EmailChannelConfig
+from aggregator.alerts.render import Markup, Templates, by_topic, clean_block, clean_line, headline, html_snippet, is_web_url, subject, text_snippet, when
+from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id, message_id
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 

@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from aggregator.durations import parse_duration
+from aggregator.config.durations import parse_duration
 
-from .types import AlertChange, AlertEvent, Delivery, EventKind
+from aggregator.alerts.types import AlertChange, AlertEvent, Delivery, EventKind
 
 if TYPE_CHECKING:
-    from .webhook import Poster
+    from aggregator.alerts.webhook import Poster
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
@@ -237,20 +237,20 @@ ChannelFactory = Callable[[Any, BuildContext], Channel]
 
 
 def _email(config: EmailChannelConfig, ctx: BuildContext) -> Channel:
-    from .email import EmailChannel
+    from aggregator.alerts.email import EmailChannel
 
     return EmailChannel(config, ssl_context=ctx.ssl_context, clock=ctx.clock)
 
 
 def _webhook(config: WebhookChannelConfig, ctx: BuildContext) -> Channel:
-    from .webhook import WebhookChannel, default_fetcher
+    from aggregator.alerts.webhook import WebhookChannel, default_fetcher
 
     fetcher = ctx.fetcher_factory() if ctx.fetcher_factory else default_fetcher()
     return WebhookChannel(config, fetcher)
 
 
 def _apprise(config: AppriseChannelConfig, ctx: BuildContext) -> Channel:
-    from .apprise_channel import AppriseChannel
+    from aggregator.alerts.apprise_channel import AppriseChannel
 
     return AppriseChannel(config)
 

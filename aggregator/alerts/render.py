@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aggregator.exceptions import ConfigError
 
-from .types import AlertEvent, Snippet
+from aggregator.alerts.types import AlertEvent, Snippet
 
 _BREAKING = {"Cc", "Zl", "Zp"}  # controls (NUL, CR, LF, DEL, C1), U+2028, U+2029
 _SPACES = re.compile(r"\s+")

@@ -1,6 +1,6 @@
 """Webhook alerts: JSON in the Standard Webhooks shape, signed, POSTed through the Fetcher.
 
-The POST goes through ``aggregator.fetch.Fetcher`` so a webhook URL gets the
+The POST goes through ``aggregator.http.fetcher.Fetcher`` so a webhook URL gets the
 same SSRF guard, deadline and no-redirect rule as every feed fetch: a
 misconfigured hook must not become a way to reach the metadata service. The
 ``webhook-id`` is the alert id, identical on every retry, which is what the
@@ -20,9 +20,9 @@ from typing import Any, Protocol
 
 from aggregator.exceptions import DeliveryError, FetchError
 
-from .registry import WebhookChannelConfig, secret_key
-from .render import clean_block, clean_line
-from .types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id
+from aggregator.alerts.registry import WebhookChannelConfig, secret_key
+from aggregator.alerts.render import clean_block, clean_line
+from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id
 
 EVENT_TYPES = {"match": "article.matched", "change": "article.changed",
                "source": "source.unhealthy", "test": "test"}
@@ -30,7 +30,7 @@ _TRANSIENT_STATUS = {408, 425, 429}
 
 
 class PostResult(Protocol):
-    """The slice of aggregator.fetch.FetchResult a webhook reads."""
+    """The slice of aggregator.http.fetcher.FetchResult a webhook reads."""
 
     @property
     def status(self) -> int: ...
@@ -40,14 +40,14 @@ class PostResult(Protocol):
 
 
 class Poster(Protocol):
-    """The slice of aggregator.fetch.Fetcher a webhook needs (tests may pass their own)."""
+    """The slice of aggregator.http.fetcher.Fetcher a webhook needs (tests may pass their own)."""
 
     async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> PostResult: ...
 
 
 def default_fetcher() -> Poster:
     """A Fetcher with the default policy (no private addresses), for callers that pass none."""
-    from aggregator.fetch import Fetcher, FetchPolicy
+    from aggregator.http.fetcher import Fetcher, FetchPolicy
 
     return Fetcher(FetchPolicy())
 

@@ -26,11 +26,12 @@ from aggregator.changes.normalize import (
     line_key,
 )
 from aggregator.changes.render import render_html, render_json, render_text, text_diff
-from aggregator.changes.schedule import (
+from aggregator.changes.cadence import (
     DEFAULT_SCHEDULE,
     RecheckSchedule,
     next_recheck,
     parse_schedule,
+    schedule_of,
 )
 from aggregator.changes.summary import (
     SUBSTANTIAL_WORDS,
@@ -65,6 +66,7 @@ __all__ = [
     "render_json",
     "render_text",
     "retraction_signal",
+    "schedule_of",
     "retraction_summary",
     "should_alert",
     "side_text",

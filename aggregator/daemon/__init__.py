@@ -4,5 +4,5 @@ Modules: runner (lifecycle, signals, grace), cycle (one pass over what is
 due), health (source-health rules → outbox), httpd (/healthz /readyz
 /metrics), metrics (Prometheus), reload (feeds.yaml live reload), lock (one
 daemon per SQLite file), logs (text/JSON), worker (worker ids). The
-APScheduler wiring is ``aggregator.scheduler``.
+APScheduler wiring is ``aggregator.daemon.scheduler``.
 """

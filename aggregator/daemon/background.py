@@ -14,10 +14,10 @@ from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from .runner import Daemon, Options
+from aggregator.daemon.runner import Daemon, Options
 
 if TYPE_CHECKING:
-    from ..core import Aggregator
+    from aggregator.core import Aggregator
 
 
 class BackgroundDaemon:

@@ -20,16 +20,16 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from ..config import Config
-from ..storage import daemon_queries as dq
-from ..storage.records import FeedState
-from ..types import UpdateResult
-from . import health
-from .metrics import Metrics
+from aggregator.config.models import Config
+from aggregator.storage import daemon_queries as dq
+from aggregator.storage.records import FeedState
+from aggregator.types import UpdateResult
+from aggregator.daemon import health
+from aggregator.daemon.metrics import Metrics
 
 if TYPE_CHECKING:
-    from ..core import Aggregator
-    from ..pipeline import Stages
+    from aggregator.core import Aggregator
+    from aggregator.ingest.pipeline import Stages
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -214,8 +214,8 @@ async def redirect_step(ctx: CycleContext, report: CycleReport) -> None:
 
 def adopt_redirect(ctx: CycleContext, name: str, old: str, new: str) -> bool:
     """set_url in feeds.yaml, then apply the new config now (not a second later)."""
-    from .. import config_edit
-    from ..exceptions import AggregatorError
+    from aggregator.config import edit as config_edit
+    from aggregator.exceptions import AggregatorError
 
     path = ctx.config.path
     assert path is not None

@@ -14,11 +14,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from ..alerting import channels, encode, hold_until, stable_alert_id, subscribed
-from ..alerts.types import AlertEvent, SourceHealth
-from ..config import Config
-from ..durations import format_duration
-from ..storage.records import AlertDraft, FeedState
+from aggregator.alerts.plan import channels, encode, hold_until, stable_alert_id, subscribed
+from aggregator.alerts.types import AlertEvent, SourceHealth
+from aggregator.config.models import Config
+from aggregator.config.durations import format_duration
+from aggregator.storage.records import AlertDraft, FeedState
 
 #: "Silent far longer than its usual rhythm": this many average gaps without news.
 SILENCE_FACTOR = 10.0

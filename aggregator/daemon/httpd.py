@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from .metrics import CONTENT_TYPE
+from aggregator.daemon.metrics import CONTENT_TYPE
 
 log = logging.getLogger("aggregator.daemon")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ..exceptions import AggregatorError
+from aggregator.exceptions import AggregatorError
 
 
 class DaemonLockedError(AggregatorError):

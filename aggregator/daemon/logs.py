@@ -39,7 +39,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """`2025-02-03T12:36:00.000+00:00 WARNING aggregator.pipeline msg feed=x worker=y`."""
+    """`2025-02-03T12:36:00.000+00:00 WARNING aggregator.ingest.pipeline msg feed=x worker=y`."""
 
     def format(self, record: logging.LogRecord) -> str:
         fields = " ".join(f"{k}={v}" for k, v in extras(record).items())

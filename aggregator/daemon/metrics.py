@@ -13,8 +13,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-export)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from ..storage.daemon_queries import QueueDepths
-from ..types import UpdateResult
+from aggregator.storage.daemon_queries import QueueDepths
+from aggregator.types import UpdateResult
 
 _EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 

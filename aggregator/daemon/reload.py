@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import Config, load_config
-from ..exceptions import ConfigError
+from aggregator.config.models import Config, load_config
+from aggregator.exceptions import ConfigError
 
 log = logging.getLogger("aggregator.daemon")
 

@@ -20,21 +20,21 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from .. import scheduler
-from ..config import Config, load_config
-from ..exceptions import AggregatorError, StorageError
-from ..storage import daemon_queries as dq
-from .cycle import CycleContext, CycleReport, run_cycle
-from .httpd import ObservabilityServer, Readiness
-from .lock import daemon_lock
-from .logs import setup_logging
-from .metrics import Metrics, TimedExtractor
-from .reload import ConfigWatcher
-from .worker import check_worker_id, make_worker_id
+from aggregator.daemon import scheduler
+from aggregator.config.models import Config, load_config
+from aggregator.exceptions import AggregatorError, StorageError
+from aggregator.storage import daemon_queries as dq
+from aggregator.daemon.cycle import CycleContext, CycleReport, run_cycle
+from aggregator.daemon.httpd import ObservabilityServer, Readiness
+from aggregator.daemon.lock import daemon_lock
+from aggregator.daemon.logs import setup_logging
+from aggregator.daemon.metrics import Metrics, TimedExtractor
+from aggregator.daemon.reload import ConfigWatcher
+from aggregator.daemon.worker import check_worker_id, make_worker_id
 
 if TYPE_CHECKING:
-    from ..core import Aggregator, Clock
-    from ..pipeline import Stages
+    from aggregator.core import Aggregator, Clock
+    from aggregator.ingest.pipeline import Stages
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -312,7 +312,7 @@ def open_aggregator(config: Config, clock: Clock | None = None,
     and on creating feed rows; the loser succeeds a moment later."""
     from sqlalchemy.exc import SQLAlchemyError
 
-    from ..core import make_aggregator
+    from aggregator.core import make_aggregator
 
     for attempt in range(attempts):
         try:

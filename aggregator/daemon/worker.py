@@ -20,7 +20,7 @@ def make_worker_id(hostname: str | None = None, pid: int | None = None) -> str:
 def check_worker_id(worker: str) -> str:
     """A --worker-id from the command line must fit the lease columns."""
     if not worker or len(worker) > MAX_WORKER_ID:
-        from ..exceptions import UsageError
+        from aggregator.exceptions import UsageError
 
         raise UsageError(f"--worker-id must be 1 to {MAX_WORKER_ID} characters",
                          hint="omit it to use hostname:pid:random")

@@ -15,10 +15,10 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from .. import types as t
-from .models import ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, VersionRow
-from .records import AlertDraft, CheckTarget, MatchDraft
-from .store import Store, _chunks
+from aggregator import types as t
+from aggregator.storage.models import ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, VersionRow
+from aggregator.storage.records import AlertDraft, CheckTarget, MatchDraft
+from aggregator.storage.store import Store, _chunks
 
 
 @dataclass(frozen=True)

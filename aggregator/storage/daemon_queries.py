@@ -17,9 +17,9 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
-from .models import ArticleRow, FeedRow, OutboxRow
-from .records import AlertDraft
-from .store import Store
+from aggregator.storage.models import ArticleRow, FeedRow, OutboxRow
+from aggregator.storage.records import AlertDraft
+from aggregator.storage.store import Store
 
 #: Statuses after which every feed of the host waits (429 Too Many Requests, 503 Unavailable).
 COOL_DOWN_STATUSES = (429, 503)

@@ -14,7 +14,7 @@ from alembic.config import Config as AlembicConfig
 from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
-from ..exceptions import StorageError
+from aggregator.exceptions import StorageError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()

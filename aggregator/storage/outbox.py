@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from ..exceptions import NotFoundError
-from ..faults import pause_point
-from .models import OutboxRow
-from .store import Store, _chunks
+from aggregator.exceptions import NotFoundError
+from aggregator.testhooks import pause_point
+from aggregator.storage.models import OutboxRow
+from aggregator.storage.store import Store, _chunks
 
 if TYPE_CHECKING:
-    from ..alerts.dispatch import OutboxItem
+    from aggregator.alerts.dispatch import OutboxItem
 
 RETRYABLE = ("pending", "failed")
 
@@ -109,8 +109,8 @@ class DbOutbox:
 
 def _item(r: OutboxRow) -> OutboxItem:
     """A claimed row as the dispatcher sees it; the store always sets these columns."""
-    from ..alerting import decode_event
-    from ..alerts.dispatch import OutboxItem
+    from aggregator.alerts.plan import decode_event
+    from aggregator.alerts.dispatch import OutboxItem
 
     assert r.id is not None and r.created_at is not None and r.not_before is not None
     return OutboxItem(r.id, decode_event(r.payload), r.attempts, r.created_at, r.not_before)

@@ -22,28 +22,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, col, select
 
-from .. import types as t
-from ..exceptions import NotFoundError, StorageError
-from . import db
-from .models import (
-    ArticleRow,
-    ChangeRow,
-    FeedEntryRow,
-    FeedRow,
-    MatchRow,
-    OutboxRow,
-    SiteBoilerplateRow,
-    VersionRow,
-)
-from .records import (
-    AlertDraft,
-    ArticleDraft,
-    CheckTarget,
-    FeedState,
-    IngestBatch,
-    KnownEntry,
-    MatchDraft,
-)
+from aggregator import types as t
+from aggregator.exceptions import NotFoundError, StorageError
+from aggregator.storage import db
+from aggregator.storage.models import ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, OutboxRow, SiteBoilerplateRow, VersionRow
+from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, FeedState, IngestBatch, KnownEntry, MatchDraft
 
 log = logging.getLogger(__name__)
 

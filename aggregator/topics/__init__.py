@@ -9,9 +9,9 @@ The query language is described in QUERY_LANGUAGE.md.
 
 from aggregator.topics.analyze import AnalyzedDoc, Document, analyze
 from aggregator.topics.matcher import TopicIndex, TopicMatch, TopicSpec
-from aggregator.topics.normalize import normalize, tokenize
+from aggregator.query.normalize import normalize, tokenize
 from aggregator.topics.plan import DEFAULT_LANGUAGES, prefilter_terms
-from aggregator.topics.query import Query, describe, parse_query, validate_query
+from aggregator.query.syntax import Query, describe, parse_query, validate_query
 from aggregator.topics.snippets import HighlightStyle, Snippet, highlight
 
 __all__ = [

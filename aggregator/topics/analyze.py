@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from aggregator.topics.normalize import has_stemmer, iter_words, language_code, stem, tokenize
+from aggregator.query.normalize import has_stemmer, iter_words, language_code, stem, tokenize
 
 #: Text fields in document order; a token's ``field`` is an index into this.
 FIELDS = ("title", "summary", "body")
@@ -72,7 +72,7 @@ def detect_language(doc: Document) -> str | None:
     sample = " ".join((doc.title, doc.summary, doc.body[:DETECT_CHARS])).strip()
     if not tokenize(sample[:200]):
         return None
-    from aggregator.language import detect_language as identify
+    from aggregator.extract.language import detect_language as identify
 
     code = identify(sample)
     return language_code(code) if code else None

@@ -25,7 +25,7 @@ import ahocorasick
 
 from aggregator.exceptions import ConfigError, QuerySyntaxError
 from aggregator.topics.analyze import FIELDS, AnalyzedDoc, Document, analyze
-from aggregator.topics.normalize import language_code
+from aggregator.query.normalize import language_code
 from aggregator.topics.plan import (
     AtomTable,
     CAnd,
@@ -45,7 +45,7 @@ from aggregator.topics.plan import (
     field_mask,
     stemming_languages,
 )
-from aggregator.topics.query import parse_query
+from aggregator.query.syntax import parse_query
 from aggregator.topics.snippets import Hit, Snippet, collapse_space, make_snippets
 
 #: Field mask with every text field: no filtering needed.

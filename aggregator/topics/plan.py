@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from typing import TypeAlias
 
 from aggregator.topics.analyze import FIELDS
-from aggregator.topics.normalize import has_stemmer, language_code, stem
-from aggregator.topics.query import (
+from aggregator.query.normalize import has_stemmer, language_code, stem
+from aggregator.query.syntax import (
     And,
     Meta,
     Near,

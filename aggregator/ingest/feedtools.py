@@ -13,13 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import config_edit, identity
-from .config import Config
-from .discover import discover_feeds, looks_like_html
-from .exceptions import ParseError, UsageError
-from .fetch import Fetcher
-from .opml import OpmlFeed, parse_opml, render_opml
-from .parse import ParsedFeed, parse_feed
+from aggregator.config import edit as config_edit
+
+from aggregator.ingest import identity
+from aggregator.config.models import Config
+from aggregator.parse.discover import discover_feeds, looks_like_html
+from aggregator.exceptions import ParseError, UsageError
+from aggregator.http.fetcher import Fetcher
+from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
+from aggregator.parse.feeds import ParsedFeed, parse_feed
 
 FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
                "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1")
@@ -48,7 +50,7 @@ def slug(text: str) -> str:
 
 async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
     """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed."""
-    from .core import fetch_policy
+    from aggregator.core import fetch_policy
 
     async with Fetcher(fetch_policy(config)) as fetcher:
         res = await fetcher.get(url, accept=FEED_ACCEPT)
@@ -139,7 +141,7 @@ def export_feeds(config: Config, fmt: str) -> str:
 
 
 def _feed_yaml(f: Any) -> dict[str, Any]:
-    from .durations import format_duration
+    from aggregator.config.durations import format_duration
 
     data: dict[str, Any] = f.model_dump(mode="python", exclude_defaults=True)
     if f.interval is not None:

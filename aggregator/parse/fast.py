@@ -51,7 +51,7 @@ import nh3
 from feedparser.util import FeedParserDict
 from lxml import etree
 
-from .urls import joiner
+from aggregator.urls import joiner
 
 __all__ = ["feedparser_result"]
 

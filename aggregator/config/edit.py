@@ -17,8 +17,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from .config import Config, parse_config
-from .exceptions import ConfigError, NotFoundError, UsageError
+from aggregator.config.models import Config, parse_config
+from aggregator.exceptions import ConfigError, NotFoundError, UsageError
 
 
 def _yaml() -> YAML:

@@ -2,7 +2,7 @@
 
 Sequencing only: what counts as a change, a revert or a retraction, and who
 hears about it, is decided by the pure functions of ``aggregator.changes`` and
-``aggregator.alerting``; fetching, extraction and storage are the edges.
+``aggregator.alerts.plan``; fetching, extraction and storage are the edges.
 """
 
 from __future__ import annotations
@@ -15,18 +15,20 @@ from typing import Any
 
 from lxml import html as lxml_html
 
-from . import changes, identity
-from .alerting import channels, encode, plan_match_alerts, stable_alert_id
-from .alerts.types import AlertArticle, AlertChange, AlertEvent
-from .config import Config, WatchConfig
-from .exceptions import ExtractError, FetchError
-from .extract import Extracted
-from .pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
-from .storage import checks
-from .storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
-from .topics import Document
+from aggregator import changes
 
-log = logging.getLogger("aggregator.monitor")
+from aggregator.ingest import identity
+from aggregator.alerts.plan import channels, encode, plan_match_alerts, stable_alert_id
+from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent
+from aggregator.config.models import Config, WatchConfig
+from aggregator.exceptions import ExtractError, FetchError
+from aggregator.extract.extractor import Extracted
+from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
+from aggregator.storage import checks
+from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
+from aggregator.topics import Document
+
+log = logging.getLogger("aggregator.monitor.recheck")
 
 
 @dataclass(frozen=True)
@@ -51,16 +53,12 @@ class _Page:
     last_modified: str | None
 
 
-def schedule_of(config: Config) -> changes.RecheckSchedule:
-    return changes.RecheckSchedule(tuple((s.until, s.every) for s in config.monitor.schedule))
-
-
 def next_check(config: Config, target: CheckTarget, now: datetime) -> datetime | None:
     """The decaying schedule for articles; a fixed interval for page watches."""
     if target.watch:
         watch = _watch(config, target.watch)
         return now + (watch.interval if watch else timedelta(hours=1))
-    return changes.next_recheck(target.first_seen_at, now, schedule_of(config))
+    return changes.next_recheck(target.first_seen_at, now, changes.schedule_of(config))
 
 
 def _watch(config: Config, name: str) -> WatchConfig | None:

@@ -18,8 +18,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from .storage.records import IngestBatch
-from .storage.store import Store
+from aggregator.storage.records import IngestBatch
+from aggregator.storage.store import Store
 
 AlertFactory = Callable[..., Any]
 #: Enough to amortise a commit; small enough that one transaction stays short.

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from . import identity
-from .extract import Extracted, detect_language, extract_article
-from .parse import ParsedEntry, ParsedFeed, parse_feed, text_of
+from aggregator.ingest import identity
+from aggregator.extract.extractor import Extracted, detect_language, extract_article
+from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of
 
 _SEP = "\x00"
 

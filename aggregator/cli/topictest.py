@@ -10,10 +10,10 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import Config
-from .exceptions import UsageError
-from .extract import Extracted, detect_language, extract_article
-from .topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
+from aggregator.config.models import Config
+from aggregator.exceptions import UsageError
+from aggregator.extract.extractor import Extracted, detect_language, extract_article
+from aggregator.topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
 
 
 @dataclass
@@ -102,7 +102,7 @@ def _doc_from_text(text: str, language: str | None) -> Document:
 
 
 def _doc_from_file(data: bytes, language: str | None) -> Document:
-    from .discover import looks_like_html
+    from aggregator.parse.discover import looks_like_html
 
     if looks_like_html(data):
         return _doc_from_page(extract_article(data, "file:///local"))
@@ -114,8 +114,8 @@ def _doc_from_page(page: Extracted) -> Document:
 
 
 def _fetch_page(cfg: Config, url: str) -> Extracted:
-    from .core import fetch_policy
-    from .fetch import Fetcher
+    from aggregator.core import fetch_policy
+    from aggregator.http.fetcher import Fetcher
 
     async def go() -> Extracted:
         async with Fetcher(fetch_policy(cfg)) as f:
@@ -126,8 +126,8 @@ def _fetch_page(cfg: Config, url: str) -> Extracted:
 
 
 def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:
-    from .cli import parse_since
-    from .core import Aggregator
+    from aggregator.cli.main import parse_since
+    from aggregator.core import Aggregator
 
     with Aggregator(cfg, extract_workers=0) as agg:
         items = agg.articles(since=parse_since(args.since), limit=10_000)

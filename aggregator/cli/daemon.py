@@ -1,7 +1,7 @@
 """`aggregator run [--once] [--worker-id ID] [--http-port N]`.
 
 Registered through ``cli.EXTENSIONS`` (the parser) and ``@command("run")``
-(the handler); imported by ``aggregator.cli_more``. The daemon's modules load
+(the handler); imported by ``aggregator.cli.more``. The daemon's modules load
 only when the command runs, so other commands do not pay for APScheduler.
 """
 
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXTENSIONS, command, config_path
+from aggregator.cli.main import EXTENSIONS, command, config_path
 
 
 def add_run_parser(sub: Any) -> None:
@@ -32,7 +32,7 @@ def add_run_parser(sub: Any) -> None:
 
 @command("run")
 def run_command(args: argparse.Namespace) -> int:
-    from .runner import Options, run
+    from aggregator.daemon.runner import Options, run
 
     code = run(config_path(args), Options(once=args.once, worker=args.worker_id,
                                           http_port=args.http_port))

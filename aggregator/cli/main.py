@@ -15,10 +15,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from .config import Config, default_config_path, load_config
-from .durations import format_duration, parse_duration
-from .exceptions import AggregatorError, QuerySyntaxError, UsageError
-from .types import Article, UpdateResult
+from aggregator.config.models import Config, default_config_path, load_config
+from aggregator.config.durations import format_duration, parse_duration
+from aggregator.exceptions import AggregatorError, QuerySyntaxError, UsageError
+from aggregator.types import Article, UpdateResult
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Handler] = {}
@@ -43,7 +43,7 @@ def load(args: argparse.Namespace) -> Config:
 
 
 def open_aggregator(args: argparse.Namespace, **kw: Any) -> Any:
-    from .core import make_aggregator
+    from aggregator.core import make_aggregator
 
     return make_aggregator(load(args), **kw)
 
@@ -128,8 +128,8 @@ def feeds_list(args: argparse.Namespace) -> int:
 
 @command("feeds add")
 def feeds_add(args: argparse.Namespace) -> int:
-    from . import config_edit
-    from .feedtools import probe_feed, slug
+    from aggregator.config import edit as config_edit
+    from aggregator.ingest.feedtools import probe_feed, slug
 
     cfg = load(args)
     probe = probe_feed(cfg, args.url)
@@ -150,7 +150,7 @@ def feeds_add(args: argparse.Namespace) -> int:
 
 @command("feeds remove")
 def feeds_remove(args: argparse.Namespace) -> int:
-    from . import config_edit
+    from aggregator.config import edit as config_edit
 
     config_edit.remove_feed(config_path(args), args.name)
     out(f"removed {args.name} (its stored articles are kept)")
@@ -158,7 +158,7 @@ def feeds_remove(args: argparse.Namespace) -> int:
 
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
-    from . import config_edit
+    from aggregator.config import edit as config_edit
 
     config_edit.set_enabled(config_path(args), args.name, enabled)
     if enabled:
@@ -180,7 +180,7 @@ def feeds_disable(args: argparse.Namespace) -> int:
 
 @command("feeds import")
 def feeds_import(args: argparse.Namespace) -> int:
-    from .feedtools import import_opml
+    from aggregator.ingest.feedtools import import_opml
 
     added, skipped = import_opml(config_path(args), Path(args.file))
     out(f"imported {len(added)} feeds" + (f", skipped {len(skipped)} already present"
@@ -192,7 +192,7 @@ def feeds_import(args: argparse.Namespace) -> int:
 
 @command("feeds export")
 def feeds_export(args: argparse.Namespace) -> int:
-    from .feedtools import export_feeds
+    from aggregator.ingest.feedtools import export_feeds
 
     sys.stdout.write(export_feeds(load(args), args.format))
     return 0
@@ -200,7 +200,7 @@ def feeds_export(args: argparse.Namespace) -> int:
 
 @command("feeds test")
 def feeds_test(args: argparse.Namespace) -> int:
-    from .feedtools import test_feed
+    from aggregator.ingest.feedtools import test_feed
 
     report = test_feed(load(args), args.url)
     if args.json:
@@ -307,7 +307,7 @@ def items_show(args: argparse.Namespace) -> int:
 
 @command("db upgrade")
 def db_upgrade(args: argparse.Namespace) -> int:
-    from .storage.db import current_revision, make_engine, redact, upgrade
+    from aggregator.storage.db import current_revision, make_engine, redact, upgrade
 
     cfg = load(args)
     engine = make_engine(cfg.database_url())
@@ -318,7 +318,7 @@ def db_upgrade(args: argparse.Namespace) -> int:
 
 @command("demo")
 def demo(args: argparse.Namespace) -> int:
-    from .demo import run_demo
+    from aggregator.cli.demo import run_demo
 
     return run_demo(Path(args.out) if args.out else None, out)
 
@@ -381,7 +381,7 @@ EXTENSIONS: list[Callable[[Any], None]] = []
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from . import cli_more  # noqa: F401  (registers the other commands)
+    from aggregator.cli import more as cli_more  # noqa: F401  (registers the other commands)
 
     parser = build_parser()
     args = parser.parse_args(argv)

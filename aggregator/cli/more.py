@@ -8,22 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .cli import (
-    EXTENSIONS,
-    article_json,
-    command,
-    dump_json,
-    fmt_time,
-    load,
-    open_aggregator,
-    out,
-    parse_since,
-)
-from .daemon import cli as _daemon_cli  # noqa: F401  (registers `aggregator run`)
-from .exceptions import UsageError
+from aggregator.cli.main import EXTENSIONS, article_json, command, dump_json, fmt_time, load, open_aggregator, out, parse_since
+from aggregator.cli import daemon as _daemon_cli  # noqa: F401  (registers `aggregator run`)
+from aggregator.exceptions import UsageError
 
 if TYPE_CHECKING:
-    from .topics import HighlightStyle
+    from aggregator.topics import HighlightStyle
 
 # ------------------------------------------------------------------ topics & search
 
@@ -49,7 +39,7 @@ def _style() -> HighlightStyle:
 
 @command("topics test")
 def topics_test(args: argparse.Namespace) -> int:
-    from .topictest import run_topic_test
+    from aggregator.cli.topictest import run_topic_test
 
     cfg = load(args)
     report = run_topic_test(cfg, args, style=_style())
@@ -63,7 +53,7 @@ def topics_test(args: argparse.Namespace) -> int:
 
 @command("search")
 def search(args: argparse.Namespace) -> int:
-    from .topics import highlight
+    from aggregator.topics import highlight
 
     with open_aggregator(args, extract_workers=0) as agg:
         hits = agg.search(args.query, limit=args.limit)
@@ -155,7 +145,7 @@ def items_versions(args: argparse.Namespace) -> int:
 
 @command("items diff")
 def items_diff(args: argparse.Namespace) -> int:
-    from . import changes
+    from aggregator import changes
 
     with open_aggregator(args, extract_workers=0) as agg:
         versions = {v.number: v for v in agg.versions(args.id)}

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import ClassVar
 
-from aggregator.durations import format_duration, parse_duration
+from aggregator.config.durations import format_duration, parse_duration
+from aggregator.config.models import Config
 
 Step = tuple[timedelta, timedelta]  # (until_age, every)
 
@@ -115,3 +116,8 @@ def _duration(n: int, item: Mapping[str, object], key: str) -> timedelta:
         return parse_duration(value)
     except ValueError as e:
         raise ValueError(f"schedule step {n}: {key}: {e}") from e
+
+
+def schedule_of(config: Config) -> RecheckSchedule:
+    """The configured re-check schedule (``monitor.schedule`` in feeds.yaml)."""
+    return RecheckSchedule(tuple((s.until, s.every) for s in config.monitor.schedule))

@@ -2,7 +2,7 @@
 
 See QUERY_LANGUAGE.md next to this file for the user-facing description.  The
 parser turns a query string into a tree of frozen dataclasses whose words are
-already normalised with :mod:`aggregator.topics.normalize`, so that matching
+already normalised with :mod:`aggregator.query.normalize`, so that matching
 never has to look at the query text again.  Every error is a
 :class:`QuerySyntaxError` with the 1-based column of the offending character.
 
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from aggregator.exceptions import QuerySyntaxError
-from aggregator.topics.normalize import HYPHENS, RawToken, language_code, tokenize
+from aggregator.query.normalize import HYPHENS, RawToken, language_code, tokenize
 
 TEXT_FIELDS = ("title", "summary", "body")
 META_FIELDS = ("feed", "tag", "lang")

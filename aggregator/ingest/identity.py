@@ -179,7 +179,7 @@ IdentityRule = Literal["id", "url", "hash"]
 
 
 class HasIdentity(Protocol):
-    """What identity needs from an entry (``aggregator.parse.ParsedEntry`` fits)."""
+    """What identity needs from an entry (``aggregator.parse.feeds.ParsedEntry`` fits)."""
 
     @property
     def id(self) -> str | None: ...
@@ -238,7 +238,7 @@ def entry_key(entry: HasIdentity, rule: IdentityRule, text: str | None = None) -
     if rule in ("id", "url") and (url := _url_or_none(entry.url)):
         return f"url:{url}"
     if text is None:
-        from aggregator.parse import text_of
+        from aggregator.parse.feeds import text_of
 
         text = text_of(entry.content or entry.summary)
     return f"hash:{text_hash((entry.title or '') + chr(10) + text)}"

@@ -17,29 +17,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import changes, identity
-from .config import Config, FeedConfig
-from .exceptions import AggregatorError, ExtractError, FetchError, ParseError
-from .extract import Extracted, ExtractPool
-from .fetch import Fetcher, FetchResult
-from .parse import ENTITY_NOTE, ParsedEntry, ParsedFeed
-from .prepare import PreparedEntry, PreparedFeed, parse_spec
-from .storage.records import (
-    AlertDraft,
-    ArticleDraft,
-    EntryLink,
-    FeedState,
-    IngestBatch,
-    KnownEntry,
-    MatchDraft,
-)
-from .storage.store import Store
-from .topics import Document, TopicIndex, TopicMatch
-from .types import UpdateResult
-from .urls import is_plain_absolute
-from .writer import IngestWriter
+from aggregator import changes
 
-log = logging.getLogger("aggregator.pipeline")
+from aggregator.ingest import identity
+from aggregator.config.models import Config, FeedConfig
+from aggregator.exceptions import AggregatorError, ExtractError, FetchError, ParseError
+from aggregator.extract.extractor import Extracted, ExtractPool
+from aggregator.http.fetcher import Fetcher, FetchResult
+from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry, ParsedFeed
+from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
+from aggregator.storage.records import AlertDraft, ArticleDraft, EntryLink, FeedState, IngestBatch, KnownEntry, MatchDraft
+from aggregator.storage.store import Store
+from aggregator.topics import Document, TopicIndex, TopicMatch
+from aggregator.types import UpdateResult
+from aggregator.urls import is_plain_absolute
+from aggregator.ingest.writer import IngestWriter
+
+log = logging.getLogger("aggregator.ingest.pipeline")
 
 #: Passed to the topic engine for text too short to identify, so that it does not
 #: load a language model in the main process to try again.
@@ -226,8 +220,8 @@ def possible_retractions(stored: dict[str, KnownEntry], listed: set[str]) -> lis
 def _retractions(st: Stages, article_ids: list[int], now: datetime) -> None:
     """Items gone from a feed that still lists older items: possible retractions,
     re-checked at once (the page's 404/410 then confirms)."""
-    from .changes import retraction_summary
-    from .storage import checks
+    from aggregator.changes import retraction_summary
+    from aggregator.storage import checks
 
     reason = "item vanished from its feed while neighbours remain"
     for aid in article_ids:
@@ -303,9 +297,7 @@ async def _draft(st: Stages, feed: FeedConfig, c: _Candidate,
 
 def first_recheck(config: Config, now: datetime) -> datetime | None:
     """The first re-check of a new article, per the decaying schedule."""
-    from .monitor import schedule_of
-
-    return changes.next_recheck(now, None, schedule_of(config))
+    return changes.next_recheck(now, None, changes.schedule_of(config))
 
 
 async def _extract_page(st: Stages, url: str, feed_name: str

@@ -32,14 +32,14 @@ from typing import TYPE_CHECKING, Any, Self
 
 import lxml.html
 
-from aggregator.discover import absolute_http_url, document_base
+from aggregator.parse.discover import absolute_http_url, document_base
 from aggregator.exceptions import AggregatorError, ExtractError
-from aggregator.language import detect_language
+from aggregator.extract.language import detect_language
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document
 
-    from aggregator.prepare import PreparedFeed
+    from aggregator.ingest.prepare import PreparedFeed
 
 # trafilatura (and its dependencies) cost ~80 MB per process: imported on the first
 # extraction only, so worker processes that only parse feeds stay small.
@@ -79,7 +79,7 @@ class Extracted:
 # Language
 
 
-# detect_language lives in aggregator.language (re-exported here for callers).
+# detect_language lives in aggregator.extract.language (re-exported here for callers).
 
 
 # ---------------------------------------------------------------------------

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from .durations import parse_duration
-from .exceptions import ConfigError
+from aggregator.config.durations import parse_duration
+from aggregator.exceptions import ConfigError
 
 DEFAULT_USER_AGENT = "aggregator/0.1 (newsroom feed aggregator; +https://example.org/aggregator)"
 NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
@@ -424,8 +424,8 @@ def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
 
 
 def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
-    from .exceptions import QuerySyntaxError
-    from .topics import validate_query
+    from aggregator.exceptions import QuerySyntaxError
+    from aggregator.topics import validate_query
 
     try:
         validate_query(topic.query)
@@ -446,7 +446,7 @@ def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
 
 
 def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) -> None:
-    from .alerts.registry import parse_channel
+    from aggregator.alerts.registry import parse_channel
 
     try:
         parse_channel(raw)

@@ -17,11 +17,11 @@ import random
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from .config import Config, FeedConfig
-from .storage.records import FeedState
+from aggregator.config.models import Config, FeedConfig
+from aggregator.storage.records import FeedState
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
-    from .pipeline import PollOutcome
+    from aggregator.ingest.pipeline import PollOutcome
 
 
 def base_interval(feed: FeedConfig, config: Config) -> timedelta:

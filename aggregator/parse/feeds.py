@@ -1,7 +1,7 @@
 """Bytes in, parsed feed out: RSS 0.9x/1.0/2.0 and Atom via feedparser, JSON Feed natively.
 
 Well-formed RSS 0.9x/2.0 and Atom 1.0 documents take a fast path first
-(:mod:`aggregator.fastparse`: lxml, same field semantics, nh3 as sanitiser) and
+(:mod:`aggregator.parse.fast`: lxml, same field semantics, nh3 as sanitiser) and
 only reach feedparser when it declines them; ``FAST_PATH`` switches it off.
 
 Pure: no I/O, no clock, no globals mutated.  feedparser is only ever handed an
@@ -46,10 +46,10 @@ import feedparser.datetimes
 import feedparser.sanitizer
 import feedparser.urls
 
-from aggregator import fastparse
+from aggregator.parse import fast as fastparse
 from aggregator.exceptions import ParseError
-from aggregator.htmltext import BLOCK_TAGS as _HT_BLOCK_TAGS
-from aggregator.htmltext import fast_text
+from aggregator.parse.htmltext import BLOCK_TAGS as _HT_BLOCK_TAGS
+from aggregator.parse.htmltext import fast_text
 from aggregator.urls import is_plain_absolute
 
 __all__ = [
@@ -169,7 +169,7 @@ def text_of(html_text: str | None) -> str:
 
     Used for titles, topic matching and hashing, where markup is noise but
     paragraph boundaries still matter (snippets, shingles). Most fragments take
-    the regular-expression path (aggregator.htmltext, same result, 2-3× cheaper);
+    the regular-expression path (aggregator.parse.htmltext, same result, 2-3× cheaper);
     the rest go through html.parser below, which defines the result.
     """
     if not html_text:
@@ -561,7 +561,7 @@ _FORMATS = {"rss090": "rss09x", "rss091n": "rss09x", "rss091u": "rss09x", "rss09
 _FORMATS |= {"rss093": "rss09x", "rss094": "rss09x"}
 
 
-#: Well-formed RSS 0.9x/2.0 and Atom 1.0 skip feedparser (see :mod:`aggregator.fastparse`).
+#: Well-formed RSS 0.9x/2.0 and Atom 1.0 skip feedparser (see :mod:`aggregator.parse.fast`).
 #: Set to False, or start with AGGREGATOR_FEEDPARSER_ONLY=1, to send every XML feed through it.
 FAST_PATH = os.environ.get("AGGREGATOR_FEEDPARSER_ONLY", "").strip().lower() not in {"1", "true"}
 

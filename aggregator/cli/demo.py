@@ -16,10 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .seedsite import article_page, load_seed, rss_feed
+from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 
 if TYPE_CHECKING:
-    from .core import Aggregator
+    from aggregator.core import Aggregator
 
 Print = Callable[[str], None]
 
@@ -105,7 +105,7 @@ def run_demo(out_dir: Path | None, say: Print) -> int:
 
 
 def _run(cfg_path: Path, folder: Path, say: Print) -> int:
-    from .core import make_aggregator
+    from aggregator.core import make_aggregator
 
     with make_aggregator(cfg_path, extract_workers=0) as agg:
         results = agg.poll()
@@ -132,10 +132,10 @@ def _show_article(agg: Aggregator, article_id: int, say: Print) -> None:
 
 
 def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
-    from .alerting import channels, decode_event
-    from .alerts.email import build_message
-    from .alerts.render import Templates
-    from .core import utcnow
+    from aggregator.alerts.plan import channels, decode_event
+    from aggregator.alerts.email import build_message
+    from aggregator.alerts.render import Templates
+    from aggregator.core import utcnow
 
     store = agg.store
     config = agg.config

@@ -14,10 +14,10 @@ from functools import lru_cache
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
-from .alerts.types import AlertArticle, AlertEvent
-from .config import Config
-from .storage.records import AlertDraft, ArticleDraft, MatchDraft
-from .types import Snippet
+from aggregator.alerts.types import AlertArticle, AlertEvent
+from aggregator.config.models import Config
+from aggregator.storage.records import AlertDraft, ArticleDraft, MatchDraft
+from aggregator.types import Snippet
 
 
 def stable_alert_id(event: str, channel: str, *parts: object) -> str:
@@ -28,7 +28,7 @@ def stable_alert_id(event: str, channel: str, *parts: object) -> str:
 
 @lru_cache(maxsize=16)
 def _channels_cached(key: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-    from .alerts.registry import parse_channel
+    from aggregator.alerts.registry import parse_channel
 
     return tuple(parse_channel(r) for r in raw)
 
