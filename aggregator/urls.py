@@ -3,7 +3,7 @@
 urllib.parse.urljoin re-parses and re-assembles every link of every item (about a
 tenth of the CPU of parsing a feed); for a URL that is absolute, lower-case
 http(s), without dot segments, empty query or fragment, the join returns the URL
-unchanged, so the work can be skipped. tests/test_urls.py checks that claim on
+unchanged, so the work can be skipped. tests/http/test_urls.py checks that claim on
 generated URLs.
 """
 

@@ -342,7 +342,8 @@ def _fingerprinted(d: ArticleDraft) -> ArticleDraft:
 
 def _site(url: str | None) -> str | None:
     if url and is_plain_absolute(url):  # no userinfo, brackets or odd case to parse
-        return url.split("/", 3)[2].split(":", 1)[0].lower()
+        authority = url.split("/", 3)[2].partition("?")[0].partition("#")[0]
+        return authority.split(":", 1)[0].lower()
     return urlsplit(url).hostname if url else None
 
 

@@ -4,7 +4,7 @@ instead of html.parser's tag-by-tag callbacks (2-3× less CPU on feed summaries)
 ``parse.text_of`` is the definition; this computes the same string for the
 fragments it understands and answers None for the rest (raw-text elements such
 as <script>, comments, declarations, odd closing tags, quotes in odd places),
-which ``text_of`` then hands to html.parser. tests/test_htmltext.py checks the
+which ``text_of`` then hands to html.parser. tests/parse/test_htmltext.py checks the
 two agree on generated markup; scripts/compare_text.py on every corpus fragment.
 
 How: one pass turns each tag into a private-use marker (block → paragraph break,

@@ -24,7 +24,7 @@ from tests.support.httpserver import LoopbackServer, Request, Response
 
 pytestmark = pytest.mark.postgres
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FEEDS = 200
 LEASE = 3.0
 DELAY = 0.25  # seconds per feed response: keeps each worker busy for a few seconds

@@ -31,8 +31,8 @@ from aggregator.parse.feeds import (
     text_of,
 )
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
-CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpora" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
+CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpora" / "feeds"
 FEED_URL = "https://news.example.com/feeds/main.xml"
 
 

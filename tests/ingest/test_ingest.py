@@ -13,7 +13,7 @@ from aggregator.cli.seedsite import article_page, load_seed, rss_feed
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Response, gzip_bomb, validated
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 
 
 def _serve(server: LoopbackServer, name: str, ctype: str) -> str:

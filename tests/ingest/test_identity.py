@@ -27,7 +27,7 @@ from aggregator.ingest.identity import (
 )
 from aggregator.parse.feeds import parse_feed
 
-FIXTURES = Path(__file__).parent / "fixtures" / "feeds"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "feeds"
 
 
 # --------------------------------------------------------------------------- canonical_url

@@ -361,7 +361,7 @@ def test_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
 
     script = tmp_path / "owner.py"
     script.write_text(_OWNER_SCRIPT)
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     proc = subprocess.Popen([sys.executable, str(script), PAGE.decode()], cwd=repo,
                             stdout=subprocess.PIPE, text=True,
                             env={**os.environ, "PYTHONPATH": str(repo)})

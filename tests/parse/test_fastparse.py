@@ -22,7 +22,7 @@ from aggregator.parse import feeds as parse_module
 from aggregator.parse.feeds import Enclosure, ParsedFeed, parse_feed, text_of
 
 FEED_URL = "https://news.example.com/feeds/main.xml"
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 RSS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/"

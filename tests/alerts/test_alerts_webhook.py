@@ -29,7 +29,7 @@ from tests.support.outbox import (
 )
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import free_port
-from tests.test_alerts_email import HOSTILE_TITLES
+from tests.alerts.test_alerts_email import HOSTILE_TITLES
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 LOOPBACK = FetchPolicy(allow_private=("127.0.0.1/32",), total_timeout=5)

@@ -16,7 +16,7 @@ import pytest
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 GRACE = 4.0
 START_TIMEOUT = 60.0
 

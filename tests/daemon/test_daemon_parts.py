@@ -75,7 +75,7 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
             "time.sleep(60)")
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "a.db.lock")],
                               stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)})
+                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(DaemonLockedError, match=f"pid {holder.pid}"):
