@@ -17,25 +17,25 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
-from aggregator.ingest import rhythm as schedule
-from aggregator.alerts.plan import channels, stable_alert_id
 from aggregator.alerts import dispatch
 from aggregator.alerts.dispatch import DispatchReport
+from aggregator.alerts.plan import channels, stable_alert_id
 from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.extract.extractor import ExtractPool
-from aggregator.testhooks import pause_point
 from aggregator.http.fetcher import Fetcher, FetchPolicy
-from aggregator.monitor.recheck import RecheckResult, recheck
+from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
 from aggregator.ingest.prepare import run_job
+from aggregator.monitor.recheck import RecheckResult, recheck
 from aggregator.storage import checks
 from aggregator.storage.outbox import DbOutbox
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
+from aggregator.testhooks import pause_point
 from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
 from aggregator.types import Alert, Article, Change, Feed, UpdateResult, Version
 
@@ -50,24 +50,42 @@ def utcnow() -> datetime:
 def fetch_policy(config: Config) -> FetchPolicy:
     n = config.network
     return FetchPolicy(
-        allow_private=tuple(n.allow_private), user_agent=n.user_agent,
-        total_timeout=n.timeout.total_seconds(), max_bytes=n.max_bytes,
-        max_connections=n.max_connections, max_per_host=n.max_per_host,
+        allow_private=tuple(n.allow_private),
+        user_agent=n.user_agent,
+        total_timeout=n.timeout.total_seconds(),
+        max_bytes=n.max_bytes,
+        max_connections=n.max_connections,
+        max_per_host=n.max_per_host,
         min_host_interval=n.min_host_interval.total_seconds(),
     )
 
 
 def topic_specs(config: Config) -> list[TopicSpec]:
-    return [TopicSpec(name=t.name, query=t.query, description=t.description,
-                      fields=tuple(t.fields), languages=tuple(t.languages),
-                      feeds=tuple(t.feeds), tags=tuple(t.tags)) for t in config.topics]
+    return [
+        TopicSpec(
+            name=t.name,
+            query=t.query,
+            description=t.description,
+            fields=tuple(t.fields),
+            languages=tuple(t.languages),
+            feeds=tuple(t.feeds),
+            tags=tuple(t.tags),
+        )
+        for t in config.topics
+    ]
 
 
 class Aggregator:
     """One configured aggregator over one database."""
 
-    def __init__(self, config: Config, *, clock: Clock | None = None,
-                 store: Store | None = None, extract_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock | None = None,
+        store: Store | None = None,
+        extract_workers: int | None = None,
+    ) -> None:
         self.config = config
         self.clock = clock or utcnow
         self.store = store or Store.open(config.database_url())
@@ -83,9 +101,12 @@ class Aggregator:
     def extractor(self) -> ExtractPool:
         """Started on first use: polls of extract:false feeds never pay for it."""
         if self._extractor is None:
-            self._extractor = ExtractPool(workers=self._extract_workers, func=run_job,
-                                          warm_extract=extracts_pages(self.config),
-                                          max_bytes=self.config.network.max_bytes)
+            self._extractor = ExtractPool(
+                workers=self._extract_workers,
+                func=run_job,
+                warm_extract=extracts_pages(self.config),
+                max_bytes=self.config.network.max_bytes,
+            )
         return self._extractor
 
     def start_workers(self) -> None:
@@ -115,20 +136,30 @@ class Aggregator:
     async def running(self) -> AsyncIterator[Stages]:
         """The pipeline's edges for this event loop."""
         async with Fetcher(fetch_policy(self.config), now=self.clock) as fetcher:
-            st = Stages(self.config, self.store, fetcher, self.extractor, self.topics,
-                        self.clock, self._plan_alerts, self._next_poll)
+            st = Stages(
+                self.config,
+                self.store,
+                fetcher,
+                self.extractor,
+                self.topics,
+                self.clock,
+                self._plan_alerts,
+                self._next_poll,
+            )
             try:
                 yield st
             finally:
                 if st.writer is not None:
                     await st.writer.aclose()
 
-    def _next_poll(self, feed: FeedConfig, state: FeedState, outcome: PollOutcome,
-                   now: datetime) -> datetime:
+    def _next_poll(
+        self, feed: FeedConfig, state: FeedState, outcome: PollOutcome, now: datetime
+    ) -> datetime:
         return schedule.next_poll(feed, state, outcome, now, self.config)
 
-    def _plan_alerts(self, aid: int, draft: Any, matches: Any, now: datetime,
-                     feeds: Sequence[str] = ()) -> list[Any]:
+    def _plan_alerts(
+        self, aid: int, draft: Any, matches: Any, now: datetime, feeds: Sequence[str] = ()
+    ) -> list[Any]:
         from aggregator.alerts.plan import plan_match_alerts
 
         return plan_match_alerts(self.config, aid, draft, matches, now, feeds)
@@ -141,43 +172,58 @@ class Aggregator:
             return [f for f in self.config.feeds if f.enabled]
         missing = [n for n in names if self.config.feed(n) is None]
         if missing:
-            raise NotFoundError(f"no feed named {', '.join(map(repr, missing))}",
-                                hint="see `aggregator feeds list`")
+            raise NotFoundError(
+                f"no feed named {', '.join(map(repr, missing))}", hint="see `aggregator feeds list`"
+            )
         return [f for n in names if (f := self.config.feed(n)) is not None]
 
-    async def apoll(self, names: Sequence[str] | None = None,
-                    progress: Progress | None = None) -> list[UpdateResult]:
+    async def apoll(
+        self, names: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> list[UpdateResult]:
         feeds = self.select_feeds(names)
         async with self.running() as st:
             return await poll_many(st, feeds, progress, force=bool(names))
 
-    def poll(self, names: Sequence[str] | None = None,
-             progress: Progress | None = None) -> list[UpdateResult]:
+    def poll(
+        self, names: Sequence[str] | None = None, progress: Progress | None = None
+    ) -> list[UpdateResult]:
         """Poll now (all enabled feeds, or those named); one result per feed."""
         return asyncio.run(self.apoll(names, progress))
 
-    async def poll_due(self, st: Stages, *, worker: str, limit: int = 100,
-                       lease: timedelta | None = None) -> list[UpdateResult]:
+    async def poll_due(
+        self, st: Stages, *, worker: str, limit: int = 100, lease: timedelta | None = None
+    ) -> list[UpdateResult]:
         """Claim the feeds that are due (a lease per feed, shared safely between
         daemons on PostgreSQL) and poll them."""
         now = self.clock()
         enabled = [f.name for f in self.config.feeds if f.enabled]
         until = now + (lease or self.config.daemon.lease)
-        names = self.store.claim_due_feeds(enabled, now, worker=worker, lease_until=until,
-                                           limit=limit)
+        names = self.store.claim_due_feeds(
+            enabled, now, worker=worker, lease_until=until, limit=limit
+        )
         feeds = [f for n in names if (f := self.config.feed(n)) is not None]
         return await poll_many(st, feeds)
 
-    async def recheck_due(self, st: Stages, *, worker: str, limit: int = 50,
-                          ids: Sequence[int] | None = None) -> list[RecheckResult]:
+    async def recheck_due(
+        self, st: Stages, *, worker: str, limit: int = 50, ids: Sequence[int] | None = None
+    ) -> list[RecheckResult]:
         """Re-check articles (and page watches) that are due, or exactly `ids`."""
         now = self.clock()
         self._sync_watches(now)
-        targets = checks.claim_due_checks(self.store, now, worker=worker, limit=limit,
-                                          lease_until=now + self.config.daemon.lease, ids=ids)
+        targets = checks.claim_due_checks(
+            self.store,
+            now,
+            worker=worker,
+            limit=limit,
+            lease_until=now + self.config.daemon.lease,
+            ids=ids,
+        )
         boilerplate = self._boilerplate({t.site for t in targets if t.site})
-        return list(await asyncio.gather(*(
-            recheck(st, t, boilerplate.get(t.site or "", frozenset())) for t in targets)))
+        return list(
+            await asyncio.gather(
+                *(recheck(st, t, boilerplate.get(t.site or "", frozenset())) for t in targets)
+            )
+        )
 
     def _sync_watches(self, now: datetime) -> None:
         for w in self.config.watches:
@@ -192,24 +238,39 @@ class Aggregator:
         """Send the alerts that are due; mark each only after its receiver accepted."""
         pause_point("before-send")
         configs = {c.name: c for c in channels(self.config)}
-        chans = {n: build_channel(c, fetcher_factory=lambda: st.fetcher, clock=self.clock)
-                 for n, c in configs.items()}
-        return await dispatch.deliver_due(DbOutbox(self.store), chans, configs,
-                                          now=self.clock(), worker=worker, rng=random.Random(),
-                                          limit=limit, lease=self.config.daemon.lease)
+        chans = {
+            n: build_channel(c, fetcher_factory=lambda: st.fetcher, clock=self.clock)
+            for n, c in configs.items()
+        }
+        return await dispatch.deliver_due(
+            DbOutbox(self.store),
+            chans,
+            configs,
+            now=self.clock(),
+            worker=worker,
+            rng=random.Random(),
+            limit=limit,
+            lease=self.config.daemon.lease,
+        )
 
     async def test_channel(self, name: str) -> str:
         """Send a test message through one channel; returns what the receiver answered."""
         configs = {c.name: c for c in channels(self.config)}
         if name not in configs:
-            raise NotFoundError(f"no alert channel named {name!r}",
-                                hint=f"channels: {', '.join(configs) or 'none configured'}")
+            raise NotFoundError(
+                f"no alert channel named {name!r}",
+                hint=f"channels: {', '.join(configs) or 'none configured'}",
+            )
         now = self.clock()
-        event = AlertEvent(alert_id=stable_alert_id("test", name, now.isoformat()),
-                           event="test", channel=name, topic=None, created_at=now)
+        event = AlertEvent(
+            alert_id=stable_alert_id("test", name, now.isoformat()),
+            event="test",
+            channel=name,
+            topic=None,
+            created_at=now,
+        )
         async with self.running() as st:
-            ch = build_channel(configs[name], fetcher_factory=lambda: st.fetcher,
-                               clock=self.clock)
+            ch = build_channel(configs[name], fetcher_factory=lambda: st.fetcher, clock=self.clock)
             return (await ch.send([event])).detail
 
     def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:
@@ -218,13 +279,21 @@ class Aggregator:
     def retry_alerts(self, ids: Sequence[int] | None) -> int:
         return DbOutbox(self.store).retry(ids, self.clock())
 
-    def changes(self, *, since: datetime | None = None, topic: str | None = None,
-                limit: int = 100, article_id: int | None = None) -> list[Change]:
-        return checks.list_changes(self.store, since=since, topic=topic, limit=limit,
-                                   article_id=article_id)
+    def changes(
+        self,
+        *,
+        since: datetime | None = None,
+        topic: str | None = None,
+        limit: int = 100,
+        article_id: int | None = None,
+    ) -> list[Change]:
+        return checks.list_changes(
+            self.store, since=since, topic=topic, limit=limit, article_id=article_id
+        )
 
     def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
         """Re-check now, whatever the schedule: `ids`, or every monitored article."""
+
         async def go() -> list[RecheckResult]:
             async with self.running() as st:
                 chosen = list(ids) if ids else None
@@ -233,10 +302,13 @@ class Aggregator:
                         self.store.get_article(i)
                 limit = len(chosen) if chosen else 100_000
                 if chosen is None:
-                    checks.set_next_check(self.store, checks.monitored_ids(self.store),
-                                          self.clock())
-                return await self.recheck_due(st, worker=f"cli-{os.getpid()}", limit=limit,
-                                              ids=chosen)
+                    checks.set_next_check(
+                        self.store, checks.monitored_ids(self.store), self.clock()
+                    )
+                return await self.recheck_due(
+                    st, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen
+                )
+
         return asyncio.run(go())
 
     # ------------------------------------------------------------ reading
@@ -246,8 +318,14 @@ class Aggregator:
         counts = self.store.feed_article_counts()
         return [_feed(f, states.get(f.name), counts, self.config) for f in self.config.feeds]
 
-    def articles(self, *, feed: str | None = None, since: datetime | None = None,
-                 topic: str | None = None, limit: int = 50) -> list[Article]:
+    def articles(
+        self,
+        *,
+        feed: str | None = None,
+        since: datetime | None = None,
+        topic: str | None = None,
+        limit: int = 50,
+    ) -> list[Article]:
         if feed and self.config.feed(feed) is None and feed not in self.store.feed_states():
             raise NotFoundError(f"no feed named {feed!r}", hint="see `aggregator feeds list`")
         if topic and topic not in {t.name for t in self.config.topics}:
@@ -277,12 +355,22 @@ class Aggregator:
 
 
 def _document(a: Article) -> Document:
-    return Document(title=a.title or "", summary=a.summary or "", body=a.text or "",
-                    language=a.language, feeds=a.feeds)
+    return Document(
+        title=a.title or "",
+        summary=a.summary or "",
+        body=a.text or "",
+        language=a.language,
+        feeds=a.feeds,
+    )
 
 
-async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress | None = None,
-                    *, force: bool = False) -> list[UpdateResult]:
+async def poll_many(
+    st: Stages,
+    feeds: Sequence[FeedConfig],
+    progress: Progress | None = None,
+    *,
+    force: bool = False,
+) -> list[UpdateResult]:
     """Poll feeds concurrently (the fetcher bounds connections); never raises per feed.
 
     A second bound keeps fetched-but-unprocessed bodies from piling up in memory
@@ -312,17 +400,34 @@ async def poll_many(st: Stages, feeds: Sequence[FeedConfig], progress: Progress 
 def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Config) -> Feed:
     interval = (f.interval or cfg.defaults.interval).total_seconds()
     extract, monitor = cfg.extracts(f), cfg.monitors(f)
-    base = Feed(name=f.name, url=f.url, interval_s=interval, extract=extract, monitor=monitor,
-                tags=tuple(f.tags), enabled=f.enabled, title=f.title)
+    base = Feed(
+        name=f.name,
+        url=f.url,
+        interval_s=interval,
+        extract=extract,
+        monitor=monitor,
+        tags=tuple(f.tags),
+        enabled=f.enabled,
+        title=f.title,
+    )
     if s is None:
         return base
-    return replace(base, enabled=f.enabled and s.disabled_reason is None, etag=s.etag,
-                   last_modified=s.last_modified, next_due_at=s.next_due_at,
-                   error_count=s.error_count, disabled_reason=s.disabled_reason,
-                   last_success_at=s.last_success_at, articles=counts.get(s.id, 0),
-                   last_status=s.last_status, last_error=s.last_error,
-                   last_polled_at=s.last_polled_at, permanent_redirect=s.permanent_redirect,
-                   title=f.title or s.title)
+    return replace(
+        base,
+        enabled=f.enabled and s.disabled_reason is None,
+        etag=s.etag,
+        last_modified=s.last_modified,
+        next_due_at=s.next_due_at,
+        error_count=s.error_count,
+        disabled_reason=s.disabled_reason,
+        last_success_at=s.last_success_at,
+        articles=counts.get(s.id, 0),
+        last_status=s.last_status,
+        last_error=s.last_error,
+        last_polled_at=s.last_polled_at,
+        permanent_redirect=s.permanent_redirect,
+        title=f.title or s.title,
+    )
 
 
 def extracts_pages(config: Config) -> bool:
@@ -331,11 +436,18 @@ def extracts_pages(config: Config) -> bool:
     return any(config.extracts(f) for f in config.feeds) or bool(config.watches)
 
 
-def make_aggregator(config: Config | str | os.PathLike[str] | None = None, *,
-                    clock: Clock | None = None, extract_workers: int | None = None) -> Aggregator:
+def make_aggregator(
+    config: Config | str | os.PathLike[str] | None = None,
+    *,
+    clock: Clock | None = None,
+    extract_workers: int | None = None,
+) -> Aggregator:
     """Build an Aggregator from a Config or a feeds.yaml path (default: $AGGREGATOR_CONFIG)."""
-    cfg = config if isinstance(config, Config) else load_config(
-        Path(config) if config is not None else None)
+    cfg = (
+        config
+        if isinstance(config, Config)
+        else load_config(Path(config) if config is not None else None)
+    )
     if not isinstance(cfg, Config):
         raise UsageError("make_aggregator needs a Config or a path to feeds.yaml")
     return Aggregator(cfg, clock=clock, extract_workers=extract_workers)

@@ -14,8 +14,10 @@ import urllib.parse
 from collections.abc import Callable
 
 _SEGMENT = r"[A-Za-z0-9_~%!$&'()*+,;=:@-]*(?:\.[A-Za-z0-9_~%!$&'()*+,;=:@-]+)*"
-_PLAIN = re.compile(r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,5})?"
-                    rf"(?:/{_SEGMENT})*(?:\?[A-Za-z0-9_~%!$&'()*+,;=:@/.-]+)?")
+_PLAIN = re.compile(
+    r"https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,5})?"
+    rf"(?:/{_SEGMENT})*(?:\?[A-Za-z0-9_~%!$&'()*+,;=:@/.-]+)?"
+)
 
 
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")

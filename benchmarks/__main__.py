@@ -34,38 +34,67 @@ FEED_SCENARIOS = {"farm", "cold", "warm", "churn"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--runs", type=int, default=None, help="runs per scenario (default 5; quick 2)")
     p.add_argument("--feeds", type=int, default=None, help="feeds in the farm (default 1000)")
     p.add_argument("--items", type=int, default=25, help="items per feed (default 25)")
     p.add_argument("--desc-len", type=int, default=600, help="mean item description length")
     p.add_argument("--churn", type=float, default=0.10, help="share of feeds changed per cycle")
     p.add_argument("--churn-cycles", type=int, default=1, help="churn cycles per run")
-    p.add_argument("--latency", type=float, default=0.0,
-                   help="seconds of latency per farm response (uses the aiohttp farm)")
+    p.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="seconds of latency per farm response (uses the aiohttp farm)",
+    )
     p.add_argument("--farm", choices=("auto", "nginx", "aiohttp"), default="auto")
     p.add_argument("--no-gzip", action="store_true", help="serve feeds uncompressed")
-    p.add_argument("--workers", type=int, default=16,
-                   help="threads for reader (update_feeds workers) and newsboat (reload-threads)")
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=16,
+        help="threads for reader (update_feeds workers) and newsboat (reload-threads)",
+    )
     p.add_argument("--clients", default="ours,reader,newsboat,ours-defaults")
-    p.add_argument("--only", default=None,
-                   help=f"comma list of scenarios: {', '.join(SCENARIOS)} (or 'feeds' for farm+1-3)")
+    p.add_argument(
+        "--only",
+        default=None,
+        help=f"comma list of scenarios: {', '.join(SCENARIOS)} (or 'feeds' for farm+1-3)",
+    )
     p.add_argument("--quick", action="store_true", help="fast smoke run")
-    p.add_argument("--profile", default=None,
-                   help="profile our scenarios 1-3 with: pyinstrument, py-spy (comma list)")
-    p.add_argument("--storage-sizes", default=None,
-                   help="articles already stored (default 10000,100000,1000000)")
+    p.add_argument(
+        "--profile",
+        default=None,
+        help="profile our scenarios 1-3 with: pyinstrument, py-spy (comma list)",
+    )
+    p.add_argument(
+        "--storage-sizes",
+        default=None,
+        help="articles already stored (default 10000,100000,1000000)",
+    )
     p.add_argument("--storage-backends", default="sqlite,postgresql")
     p.add_argument("--memory-feeds", type=int, default=None, help="feeds for scenario 7 (10000)")
-    p.add_argument("--max-foreign", type=float, default=0.15,
-                   help="rerun a run when other processes used more than this share of the CPU")
+    p.add_argument(
+        "--max-foreign",
+        type=float,
+        default=0.15,
+        help="rerun a run when other processes used more than this share of the CPU",
+    )
     p.add_argument("--retries", type=int, default=2, help="reruns allowed per noisy run")
-    p.add_argument("--quiet-wait", type=float, default=120,
-                   help="seconds to wait for a calm machine before each run (0: don't)")
+    p.add_argument(
+        "--quiet-wait",
+        type=float,
+        default=120,
+        help="seconds to wait for a calm machine before each run (0: don't)",
+    )
     p.add_argument("--timeout", type=int, default=900, help="seconds before a worker is killed")
-    p.add_argument("--render", action="store_true",
-                   help="only rewrite the markdown from the saved raw results")
+    p.add_argument(
+        "--render", action="store_true", help="only rewrite the markdown from the saved raw results"
+    )
     p.add_argument("--out", default=None, help="markdown output (default BENCHMARKS.md)")
     p.add_argument("--json", default=None, help="raw results (default benchmarks/results.json)")
     o = p.parse_args(argv)
@@ -75,8 +104,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         o.retries = 0
     o.feeds = o.feeds or (100 if o.quick else 1000)
     o.memory_feeds = o.memory_feeds or (1000 if o.quick else 10000)
-    o.storage_sizes = [int(x) for x in (o.storage_sizes or
-                       ("1000,10000" if o.quick else "10000,100000,1000000")).split(",")]
+    o.storage_sizes = [
+        int(x)
+        for x in (o.storage_sizes or ("1000,10000" if o.quick else "10000,100000,1000000")).split(
+            ","
+        )
+    ]
     o.storage_backends = [b for b in o.storage_backends.split(",") if b]
     o.clients = [c for c in o.clients.split(",") if c]
     o.profile = [x for x in o.profile.split(",") if x] if o.profile else []
@@ -134,8 +167,11 @@ def external(modname: str, quick: bool = False) -> dict[str, Any]:
     try:
         text = mod.run(**kwargs)
     except Exception as e:  # noqa: BLE001
-        return {"status": "error", "detail": f"{type(e).__name__}: {e}",
-                "traceback": traceback.format_exc()[-1500:]}
+        return {
+            "status": "error",
+            "detail": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc()[-1500:],
+        }
     return {"status": "ok", "markdown": str(text), "seconds": time.perf_counter() - t0}
 
 
@@ -163,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
     results.setdefault("scenarios", {})
     results["machine"] = machine_info()
     results["versions"] = versions()
-    results["last_command"] = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    results["last_command"] = "python -m benchmarks " + " ".join(
+        sys.argv[1:] if argv is None else argv
+    )
     sc = results["scenarios"]
 
     def stamp(d: dict[str, Any]) -> dict[str, Any]:
@@ -178,32 +216,52 @@ def main(argv: list[str] | None = None) -> int:
         from benchmarks.farm import Farm
 
         log(f"farm: {o.feeds} feeds x {o.items} items, generating ...")
-        with Farm(o.feeds, o.items, desc_len=o.desc_len, latency=o.latency, backend=o.farm,
-                  gzip_static=not o.no_gzip) as farm:
+        with Farm(
+            o.feeds,
+            o.items,
+            desc_len=o.desc_len,
+            latency=o.latency,
+            backend=o.farm,
+            gzip_static=not o.no_gzip,
+        ) as farm:
             t0 = time.perf_counter()
             sizes = farm.generate()
             gen_s = time.perf_counter() - t0
             farm.start()
-            meta = {"backend": farm.spec.backend, "port": farm.spec.port, "material": farm.material.source,
-                    "corpus_desc_median": farm.material.corpus_median_len,
-                    "corpus_desc_mean": farm.material.corpus_mean_len,
-                    "desc_len_mean": sum(farm.material.lengths) / len(farm.material.lengths),
-                    "pages": farm.n_pages, "generate_seconds": gen_s, "gzip": farm.spec.gzip,
-                    "latency": farm.spec.latency, **sizes}
+            meta = {
+                "backend": farm.spec.backend,
+                "port": farm.spec.port,
+                "material": farm.material.source,
+                "corpus_desc_median": farm.material.corpus_median_len,
+                "corpus_desc_mean": farm.material.corpus_mean_len,
+                "desc_len_mean": sum(farm.material.lengths) / len(farm.material.lengths),
+                "pages": farm.n_pages,
+                "generate_seconds": gen_s,
+                "gzip": farm.spec.gzip,
+                "latency": farm.spec.latency,
+                **sizes,
+            }
             log(f"farm up on {farm.base} ({farm.spec.backend}); {meta['material']}")
             if "farm" in o.selected:
                 log("farm alone ...")
                 fc = farmcheck.measure(farm, quick=o.quick)
-                log(f"  python sweep: {fc['python']['full_feeds_per_s']:.0f} feeds/s (200), "
-                    f"{fc['python']['cond_feeds_per_s']:.0f} feeds/s (304)")
+                log(
+                    f"  python sweep: {fc['python']['full_feeds_per_s']:.0f} feeds/s (200), "
+                    f"{fc['python']['cond_feeds_per_s']:.0f} feeds/s (304)"
+                )
                 if fc["wrk"]:
-                    log(f"  wrk: {fc['wrk']['full']['requests_per_s']} req/s (200), "
-                        f"{fc['wrk']['cond']['requests_per_s']} req/s (304)")
+                    log(
+                        f"  wrk: {fc['wrk']['full']['requests_per_s']} req/s (200), "
+                        f"{fc['wrk']['cond']['requests_per_s']} req/s (304)"
+                    )
                 sc["farm"] = stamp({"meta": meta, **fc})
             if o.selected & {"cold", "warm", "churn"}:
                 log(f"scenarios 1-3, clients {o.clients}, {o.runs} runs ...")
                 sc["feeds"] = stamp({"meta": meta, **feeds.run(o, farm, o.clients, log)})
-    for key, mod in (("extract", "benchmarks.bench_extract"), ("topics", "benchmarks.bench_topics")):
+    for key, mod in (
+        ("extract", "benchmarks.bench_extract"),
+        ("topics", "benchmarks.bench_topics"),
+    ):
         if key in o.selected:
             log(f"{key}: {mod}.run() ...")
             sc[key] = stamp(external(mod, quick=o.quick))

@@ -33,9 +33,9 @@ from typing import Any
 
 import trafilatura
 
+from aggregator.cli.seedsite import article_page, load_seed
 from aggregator.exceptions import ExtractError
 from aggregator.extract.extractor import TRAFILATURA_OPTIONS, ExtractPool, extract_article
-from aggregator.cli.seedsite import article_page, load_seed
 from benchmarks.corpus import corpora_dir
 
 _WORD = re.compile(r"\w+")
@@ -64,7 +64,7 @@ class Quality:
 def _shingles(text: str) -> Counter[tuple[str, ...]]:
     words = _WORD.findall(text)
     count = max(1, len(words) - SHINGLE + 1)
-    return Counter(tuple(words[i:i + SHINGLE]) for i in range(count) if words[i:i + SHINGLE])
+    return Counter(tuple(words[i : i + SHINGLE]) for i in range(count) if words[i : i + SHINGLE])
 
 
 def shingle_counts(truth: str, predicted: str) -> tuple[float, float, float]:
@@ -103,9 +103,15 @@ def zyte_dir() -> Path | None:
 
 def zyte_pages(folder: Path) -> list[Page]:
     truth = json.loads((folder / "ground-truth.json").read_text(encoding="utf-8"))
-    return [Page(key, gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()),
-                 item.get("url") or f"https://example.com/{key}", item.get("articleBody", ""))
-            for key, item in sorted(truth.items())]
+    return [
+        Page(
+            key,
+            gzip.decompress((folder / "html" / f"{key}.html.gz").read_bytes()),
+            item.get("url") or f"https://example.com/{key}",
+            item.get("articleBody", ""),
+        )
+        for key, item in sorted(truth.items())
+    ]
 
 
 def generated_pages(count: int = 120) -> list[Page]:
@@ -115,8 +121,9 @@ def generated_pages(count: int = 120) -> list[Page]:
     for i in range(count):
         body = rng.sample(seed.paragraphs, k=rng.randint(3, len(seed.paragraphs)))
         url = f"https://news.example.com/news/{i}"
-        pages.append(Page(str(i), article_page(seed, url, paragraphs=body).encode(), url,
-                          "\n\n".join(body)))
+        pages.append(
+            Page(str(i), article_page(seed, url, paragraphs=body).encode(), url, "\n\n".join(body))
+        )
     return pages
 
 
@@ -179,8 +186,10 @@ def settings_rows(pages: Sequence[Page]) -> list[str]:
 def _quality_row(name: str, pages: Sequence[Page], texts: Sequence[str], seconds: float) -> str:
     q = quality([(p.truth, t) for p, t in zip(pages, texts)])
     empty = sum(not t for t in texts)
-    return (f"| {name} | {q.precision:.3f} | {q.recall:.3f} | {q.f1:.3f} | {empty} "
-            f"| {1000 * seconds / len(pages):.1f} |")
+    return (
+        f"| {name} | {q.precision:.3f} | {q.recall:.3f} | {q.f1:.3f} | {empty} "
+        f"| {1000 * seconds / len(pages):.1f} |"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -203,8 +212,7 @@ async def pool_run(pages: Sequence[Page], workers: int, start_method: str) -> Po
         startup = time.perf_counter() - started
         pids = pool.worker_pids()
         cpu_before, started = cpu_seconds(pids), time.perf_counter()
-        await asyncio.gather(*(pool.extract(p.html, p.url) for p in pages),
-                             return_exceptions=True)
+        await asyncio.gather(*(pool.extract(p.html, p.url) for p in pages), return_exceptions=True)
         seconds, cpu_after = time.perf_counter() - started, cpu_seconds(pids)
         cpu = cpu_after - cpu_before if cpu_after is not None and cpu_before is not None else None
         return PoolRun(startup, seconds, cpu)
@@ -241,8 +249,15 @@ def throughput_rows(pages: Sequence[Page], repeat: int) -> tuple[list[str], floa
         mid = _median_run(runs)
         baseline = baseline or mid.seconds
         speedups[workers, method] = baseline / mid.seconds
-        rows.append(_speed_row(f"ExtractPool workers={workers} ({method})", runs, len(pages),
-                               speedups[workers, method], workers))
+        rows.append(
+            _speed_row(
+                f"ExtractPool workers={workers} ({method})",
+                runs,
+                len(pages),
+                speedups[workers, method],
+                workers,
+            )
+        )
     return rows, speedups[2, "forkserver"]
 
 
@@ -255,16 +270,22 @@ def _inline_run(pages: Sequence[Page]) -> PoolRun:
     return PoolRun(0.0, seconds, time.process_time() - cpu)
 
 
-def _speed_row(name: str, runs: Sequence[PoolRun], count: int, speedup: float | None,
-               workers: int = 1) -> str:
+def _speed_row(
+    name: str, runs: Sequence[PoolRun], count: int, speedup: float | None, workers: int = 1
+) -> str:
     run = _median_run(runs)
     start = f"{runs[0].startup:.2f}" if runs[0].startup else "–"
     gain = f"{speedup:.2f}×" if speedup is not None else "–"
-    cpu = (f"{1000 * run.worker_cpu / count:.1f} | {run.worker_cpu / run.seconds / workers:.0%}"
-           if run.worker_cpu is not None else "? | ?")
+    cpu = (
+        f"{1000 * run.worker_cpu / count:.1f} | {run.worker_cpu / run.seconds / workers:.0%}"
+        if run.worker_cpu is not None
+        else "? | ?"
+    )
     rates = sorted(count / r.seconds for r in runs)
-    return (f"| {name} | {start} | {count / run.seconds:.1f} ({rates[0]:.1f}–{rates[-1]:.1f}, "
-            f"n={len(runs)}) | {1000 * run.seconds / count:.1f} | {cpu} | {gain} |")
+    return (
+        f"| {name} | {start} | {count / run.seconds:.1f} ({rates[0]:.1f}–{rates[-1]:.1f}, "
+        f"n={len(runs)}) | {1000 * run.seconds / count:.1f} | {cpu} | {gain} |"
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -274,10 +295,15 @@ def run(*, sweep: bool = True, repeat: int = 5) -> str:
     """The benchmark report as markdown (sweep=False skips the settings comparison)."""
     pages, source = load_pages()
     lines = [
-        "## Article extraction", "",
-        (f"Pages: {source}. Machine: {os.cpu_count()} CPUs, load average "
-         f"{os.getloadavg()[0]:.2f} at start; trafilatura {trafilatura.__version__}."), "",
-        "### Quality: 4-gram shingle precision / recall / F1 against the annotated body", "",
+        "## Article extraction",
+        "",
+        (
+            f"Pages: {source}. Machine: {os.cpu_count()} CPUs, load average "
+            f"{os.getloadavg()[0]:.2f} at start; trafilatura {trafilatura.__version__}."
+        ),
+        "",
+        "### Quality: 4-gram shingle precision / recall / F1 against the annotated body",
+        "",
         "| settings | precision | recall | F1 | pages without text | ms/page (1 process) |",
         "|---|---|---|---|---|---|",
     ]
@@ -287,27 +313,38 @@ def run(*, sweep: bool = True, repeat: int = 5) -> str:
         texts, seconds = timed(pages, article_text)
         lines.append(_quality_row("**extract_article**", pages, texts, seconds))
     lines += [
-        "", (f"### Throughput (warm; median of {repeat} runs, pages/s with min–max; start-up = "
-             "the first pool's creation to its first page done, forkserver start included)"), "",
-        ("| runner | start-up (s) | pages/s | wall ms/page | CPU ms/page | CPU busy per worker "
-         "| speedup vs 1 worker |"),
+        "",
+        (
+            f"### Throughput (warm; median of {repeat} runs, pages/s with min–max; start-up = "
+            "the first pool's creation to its first page done, forkserver start included)"
+        ),
+        "",
+        (
+            "| runner | start-up (s) | pages/s | wall ms/page | CPU ms/page | CPU busy per worker "
+            "| speedup vs 1 worker |"
+        ),
         "|---|---|---|---|---|---|---|",
     ]
     rows, speedup = throughput_rows(pages, repeat)
     verdict = "PASS" if speedup >= SPEEDUP_BAR else "FAIL"
     lines += [
         *rows,
-        "", f"Load average at end: {os.getloadavg()[0]:.2f}.", "",
-        (f"Bar: at least {SPEEDUP_BAR}× from 1 to 2 worker processes — measured "
-         f"{speedup:.2f}×: **{verdict}**"),
+        "",
+        f"Load average at end: {os.getloadavg()[0]:.2f}.",
+        "",
+        (
+            f"Bar: at least {SPEEDUP_BAR}× from 1 to 2 worker processes — measured "
+            f"{speedup:.2f}×: **{verdict}**"
+        ),
     ]
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--no-sweep", action="store_true",
-                        help="skip the comparison of trafilatura settings")
+    parser.add_argument(
+        "--no-sweep", action="store_true", help="skip the comparison of trafilatura settings"
+    )
     parser.add_argument("--repeat", type=int, default=5, help="throughput runs per runner")
     args = parser.parse_args()
     for name in ("trafilatura", "htmldate", "courlan"):

@@ -69,16 +69,22 @@ def _document(i: int, now: datetime) -> bytes:
         f"<item><title>Feed {i} story {n}{' on export controls for chips' if n % 5 == 0 else ''}"
         f"</title><link>{host}/articles/{i}/{n}</link><guid>{i}-{n}</guid>"
         f"<description>Story {n} of feed {i}, with a few words of summary text.</description>"
-        f"</item>" for n in range(max(0, latest - ITEMS_PER_DOC + 1), latest + 1))
-    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {i}</title>'
-            f"<link>{host}/</link><description>d</description>{items}</channel></rss>").encode()
+        f"</item>"
+        for n in range(max(0, latest - ITEMS_PER_DOC + 1), latest + 1)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {i}</title>'
+        f"<link>{host}/</link><description>d</description>{items}</channel></rss>"
+    ).encode()
 
 
 def _page(path: str) -> bytes:
     """An article page (re-checks of monitored articles fetch it)."""
     words = " ".join(f"word{k}" for k in range(120))
-    return (f"<html><head><title>{path}</title></head><body><article><h1>{path}</h1>"
-            f"<p>{words}.</p><p>{words}.</p></article></body></html>").encode()
+    return (
+        f"<html><head><title>{path}</title></head><body><article><h1>{path}</h1>"
+        f"<p>{words}.</p><p>{words}.</p></article></body></html>"
+    ).encode()
 
 
 @dataclass
@@ -91,16 +97,27 @@ class FakeSite:
     posts: int = 0
     cooled: dict[str, float] = field(default_factory=dict)
 
-    async def get(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                  accept: str | None = None) -> FetchResult:
+    async def get(
+        self,
+        url: str,
+        *,
+        etag: str | None = None,
+        last_modified: str | None = None,
+        accept: str | None = None,
+    ) -> FetchResult:
         self.requests += 1
         path = "/" + url.split("/", 3)[3]
         if path.startswith("/articles/"):
             return self._answer(url, _page(path), etag, "text/html")
         i = int(path.rsplit("/", 1)[1].split(".")[0])
         if i % 25 == 0:  # 4% of feeds are down
-            raise FetchError(f"HTTP 503 Service Unavailable from {url}", kind="http", url=url,
-                             status=503, retry_after=None)
+            raise FetchError(
+                f"HTTP 503 Service Unavailable from {url}",
+                kind="http",
+                url=url,
+                status=503,
+                retry_after=None,
+            )
         return self._answer(url, _document(i, self.clock()), etag, "application/rss+xml")
 
     async def post(self, url: str, *, content: bytes, headers: dict[str, str]) -> FetchResult:
@@ -113,12 +130,24 @@ class FakeSite:
             return self._result(url, 304, b"", tag, ctype)
         return self._result(url, 200, body, tag, ctype)
 
-    def _result(self, url: str, status: int, body: bytes, tag: str | None,
-                ctype: str) -> FetchResult:
-        return FetchResult(url=url, final_url=url, status=status, headers={}, content=body,
-                           etag=tag, last_modified=None, not_modified=status == 304,
-                           permanent_redirect=None, content_type=ctype, max_age=None,
-                           elapsed=0.0, content_hash=hashlib.sha256(body).hexdigest())
+    def _result(
+        self, url: str, status: int, body: bytes, tag: str | None, ctype: str
+    ) -> FetchResult:
+        return FetchResult(
+            url=url,
+            final_url=url,
+            status=status,
+            headers={},
+            content=body,
+            etag=tag,
+            last_modified=None,
+            not_modified=status == 304,
+            permanent_redirect=None,
+            content_type=ctype,
+            max_age=None,
+            elapsed=0.0,
+            content_hash=hashlib.sha256(body).hexdigest(),
+        )
 
     def cool_down(self, host: str, seconds: float) -> None:
         self.cooled[host] = seconds
@@ -143,12 +172,25 @@ def write_config(folder: Path, feeds: int) -> Path:
         "database": "sqlite:///soak.db",
         "defaults": {"interval": "30m", "extract": False, "monitor": False},
         "daemon": {"jitter": 0.1},
-        "feeds": [{"name": f"feed-{i:04d}", "url": f"https://site{i % 50}.example.org/feeds/{i}.xml",
-                   "interval": f"{(15, 30, 60, 120)[i % 4]}m", "monitor": i % 10 == 1}
-                  for i in range(feeds)],
+        "feeds": [
+            {
+                "name": f"feed-{i:04d}",
+                "url": f"https://site{i % 50}.example.org/feeds/{i}.xml",
+                "interval": f"{(15, 30, 60, 120)[i % 4]}m",
+                "monitor": i % 10 == 1,
+            }
+            for i in range(feeds)
+        ],
         "topics": [{"name": "export-controls", "query": '"export controls" AND chips'}],
-        "alerts": [{"name": "desk", "kind": "webhook", "url": "https://hooks.example.org/desk",
-                    "events": ["match", "source"], "group_window": "5m"}],
+        "alerts": [
+            {
+                "name": "desk",
+                "kind": "webhook",
+                "url": "https://hooks.example.org/desk",
+                "events": ["match", "source"],
+                "group_window": "5m",
+            }
+        ],
     }
     path = folder / "feeds.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
@@ -186,17 +228,35 @@ async def soak(config: Path, cycles: int, log: Any) -> dict[str, Any]:
                 clock.now += TICK
                 if n % max(1, cycles // 20) == 0 or n == cycles:
                     gc.collect()
-                    samples.append(Sample(n, rss_bytes(), time.perf_counter() - start,
-                                          sys.getallocatedblocks(), _pooled(agg),
-                                          len(sys.modules)))
-                    log(f"cycle {n}: {polls} polls, {new} new, rss "
+                    samples.append(
+                        Sample(
+                            n,
+                            rss_bytes(),
+                            time.perf_counter() - start,
+                            sys.getallocatedblocks(),
+                            _pooled(agg),
+                            len(sys.modules),
+                        )
+                    )
+                    log(
+                        f"cycle {n}: {polls} polls, {new} new, rss "
                         f"{samples[-1].rss / 2**20:.1f} MiB, {samples[-1].blocks:,} blocks, "
-                        f"{samples[-1].connections} db connections")
+                        f"{samples[-1].connections} db connections"
+                    )
             outbox = len(agg.alerts(limit=100_000))
             articles = agg.store.count_articles()
-    return {"samples": samples, "polls": polls, "new": new, "errors": errors,
-            "requests": site.requests, "articles": articles, "outbox": outbox,
-            "rechecks": rechecks, "delivered": delivered, "posts": site.posts}
+    return {
+        "samples": samples,
+        "polls": polls,
+        "new": new,
+        "errors": errors,
+        "requests": site.requests,
+        "articles": articles,
+        "outbox": outbox,
+        "rechecks": rechecks,
+        "delivered": delivered,
+        "posts": site.posts,
+    }
 
 
 def _pooled(agg: Any) -> int:
@@ -224,22 +284,32 @@ def render(res: dict[str, Any], feeds: int, cycles: int) -> str:
         f"| polls (fetch attempts) | {res['polls']:,} ({res['errors']:,} failed) |",
         f"| new items seen / articles stored | {res['new']:,} / {res['articles']:,} |",
         f"| article re-checks | {res['rechecks']:,} |",
-        (f"| outbox rows (topic matches, source health) / delivered | {res['outbox']:,} / "
-         f"{res['delivered']:,} ({res['posts']:,} webhook POSTs) |"),
-        (f"| wall time | {wall:.1f} s ({cycles / wall:.1f} cycles/s, "
-         f"{res['polls'] / wall:.0f} polls/s) |"),
+        (
+            f"| outbox rows (topic matches, source health) / delivered | {res['outbox']:,} / "
+            f"{res['delivered']:,} ({res['posts']:,} webhook POSTs) |"
+        ),
+        (
+            f"| wall time | {wall:.1f} s ({cycles / wall:.1f} cycles/s, "
+            f"{res['polls'] / wall:.0f} polls/s) |"
+        ),
         f"| RSS after warm-up (cycle {warm.cycle}) | {warm.rss / 2**20:.1f} MiB |",
         f"| RSS at the end (cycle {last.cycle}) | {last.rss / 2**20:.1f} MiB |",
-        (f"| Python objects (allocated blocks) after warm-up / at the end | {warm.blocks:,} / "
-         f"{last.blocks:,} ({(last.blocks - warm.blocks) / warm.blocks * 100:+.1f}%) |"),
-        (f"| database connections pooled after warm-up / at the end | {warm.connections} / "
-         f"{last.connections} |"),
+        (
+            f"| Python objects (allocated blocks) after warm-up / at the end | {warm.blocks:,} / "
+            f"{last.blocks:,} ({(last.blocks - warm.blocks) / warm.blocks * 100:+.1f}%) |"
+        ),
+        (
+            f"| database connections pooled after warm-up / at the end | {warm.connections} / "
+            f"{last.connections} |"
+        ),
         f"| modules loaded after warm-up / at the end | {warm.modules} / {last.modules} |",
-        (f"| growth after warm-up | {growth * 100:+.1f}% (bar: < {BAR * 100:.0f}%) "
-         f"{'PASS' if ok else 'FAIL'} |"),
+        (
+            f"| growth after warm-up | {growth * 100:+.1f}% (bar: < {BAR * 100:.0f}%) "
+            f"{'PASS' if ok else 'FAIL'} |"
+        ),
         "",
-        "RSS by cycle (MiB): " + ", ".join(f"{s.cycle}: {s.rss / 2**20:.1f}"
-                                           for s in res["samples"]),
+        "RSS by cycle (MiB): "
+        + ", ".join(f"{s.cycle}: {s.rss / 2**20:.1f}" for s in res["samples"]),
     ]
     return "\n".join(lines) + "\n"
 

@@ -74,7 +74,13 @@ class OursClient:
 
     def poll(self, phase: str) -> dict[str, Any]:
         results = self.agg.poll()
-        c: dict[str, Any] = {"results": len(results), "new": 0, "updated": 0, "not_modified": 0, "errors": 0}
+        c: dict[str, Any] = {
+            "results": len(results),
+            "new": 0,
+            "updated": 0,
+            "not_modified": 0,
+            "errors": 0,
+        }
         errs: list[str] = []
         for r in results:
             c["new"] += int(getattr(r, "new", 0) or 0)
@@ -152,8 +158,9 @@ class NewsboatClient:
             f'error-log "{workdir}/error.log"\n'
         )
         self.cache = workdir / "cache.db"
-        self.env = dict(os.environ, HOME=str(workdir), XDG_CONFIG_HOME=str(workdir),
-                        XDG_DATA_HOME=str(workdir))
+        self.env = dict(
+            os.environ, HOME=str(workdir), XDG_CONFIG_HOME=str(workdir), XDG_DATA_HOME=str(workdir)
+        )
         self.before = 0
 
     def _count(self) -> int:
@@ -164,10 +171,23 @@ class NewsboatClient:
 
     def poll(self, phase: str) -> dict[str, Any]:
         p = subprocess.run(
-            ["newsboat", "-u", str(self.dir / "urls"), "-c", str(self.cache),
-             "-C", str(self.dir / "config"), "-x", "reload"],
-            env=self.env, cwd=self.dir, stdin=subprocess.DEVNULL,
-            capture_output=True, check=False, timeout=900,
+            [
+                "newsboat",
+                "-u",
+                str(self.dir / "urls"),
+                "-c",
+                str(self.cache),
+                "-C",
+                str(self.dir / "config"),
+                "-x",
+                "reload",
+            ],
+            env=self.env,
+            cwd=self.dir,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            check=False,
+            timeout=900,
         )
         # the item count is read after the clock stops (see run_worker)
         c: dict[str, Any] = {"exit": p.returncode}
@@ -248,8 +268,11 @@ def main() -> None:
     try:
         res = run_worker(args)
     except Exception as e:  # noqa: BLE001 - reported to the parent, not raised
-        res = {"client": args["client"], "error": f"{type(e).__name__}: {e}",
-               "traceback": traceback.format_exc()[-2000:]}
+        res = {
+            "client": args["client"],
+            "error": f"{type(e).__name__}: {e}",
+            "traceback": traceback.format_exc()[-2000:],
+        }
     Path(args["out"]).write_text(json.dumps(res))
 
 

@@ -202,7 +202,7 @@ class Farm:
         if i % 2 == 0:
             body = "".join(
                 f"<item><title>{escape(it['title'])}</title><link>{escape(it['link'])}</link>"
-                f"<guid isPermaLink=\"false\">{it['guid']}</guid><pubDate>{it['date822']}</pubDate>"
+                f'<guid isPermaLink="false">{it["guid"]}</guid><pubDate>{it["date822"]}</pubDate>'
                 f"<description>{escape(it['desc'])}</description></item>\n"
                 for it in items
             )
@@ -214,18 +214,18 @@ class Farm:
             )
         else:
             body = "".join(
-                f"<entry><title type=\"html\">{escape(it['title'])}</title>"
+                f'<entry><title type="html">{escape(it["title"])}</title>'
                 f"<link href={quoteattr(it['link'])}/><id>{it['guid']}</id>"
                 f"<published>{it['date3339']}</published><updated>{it['date3339']}</updated>"
-                f"<summary type=\"html\">{escape(it['desc'])}</summary></entry>\n"
+                f'<summary type="html">{escape(it["desc"])}</summary></entry>\n'
                 for it in items
             )
             doc = (
                 '<?xml version="1.0" encoding="utf-8"?>\n'
                 '<feed xmlns="http://www.w3.org/2005/Atom">'
                 f"<title>Bench feed {self.name(i)}</title><id>urn:bench:{self.name(i)}</id>"
-                f"<updated>{updated['date3339']}</updated><link href=\"{self.base}/\"/>"
-                f"<link rel=\"self\" href=\"{self.url(i)}\"/>"
+                f'<updated>{updated["date3339"]}</updated><link href="{self.base}/"/>'
+                f'<link rel="self" href="{self.url(i)}"/>'
                 f"<author><name>Bench</name></author>\n{body}</feed>\n"
             )
         return doc.encode("utf-8")
@@ -313,8 +313,16 @@ http {{
             )
         else:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "benchmarks.farm", "serve", str(self.root),
-                 str(self.spec.port), str(self.spec.latency), "1" if self.spec.gzip else "0"],
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.farm",
+                    "serve",
+                    str(self.root),
+                    str(self.spec.port),
+                    str(self.spec.latency),
+                    "1" if self.spec.gzip else "0",
+                ],
                 cwd=str(Path(__file__).resolve().parent.parent),
             )
         try:
@@ -329,7 +337,9 @@ http {{
     def stop(self) -> None:
         if self.proc is not None:
             if self.proc.poll() is None:
-                self.proc.send_signal(signal.SIGTERM if self.spec.backend != "nginx" else signal.SIGQUIT)
+                self.proc.send_signal(
+                    signal.SIGTERM if self.spec.backend != "nginx" else signal.SIGQUIT
+                )
                 try:
                     self.proc.wait(10)
                 except subprocess.TimeoutExpired:
@@ -435,15 +445,25 @@ def serve_aiohttp(root: str, port: int, latency: float, gz: bool) -> None:
 
     app = web.Application()
     app.router.add_route("GET", "/{tail:.*}", handle)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None,
-                handle_signals=True, backlog=4096)
+    web.run_app(
+        app,
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        handle_signals=True,
+        backlog=4096,
+    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) >= 4 and sys.argv[1] == "serve":
-        serve_aiohttp(sys.argv[2], int(sys.argv[3]),
-                      float(sys.argv[4]) if len(sys.argv) > 4 else 0.0,
-                      (sys.argv[5] != "0") if len(sys.argv) > 5 else True)
+        serve_aiohttp(
+            sys.argv[2],
+            int(sys.argv[3]),
+            float(sys.argv[4]) if len(sys.argv) > 4 else 0.0,
+            (sys.argv[5] != "0") if len(sys.argv) > 5 else True,
+        )
     else:
         print(__doc__)
         sys.exit(2)

@@ -25,7 +25,9 @@ from typing import Any
 from benchmarks.farm import FILE_EPOCH, Farm
 
 
-async def _sweep(urls: list[str], conc: int, etags: dict[str, str] | None) -> tuple[float, dict[int, int], dict[str, str], int]:
+async def _sweep(
+    urls: list[str], conc: int, etags: dict[str, str] | None
+) -> tuple[float, dict[int, int], dict[str, str], int]:
     import aiohttp
 
     statuses: dict[int, int] = {}

@@ -25,15 +25,26 @@ def availability(client: str) -> str | None:
     if client in ("ours", "ours-defaults"):
         if not (REPO / "aggregator" / "core.py").exists():
             return "not available yet (aggregator/core.py does not exist)"
-        p = subprocess.run([sys.executable, "-c", "from aggregator import make_aggregator"],
-                           cwd=REPO, capture_output=True, text=True, check=False, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", "from aggregator import make_aggregator"],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         if p.returncode:
             last = (p.stderr.strip().splitlines() or ["?"])[-1]
             return f"not available yet ({last[:200]})"
         return None
     if client == "reader":
-        p = subprocess.run([sys.executable, "-c", "import reader"], capture_output=True,
-                           text=True, check=False, timeout=120)
+        p = subprocess.run(
+            [sys.executable, "-c", "import reader"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=120,
+        )
         if p.returncode:
             return "not installed (pip install -r benchmarks/requirements.txt)"
         return None
@@ -46,7 +57,9 @@ def _ticks() -> float:
     with open("/proc/stat") as f:
         v = [int(x) for x in f.readline().split()[1:]]
     # user nice system idle iowait irq softirq steal ...
-    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / os.sysconf("SC_CLK_TCK")
+    return (v[0] + v[1] + v[2] + v[5] + v[6] + (v[7] if len(v) > 7 else 0)) / os.sysconf(
+        "SC_CLK_TCK"
+    )
 
 
 def _tree_cpu(root: int) -> float:
@@ -115,8 +128,9 @@ class TreeCPU:
         return sum(self.seen.values())
 
 
-def foreign_share(a: tuple[float, float, float], b: tuple[float, float, float], wall: float,
-                  tree: float = 0.0) -> float:
+def foreign_share(
+    a: tuple[float, float, float], b: tuple[float, float, float], wall: float, tree: float = 0.0
+) -> float:
     """Share of the machine's CPU used by processes outside the benchmark during a run."""
     ours = max(b[1] - a[1], tree)
     foreign = (b[0] - a[0]) - ours - (b[2] - a[2])
@@ -139,8 +153,13 @@ def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dic
     load = os.getloadavg()[0]
     cpu0 = cpu_snapshot(farm)
     t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.clients", str(work / "args.json")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     tree = TreeCPU(proc.pid)
     tree.start()
     try:
@@ -157,8 +176,9 @@ def spawn(client: str, farm: Farm, opts: Any, profile: str | None = None) -> dic
         tree.stop()
     res["worker_seconds"] = time.perf_counter() - t0
     res["loadavg_before"] = load
-    res["foreign_cpu_share"] = foreign_share(cpu0, cpu_snapshot(farm), res["worker_seconds"],
-                                             tree.total())
+    res["foreign_cpu_share"] = foreign_share(
+        cpu0, cpu_snapshot(farm), res["worker_seconds"], tree.total()
+    )
     shutil.rmtree(work, ignore_errors=True)
     return res
 
@@ -182,8 +202,9 @@ def wait_quiet(max_wait: float, threshold: float = 0.15, log: Any = print) -> fl
     return busy
 
 
-def measured(c: str, farm: Farm, opts: Any, r: int, log: Any,
-             profile: str | None = None) -> dict[str, Any]:
+def measured(
+    c: str, farm: Farm, opts: Any, r: int, log: Any, profile: str | None = None
+) -> dict[str, Any]:
     """One run of client ``c``; repeated (up to --retries times) when others used the CPU."""
     discarded: list[float] = []
     for attempt in range(opts.retries + 1):
@@ -223,8 +244,12 @@ def run(opts: Any, farm: Farm, clients: list[str], log: Any = print) -> dict[str
             log(f"  profile ({kind}) ours: {brief(res)}")
             profiles[kind] = res
     farm.reset()
-    return {"availability": avail, "runs": runs, "profiles": profiles,
-            "summary": {c: summarise(runs[c]) for c in clients if runs[c]}}
+    return {
+        "availability": avail,
+        "runs": runs,
+        "profiles": profiles,
+        "summary": {c: summarise(runs[c]) for c in clients if runs[c]},
+    }
 
 
 def brief(res: dict[str, Any]) -> str:
@@ -249,13 +274,16 @@ def _stat(xs: list[float]) -> dict[str, float] | None:
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     ok = [r for r in runs if "error" not in r]
-    out: dict[str, Any] = {"runs": len(runs), "failed": len(runs) - len(ok),
-                           "errors": [r["error"][:300] for r in runs if "error" in r][:3],
-                           "loadavg_before": _stat([r["loadavg_before"] for r in runs
-                                                    if "loadavg_before" in r]),
-                           "discarded_noisy": sum(len(r.get("discarded_noisy", [])) for r in runs),
-                           "foreign_cpu_share": _stat([r["foreign_cpu_share"] for r in runs
-                                                       if "foreign_cpu_share" in r])}
+    out: dict[str, Any] = {
+        "runs": len(runs),
+        "failed": len(runs) - len(ok),
+        "errors": [r["error"][:300] for r in runs if "error" in r][:3],
+        "loadavg_before": _stat([r["loadavg_before"] for r in runs if "loadavg_before" in r]),
+        "discarded_noisy": sum(len(r.get("discarded_noisy", [])) for r in runs),
+        "foreign_cpu_share": _stat(
+            [r["foreign_cpu_share"] for r in runs if "foreign_cpu_share" in r]
+        ),
+    }
     for phase in ("cold", "warm", "churn"):
         secs, rates, new, errs, wires, results = [], [], [], [], [], []
         for r in ok:

@@ -55,10 +55,20 @@ def machine_info() -> dict[str, str]:
 def versions() -> dict[str, str]:
     ours = _pkg("aggregator")
     try:
-        rev = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-                             capture_output=True, text=True, check=False, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--", "aggregator"],
-                               capture_output=True, text=True, check=False, timeout=10).stdout.strip()
+        rev = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--", "aggregator"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        ).stdout.strip()
         if rev:
             ours += f" (git {rev}{', aggregator/ modified' if dirty else ''})"
     except (OSError, subprocess.TimeoutExpired):

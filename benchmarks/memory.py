@@ -32,8 +32,14 @@ def _cli() -> list[str]:
 def available() -> str | None:
     if not (REPO / "aggregator" / "cli.py").exists():
         return "aggregator/cli.py does not exist yet"
-    p = subprocess.run(_cli() + ["run", "--help"], capture_output=True, text=True, check=False, timeout=120,
-                       cwd=REPO)
+    p = subprocess.run(
+        _cli() + ["run", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+        cwd=REPO,
+    )
     if p.returncode or "--once" not in p.stdout:
         return "`aggregator run --once` does not exist yet"
     return None
@@ -79,8 +85,12 @@ def run_once(config: Path, timeout: int) -> dict[str, Any]:
     peak_tree = 0
     peak_pss = 0
     errf = open(config.parent / "stderr.txt", "w+b")  # noqa: SIM115
-    proc = subprocess.Popen(_cli() + ["--config", str(config), "run", "--once", "--http-port", "0"],
-                            cwd=config.parent, stdout=subprocess.DEVNULL, stderr=errf)
+    proc = subprocess.Popen(
+        _cli() + ["--config", str(config), "run", "--once", "--http-port", "0"],
+        cwd=config.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=errf,
+    )
     done = threading.Event()
 
     def sample() -> None:
@@ -111,9 +121,14 @@ def run_once(config: Path, timeout: int) -> dict[str, Any]:
     err = errf.read().decode(errors="replace")
     errf.close()
     proc.returncode = os.waitstatus_to_exitcode(status)
-    return {"exit": proc.returncode, "seconds": secs, "maxrss_mb": ru.ru_maxrss / 1024,
-            "tree_peak_mb": peak_tree / 1024, "tree_pss_peak_mb": peak_pss / 1024,
-            "stderr": err[-600:]}
+    return {
+        "exit": proc.returncode,
+        "seconds": secs,
+        "maxrss_mb": ru.ru_maxrss / 1024,
+        "tree_peak_mb": peak_tree / 1024,
+        "tree_pss_peak_mb": peak_pss / 1024,
+        "stderr": err[-600:],
+    }
 
 
 def run(opts: Any, log: Any = print) -> dict[str, Any]:
@@ -127,8 +142,9 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
     n = opts.memory_feeds
     runs = max(1, opts.runs)
     samples: list[dict[str, Any]] = []
-    with Farm(n, opts.items, desc_len=opts.desc_len, backend=opts.farm,
-              gzip_static=not opts.no_gzip) as farm:
+    with Farm(
+        n, opts.items, desc_len=opts.desc_len, backend=opts.farm, gzip_static=not opts.no_gzip
+    ) as farm:
         farm.generate()
         farm.start()
         for r in range(runs):
@@ -144,9 +160,11 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
             path = work / "feeds.yaml"
             path.write_text(yaml.safe_dump(cfg, sort_keys=False))
             res = run_once(path, max(opts.timeout, 2400))
-            log(f"    run {r + 1}/{runs}: exit {res['exit']}, {res['seconds']:.1f} s, "
+            log(
+                f"    run {r + 1}/{runs}: exit {res['exit']}, {res['seconds']:.1f} s, "
                 f"maxrss {res['maxrss_mb']:.0f} MB, tree RSS {res['tree_peak_mb']:.0f} MB, "
-                f"tree PSS {res['tree_pss_peak_mb']:.0f} MB")
+                f"tree PSS {res['tree_pss_peak_mb']:.0f} MB"
+            )
             samples.append(res)
             shutil.rmtree(work, ignore_errors=True)
     ok = [s for s in samples if s["exit"] == 0]
@@ -160,18 +178,28 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
     peak = [max(s["maxrss_mb"], s["tree_pss_peak_mb"]) for s in ok]
     return {
         "status": "ok",
-        "method": (f"`aggregator --config feeds.yaml run --once` with {n:,} feeds × {opts.items} "
-                   "items on the farm (a cold first poll of every feed, no extraction, SQLite). "
-                   "Peak = the larger of the main process' peak RSS (ru_maxrss) and the peak PSS "
-                   "of its whole process tree (main + parse/extraction workers; PSS shares the "
-                   "pages forked workers have in common instead of counting them in every "
-                   "process), sampled every 50 ms."),
-        "peak_mb": {"median": statistics.median(peak), "min": min(peak), "max": max(peak),
-                    "n": len(peak)},
+        "method": (
+            f"`aggregator --config feeds.yaml run --once` with {n:,} feeds × {opts.items} "
+            "items on the farm (a cold first poll of every feed, no extraction, SQLite). "
+            "Peak = the larger of the main process' peak RSS (ru_maxrss) and the peak PSS "
+            "of its whole process tree (main + parse/extraction workers; PSS shares the "
+            "pages forked workers have in common instead of counting them in every "
+            "process), sampled every 50 ms."
+        ),
+        "peak_mb": {
+            "median": statistics.median(peak),
+            "min": min(peak),
+            "max": max(peak),
+            "n": len(peak),
+        },
         "seconds": st("seconds"),
-        "notes": [(f"main process ru_maxrss: {statistics.median([s['maxrss_mb'] for s in ok]):.0f} MB; "
-                  f"process tree PSS: {statistics.median([s['tree_pss_peak_mb'] for s in ok]):.0f} MB; "
-                  f"process tree RSS sum (counts shared pages once per process): "
-                  f"{statistics.median([s['tree_peak_mb'] for s in ok]):.0f} MB")],
+        "notes": [
+            (
+                f"main process ru_maxrss: {statistics.median([s['maxrss_mb'] for s in ok]):.0f} MB; "
+                f"process tree PSS: {statistics.median([s['tree_pss_peak_mb'] for s in ok]):.0f} MB; "
+                f"process tree RSS sum (counts shared pages once per process): "
+                f"{statistics.median([s['tree_peak_mb'] for s in ok]):.0f} MB"
+            )
+        ],
         "samples": samples,
     }

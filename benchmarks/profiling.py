@@ -20,13 +20,13 @@ REPO = str(Path(__file__).resolve().parent.parent)
 
 def _short(path: str) -> str:
     if path.startswith(REPO):
-        return path[len(REPO) + 1:]
+        return path[len(REPO) + 1 :]
     i = path.find("site-packages/")
     if i >= 0:
-        return path[i + len("site-packages/"):]
+        return path[i + len("site-packages/") :]
     i = path.find("/lib/python3")
     if i >= 0:
-        return path[i + 1:].split("/", 1)[-1]
+        return path[i + 1 :].split("/", 1)[-1]
     return path
 
 
@@ -45,11 +45,17 @@ def summarise(stacks: dict[tuple[str, ...], float], total: float, top: int = 15)
                 ours_cum[fr] += secs
 
     def rows(d: dict[str, float]) -> list[tuple[str, float, float]]:
-        return [(k, v, 100.0 * v / total if total else 0.0)
-                for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]]
+        return [
+            (k, v, 100.0 * v / total if total else 0.0)
+            for k, v in sorted(d.items(), key=lambda kv: -kv[1])[:top]
+        ]
 
-    return {"total": total, "self": rows(self_t), "ours_cumulative": rows(ours_cum),
-            "cumulative": rows({k: v for k, v in cum_t.items() if "benchmarks/" not in k})}
+    return {
+        "total": total,
+        "self": rows(self_t),
+        "ours_cumulative": rows(ours_cum),
+        "cumulative": rows({k: v for k, v in cum_t.items() if "benchmarks/" not in k}),
+    }
 
 
 def _pyspy() -> str:
@@ -74,9 +80,23 @@ class PhaseProfiler:
             fd, self._out = tempfile.mkstemp(prefix=f"pyspy-{phase}-", suffix=".txt")
             os.close(fd)
             self._p = subprocess.Popen(
-                [_pyspy(), "record", "--pid", str(os.getpid()), "--format", "raw",
-                 "--rate", "250", "--threads", "--subprocesses", "--output", self._out, "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                [
+                    _pyspy(),
+                    "record",
+                    "--pid",
+                    str(os.getpid()),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    "250",
+                    "--threads",
+                    "--subprocesses",
+                    "--output",
+                    self._out,
+                    "--nonblocking",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
             )
             import time
 
@@ -139,7 +159,9 @@ def parse_pyspy_raw(path: str, interval: float) -> dict[str, Any]:
             continue
         frames = stack.split(";")
         # py-spy --threads puts "thread (0x...)" first; drop it, and idle frames
-        frames = [f for f in frames if not f.startswith("thread (") and not f.startswith("process ")]
+        frames = [
+            f for f in frames if not f.startswith("thread (") and not f.startswith("process ")
+        ]
         secs = int(n) * interval
         fr = []
         for f in frames:

@@ -17,8 +17,10 @@ TARGETS = {
 def _s(st: dict[str, float] | None, fmt: str = "{:.2f}", unit: str = "") -> str:
     if not st:
         return "—"
-    return (f"{fmt.format(st['median'])}{unit} ({fmt.format(st['min'])}–{fmt.format(st['max'])}, "
-            f"n={st['n']})")
+    return (
+        f"{fmt.format(st['median'])}{unit} ({fmt.format(st['min'])}–{fmt.format(st['max'])}, "
+        f"n={st['n']})"
+    )
 
 
 def _wire(w: dict[str, int]) -> str:
@@ -44,8 +46,8 @@ def render(res: dict[str, Any]) -> str:
         "",
         "Every time is wall time around the client's own poll call (ours: `agg.poll()`; reader:",
         "`update_feeds_iter(workers=N)`; newsboat: the `newsboat -x reload` process), reported as",
-        "**median (min–max, n=runs)**. \"× ours\" is the other client's median time divided by ours:",
-        "above 1 means ours is faster. \"Wire\" is what the farm's access log saw during the phase",
+        '**median (min–max, n=runs)**. "× ours" is the other client\'s median time divided by ours:',
+        'above 1 means ours is faster. "Wire" is what the farm\'s access log saw during the phase',
         "(last run).",
         "",
         "## Machine",
@@ -81,20 +83,28 @@ def _farm(f: dict[str, Any] | None, feeds: dict[str, Any] | None) -> list[str]:
     if not meta:
         return L + ["Not run.", ""]
     L += [
-        (f"Served by **{meta['backend']}** on 127.0.0.1 from static files in a temporary folder "
-        f"(ETag + Last-Modified, 304 on `If-None-Match`/`If-Modified-Since`; "
-        f"{'pre-gzipped twins served to clients that accept gzip' if meta.get('gzip') else 'no gzip'}"
-        f"{'; latency ' + str(meta['latency']) + ' s per response' if meta.get('latency') else ''}). "
-        "Half the feeds are RSS 2.0, half Atom 1.0; item links point at article pages served by the farm."),
+        (
+            f"Served by **{meta['backend']}** on 127.0.0.1 from static files in a temporary folder "
+            f"(ETag + Last-Modified, 304 on `If-None-Match`/`If-Modified-Since`; "
+            f"{'pre-gzipped twins served to clients that accept gzip' if meta.get('gzip') else 'no gzip'}"
+            f"{'; latency ' + str(meta['latency']) + ' s per response' if meta.get('latency') else ''}). "
+            "Half the feeds are RSS 2.0, half Atom 1.0; item links point at article pages served by the farm."
+        ),
         "",
-        (f"- Item material: {meta['material']} (read at run time, never stored in the repository); "
-        f"corpus description length median {meta['corpus_desc_median']:.0f}, mean "
-        f"{meta['corpus_desc_mean']:.0f} characters; the corpus' length distribution is rescaled to a "
-        f"mean of {meta['desc_len_mean']:.0f} characters (long tail clipped at 4×)."),
-        (f"- Feed size: {meta['feed_bytes_mean'] / 1024:.1f} KiB on average (uncompressed), "
-        f"{meta['feed_bytes_total'] / 1e6:.1f} MB for all feeds; {meta['pages']} article pages."),
-        ("- Churn: a changed feed gets 2 new items (the 2 oldest drop out), a new file with a new mtime, "
-        "hence new ETag and Last-Modified."),
+        (
+            f"- Item material: {meta['material']} (read at run time, never stored in the repository); "
+            f"corpus description length median {meta['corpus_desc_median']:.0f}, mean "
+            f"{meta['corpus_desc_mean']:.0f} characters; the corpus' length distribution is rescaled to a "
+            f"mean of {meta['desc_len_mean']:.0f} characters (long tail clipped at 4×)."
+        ),
+        (
+            f"- Feed size: {meta['feed_bytes_mean'] / 1024:.1f} KiB on average (uncompressed), "
+            f"{meta['feed_bytes_total'] / 1e6:.1f} MB for all feeds; {meta['pages']} article pages."
+        ),
+        (
+            "- Churn: a changed feed gets 2 new items (the 2 oldest drop out), a new file with a new mtime, "
+            "hence new ETag and Last-Modified."
+        ),
         "",
     ]
     if not f:
@@ -106,24 +116,36 @@ def _farm(f: dict[str, Any] | None, feeds: dict[str, Any] | None) -> list[str]:
         "",
         "| measurement | result |",
         "|---|---|",
-        (f"| Python aiohttp client, {py['feeds']:,} feeds, {py['concurrency']} connections, all 200 "
-        f"| {py['full_seconds']:.2f} s = **{py['full_feeds_per_s']:,.0f} feeds/s** "
-        f"({py['full_mb']:.1f} MB on the wire) |"),
-        (f"| same, conditional (all 304) | {py['cond_seconds']:.2f} s = "
-        f"**{py['cond_feeds_per_s']:,.0f} feeds/s** |"),
+        (
+            f"| Python aiohttp client, {py['feeds']:,} feeds, {py['concurrency']} connections, all 200 "
+            f"| {py['full_seconds']:.2f} s = **{py['full_feeds_per_s']:,.0f} feeds/s** "
+            f"({py['full_mb']:.1f} MB on the wire) |"
+        ),
+        (
+            f"| same, conditional (all 304) | {py['cond_seconds']:.2f} s = "
+            f"**{py['cond_feeds_per_s']:,.0f} feeds/s** |"
+        ),
     ]
     w = f.get("wrk")
     if w:
         for key, label in (("full", "all 200"), ("cond", "all 304 (If-Modified-Since)")):
             x = w[key]
-            L.append(f"| wrk, {w['connections']} connections, {w['seconds']} s, rotating over every "
-                     f"feed, {label} | **{x['requests_per_s']:,.0f} req/s**, {x['transfer_per_s']}/s, "
-                     f"mean latency {x['latency_avg']} |")
+            L.append(
+                f"| wrk, {w['connections']} connections, {w['seconds']} s, rotating over every "
+                f"feed, {label} | **{x['requests_per_s']:,.0f} req/s**, {x['transfer_per_s']}/s, "
+                f"mean latency {x['latency_avg']} |"
+            )
     else:
         L.append("| wrk | not installed |")
-    L += ["", ("The Python client is itself the limit of its own row; wrk shows the farm's ceiling. "
-          "Both are far above what any client below asks of it, so the farm is not the bottleneck. "
-          "Note that the farm shares the machine's 2 cores with the client under test."), ""]
+    L += [
+        "",
+        (
+            "The Python client is itself the limit of its own row; wrk shows the farm's ceiling. "
+            "Both are far above what any client below asks of it, so the farm is not the bottleneck. "
+            "Note that the farm shares the machine's 2 cores with the client under test."
+        ),
+        "",
+    ]
     return L
 
 
@@ -141,39 +163,53 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
         "",
         _when(f),
         "",
-        (f"{o['feeds']:,} feeds × {o['items']} items, {o['runs']} runs; in each run every client gets a "
-        f"fresh database, the same farm reset to its first state, then: cold poll → warm poll "
-        f"(all 304) → {o['churn_cycles']} churn cycle(s) with {o['churn']:.0%} of the feeds changed. "
-        f"reader uses `workers={o['workers']}`, newsboat `reload-threads {o['workers']}`; "
-        "ours runs with its defaults but for `network.max_per_host: 16` and `max_connections: 16` "
-        "(the farm is a single host: the default politeness of 2 connections per host, meant for "
-        "real sites, would be all that limited it; 16 like the others), its worker processes "
-        "started during setup as the daemon starts them at start-up; **ours-defaults** is the "
-        "same client with the default network settings (2 connections per host, 10 in all), "
-        "for comparison. Clients take turns within each run."),
+        (
+            f"{o['feeds']:,} feeds × {o['items']} items, {o['runs']} runs; in each run every client gets a "
+            f"fresh database, the same farm reset to its first state, then: cold poll → warm poll "
+            f"(all 304) → {o['churn_cycles']} churn cycle(s) with {o['churn']:.0%} of the feeds changed. "
+            f"reader uses `workers={o['workers']}`, newsboat `reload-threads {o['workers']}`; "
+            "ours runs with its defaults but for `network.max_per_host: 16` and `max_connections: 16` "
+            "(the farm is a single host: the default politeness of 2 connections per host, meant for "
+            "real sites, would be all that limited it; 16 like the others), its worker processes "
+            "started during setup as the daemon starts them at start-up; **ours-defaults** is the "
+            "same client with the default network settings (2 connections per host, 10 in all), "
+            "for comparison. Clients take turns within each run."
+        ),
         "",
     ]
     for c in clients:
         if avail[c]:
             L.append(f"- **{c}**: {avail[c]}")
         elif summ.get(c, {}).get("failed"):
-            L.append(f"- **{c}**: {summ[c]['failed']} of {summ[c]['runs']} runs failed: "
-                     f"{'; '.join(summ[c]['errors'])}")
-    noise = [f"{c} {100 * summ[c]['foreign_cpu_share']['median']:.0f}% "
-             f"(max {100 * summ[c]['foreign_cpu_share']['max']:.0f}%)"
-             for c in clients if summ.get(c, {}).get("foreign_cpu_share")]
-    dropped = {c: summ[c]["discarded_noisy"] for c in clients if summ.get(c, {}).get("discarded_noisy")}
+            L.append(
+                f"- **{c}**: {summ[c]['failed']} of {summ[c]['runs']} runs failed: "
+                f"{'; '.join(summ[c]['errors'])}"
+            )
+    noise = [
+        f"{c} {100 * summ[c]['foreign_cpu_share']['median']:.0f}% "
+        f"(max {100 * summ[c]['foreign_cpu_share']['max']:.0f}%)"
+        for c in clients
+        if summ.get(c, {}).get("foreign_cpu_share")
+    ]
+    dropped = {
+        c: summ[c]["discarded_noisy"] for c in clients if summ.get(c, {}).get("discarded_noisy")
+    }
     if dropped:
-        L.append("- Runs discarded and repeated because other processes used more than "
-                 f"{o.get('max_foreign', 0.15):.0%} of the CPU: "
-                 + ", ".join(f"{c} {n}" for c, n in dropped.items()))
+        L.append(
+            "- Runs discarded and repeated because other processes used more than "
+            f"{o.get('max_foreign', 0.15):.0%} of the CPU: "
+            + ", ".join(f"{c} {n}" for c, n in dropped.items())
+        )
     if noise:
-        L.append("- Noise check: share of the machine's CPU used by processes outside the benchmark "
-                 "(other work on the machine) during each client's runs, median: " + ", ".join(noise))
+        L.append(
+            "- Noise check: share of the machine's CPU used by processes outside the benchmark "
+            "(other work on the machine) during each client's runs, median: " + ", ".join(noise)
+        )
     L.append("")
 
-    def table(phase: str, title: str, rate_label: str, rate_fmt: str, target: str | None,
-              newlabel: str) -> None:
+    def table(
+        phase: str, title: str, rate_label: str, rate_fmt: str, target: str | None, newlabel: str
+    ) -> None:
         L.extend([f"### {title}", ""])
         if target:
             L.extend([f"Target for ours: {target}.", ""])
@@ -186,20 +222,39 @@ def _feeds(f: dict[str, Any] | None) -> list[str]:
                 continue
             p = s[phase]
             new = p["new"]["median"] if p.get("new") else 0
-            L.append(f"| {c} | {_s(p['seconds'])} | {_s(p['rate'], rate_fmt)} | {new:,.0f} | "
-                     f"{p['errors']} | {_wire(p['wire'])} | "
-                     f"{'—' if c == 'ours' else _ratio(p['seconds'], (ours or {}).get(phase, {}).get('seconds'))} |")
+            L.append(
+                f"| {c} | {_s(p['seconds'])} | {_s(p['rate'], rate_fmt)} | {new:,.0f} | "
+                f"{p['errors']} | {_wire(p['wire'])} | "
+                f"{'—' if c == 'ours' else _ratio(p['seconds'], (ours or {}).get(phase, {}).get('seconds'))} |"
+            )
         L.append("")
 
     table("cold", "1. Cold ingest", "items/s", "{:,.0f}", TARGETS["cold"], "items stored")
-    table("warm", "2. Warm poll (every feed answers 304)", "feeds/s", "{:,.0f}", TARGETS["warm"],
-          "new items")
+    table(
+        "warm",
+        "2. Warm poll (every feed answers 304)",
+        "feeds/s",
+        "{:,.0f}",
+        TARGETS["warm"],
+        "new items",
+    )
     nb = summ.get("newsboat", {})
     if nb.get("warm_prime_wire"):
-        L += [(f"newsboat's second reload (not timed) went out as: {_wire(nb['warm_prime_wire'])}; "
-              "it sends validators only from its third reload on, which is the one timed above."), ""]
-    table("churn", f"3. Churn ({o['churn']:.0%} of feeds changed)", "feeds/s", "{:,.0f}", None,
-          "new items")
+        L += [
+            (
+                f"newsboat's second reload (not timed) went out as: {_wire(nb['warm_prime_wire'])}; "
+                "it sends validators only from its third reload on, which is the one timed above."
+            ),
+            "",
+        ]
+    table(
+        "churn",
+        f"3. Churn ({o['churn']:.0%} of feeds changed)",
+        "feeds/s",
+        "{:,.0f}",
+        None,
+        "new items",
+    )
     L += _verdicts(f)
     return L
 
@@ -217,10 +272,16 @@ def _verdicts(f: dict[str, Any]) -> list[str]:
     L = ["Targets:", "", _verdict("scenario 1", parts)]
     plain = (summ.get("ours-defaults") or {}).get("cold", {}).get("seconds")
     if plain:
-        compare = "; ".join(text for text, _ in _ratio_parts(summ, "cold", plain["median"],
-                                                              {"reader": 3.0, "newsboat": 1.0}))
-        L.append(f"- for comparison, ours-defaults (2 connections per host): "
-                 f"{plain['median']:.2f} s; {compare}")
+        compare = "; ".join(
+            text
+            for text, _ in _ratio_parts(
+                summ, "cold", plain["median"], {"reader": 3.0, "newsboat": 1.0}
+            )
+        )
+        L.append(
+            f"- for comparison, ours-defaults (2 connections per host): "
+            f"{plain['median']:.2f} s; {compare}"
+        )
     w = ours["warm"]["seconds"]
     if w:
         rate = ours["warm"]["rate"]["median"]
@@ -231,8 +292,9 @@ def _verdicts(f: dict[str, Any]) -> list[str]:
     return L
 
 
-def _ratio_parts(summ: dict[str, Any], phase: str, ours_s: float,
-                 bars: dict[str, float]) -> list[tuple[str, bool | None]]:
+def _ratio_parts(
+    summ: dict[str, Any], phase: str, ours_s: float, bars: dict[str, float]
+) -> list[tuple[str, bool | None]]:
     """(text, met) for "at least N× faster than client"; met is None when not measured."""
     out: list[tuple[str, bool | None]] = []
     for client, bar in bars.items():
@@ -241,7 +303,9 @@ def _ratio_parts(summ: dict[str, Any], phase: str, ours_s: float,
             out.append((f"{client} not measured", None))
             continue
         ratio = theirs["median"] / ours_s
-        out.append((f"{ratio:.2f}× {client} (bar {bar:g}×)", ratio >= bar if bar > 1 else ratio > 1))
+        out.append(
+            (f"{ratio:.2f}× {client} (bar {bar:g}×)", ratio >= bar if bar > 1 else ratio > 1)
+        )
     return out
 
 
@@ -255,36 +319,53 @@ def _verdict(name: str, parts: list[tuple[str, bool | None]]) -> str:
 
 def _glance(sc: dict[str, Any]) -> list[str]:
     """Every bar in one table, taken from the sections below (each says when it ran)."""
-    L = ["## Targets at a glance", "", "| scenario | measured | status | run |", "|---|---|---|---|"]
+    L = [
+        "## Targets at a glance",
+        "",
+        "| scenario | measured | status | run |",
+        "|---|---|---|---|",
+    ]
     feeds = sc.get("feeds") or {}
     for line in _verdicts(feeds)[2:]:
         if line.startswith("- scenario"):
             name, rest = line[2:].split(": ", 1)
             text, _, status = rest.rpartition(" → ")
-            label = {"scenario 1": "scenario 1 (cold ingest)", "scenario 2": "scenario 2 (warm poll)"}
+            label = {
+                "scenario 1": "scenario 1 (cold ingest)",
+                "scenario 2": "scenario 2 (warm poll)",
+            }
             L.append(f"| {label.get(name, name)} | {text} | {status} | {feeds.get('date', '?')} |")
     churn = ((feeds.get("summary") or {}).get("ours") or {}).get("churn", {}).get("seconds")
     if churn:
-        L.append(f"| scenario 3 (churn 10%) | {churn['median']:.2f} s per cycle | reported, no bar "
-                 f"| {feeds.get('date', '?')} |")
+        L.append(
+            f"| scenario 3 (churn 10%) | {churn['median']:.2f} s per cycle | reported, no bar "
+            f"| {feeds.get('date', '?')} |"
+        )
     for name, key, pattern in (
-            ("scenario 4 (1 → 2 workers ≥ 1.7×)", "extract", r"measured ([\d.]+×): \*\*(\w+)"),
-            ("scenario 5 (1,000 topics ≤ 3× 10)", "topics", r"measured ([\d.]+×): \*\*(\w+)")):
+        ("scenario 4 (1 → 2 workers ≥ 1.7×)", "extract", r"measured ([\d.]+×): \*\*(\w+)"),
+        ("scenario 5 (1,000 topics ≤ 3× 10)", "topics", r"measured ([\d.]+×): \*\*(\w+)"),
+    ):
         d = sc.get(key) or {}
         m = re.search(pattern, d.get("markdown", ""))
-        L.append(f"| {name} | {m.group(1) if m else 'not run'} | "
-                 f"{({'PASS': 'met', 'FAIL': 'NOT met'}).get(m.group(2), m.group(2)) if m else '—'} "
-                 f"| {d.get('date', '—')} |")
+        L.append(
+            f"| {name} | {m.group(1) if m else 'not run'} | "
+            f"{({'PASS': 'met', 'FAIL': 'NOT met'}).get(m.group(2), m.group(2)) if m else '—'} "
+            f"| {d.get('date', '—')} |"
+        )
     st = sc.get("storage") or {}
     for v in st.get("verdicts", []):
         text, _, status = v.rpartition(" → ")
-        L.append(f"| scenario 6 ({text.split(':')[0]}, 1M ≤ 1.5× 10k) | {text.split(': ', 1)[-1]} "
-                 f"| {status} | {st.get('date', '—')} |")
+        L.append(
+            f"| scenario 6 ({text.split(':')[0]}, 1M ≤ 1.5× 10k) | {text.split(': ', 1)[-1]} "
+            f"| {status} | {st.get('date', '—')} |"
+        )
     mem = sc.get("memory") or {}
     if mem.get("peak_mb"):
         peak = mem["peak_mb"]["median"]
-        L.append(f"| scenario 7 (≤ 300 MB) | {peak:.0f} MB | {'met' if peak <= 300 else 'NOT met'} "
-                 f"| {mem.get('date', '—')} |")
+        L.append(
+            f"| scenario 7 (≤ 300 MB) | {peak:.0f} MB | {'met' if peak <= 300 else 'NOT met'} "
+            f"| {mem.get('date', '—')} |"
+        )
     return L + [""]
 
 
@@ -294,7 +375,12 @@ def _external(title: str, d: dict[str, Any] | None, path: str) -> list[str]:
         return L + ["Not run.", ""]
     L += [_when(d), ""]
     if d["status"] == "ok":
-        L += [f"From `{path}` `run()` ({d['seconds']:.1f} s):", "", _demote(d["markdown"]).strip(), ""]
+        L += [
+            f"From `{path}` `run()` ({d['seconds']:.1f} s):",
+            "",
+            _demote(d["markdown"]).strip(),
+            "",
+        ]
     else:
         L += [f"{d['status']}: {d['detail']}", ""]
     return L
@@ -330,7 +416,9 @@ def _storage(d: dict[str, Any] | None) -> list[str]:
     if d.get("status") != "ok":
         return L + [f"{d.get('status')}: {d.get('detail')}", ""]
     L += [d.get("method", ""), ""]
-    L.append("| backend | stored before | ingest cost per article, ms | articles/s | × cost at smallest |")
+    L.append(
+        "| backend | stored before | ingest cost per article, ms | articles/s | × cost at smallest |"
+    )
     L.append("|---|---|---|---|---|")
     for b, rows in d["backends"].items():
         if isinstance(rows, str):
@@ -343,8 +431,10 @@ def _storage(d: dict[str, Any] | None) -> list[str]:
                 L.append(f"| {b} | {r['size']:,} | {r.get('error', '—')} | | |")
                 continue
             base = base or st["median"]
-            L.append(f"| {b} | {r['size']:,} | {_s(st, '{:.3f}')} | {1000 / st['median']:,.0f} | "
-                     f"{st['median'] / base:.2f}× |")
+            L.append(
+                f"| {b} | {r['size']:,} | {_s(st, '{:.3f}')} | {1000 / st['median']:,.0f} | "
+                f"{st['median'] / base:.2f}× |"
+            )
     L.append("")
     for v in d.get("verdicts", []):
         L.append(f"- {v}")
@@ -360,8 +450,10 @@ def _memory(d: dict[str, Any] | None) -> list[str]:
     if d.get("status") != "ok":
         return L + [f"{d.get('status')}: {d.get('detail')}", ""]
     L += [d.get("method", ""), ""]
-    L.append(f"- peak memory (the larger of main RSS and tree PSS): **{_s(d['peak_mb'], '{:.0f}', ' MB')}** → "
-             f"{'met' if d['peak_mb']['median'] <= 300 else 'NOT met'}")
+    L.append(
+        f"- peak memory (the larger of main RSS and tree PSS): **{_s(d['peak_mb'], '{:.0f}', ' MB')}** → "
+        f"{'met' if d['peak_mb']['median'] <= 300 else 'NOT met'}"
+    )
     if d.get("seconds"):
         L.append(f"- wall time of the command: {_s(d['seconds'])} s")
     for note in d.get("notes", []):
@@ -379,21 +471,37 @@ def _profiles(f: dict[str, Any] | None) -> list[str]:
         L += [NOTES.read_text().strip(), ""]
     profs = (f or {}).get("profiles") or {}
     if not profs:
-        return L + [("Not run (`python -m benchmarks --only feeds --clients ours "
-                    "--profile pyinstrument,py-spy`)."), ""]
-    L += [_when(f or {}), "",
-          ("One extra run of ours, not counted above, with a sampling profiler on each phase. "
-          "\"self\" is time in the function itself; \"in ours\" is cumulative time under functions of "
-          "`aggregator/` (includes what they call). Percentages are of the sampled time (py-spy sums all "
-          "threads' active samples, so it can exceed wall time)."), ""]
+        return L + [
+            (
+                "Not run (`python -m benchmarks --only feeds --clients ours "
+                "--profile pyinstrument,py-spy`)."
+            ),
+            "",
+        ]
+    L += [
+        _when(f or {}),
+        "",
+        (
+            "One extra run of ours, not counted above, with a sampling profiler on each phase. "
+            '"self" is time in the function itself; "in ours" is cumulative time under functions of '
+            "`aggregator/` (includes what they call). Percentages are of the sampled time (py-spy sums all "
+            "threads' active samples, so it can exceed wall time)."
+        ),
+        "",
+    ]
     for kind, res in profs.items():
         if "error" in res:
             L += [f"### {kind}: failed", "", f"`{res['error'][:300]}`", ""]
             continue
         for phase, p in (res.get("profile") or {}).items():
             secs = res["phases"].get(phase, {}).get("seconds")
-            L += [(f"### {kind}: {phase} (poll took {secs:.2f} s under the profiler; "
-                  f"{p['total']:.2f} s sampled)"), ""]
+            L += [
+                (
+                    f"### {kind}: {phase} (poll took {secs:.2f} s under the profiler; "
+                    f"{p['total']:.2f} s sampled)"
+                ),
+                "",
+            ]
             if p.get("error"):
                 L += [f"profiler error: `{p['error'][:300]}`", ""]
             L += ["| top self time | s | % |", "|---|---|---|"]

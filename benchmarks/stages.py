@@ -34,20 +34,35 @@ def _drafts(prepared: Any, feed_id: int, now: datetime) -> Any:
 
     drafts, links = [], []
     for j, (e, p) in enumerate(zip(prepared.parsed.entries, prepared.prepared)):
-        drafts.append(ArticleDraft(
-            key=p.article_key, url=e.url, site="127.0.0.1", title=e.title, author=e.author,
-            summary=p.summary_text, text=p.text, published=e.published, updated=e.updated,
-            language=p.language, extracted=False, extract_error=None, extractor_version="feed",
-            content_hash=p.content_hash, comparable_hash="", fingerprint=None,
-            next_check_at=now + timedelta(minutes=15)))
+        drafts.append(
+            ArticleDraft(
+                key=p.article_key,
+                url=e.url,
+                site="127.0.0.1",
+                title=e.title,
+                author=e.author,
+                summary=p.summary_text,
+                text=p.text,
+                published=e.published,
+                updated=e.updated,
+                language=p.language,
+                extracted=False,
+                extract_error=None,
+                extractor_version="feed",
+                content_hash=p.content_hash,
+                comparable_hash="",
+                fingerprint=None,
+                next_check_at=now + timedelta(minutes=15),
+            )
+        )
         links.append(EntryLink(f"id:{e.id}", p.fingerprint, draft_index=j))
     return IngestBatch(feed_id, tuple(drafts), tuple(links), now=now)
 
 
 def run(n_feeds: int) -> dict[str, float]:
     from aggregator.extract.language import detect_language
-    from aggregator.parse.feeds import parse_feed, text_of
     from aggregator.ingest.prepare import prepare_feed
+    from aggregator.parse.feeds import parse_feed, text_of
     from aggregator.storage.store import Store
 
     farm = Farm(n_feeds, 25, backend="aiohttp")
@@ -56,8 +71,7 @@ def run(n_feeds: int) -> dict[str, float]:
     t_parse, parsed = _timed(lambda: [parse_feed(d, url=u) for d, u in docs])
     entries = [e for p in parsed for e in p.entries]
     t_text, texts = _timed(lambda: [text_of(e.content or e.summary) for e in entries])
-    t_lang, _ = _timed(lambda: [detect_language(f"{e.title}\n{t}")
-                                for e, t in zip(entries, texts)])
+    t_lang, _ = _timed(lambda: [detect_language(f"{e.title}\n{t}") for e, t in zip(entries, texts)])
     t_prep, preps = _timed(lambda: [prepare_feed(d, u, slim=True) for d, u in docs])
     t_pickle, _ = _timed(lambda: [pickle.loads(pickle.dumps(p)) for p in preps])
     store = Store.open(f"sqlite:///{tempfile.mkdtemp()}/stages.db")
@@ -65,17 +79,30 @@ def run(n_feeds: int) -> dict[str, float]:
     store.sync_feeds([(f"f{i}", u) for i, (_, u) in enumerate(docs)], now)
     states = store.feed_states()
     batches = [_drafts(p, states[f"f{i}"].id, now) for i, p in enumerate(preps)]
-    t_write, _ = _timed(lambda: [store.ingest_many([(b, None) for b in batches[k:k + 20]])
-                                 for k in range(0, len(batches), 20)])
+    t_write, _ = _timed(
+        lambda: [
+            store.ingest_many([(b, None) for b in batches[k : k + 20]])
+            for k in range(0, len(batches), 20)
+        ]
+    )
     n = len(entries)
-    return {"items": n, "parse": t_parse / n, "text": t_text / n, "language": t_lang / n,
-            "prepare_feed (all of the worker's work)": t_prep / n,
-            "pickle + unpickle": t_pickle / n, "database writes": t_write / n}
+    return {
+        "items": n,
+        "parse": t_parse / n,
+        "text": t_text / n,
+        "language": t_lang / n,
+        "prepare_feed (all of the worker's work)": t_prep / n,
+        "pickle + unpickle": t_pickle / n,
+        "database writes": t_write / n,
+    }
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(prog="python -m benchmarks.stages", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.stages",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--feeds", type=int, default=200)
     res = run(p.parse_args().feeds)
     items = int(res.pop("items"))

@@ -49,8 +49,8 @@ Item texts: {texts}."""
 
 def _api() -> Any:
     """The storage API, or the reason it is not there yet."""
-    from aggregator.ingest import identity  # noqa: F401
     from aggregator.changes import comparable_hash  # noqa: F401
+    from aggregator.ingest import identity  # noqa: F401
     from aggregator.storage import models, records, store  # noqa: F401
 
     return store
@@ -64,8 +64,8 @@ class Texts:
     """
 
     def __init__(self, n: int = 3000) -> None:
-        from aggregator.ingest import identity
         from aggregator.changes import comparable_hash
+        from aggregator.ingest import identity
         from aggregator.parse.feeds import text_of
         from aggregator.storage.store import search_text
         from benchmarks.corpus import load_material
@@ -76,8 +76,16 @@ class Texts:
         self.items = []
         for _ in range(n):
             title, text = m.title(rng), text_of(m.description(rng))
-            self.items.append((title, text, identity.text_hash(text), comparable_hash(text),
-                               identity.simhash(text), search_text(text)))
+            self.items.append(
+                (
+                    title,
+                    text,
+                    identity.text_hash(text),
+                    comparable_hash(text),
+                    identity.simhash(text),
+                    search_text(text),
+                )
+            )
 
     def get(self, i: int) -> tuple[str, str, str, str, int, str]:
         title, *rest = self.items[i % len(self.items)]
@@ -90,10 +98,23 @@ def _draft(i: int, texts: Texts, now: datetime) -> Any:
     title, text, chash, comp, simh, _ = texts.get(i)
     url = f"https://news{i % 97}.example/{i // 97}/story-{i}.html"
     return ArticleDraft(
-        key="url:" + url, url=url, site=f"news{i % 97}.example",
-        title=title, author=None, summary=text, text=text, published=now - timedelta(minutes=i % 9999),
-        updated=None, language="en", extracted=False, extract_error=None, extractor_version="feed",
-        content_hash=chash, comparable_hash=comp, fingerprint=simh, monitor=True,
+        key="url:" + url,
+        url=url,
+        site=f"news{i % 97}.example",
+        title=title,
+        author=None,
+        summary=text,
+        text=text,
+        published=now - timedelta(minutes=i % 9999),
+        updated=None,
+        language="en",
+        extracted=False,
+        extract_error=None,
+        extractor_version="feed",
+        content_hash=chash,
+        comparable_hash=comp,
+        fingerprint=simh,
+        monitor=True,
     )
 
 
@@ -150,8 +171,15 @@ def _naive(v: Any, sqlite: bool) -> Any:
     return v
 
 
-def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Texts,
-              now: datetime, chunk: int = 20000) -> None:
+def bulk_fill(
+    store: Any,
+    feed_ids: list[int],
+    start: int,
+    stop: int,
+    texts: Texts,
+    now: datetime,
+    chunk: int = 20000,
+) -> None:
     """Rows as ``Store.ingest`` writes them for a feed-only article, through the driver
     in bulk (executemany on SQLite, COPY on PostgreSQL)."""
     from aggregator.storage.models import ArticleRow, FeedEntryRow, VersionRow
@@ -159,14 +187,40 @@ def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Tex
 
     sqlite = store.dialect == "sqlite"
     d0 = _draft(0, texts, now)
-    a_tpl = _template(ArticleRow, key="k", version_count=1, first_seen_at=now, last_checked_at=now,
-                      extracted=False, monitor=True, language="en")
-    v_tpl = _template(VersionRow, article_id=0, number=1, text="", content_hash="",
-                      extractor_version=d0.extractor_version, fetched_at=now)
+    a_tpl = _template(
+        ArticleRow,
+        key="k",
+        version_count=1,
+        first_seen_at=now,
+        last_checked_at=now,
+        extracted=False,
+        monitor=True,
+        language="en",
+    )
+    v_tpl = _template(
+        VersionRow,
+        article_id=0,
+        number=1,
+        text="",
+        content_hash="",
+        extractor_version=d0.extractor_version,
+        fetched_at=now,
+    )
     # history: a feed lists its ~25 latest items, so all but those are gone from it
-    e_tpl = _template(FeedEntryRow, feed_id=0, article_id=0, entry_key="",
-                      first_seen_at=now, last_seen_at=now, gone_at=now)
-    a_cols, v_cols, e_cols = list(a_tpl), [c for c in v_tpl if c != "id"], [c for c in e_tpl if c != "id"]
+    e_tpl = _template(
+        FeedEntryRow,
+        feed_id=0,
+        article_id=0,
+        entry_key="",
+        first_seen_at=now,
+        last_seen_at=now,
+        gone_at=now,
+    )
+    a_cols, v_cols, e_cols = (
+        list(a_tpl),
+        [c for c in v_tpl if c != "id"],
+        [c for c in e_tpl if c != "id"],
+    )
     raw = store.engine.raw_connection()
     try:
         cur = raw.cursor()
@@ -179,19 +233,43 @@ def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Tex
                 aid = base + (i - start) + 1
                 title, text, chash, comp, simh, sbody = texts.get(i)
                 url = f"https://news{i % 97}.example/{i // 97}/story-{i}.html"
-                a = dict(a_tpl, id=aid, key="url:" + url, url=url, site=f"news{i % 97}.example",
-                         title=title, summary=text, text=text, content_hash=chash,
-                         fingerprint=_signed64(simh), published=now - timedelta(minutes=i % 9999))
+                a = dict(
+                    a_tpl,
+                    id=aid,
+                    key="url:" + url,
+                    url=url,
+                    site=f"news{i % 97}.example",
+                    title=title,
+                    summary=text,
+                    text=text,
+                    content_hash=chash,
+                    fingerprint=_signed64(simh),
+                    published=now - timedelta(minutes=i % 9999),
+                )
                 arts.append(tuple(_naive(a[c], sqlite) for c in a_cols))
-                v = dict(v_tpl, article_id=aid, title=title, text=text, content_hash=chash,
-                         comparable_hash=comp)
+                v = dict(
+                    v_tpl,
+                    article_id=aid,
+                    title=title,
+                    text=text,
+                    content_hash=chash,
+                    comparable_hash=comp,
+                )
                 vers.append(tuple(_naive(v[c], sqlite) for c in v_cols))
-                e = dict(e_tpl, feed_id=feed_ids[i % len(feed_ids)], article_id=aid,
-                         entry_key=f"guid:bench-{i}", fingerprint=chash[:16])
+                e = dict(
+                    e_tpl,
+                    feed_id=feed_ids[i % len(feed_ids)],
+                    article_id=aid,
+                    entry_key=f"guid:bench-{i}",
+                    fingerprint=chash[:16],
+                )
                 ents.append(tuple(_naive(e[c], sqlite) for c in e_cols))
                 ftss.append((aid, search_text(title), sbody))
-            for table, cols, rows in (("article", a_cols, arts), ("version", v_cols, vers),
-                                      ("feed_entry", e_cols, ents)):
+            for table, cols, rows in (
+                ("article", a_cols, arts),
+                ("version", v_cols, vers),
+                ("feed_entry", e_cols, ents),
+            ):
                 names = ", ".join(f'"{c}"' for c in cols)
                 if sqlite:
                     marks = ", ".join("?" for _ in cols)
@@ -201,20 +279,28 @@ def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Tex
                         for r in rows:
                             cp.write_row(r)
             if sqlite:
-                cur.executemany("INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)", ftss)
+                cur.executemany(
+                    "INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)", ftss
+                )
             else:
-                cur.execute("CREATE TEMP TABLE IF NOT EXISTS bench_fts "
-                            "(id bigint, title text, body text) ON COMMIT DELETE ROWS")
+                cur.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS bench_fts "
+                    "(id bigint, title text, body text) ON COMMIT DELETE ROWS"
+                )
                 with cur.copy("COPY bench_fts (id, title, body) FROM STDIN") as cp:
                     for r in ftss:
                         cp.write_row(r)
-                cur.execute("INSERT INTO article_fts(article_id, tsv) SELECT id, "
-                            "to_tsvector('simple', title || ' ' || body) FROM bench_fts")
+                cur.execute(
+                    "INSERT INTO article_fts(article_id, tsv) SELECT id, "
+                    "to_tsvector('simple', title || ' ' || body) FROM bench_fts"
+                )
             raw.commit()
         if not sqlite:
             for tbl in ("article", "version", "feed_entry"):
-                cur.execute(f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
-                            f"(SELECT max(id) FROM {tbl}))")
+                cur.execute(
+                    f"SELECT setval(pg_get_serial_sequence('{tbl}', 'id'), "
+                    f"(SELECT max(id) FROM {tbl}))"
+                )
             raw.commit()
             old = raw.autocommit
             raw.autocommit = True
@@ -228,8 +314,9 @@ def bulk_fill(store: Any, feed_ids: list[int], start: int, stop: int, texts: Tex
         raw.close()
 
 
-def measure_ingest(store: Any, feed_names: list[str], first: int, texts: Texts,
-                   now: datetime) -> float:
+def measure_ingest(
+    store: Any, feed_names: list[str], first: int, texts: Texts, now: datetime
+) -> float:
     """Seconds for BATCH_FEEDS polls with ITEMS new articles each (the pipeline's storage calls)."""
     from aggregator.storage.records import EntryLink, IngestBatch
 
@@ -238,8 +325,10 @@ def measure_ingest(store: Any, feed_names: list[str], first: int, texts: Texts,
     for name in feed_names:
         drafts = tuple(_draft(j, texts, now) for j in range(i, i + ITEMS))
         keys = [f"guid:m-{j}" for j in range(i, i + ITEMS)]
-        links = tuple(EntryLink(k, d.content_hash[:16], draft_index=n)
-                      for n, (k, d) in enumerate(zip(keys, drafts)))
+        links = tuple(
+            EntryLink(k, d.content_hash[:16], draft_index=n)
+            for n, (k, d) in enumerate(zip(keys, drafts))
+        )
         work.append((name, drafts, keys, links))
         i += ITEMS
     t0 = time.perf_counter()
@@ -248,12 +337,21 @@ def measure_ingest(store: Any, feed_names: list[str], first: int, texts: Texts,
         store.feed_entries(state.id, keys)
         store.articles_by_key([d.key for d in drafts])
         store.ingest(IngestBatch(state.id, drafts, links, now=now), None)
-        store.update_feed(state.id, etag='"x"', last_polled_at=now, last_success_at=now,
-                          last_status=200, error_count=0, next_due_at=now + timedelta(minutes=15))
+        store.update_feed(
+            state.id,
+            etag='"x"',
+            last_polled_at=now,
+            last_success_at=now,
+            last_status=200,
+            error_count=0,
+            next_due_at=now + timedelta(minutes=15),
+        )
     return time.perf_counter() - t0
 
 
-def run_backend(kind: str, sizes: list[int], runs: int, texts: Texts, log: Any) -> list[dict[str, Any]]:
+def run_backend(
+    kind: str, sizes: list[int], runs: int, texts: Texts, log: Any
+) -> list[dict[str, Any]]:
     from aggregator.storage.store import Store
 
     be = Backend(kind)
@@ -280,9 +378,17 @@ def run_backend(kind: str, sizes: list[int], runs: int, texts: Texts, log: Any) 
                 next_new += BATCH_FEEDS * ITEMS
                 per.append(1000 * secs / (BATCH_FEEDS * ITEMS))
             st = {"median": statistics.median(per), "min": min(per), "max": max(per), "n": len(per)}
-            log(f"    {kind} @ {size:,}: {st['median']:.3f} ms/article ({st['min']:.3f}–{st['max']:.3f})")
-            rows.append({"size": size, "per_article_ms": st, "fill_seconds": fill_s,
-                         "db_size": be.size_on_disk(store)})
+            log(
+                f"    {kind} @ {size:,}: {st['median']:.3f} ms/article ({st['min']:.3f}–{st['max']:.3f})"
+            )
+            rows.append(
+                {
+                    "size": size,
+                    "per_article_ms": st,
+                    "fill_seconds": fill_s,
+                    "db_size": be.size_on_disk(store),
+                }
+            )
         store.close()
     finally:
         be.drop()
@@ -295,11 +401,18 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
     except Exception as e:  # noqa: BLE001
         return {"status": "not available yet", "detail": f"storage API: {type(e).__name__}: {e}"}
     texts = Texts()
-    out: dict[str, Any] = {"status": "ok", "backends": {}, "method": METHOD.format(
-        feeds=N_FEEDS, batch=BATCH_FEEDS, items=ITEMS, n=BATCH_FEEDS * ITEMS, texts=texts.source)}
+    out: dict[str, Any] = {
+        "status": "ok",
+        "backends": {},
+        "method": METHOD.format(
+            feeds=N_FEEDS, batch=BATCH_FEEDS, items=ITEMS, n=BATCH_FEEDS * ITEMS, texts=texts.source
+        ),
+    }
     for kind in opts.storage_backends:
         try:
-            out["backends"][kind] = run_backend(kind, sorted(opts.storage_sizes), opts.runs, texts, log)
+            out["backends"][kind] = run_backend(
+                kind, sorted(opts.storage_sizes), opts.runs, texts, log
+            )
         except Exception as e:  # noqa: BLE001
             import traceback
 
@@ -311,7 +424,9 @@ def run(opts: Any, log: Any = print) -> dict[str, Any]:
             first, last = rows[0], rows[-1]
             r = last["per_article_ms"]["median"] / first["per_article_ms"]["median"]
             ok = "met" if r <= 1.5 else "NOT met"
-            verdicts.append(f"{kind}: cost at {last['size']:,} is {r:.2f}× the cost at "
-                            f"{first['size']:,} → {ok if last['size'] >= 1_000_000 and first['size'] <= 10_000 else 'target needs 10k and 1M'}")
+            verdicts.append(
+                f"{kind}: cost at {last['size']:,} is {r:.2f}× the cost at "
+                f"{first['size']:,} → {ok if last['size'] >= 1_000_000 and first['size'] <= 10_000 else 'target needs 10k and 1M'}"
+            )
     out["verdicts"] = verdicts
     return out

@@ -21,10 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from aggregator.parse import fast as fastparse
-
-from aggregator.parse import feeds as parse
 from aggregator.exceptions import ParseError
+from aggregator.parse import fast as fastparse
+from aggregator.parse import feeds as parse
 from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of
 
 DEFAULT_CORPUS = Path("/work/shared/corpora/feeds")

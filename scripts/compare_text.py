@@ -17,9 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aggregator.parse import htmltext
-
 from aggregator.parse import feeds as parse
+from aggregator.parse import htmltext
 
 CORPUS = REPO.parent / "shared" / "corpora" / "feeds"
 
@@ -52,8 +51,10 @@ def main() -> int:
     for f in frags:
         parse.text_of(f)
     fast_s = time.perf_counter() - start
-    print(f"{len(frags)} fragments, {len(bad)} differ, {fast / len(frags):.1%} on the fast path; "
-          f"html.parser {slow_s / len(frags) * 1e6:.0f} µs, text_of {fast_s / len(frags) * 1e6:.0f} µs")
+    print(
+        f"{len(frags)} fragments, {len(bad)} differ, {fast / len(frags):.1%} on the fast path; "
+        f"html.parser {slow_s / len(frags) * 1e6:.0f} µs, text_of {fast_s / len(frags) * 1e6:.0f} µs"
+    )
     for f in bad[:5]:
         print("DIFFERS:", repr(f[:200]))
     return 1 if bad else 0

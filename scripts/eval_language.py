@@ -68,8 +68,10 @@ def score(name: str, detect: Callable[[str], str | None], data: list[tuple[str, 
     right = sum(a == lang for (lang, _), a in zip(data, answers))
     wrong = sum(a is not None and a != lang for (lang, _), a in zip(data, answers))
     none = sum(a is None for a in answers)
-    print(f"{name:10s} right {right / len(data):6.1%}  wrong {wrong / len(data):6.1%}  "
-          f"no answer {none / len(data):6.1%}  {took / len(data) * 1e6:6.0f} µs/item")
+    print(
+        f"{name:10s} right {right / len(data):6.1%}  wrong {wrong / len(data):6.1%}  "
+        f"no answer {none / len(data):6.1%}  {took / len(data) * 1e6:6.0f} µs/item"
+    )
 
 
 def main() -> int:

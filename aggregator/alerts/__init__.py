@@ -8,12 +8,48 @@ from __future__ import annotations
 
 from aggregator.alerts.dispatch import DispatchReport, OutboxItem, OutboxStore, deliver_due
 from aggregator.alerts.policy import is_dead, next_attempt
-from aggregator.alerts.registry import CHANNEL_KINDS, AppriseChannelConfig, Channel, ChannelConfig, EmailChannelConfig, WebhookChannelConfig, build_channel, parse_channel
-from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, Snippet, SourceHealth, SourceRef, message_id
+from aggregator.alerts.registry import (
+    CHANNEL_KINDS,
+    AppriseChannelConfig,
+    Channel,
+    ChannelConfig,
+    EmailChannelConfig,
+    WebhookChannelConfig,
+    build_channel,
+    parse_channel,
+)
+from aggregator.alerts.types import (
+    AlertArticle,
+    AlertChange,
+    AlertEvent,
+    Delivery,
+    Snippet,
+    SourceHealth,
+    SourceRef,
+    message_id,
+)
 
 __all__ = [
-    "CHANNEL_KINDS", "AlertArticle", "AlertChange", "AlertEvent", "AppriseChannelConfig",
-    "Channel", "ChannelConfig", "Delivery", "DispatchReport", "EmailChannelConfig",
-    "OutboxItem", "OutboxStore", "Snippet", "SourceHealth", "SourceRef", "WebhookChannelConfig",
-    "build_channel", "deliver_due", "is_dead", "message_id", "next_attempt", "parse_channel",
+    "CHANNEL_KINDS",
+    "AlertArticle",
+    "AlertChange",
+    "AlertEvent",
+    "AppriseChannelConfig",
+    "Channel",
+    "ChannelConfig",
+    "Delivery",
+    "DispatchReport",
+    "EmailChannelConfig",
+    "OutboxItem",
+    "OutboxStore",
+    "Snippet",
+    "SourceHealth",
+    "SourceRef",
+    "WebhookChannelConfig",
+    "build_channel",
+    "deliver_due",
+    "is_dead",
+    "message_id",
+    "next_attempt",
+    "parse_channel",
 ]

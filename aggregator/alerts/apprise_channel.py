@@ -12,11 +12,18 @@ from urllib.parse import quote
 
 import apprise
 
-from aggregator.exceptions import ConfigError, DeliveryError
-
 from aggregator.alerts.registry import AppriseChannelConfig
-from aggregator.alerts.render import by_topic, headline, is_web_url, md_escape, md_snippet, shorten, subject
+from aggregator.alerts.render import (
+    by_topic,
+    headline,
+    is_web_url,
+    md_escape,
+    md_snippet,
+    shorten,
+    subject,
+)
 from aggregator.alerts.types import AlertEvent, Delivery
+from aggregator.exceptions import ConfigError, DeliveryError
 
 MAX_TITLE = 250
 _URL_SAFE = ":/?#[]@!$&'()*+,;=%~"  # what may stay literal inside <...>; <, > and spaces may not
@@ -41,12 +48,15 @@ class AppriseChannel:
         title, body = shorten(subject(events), MAX_TITLE), markdown(events)
         try:
             result = await self._apprise.async_notify(
-                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN)
+                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN
+            )
         except Exception as e:  # a plugin bug must not take the dispatcher down
             raise DeliveryError(f"apprise failed: {type(e).__name__}: {e}") from e
         if not result:
-            raise DeliveryError(f"apprise could not notify {len(self._apprise)} service(s)",
-                                hint="run with log level debug to see Apprise's reason")
+            raise DeliveryError(
+                f"apprise could not notify {len(self._apprise)} service(s)",
+                hint="run with log level debug to see Apprise's reason",
+            )
         return Delivery(f"apprise: {len(self._apprise)} service(s) notified")
 
 
@@ -57,7 +67,8 @@ def _load(config: AppriseChannelConfig) -> tuple[apprise.Apprise, ConfigError | 
         if not client.add(url):
             return client, ConfigError(
                 f"alerts {config.name!r}: urls[{index}] is not a URL Apprise understands",
-                hint="see https://github.com/caronc/apprise/wiki for URL formats")
+                hint="see https://github.com/caronc/apprise/wiki for URL formats",
+            )
     return client, None
 
 
@@ -80,8 +91,10 @@ def _event_md(event: AlertEvent) -> str:
         parts.append(f"Sources: {feeds} · Matched: {md_escape(', '.join(article.terms)) or '—'}")
         parts += [f"> {md_snippet(s)}" for s in article.snippets[:2]]
     if event.change is not None:
-        parts.append(f"Edited: version {event.change.previous_version} → {event.change.version}"
-                     f" ({md_escape(', '.join(event.change.reasons)) or 'text changed'})")
+        parts.append(
+            f"Edited: version {event.change.previous_version} → {event.change.version}"
+            f" ({md_escape(', '.join(event.change.reasons)) or 'text changed'})"
+        )
     if event.source is not None:
         parts.append(md_escape(event.source.detail))
     return "\n\n".join(parts)

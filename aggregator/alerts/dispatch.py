@@ -17,12 +17,11 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from aggregator.config.durations import format_duration
-from aggregator.exceptions import DeliveryError
-
 from aggregator.alerts.policy import is_dead, next_attempt
 from aggregator.alerts.registry import Channel, ChannelConfig
 from aggregator.alerts.types import AlertEvent, Delivery, SourceRef
+from aggregator.config.durations import format_duration
+from aggregator.exceptions import DeliveryError
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +45,9 @@ class OutboxItem:
 class OutboxStore(Protocol):
     """What the dispatcher needs from storage (the database implements it for real)."""
 
-    def claim_due(self, now: datetime, *, limit: int, worker: str,
-                  lease: timedelta) -> list[OutboxItem]:
+    def claim_due(
+        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+    ) -> list[OutboxItem]:
         """Pending items with not_before <= now and no live lease, leased to `worker`."""
         ...
 
@@ -55,8 +55,7 @@ class OutboxStore(Protocol):
         """The receiver accepted these; `detail` is its answer."""
         ...
 
-    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str,
-                   now: datetime) -> None:
+    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str, now: datetime) -> None:
         """One more failed attempt: attempts += 1, not_before = next_at, lease released."""
         ...
 
@@ -88,10 +87,17 @@ class Batch:
         return [item.id for item in self.items]
 
 
-async def deliver_due(store: OutboxStore, channels: Mapping[str, Channel],
-                      configs: Mapping[str, ChannelConfig], *, now: datetime, worker: str,
-                      rng: random.Random, limit: int = 100,
-                      lease: timedelta = timedelta(minutes=5)) -> DispatchReport:
+async def deliver_due(
+    store: OutboxStore,
+    channels: Mapping[str, Channel],
+    configs: Mapping[str, ChannelConfig],
+    *,
+    now: datetime,
+    worker: str,
+    rng: random.Random,
+    limit: int = 100,
+    lease: timedelta = timedelta(minutes=5),
+) -> DispatchReport:
     """One dispatcher pass: send everything due, then record every outcome.
 
     Channels send concurrently (one channel's batches in order). The store is
@@ -106,18 +112,26 @@ async def deliver_due(store: OutboxStore, channels: Mapping[str, Channel],
     lanes: dict[str, list[Batch]] = {}
     for batch in plan(known, configs):
         lanes.setdefault(batch.channel, []).append(batch)
-    results = await asyncio.gather(*(_run_lane(channels[name], lane)
-                                     for name, lane in lanes.items()))
+    results = await asyncio.gather(
+        *(_run_lane(channels[name], lane) for name, lane in lanes.items())
+    )
     for batch, outcome in (pair for lane in results for pair in lane):
         _record(store, configs[batch.channel], batch, outcome, now, rng, report)
     return report
 
 
-def _drop_orphans(store: OutboxStore, items: list[OutboxItem], channels: Mapping[str, Channel],
-                  configs: Mapping[str, ChannelConfig], now: datetime,
-                  report: DispatchReport) -> list[OutboxItem]:
+def _drop_orphans(
+    store: OutboxStore,
+    items: list[OutboxItem],
+    channels: Mapping[str, Channel],
+    configs: Mapping[str, ChannelConfig],
+    now: datetime,
+    report: DispatchReport,
+) -> list[OutboxItem]:
     """Items for a channel removed from feeds.yaml can never be sent: dead-letter them."""
-    orphans = [i for i in items if i.event.channel not in channels or i.event.channel not in configs]
+    orphans = [
+        i for i in items if i.event.channel not in channels or i.event.channel not in configs
+    ]
     for name in sorted({i.event.channel for i in orphans}):
         ids = [i.id for i in orphans if i.event.channel == name]
         store.mark_dead(ids, f"channel {name!r} is no longer configured", now)
@@ -142,8 +156,15 @@ async def _attempt(channel: Channel, batch: Batch) -> Outcome:
         return DeliveryError(f"internal error: {type(e).__name__}: {e}")
 
 
-def _record(store: OutboxStore, config: ChannelConfig, batch: Batch, outcome: Outcome,
-            now: datetime, rng: random.Random, report: DispatchReport) -> None:
+def _record(
+    store: OutboxStore,
+    config: ChannelConfig,
+    batch: Batch,
+    outcome: Outcome,
+    now: datetime,
+    rng: random.Random,
+    report: DispatchReport,
+) -> None:
     if isinstance(outcome, DeliveryError):
         _failed(store, config, batch, outcome, now, rng, report)
         return
@@ -152,8 +173,15 @@ def _record(store: OutboxStore, config: ChannelConfig, batch: Batch, outcome: Ou
     log.info("alert %s sent via %s: %s", batch.events[0].alert_id, batch.channel, outcome.detail)
 
 
-def _failed(store: OutboxStore, config: ChannelConfig, batch: Batch, error: DeliveryError,
-            now: datetime, rng: random.Random, report: DispatchReport) -> None:
+def _failed(
+    store: OutboxStore,
+    config: ChannelConfig,
+    batch: Batch,
+    error: DeliveryError,
+    now: datetime,
+    rng: random.Random,
+    report: DispatchReport,
+) -> None:
     """Dead-letter a permanent failure or an exhausted window; otherwise schedule a retry."""
     message = error.message + (f" (hint: {error.hint})" if error.hint else "")
     report.errors.append(f"{batch.channel}: {message}")
@@ -168,8 +196,9 @@ def _failed(store: OutboxStore, config: ChannelConfig, batch: Batch, error: Deli
     log.info("alert via %s failed, retry at %s: %s", batch.channel, verdict.isoformat(), message)
 
 
-def _retry_time(config: ChannelConfig, batch: Batch, error: DeliveryError, now: datetime,
-                rng: random.Random) -> datetime | str:
+def _retry_time(
+    config: ChannelConfig, batch: Batch, error: DeliveryError, now: datetime, rng: random.Random
+) -> datetime | str:
     """When to try again, or why not to (a string)."""
     attempts = max(item.attempts for item in batch.items) + 1
     if error.permanent:
@@ -194,8 +223,9 @@ def plan(items: Iterable[OutboxItem], configs: Mapping[str, ChannelConfig]) -> l
     for name in dict.fromkeys(i.event.channel for i in ordered):
         config = configs[name]
         members = [i for i in ordered if i.event.channel == name]
-        groups = [Batch(name, tuple(g), (merge(g),))
-                  for g in wire_groups(members, config.group_window)]
+        groups = [
+            Batch(name, tuple(g), (merge(g),)) for g in wire_groups(members, config.group_window)
+        ]
         batches += digest(groups) if config.digest is not None else groups
     return batches
 
@@ -206,8 +236,11 @@ def digest(groups: list[Batch]) -> list[Batch]:
     rest = [g for g in groups if g.events[0].event != "test"]
     if not rest:
         return tests
-    combined = Batch(rest[0].channel, tuple(i for g in rest for i in g.items),
-                     tuple(e for g in rest for e in g.events))
+    combined = Batch(
+        rest[0].channel,
+        tuple(i for g in rest for i in g.items),
+        tuple(e for g in rest for e in g.events),
+    )
     return [combined, *tests]
 
 

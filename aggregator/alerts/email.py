@@ -26,11 +26,30 @@ from email.utils import format_datetime
 from html import escape
 from typing import Self
 
-from aggregator.exceptions import ConfigError, DeliveryError
-
 from aggregator.alerts.registry import EmailChannelConfig
-from aggregator.alerts.render import Markup, Templates, by_topic, clean_block, clean_line, headline, html_snippet, is_web_url, subject, text_snippet, when
-from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id, message_id
+from aggregator.alerts.render import (
+    Markup,
+    Templates,
+    by_topic,
+    clean_block,
+    clean_line,
+    headline,
+    html_snippet,
+    is_web_url,
+    subject,
+    text_snippet,
+    when,
+)
+from aggregator.alerts.types import (
+    AlertArticle,
+    AlertChange,
+    AlertEvent,
+    Delivery,
+    SourceHealth,
+    batch_id,
+    message_id,
+)
+from aggregator.exceptions import ConfigError, DeliveryError
 
 _BLANK_RUNS = re.compile(r"\n{3,}")
 
@@ -53,7 +72,8 @@ class EncodedHeader(str):
     def fold(self, *, policy: Policy) -> str:
         limit = policy.max_line_length or 78
         wire = Header(str(self), "utf-8", header_name=self.name).encode(
-            linesep=policy.linesep, maxlinelen=limit)
+            linesep=policy.linesep, maxlinelen=limit
+        )
         return f"{self.name}: {wire}{policy.linesep}"
 
 
@@ -65,9 +85,14 @@ class EmailChannel:
     transiently (and survive the retry window) until the config is fixed.
     """
 
-    def __init__(self, config: EmailChannelConfig, *, ssl_context: ssl.SSLContext | None = None,
-                 clock: Callable[[], datetime] | None = None,
-                 templates: Templates | None = None) -> None:
+    def __init__(
+        self,
+        config: EmailChannelConfig,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        clock: Callable[[], datetime] | None = None,
+        templates: Templates | None = None,
+    ) -> None:
         self.name = config.name
         self.config = config
         self.problem: ConfigError | None = None
@@ -95,8 +120,9 @@ class EmailChannel:
         except smtplib.SMTPResponseException as e:
             raise _reply_error(e.smtp_code, e.smtp_error, "SMTP server refused") from e
         except smtplib.SMTPNotSupportedError as e:
-            raise DeliveryError(f"SMTP server: {e}", permanent=True,
-                                hint="check smtp.security and login settings") from e
+            raise DeliveryError(
+                f"SMTP server: {e}", permanent=True, hint="check smtp.security and login settings"
+            ) from e
         except OSError as e:  # sockets, TLS, timeouts, SMTPServerDisconnected ...
             raise DeliveryError(f"SMTP {self.config.smtp.host}: {e or type(e).__name__}") from e
 
@@ -167,8 +193,9 @@ def _all_refused(recipients: dict[str, tuple[int, bytes]]) -> DeliveryError:
 # --- building the message (pure) ---------------------------------------------------------
 
 
-def build_message(config: EmailChannelConfig, events: Sequence[AlertEvent],
-                  templates: Templates, *, now: datetime) -> EmailMessage:
+def build_message(
+    config: EmailChannelConfig, events: Sequence[AlertEvent], templates: Templates, *, now: datetime
+) -> EmailMessage:
     """The complete message for one alert or a digest; no I/O besides reading templates."""
     if not events:
         raise ValueError("an email needs at least one event")
@@ -195,13 +222,18 @@ def _thread(message: EmailMessage, events: Sequence[AlertEvent]) -> None:
         message["References"] = parent
 
 
-def render_bodies(channel: str, events: Sequence[AlertEvent], templates: Templates,
-                  title: str) -> tuple[str, str]:
+def render_bodies(
+    channel: str, events: Sequence[AlertEvent], templates: Templates, title: str
+) -> tuple[str, str]:
     """(text, html) bodies from the templates."""
     bodies = []
     for ext in ("txt", "html"):
-        values = {"intro": _intro(events), "body": _body(events, templates, ext),
-                  "footer": _footer(channel, events), "subject": title}
+        values = {
+            "intro": _intro(events),
+            "body": _body(events, templates, ext),
+            "footer": _footer(channel, events),
+            "subject": title,
+        }
         if ext == "html":
             values["body"] = Markup(values["body"])
         bodies.append(templates.render(f"email.{ext}", values))
@@ -231,8 +263,11 @@ def _body(events: Sequence[AlertEvent], templates: Templates, ext: str) -> str:
     sections = []
     for topic, members in by_topic(events).items():
         items = "\n".join(_block(e, templates, ext) for e in members)
-        values = {"topic": clean_line(topic), "count": str(len(members)),
-                  "items": Markup(items) if ext == "html" else items}
+        values = {
+            "topic": clean_line(topic),
+            "count": str(len(members)),
+            "items": Markup(items) if ext == "html" else items,
+        }
         sections.append(templates.render(f"topic.{ext}", values))
     return "\n".join(sections)
 
@@ -240,14 +275,17 @@ def _body(events: Sequence[AlertEvent], templates: Templates, ext: str) -> str:
 def _block(event: AlertEvent, templates: Templates, ext: str) -> str:
     """One article or source block; a test event has none (the intro says it all)."""
     if event.article is not None:
-        return templates.render(f"article.{ext}", _article_values(event, event.article, templates, ext))
+        return templates.render(
+            f"article.{ext}", _article_values(event, event.article, templates, ext)
+        )
     if event.source is not None:
         return templates.render(f"source.{ext}", _source_values(event.source))
     return ""
 
 
-def _article_values(event: AlertEvent, article: AlertArticle, templates: Templates,
-                    ext: str) -> dict[str, str]:
+def _article_values(
+    event: AlertEvent, article: AlertArticle, templates: Templates, ext: str
+) -> dict[str, str]:
     html = ext == "html"
     return {
         "title": headline(event),
@@ -273,18 +311,23 @@ def _link(url: str, label: str) -> Markup:
 
 def _snippets(article: AlertArticle, html: bool) -> str:
     if html:
-        return Markup("".join(f'<p style="margin: 0.3em 0">… {html_snippet(s)} …</p>'
-                              for s in article.snippets))
+        return Markup(
+            "".join(
+                f'<p style="margin: 0.3em 0">… {html_snippet(s)} …</p>' for s in article.snippets
+            )
+        )
     return "\n".join(f"… {text_snippet(s)} …" for s in article.snippets)
 
 
 def _sources(article: AlertArticle, html: bool) -> str:
     refs = article.source_refs()
     if not html:
-        return "\n".join(f"- {clean_line(r.feed)}: {clean_line(r.title)} <{clean_line(r.url)}>"
-                         for r in refs)
-    items = "".join(f"<li>{escape(clean_line(r.feed))}: {_link(r.url, clean_line(r.title))}</li>"
-                    for r in refs)
+        return "\n".join(
+            f"- {clean_line(r.feed)}: {clean_line(r.title)} <{clean_line(r.url)}>" for r in refs
+        )
+    items = "".join(
+        f"<li>{escape(clean_line(r.feed))}: {_link(r.url, clean_line(r.title))}</li>" for r in refs
+    )
     return Markup(f'<ul style="margin: 0.2em 0">{items}</ul>')
 
 
@@ -295,12 +338,15 @@ def _change_block(change: AlertChange | None, templates: Templates, ext: str) ->
     if ext == "html":
         values: dict[str, str] = {
             "lines": Markup("".join(f"<li>{escape(line)}</li>" for line in lines)),
-            "diff": Markup(f"<pre style=\"white-space: pre-wrap\">{escape(diff)}</pre>")
-            if (diff := clean_block(change.diff_summary)) else Markup(""),
+            "diff": Markup(f'<pre style="white-space: pre-wrap">{escape(diff)}</pre>')
+            if (diff := clean_block(change.diff_summary))
+            else Markup(""),
         }
     else:
-        values = {"lines": "\n".join(f"- {line}" for line in lines),
-                  "diff": clean_block(change.diff_summary)}
+        values = {
+            "lines": "\n".join(f"- {line}" for line in lines),
+            "diff": clean_block(change.diff_summary),
+        }
     values |= {"version": str(change.version), "previous_version": str(change.previous_version)}
     rendered = templates.render(f"change.{ext}", values)
     return Markup(rendered) if ext == "html" else rendered
@@ -310,7 +356,9 @@ def _change_lines(change: AlertChange) -> list[str]:
     """The facts of an edit worth a line each, most newsworthy first."""
     lines = []
     if change.headline_changed:
-        lines.append(f"Headline: “{clean_line(change.old_title)}” → “{clean_line(change.new_title)}”")
+        lines.append(
+            f"Headline: “{clean_line(change.old_title)}” → “{clean_line(change.new_title)}”"
+        )
     if change.correction:
         lines.append(f"Correction: {clean_line(change.correction)}")
     if change.topic_change:
@@ -322,5 +370,9 @@ def _change_lines(change: AlertChange) -> list[str]:
 
 
 def _source_values(source: SourceHealth) -> dict[str, str]:
-    return {"feed": clean_line(source.feed), "url": clean_line(source.url),
-            "problem": clean_line(source.problem), "detail": clean_block(source.detail)}
+    return {
+        "feed": clean_line(source.feed),
+        "url": clean_line(source.url),
+        "problem": clean_line(source.problem),
+        "detail": clean_block(source.detail),
+    }

@@ -60,32 +60,62 @@ def hold_until(channel: Any, now: datetime) -> datetime:
     return now + channel.hold()
 
 
-def plan_match_alerts(config: Config, aid: int, draft: ArticleDraft,
-                      matches: Sequence[MatchDraft], now: datetime,
-                      feeds: Sequence[str] = ()) -> list[AlertDraft]:
+def plan_match_alerts(
+    config: Config,
+    aid: int,
+    draft: ArticleDraft,
+    matches: Sequence[MatchDraft],
+    now: datetime,
+    feeds: Sequence[str] = (),
+) -> list[AlertDraft]:
     """One alert per story per channel: the first topic (config order) the channel follows."""
     out = []
     for ch in channels(config):
         m = next((m for m in matches if subscribed(ch, "match", m.topic)), None)
         if m is None:
             continue
-        event = AlertEvent(alert_id=stable_alert_id("match", ch.name, aid), event="match",
-                           channel=ch.name, topic=m.topic, created_at=now,
-                           article=alert_article(aid, draft, m, feeds))
-        out.append(AlertDraft(event.alert_id, ch.name, "match", m.topic, encode(event),
-                              hold_until(ch, now), created_at=now))
+        event = AlertEvent(
+            alert_id=stable_alert_id("match", ch.name, aid),
+            event="match",
+            channel=ch.name,
+            topic=m.topic,
+            created_at=now,
+            article=alert_article(aid, draft, m, feeds),
+        )
+        out.append(
+            AlertDraft(
+                event.alert_id,
+                ch.name,
+                "match",
+                m.topic,
+                encode(event),
+                hold_until(ch, now),
+                created_at=now,
+            )
+        )
     return out
 
 
 def alert_article(aid: int, d: ArticleDraft, m: MatchDraft, feeds: Sequence[str]) -> AlertArticle:
-    snippets = tuple(Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
-                     for s in m.snippets)
-    return AlertArticle(id=aid, url=d.url or "", title=d.title or "(untitled)", feeds=tuple(feeds),
-                        language=d.language, published=d.published, terms=m.terms,
-                        snippets=snippets, fingerprint=d.fingerprint)
+    snippets = tuple(
+        Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
+        for s in m.snippets
+    )
+    return AlertArticle(
+        id=aid,
+        url=d.url or "",
+        title=d.title or "(untitled)",
+        feeds=tuple(feeds),
+        language=d.language,
+        published=d.published,
+        terms=m.terms,
+        snippets=snippets,
+        fingerprint=d.fingerprint,
+    )
 
 
 # ------------------------------------------------------------------ codec
+
 
 def encode(value: Any) -> Any:
     """Dataclasses → JSON-ready dicts (datetimes as ISO strings, tuples as lists)."""
@@ -104,8 +134,11 @@ def decode_event(data: dict[str, Any]) -> AlertEvent:
 
 def _decode(cls: type, data: Any) -> Any:
     hints = get_type_hints(cls)
-    kwargs = {f.name: _value(hints[f.name], data.get(f.name))
-              for f in dataclasses.fields(cls) if f.name in data}
+    kwargs = {
+        f.name: _value(hints[f.name], data.get(f.name))
+        for f in dataclasses.fields(cls)
+        if f.name in data
+    }
     return cls(**kwargs)
 
 

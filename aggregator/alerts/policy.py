@@ -11,9 +11,16 @@ CAP = timedelta(hours=1)
 _MAX_EXPONENT = 32  # 30s * 2**32 is far past any cap; stops float overflow on absurd counts
 
 
-def next_attempt(attempts: int, now: datetime, *, retry_after: float | None,
-                 rng: random.Random, base: timedelta = BASE, cap: timedelta = CAP,
-                 jitter: Literal["equal", "full"] = "equal") -> datetime:
+def next_attempt(
+    attempts: int,
+    now: datetime,
+    *,
+    retry_after: float | None,
+    rng: random.Random,
+    base: timedelta = BASE,
+    cap: timedelta = CAP,
+    jitter: Literal["equal", "full"] = "equal",
+) -> datetime:
     """The earliest time to retry after `attempts` failed attempts (1 after the first failure).
 
     Exponential backoff capped at `cap`, jittered so that alerts which failed

@@ -23,17 +23,24 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from aggregator.config.durations import parse_duration
-
 from aggregator.alerts.types import AlertChange, AlertEvent, Delivery, EventKind
+from aggregator.config.durations import parse_duration
 
 if TYPE_CHECKING:
     from aggregator.alerts.webhook import Poster
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RESERVED_HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
-                     "content-length", "host", "transfer-encoding", "connection"}
+_RESERVED_HEADERS = {
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "content-length",
+    "host",
+    "transfer-encoding",
+    "connection",
+}
 
 
 def _duration(value: Any) -> timedelta:
@@ -70,12 +77,14 @@ class ChangeThreshold(_Model):
 
     def passes(self, change: AlertChange) -> bool:
         """True if this edit is worth telling the channel about."""
-        return any((
-            self.headline and change.headline_changed,
-            self.topic_change and change.topic_change in ("introduced", "removed"),
-            self.correction and change.correction is not None,
-            change.words_added + change.words_removed >= max(self.min_words, 1),
-        ))
+        return any(
+            (
+                self.headline and change.headline_changed,
+                self.topic_change and change.topic_change in ("introduced", "removed"),
+                self.correction and change.correction is not None,
+                change.words_added + change.words_removed >= max(self.min_words, 1),
+            )
+        )
 
 
 class ChannelConfig(_Model):
@@ -91,7 +100,8 @@ class ChannelConfig(_Model):
     change_threshold: ChangeThreshold | None = None
 
     _durations = field_validator("digest", "group_window", "retry_window", mode="before")(
-        _optional_duration)
+        _optional_duration
+    )
 
     def wants(self, event: EventKind, topic: str | None) -> bool:
         """Whether an event of this kind about `topic` goes to this channel (tests always do)."""
@@ -127,8 +137,10 @@ class SmtpConfig(_Model):
     @model_validator(mode="after")
     def _no_cleartext_login(self) -> SmtpConfig:
         if self.security == "none" and (self.username or self.password):
-            raise ValueError("refusing to send a password over an unencrypted connection; "
-                             "use security: starttls or tls")
+            raise ValueError(
+                "refusing to send a password over an unencrypted connection; "
+                "use security: starttls or tls"
+            )
         if (self.username is None) != (self.password is None):
             raise ValueError("give both username and password, or neither")
         return self
@@ -272,9 +284,13 @@ def parse_channel(mapping: Mapping[str, Any]) -> ChannelConfig:
     return CHANNEL_KINDS[kind][0].model_validate(dict(mapping))
 
 
-def build_channel(config: ChannelConfig, *, fetcher_factory: Callable[[], Poster] | None = None,
-                  ssl_context: ssl.SSLContext | None = None,
-                  clock: Callable[[], datetime] | None = None) -> Channel:
+def build_channel(
+    config: ChannelConfig,
+    *,
+    fetcher_factory: Callable[[], Poster] | None = None,
+    ssl_context: ssl.SSLContext | None = None,
+    clock: Callable[[], datetime] | None = None,
+) -> Channel:
     """The channel for a validated config.
 
     `fetcher_factory` should return the daemon's Fetcher (built with

@@ -19,9 +19,8 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aggregator.exceptions import ConfigError
-
 from aggregator.alerts.types import AlertEvent, Snippet
+from aggregator.exceptions import ConfigError
 
 _BREAKING = {"Cc", "Zl", "Zp"}  # controls (NUL, CR, LF, DEL, C1), U+2028, U+2029
 _SPACES = re.compile(r"\s+")
@@ -163,8 +162,10 @@ class Templates:
 
     def __init__(self, directory: Path | None = None) -> None:
         if directory is not None and not directory.is_dir():
-            raise ConfigError(f"alert templates directory {str(directory)!r} does not exist",
-                              hint="point `templates:` at a folder holding your *.txt/*.html files")
+            raise ConfigError(
+                f"alert templates directory {str(directory)!r} does not exist",
+                hint="point `templates:` at a folder holding your *.txt/*.html files",
+            )
         self.directory = directory
         self._cache: dict[str, string.Template] = {}
 
@@ -175,8 +176,10 @@ class Templates:
         visible instead of failing every alert.
         """
         escape = name.endswith(".html")
-        filled = {k: v if not escape or isinstance(v, Markup) else html.escape(v)
-                  for k, v in values.items()}
+        filled = {
+            k: v if not escape or isinstance(v, Markup) else html.escape(v)
+            for k, v in values.items()
+        }
         return self._template(name).safe_substitute(filled)
 
     def _template(self, name: str) -> string.Template:

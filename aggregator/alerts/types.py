@@ -17,8 +17,17 @@ from typing import Literal
 from aggregator.types import Snippet
 
 __all__ = [
-    "AlertArticle", "AlertChange", "AlertEvent", "Delivery", "EventKind", "Snippet",
-    "SourceHealth", "SourceRef", "TopicChange", "batch_id", "message_id",
+    "AlertArticle",
+    "AlertChange",
+    "AlertEvent",
+    "Delivery",
+    "EventKind",
+    "Snippet",
+    "SourceHealth",
+    "SourceRef",
+    "TopicChange",
+    "batch_id",
+    "message_id",
 ]
 
 EventKind = Literal["match", "change", "source", "test"]
@@ -104,10 +113,14 @@ class AlertEvent:
 
     def __post_init__(self) -> None:
         if len(self.alert_id) > 200 or not _ALERT_ID.fullmatch(self.alert_id):
-            raise ValueError(f"alert_id {self.alert_id!r} must be letters, digits, '-', '_' "
-                             "and inner dots (it is used as webhook-id and Message-ID)")
+            raise ValueError(
+                f"alert_id {self.alert_id!r} must be letters, digits, '-', '_' "
+                "and inner dots (it is used as webhook-id and Message-ID)"
+            )
         thread = self.thread_id
-        if thread is not None and not (_ALERT_ID.fullmatch(thread) or _MESSAGE_ID.fullmatch(thread)):
+        if thread is not None and not (
+            _ALERT_ID.fullmatch(thread) or _MESSAGE_ID.fullmatch(thread)
+        ):
             raise ValueError(f"thread_id {thread!r} is neither an alert id nor a <Message-ID>")
 
 

@@ -18,14 +18,24 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aggregator.exceptions import DeliveryError, FetchError
-
 from aggregator.alerts.registry import WebhookChannelConfig, secret_key
 from aggregator.alerts.render import clean_block, clean_line
-from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Delivery, SourceHealth, batch_id
+from aggregator.alerts.types import (
+    AlertArticle,
+    AlertChange,
+    AlertEvent,
+    Delivery,
+    SourceHealth,
+    batch_id,
+)
+from aggregator.exceptions import DeliveryError, FetchError
 
-EVENT_TYPES = {"match": "article.matched", "change": "article.changed",
-               "source": "source.unhealthy", "test": "test"}
+EVENT_TYPES = {
+    "match": "article.matched",
+    "change": "article.changed",
+    "source": "source.unhealthy",
+    "test": "test",
+}
 _TRANSIENT_STATUS = {408, 425, 429}
 
 
@@ -79,8 +89,11 @@ class WebhookChannel:
         receivers reject signatures more than ~5 minutes away from *their* clock.
         """
         timestamp = str(int(time.time()))
-        headers = {"content-type": "application/json", "webhook-id": msg_id,
-                   "webhook-timestamp": timestamp}
+        headers = {
+            "content-type": "application/json",
+            "webhook-id": msg_id,
+            "webhook-timestamp": timestamp,
+        }
         if self._key is not None:
             headers["webhook-signature"] = sign(self._key, msg_id, timestamp, body)
         return headers
@@ -99,27 +112,40 @@ def status_failure(status: int, retry_after: float | None, location: str | None)
     """What a non-2xx answer means: 408/425/429/5xx try later, 3xx and other 4xx do not."""
     if 300 <= status < 400:
         where = f" to {location}" if location else ""
-        return DeliveryError(f"webhook answered HTTP {status} (redirect{where}, not followed)",
-                             permanent=True, hint="set the alert's url to the final address")
+        return DeliveryError(
+            f"webhook answered HTTP {status} (redirect{where}, not followed)",
+            permanent=True,
+            hint="set the alert's url to the final address",
+        )
     if status in _TRANSIENT_STATUS or status >= 500:
         return DeliveryError(f"webhook answered HTTP {status}", retry_after=retry_after)
-    return DeliveryError(f"webhook answered HTTP {status}", permanent=True,
-                         hint="the receiver rejected the request; check its URL and secret")
+    return DeliveryError(
+        f"webhook answered HTTP {status}",
+        permanent=True,
+        hint="the receiver rejected the request; check its URL and secret",
+    )
 
 
 def fetch_failure(error: FetchError) -> DeliveryError:
     """Translate the Fetcher's error once: blocked is a config problem, the network is not."""
     if error.kind == "blocked":
-        return DeliveryError(f"webhook URL blocked: {error.message}", permanent=True,
-                             hint=error.hint or "add the host to network.allow_private "
-                             "if it is really meant to be reached")
+        return DeliveryError(
+            f"webhook URL blocked: {error.message}",
+            permanent=True,
+            hint=error.hint
+            or "add the host to network.allow_private if it is really meant to be reached",
+        )
     if error.kind == "redirects":
-        return DeliveryError(f"webhook not delivered: {error.message}", permanent=True,
-                             hint="set the alert's url to the final address")
+        return DeliveryError(
+            f"webhook not delivered: {error.message}",
+            permanent=True,
+            hint="set the alert's url to the final address",
+        )
     if error.status is not None:
         return status_failure(error.status, error.retry_after, None)
-    return DeliveryError(f"webhook {error.kind} error: {error.message}",
-                         retry_after=error.retry_after)
+    return DeliveryError(
+        f"webhook {error.kind} error: {error.message}", retry_after=error.retry_after
+    )
 
 
 def _location(headers: Mapping[str, str]) -> str | None:
@@ -137,21 +163,35 @@ def encode_body(events: Sequence[AlertEvent]) -> bytes:
 
 
 def payload(event: AlertEvent) -> dict[str, Any]:
-    return {"type": EVENT_TYPES[event.event], "timestamp": _iso(event.created_at),
-            "data": event_data(event)}
+    return {
+        "type": EVENT_TYPES[event.event],
+        "timestamp": _iso(event.created_at),
+        "data": event_data(event),
+    }
 
 
 def digest_payload(events: Sequence[AlertEvent]) -> dict[str, Any]:
     """Several alerts in one POST; each inner event keeps its own alert_id for de-duplication."""
     newest = max(e.created_at for e in events)
-    return {"type": "digest", "timestamp": _iso(newest),
-            "data": {"alert_id": batch_id(events), "channel": events[0].channel,
-                     "count": len(events), "events": [payload(e) for e in events]}}
+    return {
+        "type": "digest",
+        "timestamp": _iso(newest),
+        "data": {
+            "alert_id": batch_id(events),
+            "channel": events[0].channel,
+            "count": len(events),
+            "events": [payload(e) for e in events],
+        },
+    }
 
 
 def event_data(event: AlertEvent) -> dict[str, Any]:
-    data: dict[str, Any] = {"alert_id": event.alert_id, "channel": event.channel,
-                            "topic": event.topic, "thread_id": event.thread_id}
+    data: dict[str, Any] = {
+        "alert_id": event.alert_id,
+        "channel": event.channel,
+        "topic": event.topic,
+        "thread_id": event.thread_id,
+    }
     if event.article is not None:
         data["article"] = article_json(event.article)
     if event.change is not None:
@@ -163,31 +203,44 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
 
 def article_json(article: AlertArticle) -> dict[str, Any]:
     return {
-        "id": article.id, "url": article.url, "title": clean_line(article.title),
-        "feeds": list(article.feeds), "language": article.language,
+        "id": article.id,
+        "url": article.url,
+        "title": clean_line(article.title),
+        "feeds": list(article.feeds),
+        "language": article.language,
         "published": _iso(article.published) if article.published else None,
         "matched_terms": list(article.terms),
         "snippets": [clean_line(s.text) for s in article.snippets],
-        "sources": [{"feed": s.feed, "url": s.url, "title": clean_line(s.title)}
-                    for s in article.source_refs()],
+        "sources": [
+            {"feed": s.feed, "url": s.url, "title": clean_line(s.title)}
+            for s in article.source_refs()
+        ],
     }
 
 
 def change_json(change: AlertChange) -> dict[str, Any]:
     return {
-        "version": change.version, "previous_version": change.previous_version,
+        "version": change.version,
+        "previous_version": change.previous_version,
         "headline_changed": change.headline_changed,
         "old_title": clean_line(change.old_title) if change.old_title is not None else None,
         "new_title": clean_line(change.new_title) if change.new_title is not None else None,
-        "words_added": change.words_added, "words_removed": change.words_removed,
-        "reasons": list(change.reasons), "correction": change.correction,
-        "topic_change": change.topic_change, "diff_summary": clean_block(change.diff_summary),
+        "words_added": change.words_added,
+        "words_removed": change.words_removed,
+        "reasons": list(change.reasons),
+        "correction": change.correction,
+        "topic_change": change.topic_change,
+        "diff_summary": clean_block(change.diff_summary),
     }
 
 
 def source_json(source: SourceHealth) -> dict[str, Any]:
-    return {"feed": source.feed, "url": source.url, "problem": source.problem,
-            "detail": clean_block(source.detail)}
+    return {
+        "feed": source.feed,
+        "url": source.url,
+        "problem": source.problem,
+        "detail": clean_block(source.detail),
+    }
 
 
 def _iso(moment: datetime) -> str:

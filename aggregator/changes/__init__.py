@@ -16,6 +16,13 @@ from aggregator.changes.alerting import (
     retraction_signal,
     should_alert,
 )
+from aggregator.changes.cadence import (
+    DEFAULT_SCHEDULE,
+    RecheckSchedule,
+    next_recheck,
+    parse_schedule,
+    schedule_of,
+)
 from aggregator.changes.corrections import find_correction, is_correction_notice
 from aggregator.changes.diff import DiffOp, changed_words, side_text, word_diff
 from aggregator.changes.normalize import (
@@ -26,13 +33,6 @@ from aggregator.changes.normalize import (
     line_key,
 )
 from aggregator.changes.render import render_html, render_json, render_text, text_diff
-from aggregator.changes.cadence import (
-    DEFAULT_SCHEDULE,
-    RecheckSchedule,
-    next_recheck,
-    parse_schedule,
-    schedule_of,
-)
 from aggregator.changes.summary import (
     SUBSTANTIAL_WORDS,
     ChangeSummary,

@@ -18,24 +18,38 @@ from aggregator.cli.main import EXTENSIONS, command, config_path
 
 
 def add_run_parser(sub: Any) -> None:
-    p = sub.add_parser("run", help="run the daemon: poll, re-check and alert as things fall due",
-                       description="Run until SIGTERM/SIGINT (exit 0), or one cycle with --once. "
-                                   "Serves /healthz, /readyz and /metrics on daemon.http_host.")
-    p.add_argument("--once", action="store_true",
-                   help="run one cycle of everything that is due, then exit (for cron)")
-    p.add_argument("--worker-id", metavar="ID",
-                   help="name of this worker in leases and logs (default hostname:pid:random)")
-    p.add_argument("--http-port", type=int, metavar="N",
-                   help="port of the observability endpoint (default daemon.http_port; "
-                        "0 = any free port, printed at start)")
+    p = sub.add_parser(
+        "run",
+        help="run the daemon: poll, re-check and alert as things fall due",
+        description="Run until SIGTERM/SIGINT (exit 0), or one cycle with --once. "
+        "Serves /healthz, /readyz and /metrics on daemon.http_host.",
+    )
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="run one cycle of everything that is due, then exit (for cron)",
+    )
+    p.add_argument(
+        "--worker-id",
+        metavar="ID",
+        help="name of this worker in leases and logs (default hostname:pid:random)",
+    )
+    p.add_argument(
+        "--http-port",
+        type=int,
+        metavar="N",
+        help="port of the observability endpoint (default daemon.http_port; "
+        "0 = any free port, printed at start)",
+    )
 
 
 @command("run")
 def run_command(args: argparse.Namespace) -> int:
     from aggregator.daemon.runner import Options, run
 
-    code = run(config_path(args), Options(once=args.once, worker=args.worker_id,
-                                          http_port=args.http_port))
+    code = run(
+        config_path(args), Options(once=args.once, worker=args.worker_id, http_port=args.http_port)
+    )
     if is_the_aggregator_program():
         exit_now(code)
     return code
@@ -44,8 +58,9 @@ def run_command(args: argparse.Namespace) -> int:
 def is_the_aggregator_program() -> bool:
     """This process is `aggregator` / `python -m aggregator`, not a host calling cli.main()."""
     argv0 = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path()
-    return argv0.name == "aggregator" or (argv0.name == "__main__.py"
-                                          and argv0.parent.name == "aggregator")
+    return argv0.name == "aggregator" or (
+        argv0.name == "__main__.py" and argv0.parent.name == "aggregator"
+    )
 
 
 def exit_now(code: int) -> None:

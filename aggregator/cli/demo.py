@@ -51,11 +51,14 @@ def serve_seed() -> Iterator[str]:
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     base = f"http://127.0.0.1:{httpd.server_address[1]}"
     article = base + "/2025/02/03/nvidia.html"
-    pages["/feed.xml"] = ("application/rss+xml; charset=utf-8",
-                          rss_feed(seed, feed_url=base + "/feed.xml",
-                                   article_url=article).encode())
-    pages["/2025/02/03/nvidia.html"] = ("text/html; charset=utf-8",
-                                        article_page(seed, article).encode())
+    pages["/feed.xml"] = (
+        "application/rss+xml; charset=utf-8",
+        rss_feed(seed, feed_url=base + "/feed.xml", article_url=article).encode(),
+    )
+    pages["/2025/02/03/nvidia.html"] = (
+        "text/html; charset=utf-8",
+        article_page(seed, article).encode(),
+    )
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
@@ -122,8 +125,10 @@ def _run(cfg_path: Path, folder: Path, say: Print) -> int:
 def _show_article(agg: Aggregator, article_id: int, say: Print) -> None:
     a = agg.article(article_id)
     say(f"\nstored article #{a.id}: {a.title}")
-    say(f"  url: {a.url}\n  language: {a.language}  published: {a.published}  "
-        f"extracted: {a.extracted}")
+    say(
+        f"  url: {a.url}\n  language: {a.language}  published: {a.published}  "
+        f"extracted: {a.extracted}"
+    )
     say("  text: " + (a.text or "")[:400].replace("\n", "\n        ") + " …")
     for m in a.matches:
         say(f"\nmatched topic {m.topic!r} on terms: {', '.join(m.terms)}")
@@ -132,8 +137,8 @@ def _show_article(agg: Aggregator, article_id: int, say: Print) -> None:
 
 
 def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
-    from aggregator.alerts.plan import channels, decode_event
     from aggregator.alerts.email import build_message
+    from aggregator.alerts.plan import channels, decode_event
     from aggregator.alerts.render import Templates
     from aggregator.core import utcnow
 
@@ -142,8 +147,10 @@ def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
     emails = {c.name: c for c in channels(config) if c.kind == "email"}
     for row in store.outbox_payloads(status="pending"):
         event = decode_event(row)
-        say(f"\nalert raised: {event.alert_id} on channel {event.channel} "
-            f"(topic {event.topic}, pending delivery)")
+        say(
+            f"\nalert raised: {event.alert_id} on channel {event.channel} "
+            f"(topic {event.topic}, pending delivery)"
+        )
         ch = emails.get(event.channel)
         if ch is None:
             continue

@@ -15,8 +15,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aggregator.config.models import Config, default_config_path, load_config
 from aggregator.config.durations import format_duration, parse_duration
+from aggregator.config.models import Config, default_config_path, load_config
 from aggregator.exceptions import AggregatorError, QuerySyntaxError, UsageError
 from aggregator.types import Article, UpdateResult
 
@@ -28,6 +28,7 @@ def command(name: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         COMMANDS[name] = fn
         return fn
+
     return register
 
 
@@ -78,8 +79,10 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     try:
         dt = datetime.fromisoformat(text)
     except ValueError:
-        raise UsageError(f"--since {text!r} is neither a duration nor a date",
-                         hint="write e.g. --since 24h, --since 7d or --since 2025-02-03") from None
+        raise UsageError(
+            f"--since {text!r} is neither a duration nor a date",
+            hint="write e.g. --since 24h, --since 7d or --since 2025-02-03",
+        ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
@@ -89,20 +92,36 @@ def fmt_time(dt: datetime | None) -> str:
 
 def article_json(a: Article, *, full: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "id": a.id, "url": a.url, "title": a.title, "feeds": list(a.feeds),
-        "published": a.published, "language": a.language, "extracted": a.extracted,
-        "versions": a.versions, "first_seen": a.first_seen_at, "retracted": a.retracted,
+        "id": a.id,
+        "url": a.url,
+        "title": a.title,
+        "feeds": list(a.feeds),
+        "published": a.published,
+        "language": a.language,
+        "extracted": a.extracted,
+        "versions": a.versions,
+        "first_seen": a.first_seen_at,
+        "retracted": a.retracted,
     }
     if full:
-        data.update(text=a.text, summary=a.summary, author=a.author,
-                    extract_error=a.extract_error, last_checked=a.last_checked_at,
-                    matches=[_match_json(m) for m in a.matches])
+        data.update(
+            text=a.text,
+            summary=a.summary,
+            author=a.author,
+            extract_error=a.extract_error,
+            last_checked=a.last_checked_at,
+            matches=[_match_json(m) for m in a.matches],
+        )
     return data
 
 
 def _match_json(m: Any) -> dict[str, Any]:
-    return {"topic": m.topic, "version": m.version, "terms": list(m.terms),
-            "snippets": [s.text for s in m.snippets]}
+    return {
+        "topic": m.topic,
+        "version": m.version,
+        "terms": list(m.terms),
+        "snippets": [s.text for s in m.snippets],
+    }
 
 
 # ------------------------------------------------------------------ feeds
@@ -117,8 +136,10 @@ def feeds_list(args: argparse.Namespace) -> int:
         return 0
     for f in feeds:
         state = "disabled" if not f.enabled else ("error" if f.last_error else "ok")
-        out(f"{f.name:<32} {state:<8} {f.articles:>5} items  every "
-            f"{format_duration(timedelta(seconds=f.interval_s)):<6} {f.url}")
+        out(
+            f"{f.name:<32} {state:<8} {f.articles:>5} items  every "
+            f"{format_duration(timedelta(seconds=f.interval_s)):<6} {f.url}"
+        )
         if f.last_error:
             out(f"{'':<32} last error: {f.last_error}")
         if f.disabled_reason:
@@ -183,8 +204,10 @@ def feeds_import(args: argparse.Namespace) -> int:
     from aggregator.ingest.feedtools import import_opml
 
     added, skipped = import_opml(config_path(args), Path(args.file))
-    out(f"imported {len(added)} feeds" + (f", skipped {len(skipped)} already present"
-                                           if skipped else ""))
+    out(
+        f"imported {len(added)} feeds"
+        + (f", skipped {len(skipped)} already present" if skipped else "")
+    )
     for name in added:
         out(f"  + {name}")
     return 0
@@ -206,8 +229,10 @@ def feeds_test(args: argparse.Namespace) -> int:
     if args.json:
         dump_json(report)
         return 0
-    out(f"{report['url']}: {report['format']}, {len(report['entries'])} entries, "
-        f"identity by {report['identity']}")
+    out(
+        f"{report['url']}: {report['format']}, {len(report['entries'])} entries, "
+        f"identity by {report['identity']}"
+    )
     for w in report["warnings"]:
         out(f"  warning: {w}")
     for e in report["entries"]:
@@ -227,8 +252,10 @@ def poll(args: argparse.Namespace) -> int:
     for r in sorted(results, key=lambda r: r.feed):
         out(summary_line(r))
     failed = [r for r in results if r.error]
-    out(f"{len(results)} feeds: {sum(r.new for r in results)} new, "
-        f"{sum(r.updated for r in results)} updated, {len(failed)} failed")
+    out(
+        f"{len(results)} feeds: {sum(r.new for r in results)} new, "
+        f"{sum(r.updated for r in results)} updated, {len(failed)} failed"
+    )
     return 1 if failed and len(failed) == len(results) else 0
 
 
@@ -240,8 +267,10 @@ def summary_line(r: UpdateResult) -> str:
     if r.not_modified:
         return f"{r.feed:<32} not modified"
     warn = f"  [{len(r.warnings)} warning(s): {r.warnings[0]}]" if r.warnings else ""
-    return (f"{r.feed:<32} {r.new} new, {r.updated} updated, {r.unchanged} unchanged"
-            f"{f', {r.matches} topic matches' if r.matches else ''}{warn}")
+    return (
+        f"{r.feed:<32} {r.new} new, {r.updated} updated, {r.unchanged} unchanged"
+        f"{f', {r.matches} topic matches' if r.matches else ''}{warn}"
+    )
 
 
 class _progress:
@@ -272,14 +301,17 @@ class _progress:
 @command("items list")
 def items_list(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
-        items = agg.articles(feed=args.feed, since=parse_since(args.since), topic=args.topic,
-                             limit=args.limit)
+        items = agg.articles(
+            feed=args.feed, since=parse_since(args.since), topic=args.topic, limit=args.limit
+        )
     if args.json:
         dump_json([article_json(a) for a in items])
         return 0
     for a in items:
-        out(f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.language or '--':<3}"
-            f" {(a.title or '(untitled)')[:90]}")
+        out(
+            f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.language or '--':<3}"
+            f" {(a.title or '(untitled)')[:90]}"
+        )
         out(f"{'':>8}{', '.join(a.feeds)}  {a.url or ''}")
     return 0
 
@@ -291,8 +323,10 @@ def items_show(args: argparse.Namespace) -> int:
     if args.json:
         dump_json(article_json(a, full=True))
         return 0
-    out(f"# {a.title}\n{a.url}\nfeeds: {', '.join(a.feeds)}  language: {a.language}  "
-        f"published: {fmt_time(a.published)}  versions: {a.versions}")
+    out(
+        f"# {a.title}\n{a.url}\nfeeds: {', '.join(a.feeds)}  language: {a.language}  "
+        f"published: {fmt_time(a.published)}  versions: {a.versions}"
+    )
     if a.extract_error:
         out(f"extraction failed, feed content shown: {a.extract_error}")
     for m in a.matches:
@@ -327,8 +361,9 @@ def demo(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="aggregator", description=__doc__.splitlines()[0]
-                                if __doc__ else None)
+    p = argparse.ArgumentParser(
+        prog="aggregator", description=__doc__.splitlines()[0] if __doc__ else None
+    )
     p.add_argument("--config", help="feeds.yaml (default: $AGGREGATOR_CONFIG, then ./feeds.yaml)")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     _feeds_parser(sub)

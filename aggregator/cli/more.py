@@ -8,8 +8,18 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from aggregator.cli.main import EXTENSIONS, article_json, command, dump_json, fmt_time, load, open_aggregator, out, parse_since
 from aggregator.cli import daemon as _daemon_cli  # noqa: F401  (registers `aggregator run`)
+from aggregator.cli.main import (
+    EXTENSIONS,
+    article_json,
+    command,
+    dump_json,
+    fmt_time,
+    load,
+    open_aggregator,
+    out,
+    parse_since,
+)
 from aggregator.exceptions import UsageError
 
 if TYPE_CHECKING:
@@ -25,9 +35,16 @@ def topics_list(args: argparse.Namespace) -> int:
         dump_json([t.model_dump(mode="json") for t in cfg.topics])
         return 0
     for t in cfg.topics:
-        scope = " ".join(filter(None, [f"languages={','.join(t.languages)}" if t.languages else "",
-                                       f"feeds={','.join(t.feeds)}" if t.feeds else "",
-                                       f"tags={','.join(t.tags)}" if t.tags else ""]))
+        scope = " ".join(
+            filter(
+                None,
+                [
+                    f"languages={','.join(t.languages)}" if t.languages else "",
+                    f"feeds={','.join(t.feeds)}" if t.feeds else "",
+                    f"tags={','.join(t.tags)}" if t.tags else "",
+                ],
+            )
+        )
         out(f"{t.name}: {t.description}  {scope}".rstrip())
         out("    " + " ".join(t.query.split()))
     return 0
@@ -58,8 +75,16 @@ def search(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
         hits = agg.search(args.query, limit=args.limit)
     if args.json:
-        dump_json([{**article_json(a), "terms": list(m.terms),
-                    "snippets": [s.text for s in m.snippets]} for a, m in hits])
+        dump_json(
+            [
+                {
+                    **article_json(a),
+                    "terms": list(m.terms),
+                    "snippets": [s.text for s in m.snippets],
+                }
+                for a, m in hits
+            ]
+        )
         return 0
     for a, m in hits:
         out(f"{a.id:>6}  {fmt_time(a.published or a.first_seen_at)}  {a.title}")
@@ -84,8 +109,10 @@ def alerts_list(args: argparse.Namespace) -> int:
         dump_json([asdict(a) for a in alerts])
         return 0
     for a in alerts:
-        out(f"{a.id:>6}  {a.status:<8} {a.channel:<20} {a.event:<7} {a.topic or '-':<20} "
-            f"attempts={a.attempts}  {(a.title or '')[:60]}")
+        out(
+            f"{a.id:>6}  {a.status:<8} {a.channel:<20} {a.event:<7} {a.topic or '-':<20} "
+            f"attempts={a.attempts}  {(a.title or '')[:60]}"
+        )
         if a.last_error and a.status != "sent":
             out(f"        last error: {a.last_error}")
     return 0
@@ -98,8 +125,10 @@ def alerts_retry(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
         n = agg.retry_alerts(args.ids or None)
         report = asyncio.run(_deliver_now(agg))
-    out(f"requeued {n} alert(s); delivered {report.sent}, retrying {report.retried}, "
-        f"dead {report.dead}")
+    out(
+        f"requeued {n} alert(s); delivered {report.sent}, retrying {report.retried}, "
+        f"dead {report.dead}"
+    )
     for e in report.errors:
         out(f"  {e}")
     return 0 if not report.dead else 1
@@ -129,11 +158,22 @@ def items_versions(args: argparse.Namespace) -> int:
         versions = agg.versions(args.id)
         changes = {c.to_version: c for c in agg.changes(limit=10_000, article_id=args.id)}
     if args.json:
-        dump_json([{"number": v.number, "title": v.title, "fetched_at": v.fetched_at,
-                    "kind": v.kind, "revert_of": v.revert_of, "content_hash": v.content_hash,
-                    "extractor_version": v.extractor_version, "words": len(v.text.split()),
-                    "change": changes[v.number].summary if v.number in changes else None}
-                   for v in versions])
+        dump_json(
+            [
+                {
+                    "number": v.number,
+                    "title": v.title,
+                    "fetched_at": v.fetched_at,
+                    "kind": v.kind,
+                    "revert_of": v.revert_of,
+                    "content_hash": v.content_hash,
+                    "extractor_version": v.extractor_version,
+                    "words": len(v.text.split()),
+                    "change": changes[v.number].summary if v.number in changes else None,
+                }
+                for v in versions
+            ]
+        )
         return 0
     for v in versions:
         c = changes.get(v.number)
@@ -154,21 +194,24 @@ def items_diff(args: argparse.Namespace) -> int:
     to = args.to or max(versions)
     frm = args.frm or max(1, to - 1)
     if frm not in versions or to not in versions:
-        raise UsageError(f"article {args.id} has versions 1 to {max(versions)}",
-                         hint="pick --from and --to within that range")
+        raise UsageError(
+            f"article {args.id} has versions 1 to {max(versions)}",
+            hint="pick --from and --to within that range",
+        )
     a, b = versions[frm], versions[to]
     ops = changes.word_diff(a.text, b.text)
     if args.format == "html":
         import html
 
         table = changes.render_html(a.title or "", a.text, b.title or "", b.text)
-        sys.stdout.write(f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>"
-                         f"{html.escape(b.title or '')} — v{frm} → v{to}</title></head>"
-                         f"<body>\n{table}\n</body></html>\n")
+        sys.stdout.write(
+            f'<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>'
+            f"{html.escape(b.title or '')} — v{frm} → v{to}</title></head>"
+            f"<body>\n{table}\n</body></html>\n"
+        )
     elif args.format == "json":
         summary = changes.summarize_change(a.title or "", a.text, b.title or "", b.text)
-        dump_json({"article": args.id, "from": frm, "to": to,
-                   **changes.render_json(ops, summary)})
+        dump_json({"article": args.id, "from": frm, "to": to, **changes.render_json(ops, summary)})
     else:
         if (a.title or "") != (b.title or ""):
             out(f"headline: {a.title!r} → {b.title!r}")
@@ -187,8 +230,10 @@ def changes_list(args: argparse.Namespace) -> int:
         return 0
     for c in rows:
         reasons = ", ".join(str(r) for r in c.summary.get("reasons", [])) or ""
-        out(f"{fmt_time(c.created_at)}  #{c.article_id} v{c.from_version}→v{c.to_version}  "
-            f"{c.kind:<11} {(c.title or '')[:70]}")
+        out(
+            f"{fmt_time(c.created_at)}  #{c.article_id} v{c.from_version}→v{c.to_version}  "
+            f"{c.kind:<11} {(c.title or '')[:70]}"
+        )
         topics = {k: v for k, v in c.topics.items() if v}
         if reasons or topics:
             out(f"        {reasons} {topics if topics else ''}".rstrip())
@@ -257,7 +302,8 @@ def _changes(sub: Any) -> None:
     d.add_argument("--to", type=int)
     d.add_argument("--format", choices=["text", "html", "json"], default="text")
     c = sub.add_parser("changes", help="edits seen by change monitoring").add_subparsers(
-        dest="sub", required=True)
+        dest="sub", required=True
+    )
     cl = c.add_parser("list", help="recent changes")
     cl.add_argument("--since", default="24h")
     cl.add_argument("--topic")

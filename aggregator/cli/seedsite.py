@@ -28,12 +28,39 @@ SITE_TZ = ZoneInfo("Europe/Paris")
 PROMO_MAX_CHARS = 100
 
 #: How French sites abbreviate months in datelines ("3 févr. 2025").
-SHORT_MONTHS = ("janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.",
-                "oct.", "nov.", "déc.")
-_FULL_MONTHS = ("janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août",
-                "septembre", "octobre", "novembre", "décembre")
-_MONTHS = {name.rstrip("."): i for names in (SHORT_MONTHS, _FULL_MONTHS)
-           for i, name in enumerate(names, start=1)}
+SHORT_MONTHS = (
+    "janv.",
+    "févr.",
+    "mars",
+    "avr.",
+    "mai",
+    "juin",
+    "juil.",
+    "août",
+    "sept.",
+    "oct.",
+    "nov.",
+    "déc.",
+)
+_FULL_MONTHS = (
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+)
+_MONTHS = {
+    name.rstrip("."): i
+    for names in (SHORT_MONTHS, _FULL_MONTHS)
+    for i, name in enumerate(names, start=1)
+}
 
 _SOURCE_LINE = re.compile(
     r"^(?P<source>.+?)\s+(?P<day>\d{1,2})\s+(?P<month>[^\W\d]+)\.?\s+(?P<year>\d{4}),"
@@ -60,22 +87,32 @@ def load_seed(text: str | None = None) -> SeedArticle:
         text = resources.files("aggregator").joinpath("seed/article.txt").read_text("utf-8")
     blocks = [b.strip() for b in re.split(r"\n\s*\n", text.strip()) if b.strip()]
     if len(blocks) < 5:
-        raise ParseError(f"seed text has {len(blocks)} blocks; expected section, headline, "
-                         "standfirst, source/date line and at least one paragraph")
+        raise ParseError(
+            f"seed text has {len(blocks)} blocks; expected section, headline, "
+            "standfirst, source/date line and at least one paragraph"
+        )
     source, published = parse_source_line(blocks[3])
     body, promo = _split_promo(blocks[4:])
-    return SeedArticle(section=blocks[0], title=blocks[1], standfirst=blocks[2], source=source,
-                       published=published, paragraphs=body, promo=promo)
+    return SeedArticle(
+        section=blocks[0],
+        title=blocks[1],
+        standfirst=blocks[2],
+        source=source,
+        published=published,
+        paragraphs=body,
+        promo=promo,
+    )
 
 
 def parse_source_line(line: str) -> tuple[str, datetime]:
-    """"Eulerpool News 3 févr. 2025, 12:36" → ("Eulerpool News", that Paris time in UTC)."""
+    """ "Eulerpool News 3 févr. 2025, 12:36" → ("Eulerpool News", that Paris time in UTC)."""
     m = _SOURCE_LINE.match(line)
     month = _MONTHS.get(m.group("month").lower()) if m else None
     if m is None or month is None:
         raise ParseError(f"seed source line is not 'Source D mois YYYY, HH:MM': {line!r}")
-    local = datetime(int(m["year"]), month, int(m["day"]), int(m["hour"]), int(m["minute"]),
-                     tzinfo=SITE_TZ)
+    local = datetime(
+        int(m["year"]), month, int(m["day"]), int(m["hour"]), int(m["minute"]), tzinfo=SITE_TZ
+    )
     return m["source"], local.astimezone(UTC)
 
 
@@ -91,23 +128,42 @@ def _split_promo(blocks: Sequence[str]) -> tuple[tuple[str, ...], tuple[str, ...
 # HTML page
 
 
-_NAV = [("/", "Accueil"), ("/marches", "Marchés"), ("/actions", "Actions"),
-        ("/economie", "Économie"), ("/politique", "Politique"), ("/technologie", "Technologie"),
-        ("/matieres-premieres", "Matières premières"), ("/crypto", "Crypto"),
-        ("/devises", "Devises"), ("/analyses", "Analyses"), ("/portefeuille", "Portefeuille"),
-        ("/newsletter", "Newsletter"), ("/connexion", "Se connecter")]
+_NAV = [
+    ("/", "Accueil"),
+    ("/marches", "Marchés"),
+    ("/actions", "Actions"),
+    ("/economie", "Économie"),
+    ("/politique", "Politique"),
+    ("/technologie", "Technologie"),
+    ("/matieres-premieres", "Matières premières"),
+    ("/crypto", "Crypto"),
+    ("/devises", "Devises"),
+    ("/analyses", "Analyses"),
+    ("/portefeuille", "Portefeuille"),
+    ("/newsletter", "Newsletter"),
+    ("/connexion", "Se connecter"),
+]
 
-_RELATED = [("/news/bourse-de-paris-cac-40-seance", "Le CAC 40 termine en baisse avant la BCE"),
-            ("/news/tsmc-resultats-trimestriels", "TSMC relève ses prévisions de ventes pour 2025"),
-            ("/news/openai-levee-de-fonds", "OpenAI discute d'une levée de fonds record"),
-            ("/news/bruxelles-semi-conducteurs", "Bruxelles prépare un second Chips Act")]
+_RELATED = [
+    ("/news/bourse-de-paris-cac-40-seance", "Le CAC 40 termine en baisse avant la BCE"),
+    ("/news/tsmc-resultats-trimestriels", "TSMC relève ses prévisions de ventes pour 2025"),
+    ("/news/openai-levee-de-fonds", "OpenAI discute d'une levée de fonds record"),
+    ("/news/bruxelles-semi-conducteurs", "Bruxelles prépare un second Chips Act"),
+]
 
-_FOOTER = [("/mentions-legales", "Mentions légales"), ("/confidentialite", "Confidentialité"),
-           ("/cookies", "Gestion des cookies"), ("/contact", "Contact"),
-           ("/carrieres", "Carrières"), ("/plan-du-site", "Plan du site")]
+_FOOTER = [
+    ("/mentions-legales", "Mentions légales"),
+    ("/confidentialite", "Confidentialité"),
+    ("/cookies", "Gestion des cookies"),
+    ("/contact", "Contact"),
+    ("/carrieres", "Carrières"),
+    ("/plan-du-site", "Plan du site"),
+]
 
-COOKIE_TEXT = ("Nous utilisons des cookies pour mesurer l'audience et personnaliser les contenus. "
-               "Vous pouvez accepter ou refuser ces cookies à tout moment.")
+COOKIE_TEXT = (
+    "Nous utilisons des cookies pour mesurer l'audience et personnaliser les contenus. "
+    "Vous pouvez accepter ou refuser ces cookies à tout moment."
+)
 FOOTER_TEXT = "© 2025 Eulerpool Research Systems. Tous droits réservés."
 
 
@@ -117,8 +173,10 @@ def _text(value: str) -> str:
 
 
 def _links(pairs: Sequence[tuple[str, str]], origin: str, indent: str) -> str:
-    return "\n".join(f'{indent}<li><a href="{escape(origin + path)}">{_text(label)}</a></li>'
-                     for path, label in pairs)
+    return "\n".join(
+        f'{indent}<li><a href="{escape(origin + path)}">{_text(label)}</a></li>'
+        for path, label in pairs
+    )
 
 
 def _origin(url: str) -> str:
@@ -224,8 +282,14 @@ def _footer(origin: str, extra: str) -> str:
 </footer>"""
 
 
-def article_page(seed: SeedArticle, url: str, *, paragraphs: Sequence[str] | None = None,
-                 title: str | None = None, extra_footer: str = "") -> str:
+def article_page(
+    seed: SeedArticle,
+    url: str,
+    *,
+    paragraphs: Sequence[str] | None = None,
+    title: str | None = None,
+    extra_footer: str = "",
+) -> str:
     """A realistic French news page for the seed; `extra_footer` is an HTML fragment.
 
     `paragraphs` and `title` replace the body and headline so that
@@ -234,12 +298,25 @@ def article_page(seed: SeedArticle, url: str, *, paragraphs: Sequence[str] | Non
     origin = _origin(url)
     headline = seed.title if title is None else title
     body = seed.paragraphs if paragraphs is None else paragraphs
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="fr">', _head(seed, url, headline),
-        '<body class="page-article">', _header(origin), '<main id="content">',
-        _breadcrumbs(seed, origin), _article(seed, headline, body), _aside(origin),
-        "</main>", _promo(seed, origin), _footer(origin, extra_footer), "</body>", "</html>", "",
-    ])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="fr">',
+            _head(seed, url, headline),
+            '<body class="page-article">',
+            _header(origin),
+            '<main id="content">',
+            _breadcrumbs(seed, origin),
+            _article(seed, headline, body),
+            _aside(origin),
+            "</main>",
+            _promo(seed, origin),
+            _footer(origin, extra_footer),
+            "</body>",
+            "</html>",
+            "",
+        ]
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -257,8 +334,13 @@ def _item(title: str, link: str, description: str, published: datetime | None) -
     </item>"""
 
 
-def rss_feed(seed: SeedArticle, *, feed_url: str, article_url: str,
-             extra_items: Sequence[tuple[str, str, str]] = ()) -> str:
+def rss_feed(
+    seed: SeedArticle,
+    *,
+    feed_url: str,
+    article_url: str,
+    extra_items: Sequence[tuple[str, str, str]] = (),
+) -> str:
     """RSS 2.0 with the seed as first item; extra_items are (title, link, description), undated."""
     items = [_item(seed.title, article_url, seed.standfirst, seed.published)]
     items += [_item(t, link, d, None) for t, link, d in extra_items]

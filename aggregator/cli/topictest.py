@@ -51,13 +51,21 @@ class TopicTestReport:
         return lines
 
     def as_json(self) -> dict[str, Any]:
-        return {"topic": self.topic, "query": self.query, "hits": sum(bool(s.match)
-                                                                      for s in self.samples),
-                "documents": [{"label": s.label, "language": s.doc.language,
-                               "hit": s.match is not None,
-                               "terms": list(s.match.terms) if s.match else [],
-                               "snippets": [sn.text for sn in s.match.snippets] if s.match
-                               else []} for s in self.samples]}
+        return {
+            "topic": self.topic,
+            "query": self.query,
+            "hits": sum(bool(s.match) for s in self.samples),
+            "documents": [
+                {
+                    "label": s.label,
+                    "language": s.doc.language,
+                    "hit": s.match is not None,
+                    "terms": list(s.match.terms) if s.match else [],
+                    "snippets": [sn.text for sn in s.match.snippets] if s.match else [],
+                }
+                for s in self.samples
+            ],
+        }
 
 
 def topic_spec(cfg: Config, name: str | None, query: str | None) -> TopicSpec:
@@ -69,16 +77,24 @@ def topic_spec(cfg: Config, name: str | None, query: str | None) -> TopicSpec:
         raise UsageError(f"no topic named {name!r}", hint="aggregator topics list")
     if base is None:
         return TopicSpec(name="draft", query=query or "")
-    return TopicSpec(name=base.name, query=query or base.query, description=base.description,
-                     fields=tuple(base.fields), languages=tuple(base.languages),
-                     feeds=tuple(base.feeds), tags=tuple(base.tags))
+    return TopicSpec(
+        name=base.name,
+        query=query or base.query,
+        description=base.description,
+        fields=tuple(base.fields),
+        languages=tuple(base.languages),
+        feeds=tuple(base.feeds),
+        tags=tuple(base.tags),
+    )
 
 
-def run_topic_test(cfg: Config, args: argparse.Namespace, *,
-                   style: HighlightStyle) -> TopicTestReport:
+def run_topic_test(
+    cfg: Config, args: argparse.Namespace, *, style: HighlightStyle
+) -> TopicTestReport:
     spec = topic_spec(cfg, args.name, args.query)
-    spec_for_docs = TopicSpec(spec.name, spec.query, spec.description, spec.fields,
-                              spec.languages, (), ())  # scopes by feed/tag don't apply here
+    spec_for_docs = TopicSpec(
+        spec.name, spec.query, spec.description, spec.fields, spec.languages, (), ()
+    )  # scopes by feed/tag don't apply here
     index = TopicIndex([spec_for_docs])
     report = TopicTestReport(spec.name, spec.query, style=style)
     for label, doc in _documents(cfg, args):
@@ -135,5 +151,10 @@ def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]
 
 
 def _document(a: Any) -> Document:
-    return Document(title=a.title or "", summary=a.summary or "", body=a.text or "",
-                    language=a.language, feeds=a.feeds)
+    return Document(
+        title=a.title or "",
+        summary=a.summary or "",
+        body=a.text or "",
+        language=a.language,
+        feeds=a.feeds,
+    )

@@ -68,21 +68,23 @@ def _index(doc: CommentedMap, name: str) -> int:
     for i, f in enumerate(_feeds(doc)):
         if isinstance(f, Mapping) and f.get("name") == name:
             return i
-    raise NotFoundError(f"no feed named {name!r} in the config",
-                        hint="see `aggregator feeds list`")
+    raise NotFoundError(f"no feed named {name!r} in the config", hint="see `aggregator feeds list`")
 
 
 def add_feed(path: Path, entry: Mapping[str, Any]) -> Config:
     """Append a feed; its name must be new."""
+
     def change(doc: CommentedMap) -> None:
         feeds = _feeds(doc)
         if any(isinstance(f, Mapping) and f.get("name") == entry["name"] for f in feeds):
-            raise UsageError(f"a feed named {entry['name']!r} already exists",
-                             hint="choose another --name")
+            raise UsageError(
+                f"a feed named {entry['name']!r} already exists", hint="choose another --name"
+            )
         item = CommentedMap()
         for k, v in entry.items():
             item[k] = _seq(v) if isinstance(v, (list, tuple)) else v
         feeds.append(item)
+
     return edit(path, change)
 
 
@@ -98,6 +100,7 @@ def remove_feed(path: Path, name: str) -> Config:
         feeds.pop(_index(doc, name))
         if not feeds:  # ruamel would dump a dangling comment and a bare [] at column 0
             doc["feeds"] = _seq([])
+
     return edit(path, change)
 
 
@@ -108,13 +111,16 @@ def set_enabled(path: Path, name: str, enabled: bool) -> Config:
             del item["enabled"]
         elif not enabled:
             item["enabled"] = False
+
     return edit(path, change)
 
 
 def set_url(path: Path, name: str, url: str, comment: str) -> Config:
     """Adopt a permanent redirect, saying so in a comment beside the key."""
+
     def change(doc: CommentedMap) -> None:
         item = _feeds(doc)[_index(doc, name)]
         item["url"] = url
         item.yaml_add_eol_comment(comment, "url")
+
     return edit(path, change)

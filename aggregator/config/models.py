@@ -106,9 +106,7 @@ class FeedConfig(_Model):
     enabled: bool = True
     title: str | None = None
 
-    _dur = field_validator("interval", mode="before")(
-        lambda v: None if v is None else _duration(v)
-    )
+    _dur = field_validator("interval", mode="before")(lambda v: None if v is None else _duration(v))
     _url = field_validator("url")(_check_url)
 
     @field_validator("interval")
@@ -162,8 +160,15 @@ class DaemonConfig(_Model):
     ready_max_alert_age: timedelta = timedelta(minutes=30)
 
     _dur = field_validator(
-        "grace", "tick", "lease", "min_interval", "max_interval", "max_backoff",
-        "failing_after", "ready_max_alert_age", mode="before",
+        "grace",
+        "tick",
+        "lease",
+        "min_interval",
+        "max_interval",
+        "max_backoff",
+        "failing_after",
+        "ready_max_alert_age",
+        mode="before",
     )(_duration)
 
 
@@ -182,8 +187,11 @@ class Config(_Model):
 
     def check_unique_names(self) -> None:
         """Names are how the CLI and the database refer to things: no two alike."""
-        for key, items in (("feeds", self.feeds), ("topics", self.topics),
-                           ("watches", self.watches)):
+        for key, items in (
+            ("feeds", self.feeds),
+            ("topics", self.topics),
+            ("watches", self.watches),
+        ):
             _no_duplicates(key, [i.name for i in items])
         _no_duplicates("alerts", [str(a.get("name")) for a in self.alerts])
 
@@ -229,7 +237,7 @@ def resolve_database_url(url: str, base: Path) -> str:
     """sqlite:///rel.db is relative to the config file's folder; sqlite:////abs stays."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and ":memory:" not in url:
-        return prefix + str((base / url[len(prefix):]).resolve())
+        return prefix + str((base / url[len(prefix) :]).resolve())
     return url
 
 
@@ -246,8 +254,9 @@ def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     try:
         text = p.read_text(encoding="utf-8")
     except FileNotFoundError as e:
-        raise ConfigError(f"{p}: no such file", path=str(p),
-                          hint="create it (see README), or pass --config PATH") from e
+        raise ConfigError(
+            f"{p}: no such file", path=str(p), hint="create it (see README), or pass --config PATH"
+        ) from e
     except OSError as e:
         raise ConfigError(f"{p}: cannot read: {e.strerror}", path=str(p)) from e
     return parse_config(text, path=p)
@@ -278,13 +287,17 @@ def _load_yaml(text: str, where: str) -> Any:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else None
         msg = f"{where}:{line or '?'}: invalid YAML: {getattr(e, 'problem', e)}"
-        raise ConfigError(msg, path=where, line=line,
-                          hint="check indentation and quoting near that line") from None
+        raise ConfigError(
+            msg, path=where, line=line, hint="check indentation and quoting near that line"
+        ) from None
     if tree is None:
         return {}
     if not isinstance(tree, Mapping):
-        raise ConfigError(f"{where}: the top level must be a mapping of keys (database, feeds, ...)",
-                          path=where, line=1)
+        raise ConfigError(
+            f"{where}: the top level must be a mapping of keys (database, feeds, ...)",
+            path=where,
+            line=1,
+        )
     return tree
 
 
@@ -316,8 +329,13 @@ def _env_value(m: re.Match[str], loc: tuple[Any, ...], where: str, tree: Any) ->
         return value
     if m.group(2) is not None:
         return m.group(2)
-    raise _located(where, tree, loc, f"environment variable {m.group(1)} is not set",
-                   f"export {m.group(1)}=... before starting, or write ${{{m.group(1)}:-default}}")
+    raise _located(
+        where,
+        tree,
+        loc,
+        f"environment variable {m.group(1)} is not set",
+        f"export {m.group(1)}=... before starting, or write ${{{m.group(1)}:-default}}",
+    )
 
 
 def _line_of(tree: Any, loc: Sequence[Any]) -> int | None:
@@ -377,8 +395,11 @@ def _unknown_key(where: str, tree: Any, loc: list[Any]) -> ConfigError:
     key = str(loc[-1])
     allowed = _allowed_keys(loc[:-1])
     close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    hint = f"did you mean {close[0]!r}?" if close else (
-        f"expected one of: {', '.join(sorted(allowed))}" if allowed else None)
+    hint = (
+        f"did you mean {close[0]!r}?"
+        if close
+        else (f"expected one of: {', '.join(sorted(allowed))}" if allowed else None)
+    )
     return _located(where, tree, loc, f"unknown key {key!r}", hint)
 
 
@@ -419,8 +440,13 @@ def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
         _check_query(t, i, where, tree)
         for j, name in enumerate(t.feeds):
             if name not in feed_names:
-                raise _located(where, tree, ("topics", i, "feeds", j),
-                               f"no feed named {name!r}", _suggest(name, feed_names))
+                raise _located(
+                    where,
+                    tree,
+                    ("topics", i, "feeds", j),
+                    f"no feed named {name!r}",
+                    _suggest(name, feed_names),
+                )
 
 
 def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
@@ -430,9 +456,13 @@ def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
     try:
         validate_query(topic.query)
     except QuerySyntaxError as e:
-        raise _located(where, tree, ("topics", index, "query"),
-                       f"{e.message} at column {e.column}\n{e.pointer()}",
-                       e.hint or "see the query language in README.md") from None
+        raise _located(
+            where,
+            tree,
+            ("topics", index, "query"),
+            f"{e.message} at column {e.column}\n{e.pointer()}",
+            e.hint or "see the query language in README.md",
+        ) from None
 
 
 def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
@@ -441,8 +471,13 @@ def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
         _check_channel(raw, i, where, tree)
         for j, name in enumerate(raw.get("topics") or []):
             if name not in topic_names:
-                raise _located(where, tree, ("alerts", i, "topics", j),
-                               f"no topic named {name!r}", _suggest(name, topic_names))
+                raise _located(
+                    where,
+                    tree,
+                    ("alerts", i, "topics", j),
+                    f"no topic named {name!r}",
+                    _suggest(name, topic_names),
+                )
 
 
 def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) -> None:
@@ -454,10 +489,16 @@ def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) ->
         first = e.errors()[0]
         loc = ("alerts", index, *[p for p in first["loc"] if isinstance(p, (str, int))])
         if first["type"] == "extra_forbidden":
-            raise _located(where, tree, loc, f"unknown key {loc[-1]!r}",
-                           "see the alert channel keys in README.md") from None
-        raise _located(where, tree, loc, first["msg"].removeprefix("Value error, "),
-                       _expected_hint(first)) from None
+            raise _located(
+                where,
+                tree,
+                loc,
+                f"unknown key {loc[-1]!r}",
+                "see the alert channel keys in README.md",
+            ) from None
+        raise _located(
+            where, tree, loc, first["msg"].removeprefix("Value error, "), _expected_hint(first)
+        ) from None
     except ValueError as e:
         raise _located(where, tree, ("alerts", index, "kind"), str(e), None) from None
 

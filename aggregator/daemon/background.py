@@ -23,8 +23,9 @@ if TYPE_CHECKING:
 class BackgroundDaemon:
     """``with BackgroundDaemon(agg) as d: ... d.http.url ...``"""
 
-    def __init__(self, agg: Aggregator, options: Options | None = None,
-                 start_timeout: float = 30.0) -> None:
+    def __init__(
+        self, agg: Aggregator, options: Options | None = None, start_timeout: float = 30.0
+    ) -> None:
         opts = replace(options or Options(), signals=False, once=False)
         self.daemon = Daemon(agg, opts)
         self.start_timeout = start_timeout
@@ -74,8 +75,9 @@ class BackgroundDaemon:
     def __enter__(self) -> Self:
         return self.start()
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     @property

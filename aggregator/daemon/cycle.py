@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from aggregator.config.models import Config
+from aggregator.daemon import health
+from aggregator.daemon.metrics import Metrics
 from aggregator.storage import daemon_queries as dq
 from aggregator.storage.records import FeedState
 from aggregator.types import UpdateResult
-from aggregator.daemon import health
-from aggregator.daemon.metrics import Metrics
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator
@@ -53,10 +53,12 @@ class CycleReport:
     def summary(self) -> str:
         new = sum(r.new for r in self.polls)
         failed = sum(1 for r in self.polls if r.error)
-        return (f"{len(self.polls)} feeds polled ({new} new articles, {failed} failed), "
-                f"{self.rechecks} re-checks, {self.delivered} alerts delivered"
-                f" ({self.delivery_failures} failed), {self.source_alerts} source alerts"
-                + (f", {len(self.errors)} step errors" if self.errors else ""))
+        return (
+            f"{len(self.polls)} feeds polled ({new} new articles, {failed} failed), "
+            f"{self.rechecks} re-checks, {self.delivered} alerts delivered"
+            f" ({self.delivery_failures} failed), {self.source_alerts} source alerts"
+            + (f", {len(self.errors)} step errors" if self.errors else "")
+        )
 
 
 @dataclass
@@ -152,9 +154,13 @@ def cool_down_hosts(ctx: CycleContext, results: Sequence[UpdateResult]) -> None:
         if s is not None and s.last_status in dq.COOL_DOWN_STATUSES:
             seconds = r.retry_after or DEFAULT_COOL_DOWN.total_seconds()
             _cool_down(ctx, s.url, seconds)
-            log.warning("host %s answered %s: all its feeds wait %.0fs",
-                        urlsplit(s.url).hostname, s.last_status, seconds,
-                        extra={"feed": r.feed})
+            log.warning(
+                "host %s answered %s: all its feeds wait %.0fs",
+                urlsplit(s.url).hostname,
+                s.last_status,
+                seconds,
+                extra={"feed": r.feed},
+            )
 
 
 # ------------------------------------------------------------------ re-checks, deliveries
@@ -224,11 +230,17 @@ def adopt_redirect(ctx: CycleContext, name: str, old: str, new: str) -> bool:
         config = config_edit.set_url(path, name, new, comment)
     except (OSError, AggregatorError) as e:
         ctx.unadoptable.add((name, new))
-        log.warning("feed moved permanently to %s but feeds.yaml could not be updated (%s): "
-                    "reporting it instead", new, e, extra={"feed": name})
+        log.warning(
+            "feed moved permanently to %s but feeds.yaml could not be updated (%s): "
+            "reporting it instead",
+            new,
+            e,
+            extra={"feed": name},
+        )
         return False
-    log.warning("feed moved permanently: %s -> %s, written to %s", old, new, path,
-                extra={"feed": name})
+    log.warning(
+        "feed moved permanently: %s -> %s, written to %s", old, new, path, extra={"feed": name}
+    )
     if ctx.mark_config_written:
         ctx.mark_config_written()
     if ctx.on_config:
@@ -240,16 +252,18 @@ async def health_step(ctx: CycleContext, report: CycleReport) -> None:
     """Queue one source-health alert per problem, channel and day; log each problem once."""
     now = ctx.now()
     configured = {f.name for f in ctx.config.feeds if f.enabled} - set(report.adopted)
-    problems = health.source_problems(feed_states(ctx, report).values(), configured, now,
-                                      health.Thresholds.of(ctx.config))
+    problems = health.source_problems(
+        feed_states(ctx, report).values(), configured, now, health.Thresholds.of(ctx.config)
+    )
     added = dq.insert_outbox(ctx.agg.store, health.source_alerts(ctx.config, problems, now))
     report.source_alerts += added
     ctx.metrics.source_events.inc(added)
     announce_problems(ctx, problems, now)
 
 
-def announce_problems(ctx: CycleContext, problems: Sequence[health.SourceHealth],
-                      now: datetime) -> None:
+def announce_problems(
+    ctx: CycleContext, problems: Sequence[health.SourceHealth], now: datetime
+) -> None:
     """Log each (feed, problem) once a day, like the alerts (the set is reset daily)."""
     day = now.date().isoformat()
     if day != ctx.announced_day:
@@ -266,8 +280,12 @@ async def depth_step(ctx: CycleContext, report: CycleReport) -> None:
 
 
 STEPS: tuple[tuple[str, Step], ...] = (
-    ("cool_downs", share_cool_downs), ("poll", poll_step), ("recheck", recheck_step),
-    ("deliver", deliver_step), ("redirects", redirect_step), ("health", health_step),
+    ("cool_downs", share_cool_downs),
+    ("poll", poll_step),
+    ("recheck", recheck_step),
+    ("deliver", deliver_step),
+    ("redirects", redirect_step),
+    ("health", health_step),
     ("depths", depth_step),
 )
 #: Steps that start new work: skipped once a stop was requested.

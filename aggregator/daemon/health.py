@@ -16,8 +16,8 @@ from datetime import datetime, timedelta
 
 from aggregator.alerts.plan import channels, encode, hold_until, stable_alert_id, subscribed
 from aggregator.alerts.types import AlertEvent, SourceHealth
-from aggregator.config.models import Config
 from aggregator.config.durations import format_duration
+from aggregator.config.models import Config
 from aggregator.storage.records import AlertDraft, FeedState
 
 #: "Silent far longer than its usual rhythm": this many average gaps without news.
@@ -46,8 +46,9 @@ def failing(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | No
     if since is None or state.disabled_reason or now - since < t.failing_after:
         return None
     error = state.last_error or "unknown error"
-    return SourceHealth(state.name, state.url, "failing",
-                        f"failing for {_ago(now, since)}: {error}")
+    return SourceHealth(
+        state.name, state.url, "failing", f"failing for {_ago(now, since)}: {error}"
+    )
 
 
 def silent(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | None:
@@ -62,16 +63,24 @@ def silent(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | Non
     if now - last < allowed:
         return None
     usual = format_duration(timedelta(seconds=int(avg)))
-    return SourceHealth(state.name, state.url, "silent",
-                        f"no new item for {_ago(now, last)}; usually one every {usual}")
+    return SourceHealth(
+        state.name,
+        state.url,
+        "silent",
+        f"no new item for {_ago(now, last)}; usually one every {usual}",
+    )
 
 
 def html_instead_of_feed(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | None:
     """The URL now answers with a web page or a captcha instead of a feed."""
     if state.health != "html":
         return None
-    return SourceHealth(state.name, state.url, "html",
-                        "the feed URL returns an HTML page (a captcha, a login or a redesign?)")
+    return SourceHealth(
+        state.name,
+        state.url,
+        "html",
+        "the feed URL returns an HTML page (a captcha, a login or a redesign?)",
+    )
 
 
 def disabled(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | None:
@@ -89,8 +98,9 @@ def moved(state: FeedState, now: datetime, t: Thresholds) -> SourceHealth | None
     target = state.permanent_redirect
     if not target or target == state.url:
         return None
-    return SourceHealth(state.name, state.url, "moved",
-                        f"permanently redirected to {target}; update the feed's url")
+    return SourceHealth(
+        state.name, state.url, "moved", f"permanently redirected to {target}; update the feed's url"
+    )
 
 
 RULES = (failing, silent, html_instead_of_feed, disabled, moved)
@@ -100,8 +110,9 @@ def feed_problems(state: FeedState, now: datetime, t: Thresholds) -> list[Source
     return [p for rule in RULES if (p := rule(state, now, t)) is not None]
 
 
-def source_problems(states: Iterable[FeedState], configured: set[str], now: datetime,
-                    t: Thresholds) -> list[SourceHealth]:
+def source_problems(
+    states: Iterable[FeedState], configured: set[str], now: datetime, t: Thresholds
+) -> list[SourceHealth]:
     """Problems of the feeds feeds.yaml still lists and enables (removed rows linger)."""
     return [p for s in states if s.name in configured for p in feed_problems(s, now, t)]
 
@@ -111,16 +122,26 @@ def source_alert_id(channel: str, problem: SourceHealth, now: datetime) -> str:
     return stable_alert_id("source", channel, problem.feed, problem.problem, now.date())
 
 
-def source_alerts(config: Config, problems: Sequence[SourceHealth],
-                  now: datetime) -> list[AlertDraft]:
+def source_alerts(
+    config: Config, problems: Sequence[SourceHealth], now: datetime
+) -> list[AlertDraft]:
     """One outbox draft per problem per channel subscribed to `source` events."""
     out = []
     for ch in channels(config):
         if not subscribed(ch, "source", None):
             continue
         for p in problems:
-            event = AlertEvent(alert_id=source_alert_id(ch.name, p, now), event="source",
-                               channel=ch.name, topic=None, created_at=now, source=p)
-            out.append(AlertDraft(event.alert_id, ch.name, "source", None, encode(event),
-                                  hold_until(ch, now)))
+            event = AlertEvent(
+                alert_id=source_alert_id(ch.name, p, now),
+                event="source",
+                channel=ch.name,
+                topic=None,
+                created_at=now,
+                source=p,
+            )
+            out.append(
+                AlertDraft(
+                    event.alert_id, ch.name, "source", None, encode(event), hold_until(ch, now)
+                )
+            )
     return out

@@ -72,16 +72,18 @@ class Readiness:
 class ObservabilityServer:
     """ThreadingHTTPServer serving the three endpoints; port 0 picks a free port."""
 
-    def __init__(self, host: str, port: int, readiness: Readiness,
-                 metrics: Callable[[], bytes]) -> None:
+    def __init__(
+        self, host: str, port: int, readiness: Readiness, metrics: Callable[[], bytes]
+    ) -> None:
         self.readiness = readiness
         self.metrics = metrics
         self.host = host
         self.httpd = ThreadingHTTPServer((host, port), _handler(self))
         self.httpd.daemon_threads = True
         # A short poll interval so shutdown() returns quickly (it waits for the loop to notice).
-        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.1,),
-                                       name="aggregator-http", daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, args=(0.1,), name="aggregator-http", daemon=True
+        )
 
     @property
     def port(self) -> int:

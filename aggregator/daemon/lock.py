@@ -62,7 +62,8 @@ class DaemonLock:
         return DaemonLockedError(
             f"another aggregator daemon{who} is already running on {db}",
             hint="one daemon per SQLite database: stop the other one first, or use "
-                 "PostgreSQL (database: postgresql+psycopg://...) to run several workers")
+            "PostgreSQL (database: postgresql+psycopg://...) to run several workers",
+        )
 
     def release(self) -> None:
         if self._fd is not None:
@@ -74,8 +75,9 @@ class DaemonLock:
         self.acquire()
         return self
 
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()
 
 

@@ -30,8 +30,12 @@ class JsonFormatter(logging.Formatter):
     """{"ts", "level", "logger", "msg", "worker", "feed", ...} per line."""
 
     def format(self, record: logging.LogRecord) -> str:
-        data: dict[str, Any] = {"ts": _stamp(record), "level": record.levelname.lower(),
-                                "logger": record.name, "msg": record.getMessage()}
+        data: dict[str, Any] = {
+            "ts": _stamp(record),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
         data.update(extras(record))
         if record.exc_info:
             data["exc"] = self.formatException(record.exc_info)
@@ -63,8 +67,9 @@ class WorkerFilter(logging.Filter):
         return True
 
 
-def setup_logging(fmt: str, level: str, worker: str,
-                  stream: TextIO | None = None) -> logging.Handler:
+def setup_logging(
+    fmt: str, level: str, worker: str, stream: TextIO | None = None
+) -> logging.Handler:
     """Route the root logger to `stream` (stderr) in the chosen format; returns the handler."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())

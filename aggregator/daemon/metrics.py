@@ -33,32 +33,49 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.polls = Counter("aggregator_polls", "Feed polls by result", ["result"], registry=r)
-        self.poll_errors = Counter("aggregator_poll_errors", "Failed polls by error kind",
-                                   ["kind"], registry=r)
+        self.poll_errors = Counter(
+            "aggregator_poll_errors", "Failed polls by error kind", ["kind"], registry=r
+        )
         self.articles = Counter("aggregator_articles_ingested", "New articles stored", registry=r)
-        self.extraction = Histogram("aggregator_extraction_seconds", "Article extraction time",
-                                    buckets=_EXTRACT_BUCKETS, registry=r)
+        self.extraction = Histogram(
+            "aggregator_extraction_seconds",
+            "Article extraction time",
+            buckets=_EXTRACT_BUCKETS,
+            registry=r,
+        )
         self.rechecks = Counter("aggregator_rechecks", "Article re-checks done", registry=r)
         self.delivered = Counter("aggregator_alerts_delivered", "Alerts delivered", registry=r)
-        self.failed = Counter("aggregator_alerts_failed",
-                              "Alert delivery failures by outcome (retry or dead)",
-                              ["outcome"], registry=r)
-        self.source_events = Counter("aggregator_source_events", "Source-health alerts queued",
-                                     registry=r)
+        self.failed = Counter(
+            "aggregator_alerts_failed",
+            "Alert delivery failures by outcome (retry or dead)",
+            ["outcome"],
+            registry=r,
+        )
+        self.source_events = Counter(
+            "aggregator_source_events", "Source-health alerts queued", registry=r
+        )
         self.cycles = Counter("aggregator_cycles", "Scheduler cycles run", registry=r)
-        self.cycle_errors = Counter("aggregator_cycle_errors", "Cycle steps that failed",
-                                    ["step"], registry=r)
-        self.cycle_seconds = Histogram("aggregator_cycle_seconds", "Duration of one cycle",
-                                       registry=r)
+        self.cycle_errors = Counter(
+            "aggregator_cycle_errors", "Cycle steps that failed", ["step"], registry=r
+        )
+        self.cycle_seconds = Histogram(
+            "aggregator_cycle_seconds", "Duration of one cycle", registry=r
+        )
         self.due_feeds = Gauge("aggregator_due_feeds", "Feeds due and unclaimed", registry=r)
-        self.pending_alerts = Gauge("aggregator_pending_alerts", "Alerts waiting in the outbox",
-                                    registry=r)
-        self.due_rechecks = Gauge("aggregator_due_rechecks", "Article re-checks due and unclaimed",
-                                  registry=r)
-        self.heartbeat = Gauge("aggregator_heartbeat_timestamp_seconds",
-                               "Unix time of the scheduler's last tick", registry=r)
-        self.reloads = Counter("aggregator_config_reloads", "feeds.yaml reloads by result",
-                               ["result"], registry=r)
+        self.pending_alerts = Gauge(
+            "aggregator_pending_alerts", "Alerts waiting in the outbox", registry=r
+        )
+        self.due_rechecks = Gauge(
+            "aggregator_due_rechecks", "Article re-checks due and unclaimed", registry=r
+        )
+        self.heartbeat = Gauge(
+            "aggregator_heartbeat_timestamp_seconds",
+            "Unix time of the scheduler's last tick",
+            registry=r,
+        )
+        self.reloads = Counter(
+            "aggregator_config_reloads", "feeds.yaml reloads by result", ["result"], registry=r
+        )
 
     def record_polls(self, results: Iterable[UpdateResult]) -> None:
         for res in results:

@@ -70,8 +70,11 @@ class ConfigWatcher:
             config = load_config(self.path)
         except ConfigError as e:
             self.seen = current  # report a broken version once, not every second
-            log.error("feeds.yaml not reloaded, still running the last good config: %s%s",
-                      e.message, f" (hint: {e.hint})" if e.hint else "")
+            log.error(
+                "feeds.yaml not reloaded, still running the last good config: %s%s",
+                e.message,
+                f" (hint: {e.hint})" if e.hint else "",
+            )
             return ReloadEvent(error=e)
         self.apply(config)  # raises to retry next poll (e.g. the database was busy)
         self.seen = current

@@ -20,10 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from aggregator.daemon import scheduler
 from aggregator.config.models import Config, load_config
-from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.storage import daemon_queries as dq
+from aggregator.daemon import scheduler
 from aggregator.daemon.cycle import CycleContext, CycleReport, run_cycle
 from aggregator.daemon.httpd import ObservabilityServer, Readiness
 from aggregator.daemon.lock import daemon_lock
@@ -31,6 +29,8 @@ from aggregator.daemon.logs import setup_logging
 from aggregator.daemon.metrics import Metrics, TimedExtractor
 from aggregator.daemon.reload import ConfigWatcher
 from aggregator.daemon.worker import check_worker_id, make_worker_id
+from aggregator.exceptions import AggregatorError, StorageError
+from aggregator.storage import daemon_queries as dq
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator, Clock
@@ -70,16 +70,20 @@ def heartbeat_limit(config: Config) -> float:
 class Daemon:
     """One worker: a scheduler, a cycle at a time, an endpoint, a config watcher."""
 
-    def __init__(self, agg: Aggregator, options: Options | None = None,
-                 metrics: Metrics | None = None) -> None:
+    def __init__(
+        self, agg: Aggregator, options: Options | None = None, metrics: Metrics | None = None
+    ) -> None:
         self.agg = agg
         self.options = options or Options()
         self.worker = self.options.worker or make_worker_id()
         self.metrics = metrics or Metrics()
         self.readiness = Readiness(
-            ping=agg.store.ping, oldest_alert=lambda: dq.oldest_pending_alert(agg.store, agg.clock()),
-            clock=agg.clock, max_heartbeat_age=heartbeat_limit(agg.config),
-            max_alert_age=agg.config.daemon.ready_max_alert_age)
+            ping=agg.store.ping,
+            oldest_alert=lambda: dq.oldest_pending_alert(agg.store, agg.clock()),
+            clock=agg.clock,
+            max_heartbeat_age=heartbeat_limit(agg.config),
+            max_alert_age=agg.config.daemon.ready_max_alert_age,
+        )
         self.ctx: CycleContext | None = None
         self.http: ObservabilityServer | None = None
         self.watcher: ConfigWatcher | None = None
@@ -117,8 +121,11 @@ class Daemon:
             if self._task is not None:
                 self._task.cancel()
             return
-        log.info("%s: finishing in-flight work (grace %ss)", why,
-                 self.agg.config.daemon.grace.total_seconds())
+        log.info(
+            "%s: finishing in-flight work (grace %ss)",
+            why,
+            self.agg.config.daemon.grace.total_seconds(),
+        )
         self._stopping = True
         self._stop.set()
 
@@ -131,10 +138,16 @@ class Daemon:
         drives cycles by hand (``await daemon.cycle_now()``) calls it once.
         """
         st.extractor = cast(Any, TimedExtractor(st.extractor, self.metrics.extraction.observe))
-        self.ctx = CycleContext(self.agg, st, self.worker, self.metrics,
-                                claim_batch(self.agg.config), stopping=lambda: self._stopping,
-                                on_config=self.apply_config,
-                                mark_config_written=self._mark_config_written)
+        self.ctx = CycleContext(
+            self.agg,
+            st,
+            self.worker,
+            self.metrics,
+            claim_batch(self.agg.config),
+            stopping=lambda: self._stopping,
+            on_config=self.apply_config,
+            mark_config_written=self._mark_config_written,
+        )
         return self.ctx
 
     async def _serve_once(self) -> int:
@@ -157,15 +170,20 @@ class Daemon:
         await self._start_workers()
         self.http = self._start_http()
         self.watcher = self._start_watcher()
-        self._sched = scheduler.build_scheduler([
-            scheduler.Every("cycle", self.agg.config.daemon.tick, self._tick),
-            scheduler.Every("watch", WATCH_EVERY, self._watch),
-        ])
+        self._sched = scheduler.build_scheduler(
+            [
+                scheduler.Every("cycle", self.agg.config.daemon.tick, self._tick),
+                scheduler.Every("watch", WATCH_EVERY, self._watch),
+            ]
+        )
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         self._sched.start()
-        log.info("daemon started: tick %ss, %d feeds", self.agg.config.daemon.tick.total_seconds(),
-                 len(self.agg.config.feeds))
+        log.info(
+            "daemon started: tick %ss, %d feeds",
+            self.agg.config.daemon.tick.total_seconds(),
+            len(self.agg.config.feeds),
+        )
         self.started.set()
         try:
             await self._stop.wait()
@@ -187,12 +205,15 @@ class Daemon:
         try:
             http = ObservabilityServer(d.http_host, port, self.readiness, self.metrics.render)
         except OSError as e:
-            raise AggregatorError(f"cannot listen on {d.http_host}:{port}: {e.strerror}",
-                                  hint="set daemon.http_port in feeds.yaml, or pass "
-                                       "--http-port 0 to pick a free port") from e
+            raise AggregatorError(
+                f"cannot listen on {d.http_host}:{port}: {e.strerror}",
+                hint="set daemon.http_port in feeds.yaml, or pass "
+                "--http-port 0 to pick a free port",
+            ) from e
         http.start()
-        self.options.announce(f"aggregator run: worker {self.worker}; /healthz /readyz /metrics "
-                              f"on {http.url}")
+        self.options.announce(
+            f"aggregator run: worker {self.worker}; /healthz /readyz /metrics on {http.url}"
+        )
         return http
 
     def _start_watcher(self) -> ConfigWatcher | None:
@@ -298,16 +319,18 @@ class Daemon:
 def _log_changes(old: Config, new: Config) -> None:
     before, after = {f.name for f in old.feeds}, {f.name for f in new.feeds}
     added, removed = sorted(after - before), sorted(before - after)
-    log.info("feeds.yaml reloaded: %d feeds%s%s", len(new.feeds),
-             f", added {', '.join(added)}" if added else "",
-             f", removed {', '.join(removed)}" if removed else "")
+    log.info(
+        "feeds.yaml reloaded: %d feeds%s%s",
+        len(new.feeds),
+        f", added {', '.join(added)}" if added else "",
+        f", removed {', '.join(removed)}" if removed else "",
+    )
 
 
 # ------------------------------------------------------------------ process entry
 
 
-def open_aggregator(config: Config, clock: Clock | None = None,
-                    attempts: int = 3) -> Aggregator:
+def open_aggregator(config: Config, clock: Clock | None = None, attempts: int = 3) -> Aggregator:
     """make_aggregator, retried briefly: workers starting together race on migrations
     and on creating feed rows; the loser succeeds a moment later."""
     from sqlalchemy.exc import SQLAlchemyError
@@ -321,10 +344,11 @@ def open_aggregator(config: Config, clock: Clock | None = None,
             if attempt == attempts - 1:
                 if isinstance(e, StorageError):
                     raise
-                raise StorageError(f"cannot open the database: {e}",
-                                   hint="check `database:` in feeds.yaml") from e
+                raise StorageError(
+                    f"cannot open the database: {e}", hint="check `database:` in feeds.yaml"
+                ) from e
             log.warning("opening the database failed (%s); retrying", e)
-            time.sleep(0.5 * 2 ** attempt)
+            time.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")
 
 

@@ -38,9 +38,16 @@ def build_scheduler(jobs: Sequence[Every], *, now: datetime | None = None) -> As
     scheduler = AsyncIOScheduler(timezone=UTC)
     first = now or datetime.now(UTC)
     for job in jobs:
-        scheduler.add_job(job.fn, "interval", id=job.id, seconds=job.interval.total_seconds(),
-                          next_run_time=first, max_instances=1, coalesce=True,
-                          misfire_grace_time=None)
+        scheduler.add_job(
+            job.fn,
+            "interval",
+            id=job.id,
+            seconds=job.interval.total_seconds(),
+            next_run_time=first,
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=None,
+        )
     return scheduler
 
 

@@ -22,6 +22,8 @@ def check_worker_id(worker: str) -> str:
     if not worker or len(worker) > MAX_WORKER_ID:
         from aggregator.exceptions import UsageError
 
-        raise UsageError(f"--worker-id must be 1 to {MAX_WORKER_ID} characters",
-                         hint="omit it to use hostname:pid:random")
+        raise UsageError(
+            f"--worker-id must be 1 to {MAX_WORKER_ID} characters",
+            hint="omit it to use hostname:pid:random",
+        )
     return worker

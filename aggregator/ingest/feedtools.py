@@ -14,17 +14,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator.config import edit as config_edit
-
-from aggregator.ingest import identity
 from aggregator.config.models import Config
-from aggregator.parse.discover import discover_feeds, looks_like_html
 from aggregator.exceptions import ParseError, UsageError
 from aggregator.http.fetcher import Fetcher
-from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
+from aggregator.ingest import identity
+from aggregator.parse.discover import discover_feeds, looks_like_html
 from aggregator.parse.feeds import ParsedFeed, parse_feed
+from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
 
-FEED_ACCEPT = ("application/rss+xml, application/atom+xml, application/feed+json, "
-               "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1")
+FEED_ACCEPT = (
+    "application/rss+xml, application/atom+xml, application/feed+json, "
+    "application/xml;q=0.9, text/xml;q=0.9, text/html;q=0.5, */*;q=0.1"
+)
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,7 @@ def slug(text: str) -> str:
         text = (parts.hostname or "feed").removeprefix("www.") + parts.path
     ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     s = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
-    return (s[:60].rstrip("-") or "feed")
+    return s[:60].rstrip("-") or "feed"
 
 
 async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
@@ -57,8 +58,10 @@ async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
         if looks_like_html(res.content):
             found = discover_feeds(res.content, res.final_url)
             if not found:
-                raise ParseError(f"{url} is an HTML page that announces no feed",
-                                 hint="look for an RSS/Atom link on the site and add that URL")
+                raise ParseError(
+                    f"{url} is an HTML page that announces no feed",
+                    hint="look for an RSS/Atom link on the site and add that URL",
+                )
             url = found[0]
             res = await fetcher.get(url, accept=FEED_ACCEPT)
         return url, parse_feed(res.content, url=res.final_url, content_type=res.content_type)
@@ -75,11 +78,23 @@ def test_feed(config: Config, url: str) -> dict[str, Any]:
     p = probe_feed(config, url)
     rule = identity.choose_rule(p.parsed.entries)
     return {
-        "url": p.url, "title": p.title, "format": p.format, "identity": rule,
-        "warnings": list(p.parsed.warnings), "ttl_minutes": p.parsed.ttl_minutes,
-        "entries": [{"key": identity.entry_key(e, rule), "title": e.title, "url": e.url,
-                     "published": e.published.isoformat() if e.published else None,
-                     "author": e.author, "tags": list(e.tags)} for e in p.parsed.entries],
+        "url": p.url,
+        "title": p.title,
+        "format": p.format,
+        "identity": rule,
+        "warnings": list(p.parsed.warnings),
+        "ttl_minutes": p.parsed.ttl_minutes,
+        "entries": [
+            {
+                "key": identity.entry_key(e, rule),
+                "title": e.title,
+                "url": e.url,
+                "published": e.published.isoformat() if e.published else None,
+                "author": e.author,
+                "tags": list(e.tags),
+            }
+            for e in p.parsed.entries
+        ],
     }
 
 
@@ -132,12 +147,16 @@ def _unique(name: str, taken: set[str]) -> str:
 
 def export_feeds(config: Config, fmt: str) -> str:
     if fmt == "opml":
-        return render_opml([OpmlFeed(f.title or f.name, f.url, None, tuple(f.tags))
-                            for f in config.feeds])
+        return render_opml(
+            [OpmlFeed(f.title or f.name, f.url, None, tuple(f.tags)) for f in config.feeds]
+        )
     import yaml
 
-    return str(yaml.safe_dump({"feeds": [_feed_yaml(f) for f in config.feeds]},
-                              allow_unicode=True, sort_keys=False))
+    return str(
+        yaml.safe_dump(
+            {"feeds": [_feed_yaml(f) for f in config.feeds]}, allow_unicode=True, sort_keys=False
+        )
+    )
 
 
 def _feed_yaml(f: Any) -> dict[str, Any]:

@@ -18,20 +18,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator import changes
-
-from aggregator.ingest import identity
 from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import AggregatorError, ExtractError, FetchError, ParseError
 from aggregator.extract.extractor import Extracted, ExtractPool
 from aggregator.http.fetcher import Fetcher, FetchResult
-from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry, ParsedFeed
+from aggregator.ingest import identity
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
-from aggregator.storage.records import AlertDraft, ArticleDraft, EntryLink, FeedState, IngestBatch, KnownEntry, MatchDraft
+from aggregator.ingest.writer import IngestWriter
+from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry, ParsedFeed
+from aggregator.storage.records import (
+    AlertDraft,
+    ArticleDraft,
+    EntryLink,
+    FeedState,
+    IngestBatch,
+    KnownEntry,
+    MatchDraft,
+)
 from aggregator.storage.store import Store
 from aggregator.topics import Document, TopicIndex, TopicMatch
 from aggregator.types import UpdateResult
 from aggregator.urls import is_plain_absolute
-from aggregator.ingest.writer import IngestWriter
 
 log = logging.getLogger("aggregator.ingest.pipeline")
 
@@ -40,8 +47,9 @@ log = logging.getLogger("aggregator.ingest.pipeline")
 UNKNOWN_LANGUAGE = "und"
 
 Clock = Callable[[], datetime]
-AlertPlanner = Callable[[int, ArticleDraft, Sequence[MatchDraft], datetime, Sequence[str]],
-                        list[AlertDraft]]
+AlertPlanner = Callable[
+    [int, ArticleDraft, Sequence[MatchDraft], datetime, Sequence[str]], list[AlertDraft]
+]
 ScheduleFn = Callable[[FeedConfig, FeedState, "PollOutcome", datetime], datetime]
 
 
@@ -120,11 +128,16 @@ async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> Upd
     state = st.feed_state(feed.name)
     now = st.clock()
     if state.disabled_reason and not force:
-        return UpdateResult(feed.name, error=f"disabled: {state.disabled_reason}",
-                            error_kind="disabled", disabled=True)
+        return UpdateResult(
+            feed.name,
+            error=f"disabled: {state.disabled_reason}",
+            error_kind="disabled",
+            disabled=True,
+        )
     try:
-        fetched = await st.fetcher.get(state.url, etag=state.etag,
-                                       last_modified=state.last_modified)
+        fetched = await st.fetcher.get(
+            state.url, etag=state.etag, last_modified=state.last_modified
+        )
     except FetchError as e:
         return _record_failure(st, feed, state, e, now)
     try:
@@ -133,8 +146,9 @@ async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> Upd
         return _record_failure(st, feed, state, e, now)
 
 
-async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
-                       now: datetime) -> UpdateResult:
+async def _after_fetch(
+    st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult, now: datetime
+) -> UpdateResult:
     if fetched.not_modified:
         _record_ok(st, feed, state, fetched, None, now, new=0)
         return UpdateResult(feed.name, not_modified=True)
@@ -144,9 +158,11 @@ async def _after_fetch(st: Stages, feed: FeedConfig, state: FeedState, fetched: 
     prepared = await _prepare(st, fetched)
     parsed = prepared.parsed
     if ENTITY_NOTE in parsed.warnings:
-        raise ParseError("refused: the feed declares XML entities (an XML bomb or external-entity "
-                         "attack); nothing was expanded or read",
-                         hint="ask the publisher to serve a plain feed without a DOCTYPE subset")
+        raise ParseError(
+            "refused: the feed declares XML entities (an XML bomb or external-entity "
+            "attack); nothing was expanded or read",
+            hint="ask the publisher to serve a plain feed without a DOCTYPE subset",
+        )
     return await _ingest(st, feed, state, fetched, prepared, now)
 
 
@@ -161,32 +177,54 @@ async def _prepare(st: Stages, fetched: FetchResult) -> PreparedFeed:
     return result
 
 
-async def _ingest(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
-                  prepared: PreparedFeed, now: datetime) -> UpdateResult:
+async def _ingest(
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    fetched: FetchResult,
+    prepared: PreparedFeed,
+    now: datetime,
+) -> UpdateResult:
     parsed = prepared.parsed
     rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
-    keyed = _dedupe_keys([(identity.entry_key(e, rule, p.text), e, p) for e, p in
-                          zip(parsed.entries, prepared.prepared)])
+    keyed = _dedupe_keys(
+        [
+            (identity.entry_key(e, rule, p.text), e, p)
+            for e, p in zip(parsed.entries, prepared.prepared)
+        ]
+    )
     listed = {k for k, _, _ in keyed}
     stored = st.store.feed_entries(state.id, list(listed))
     fresh = [(k, e, p) for k, e, p in keyed if k not in stored]
-    touched = [(k, p.fingerprint) for k, _, p in keyed
-               if k in stored and stored[k].fingerprint != p.fingerprint]
+    touched = [
+        (k, p.fingerprint)
+        for k, _, p in keyed
+        if k in stored and stored[k].fingerprint != p.fingerprint
+    ]
     batch, counts = await _build_batch(st, feed, state, fresh, now)
     gone = vanished_keys(stored, listed) if keyed else []
-    batch = replace(batch, touched=tuple(touched), gone_keys=tuple(gone),
-                    seen_keys=tuple(k for k in listed if k in stored and stored[k].gone))
+    batch = replace(
+        batch,
+        touched=tuple(touched),
+        gone_keys=tuple(gone),
+        seen_keys=tuple(k for k in listed if k in stored and stored[k].gone),
+    )
     await st.ingest_writer().write(
-        batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,)))
+        batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,))
+    )
     if touched:
         st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
     if gone:
         _retractions(st, possible_retractions(stored, listed), now)
     _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)
-    return UpdateResult(feed.name, new=counts, updated=len(touched),
-                        unchanged=len(keyed) - len(fresh) - len(touched),
-                        warnings=parsed.warnings,
-                        matches=sum(len(v) for v in batch.matches.values()))
+    return UpdateResult(
+        feed.name,
+        new=counts,
+        updated=len(touched),
+        unchanged=len(keyed) - len(fresh) - len(touched),
+        warnings=parsed.warnings,
+        matches=sum(len(v) for v in batch.matches.values()),
+    )
 
 
 _RULE_RANK = {"id": 0, "url": 1, "hash": 2}
@@ -213,8 +251,9 @@ def possible_retractions(stored: dict[str, KnownEntry], listed: set[str]) -> lis
     if not still:
         return []
     oldest = min(still)
-    return sorted({e.article_id for k, e in live.items()
-                   if k not in listed and e.when and e.when > oldest})
+    return sorted(
+        {e.article_id for k, e in live.items() if k not in listed and e.when and e.when > oldest}
+    )
 
 
 def _retractions(st: Stages, article_ids: list[int], now: datetime) -> None:
@@ -245,12 +284,16 @@ def _dedupe_keys(keyed: list[Keyed]) -> list[Keyed]:
     return out
 
 
-async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
-                       fresh: list[Keyed], now: datetime) -> tuple[IngestBatch, int]:
+async def _build_batch(
+    st: Stages, feed: FeedConfig, state: FeedState, fresh: list[Keyed], now: datetime
+) -> tuple[IngestBatch, int]:
     cands = [_Candidate(e, k, p) for k, e, p in fresh]
     existing = st.store.articles_by_key([c.article_key for c in cands])
-    links = [EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
-             for c in cands if c.article_key in existing]
+    links = [
+        EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
+        for c in cands
+        if c.article_key in existing
+    ]
     todo = [c for c in cands if c.article_key not in existing]
     next_check = first_recheck(st.config, st.clock())
     if st.config.extracts(feed):
@@ -258,16 +301,21 @@ async def _build_batch(st: Stages, feed: FeedConfig, state: FeedState,
     else:  # no page to wait for: no task per entry
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
     drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
-    matches = ({i: _match(st, feed, d) for i, d in enumerate(drafts_list)} if len(st.topics)
-               else {})
+    matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)} if len(st.topics) else {}
     drafts_list = [_fingerprinted(d) if matches.get(i) else d for i, d in enumerate(drafts_list)]
-    batch = IngestBatch(state.id, tuple(drafts_list), tuple(links + links2),
-                        matches={i: m for i, m in matches.items() if m}, now=now)
+    batch = IngestBatch(
+        state.id,
+        tuple(drafts_list),
+        tuple(links + links2),
+        matches={i: m for i, m in matches.items() if m},
+        now=now,
+    )
     return batch, len(cands)
 
 
-def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Store
-                  ) -> tuple[list[ArticleDraft], list[EntryLink]]:
+def _merge_drafts(
+    todo: list[_Candidate], drafts: list[ArticleDraft], store: Store
+) -> tuple[list[ArticleDraft], list[EntryLink]]:
     """After extraction a rel=canonical may name a stored article or a sibling draft."""
     rekeyed = [d.key for c, d in zip(todo, drafts) if d.key != c.article_key]
     existing = store.articles_by_key(rekeyed) if rekeyed else {}
@@ -285,8 +333,9 @@ def _merge_drafts(todo: list[_Candidate], drafts: list[ArticleDraft], store: Sto
     return out, links
 
 
-async def _draft(st: Stages, feed: FeedConfig, c: _Candidate,
-                 next_check: datetime | None) -> ArticleDraft:
+async def _draft(
+    st: Stages, feed: FeedConfig, c: _Candidate, next_check: datetime | None
+) -> ArticleDraft:
     """Build the article from its page when extracting, else from the feed item."""
     page: Extracted | None = None
     error: str | None = None
@@ -300,39 +349,55 @@ def first_recheck(config: Config, now: datetime) -> datetime | None:
     return changes.next_recheck(now, None, changes.schedule_of(config))
 
 
-async def _extract_page(st: Stages, url: str, feed_name: str
-                        ) -> tuple[Extracted | None, str | None]:
+async def _extract_page(
+    st: Stages, url: str, feed_name: str
+) -> tuple[Extracted | None, str | None]:
     try:
         fetched = await st.fetcher.get(url, accept="text/html,application/xhtml+xml")
         page = await st.extractor.extract(fetched.content, fetched.final_url)
         assert isinstance(page, Extracted)
         return page, None
     except (FetchError, ExtractError) as e:
-        log.info("extraction fell back to feed content for %s: %s", url, e,
-                 extra={"feed": feed_name})
+        log.info(
+            "extraction fell back to feed content for %s: %s", url, e, extra={"feed": feed_name}
+        )
         return None, str(e)
 
 
-def _make_draft(c: _Candidate, page: Extracted | None, error: str | None,
-                feed: FeedConfig, config: Config, next_check: datetime | None) -> ArticleDraft:
+def _make_draft(
+    c: _Candidate,
+    page: Extracted | None,
+    error: str | None,
+    feed: FeedConfig,
+    config: Config,
+    next_check: datetime | None,
+) -> ArticleDraft:
     e = c.entry
     text = page.text if page else c.prep.text
     url = (page.canonical_url if page and page.canonical_url else None) or e.url
     key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
     monitor = config.monitors(feed)
     return ArticleDraft(
-        key=key, url=url, site=_site(url), title=(page.title if page and page.title else e.title),
-        author=e.author or (page.author if page else None), summary=c.prep.summary_text or None,
-        text=text, published=e.published or (page.published if page else None),
+        key=key,
+        url=url,
+        site=_site(url),
+        title=(page.title if page and page.title else e.title),
+        author=e.author or (page.author if page else None),
+        summary=c.prep.summary_text or None,
+        text=text,
+        published=e.published or (page.published if page else None),
         # languages are detected in the worker processes: the main process never loads
         # the ~100 MB language model
-        updated=e.updated, language=page.language if page else c.prep.language,
-        extracted=page is not None, extract_error=error,
+        updated=e.updated,
+        language=page.language if page else c.prep.language,
+        extracted=page is not None,
+        extract_error=error,
         extractor_version=page.extractor_version if page else "feed",
         content_hash=identity.text_hash(text) if page else c.prep.content_hash,
         comparable_hash="",  # monitor recomputes it
         fingerprint=None,  # a simhash only for articles that match (wire-copy grouping)
-        monitor=monitor and config.monitor.enabled and bool(url), next_check_at=next_check,
+        monitor=monitor and config.monitor.enabled and bool(url),
+        next_check_at=next_check,
     )
 
 
@@ -348,36 +413,63 @@ def _site(url: str | None) -> str | None:
 
 
 def _match(st: Stages, feed: FeedConfig, d: ArticleDraft) -> tuple[MatchDraft, ...]:
-    doc = Document(title=d.title or "", summary=d.summary or "", body=d.text,
-                   language=d.language or UNKNOWN_LANGUAGE, feeds=(feed.name,),
-                   tags=tuple(feed.tags))
+    doc = Document(
+        title=d.title or "",
+        summary=d.summary or "",
+        body=d.text,
+        language=d.language or UNKNOWN_LANGUAGE,
+        feeds=(feed.name,),
+        tags=tuple(feed.tags),
+    )
     return tuple(match_draft(m) for m in st.topics.match(doc))
 
 
 def match_draft(m: TopicMatch) -> MatchDraft:
-    snippets = tuple({"text": s.text, "highlights": [list(h) for h in s.highlights]}
-                     for s in m.snippets)
+    snippets = tuple(
+        {"text": s.text, "highlights": [list(h) for h in s.highlights]} for s in m.snippets
+    )
     return MatchDraft(m.topic, tuple(m.terms), snippets)
 
 
 # ------------------------------------------------------------ fetch-state records
 
 
-def _record_ok(st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult,
-               parsed: ParsedFeed | None, now: datetime, *, new: int,
-               rule: str | None = None) -> None:
-    outcome = PollOutcome(True, new=new, status=fetched.status, max_age=fetched.max_age,
-                          ttl_minutes=parsed.ttl_minutes if parsed else None)
+def _record_ok(
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    fetched: FetchResult,
+    parsed: ParsedFeed | None,
+    now: datetime,
+    *,
+    new: int,
+    rule: str | None = None,
+) -> None:
+    outcome = PollOutcome(
+        True,
+        new=new,
+        status=fetched.status,
+        max_age=fetched.max_age,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+    )
     rhythm = _rhythm(state, now) if new else {}
     if "avg_new_interval_s" in rhythm:  # schedule on the rhythm including this poll
         state = dataclasses.replace(state, avg_new_interval_s=rhythm["avg_new_interval_s"])
     values: dict[str, Any] = {
         "etag": fetched.etag or state.etag,
         "last_modified": fetched.last_modified or state.last_modified,
-        "last_status": fetched.status, "last_error": None, "last_error_kind": None,
-        "error_count": 0, "last_polled_at": now, "last_success_at": now, "failing_since": None,
-        "max_age_s": fetched.max_age, "next_due_at": st.schedule(feed, state, outcome, now),
-        "lease_owner": None, "lease_until": None, "health": None,
+        "last_status": fetched.status,
+        "last_error": None,
+        "last_error_kind": None,
+        "error_count": 0,
+        "last_polled_at": now,
+        "last_success_at": now,
+        "failing_since": None,
+        "max_age_s": fetched.max_age,
+        "next_due_at": st.schedule(feed, state, outcome, now),
+        "lease_owner": None,
+        "lease_until": None,
+        "health": None,
     }
     if not fetched.not_modified:
         values["body_hash"] = fetched.content_hash
@@ -398,18 +490,25 @@ def _rhythm(state: FeedState, now: datetime) -> dict[str, Any]:
     return {"last_new_at": now, "avg_new_interval_s": avg}
 
 
-def _record_failure(st: Stages, feed: FeedConfig, state: FeedState, err: AggregatorError,
-                    now: datetime) -> UpdateResult:
+def _record_failure(
+    st: Stages, feed: FeedConfig, state: FeedState, err: AggregatorError, now: datetime
+) -> UpdateResult:
     kind = getattr(err, "kind", None) or ("parse" if isinstance(err, ParseError) else "error")
     status = getattr(err, "status", None)
     retry_after = getattr(err, "retry_after", None)
     disabled = status == 410
-    outcome = PollOutcome(False, status=status, retry_after=retry_after,
-                          error_count=state.error_count + 1)
+    outcome = PollOutcome(
+        False, status=status, retry_after=retry_after, error_count=state.error_count + 1
+    )
     values: dict[str, Any] = {
-        "last_status": status, "last_error": str(err), "last_error_kind": kind,
-        "error_count": state.error_count + 1, "last_polled_at": now,
-        "failing_since": state.failing_since or now, "lease_owner": None, "lease_until": None,
+        "last_status": status,
+        "last_error": str(err),
+        "last_error_kind": kind,
+        "error_count": state.error_count + 1,
+        "last_polled_at": now,
+        "failing_since": state.failing_since or now,
+        "lease_owner": None,
+        "lease_until": None,
         "next_due_at": st.schedule(feed, state, outcome, now),
         "health": "html" if getattr(err, "looks_like_html", False) else state.health,
     }
@@ -419,5 +518,6 @@ def _record_failure(st: Stages, feed: FeedConfig, state: FeedState, err: Aggrega
         values["disabled_reason"] = f"410 Gone at {now:%Y-%m-%d %H:%M} UTC: {err}"
     st.defer_feed_update(state.id, values)
     log.warning("feed %s: %s", feed.name, err, extra={"feed": feed.name})
-    return UpdateResult(feed.name, error=str(err), error_kind=kind, disabled=disabled,
-                        retry_after=retry_after)
+    return UpdateResult(
+        feed.name, error=str(err), error_kind=kind, disabled=disabled, retry_after=retry_after
+    )

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from aggregator.ingest import identity
 from aggregator.extract.extractor import Extracted, detect_language, extract_article
+from aggregator.ingest import identity
 from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of
 
 _SEP = "\x00"
@@ -55,27 +55,32 @@ def prepare_entry(e: ParsedEntry) -> PreparedEntry:
     summary = text if not e.content else text_of(e.summary)
     flat = identity.normalise_space(text)  # once, for the fingerprint and the hash
     return PreparedEntry(
-        text=text, summary_text=summary,
+        text=text,
+        summary_text=summary,
         language=detect_language(f"{e.title or ''}\n{text}"),
         # of the text, not the sanitised markup: the fast parse path and feedparser
         # serialise markup differently, and a feed can move between them
         fingerprint=identity.fingerprint_normalised(
             identity.normalise_space(e.title or ""),
             flat if summary is text else identity.normalise_space(summary),
-            flat if e.content else ""),
-        article_key=article_key_for(e, text), content_hash=identity.hash_normalised(flat),
+            flat if e.content else "",
+        ),
+        article_key=article_key_for(e, text),
+        content_hash=identity.hash_normalised(flat),
     )
 
 
-def prepare_feed(content: bytes, url: str, content_type: str | None = None, *,
-                 slim: bool = False) -> PreparedFeed:
+def prepare_feed(
+    content: bytes, url: str, content_type: str | None = None, *, slim: bool = False
+) -> PreparedFeed:
     """`slim`: drop the entries' HTML once its text is derived (the pipeline needs only
     the text, and the HTML was half of what a cold poll pickled between processes)."""
     parsed = parse_feed(content, url=url, content_type=content_type)
     prepared = tuple(prepare_entry(e) for e in parsed.entries)
     if slim:
-        parsed = replace(parsed, entries=tuple(replace(e, summary=None, content=None)
-                                               for e in parsed.entries))
+        parsed = replace(
+            parsed, entries=tuple(replace(e, summary=None, content=None) for e in parsed.entries)
+        )
     return PreparedFeed(parsed, prepared)
 
 

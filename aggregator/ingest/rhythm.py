@@ -28,8 +28,9 @@ def base_interval(feed: FeedConfig, config: Config) -> timedelta:
     return feed.interval or config.defaults.interval
 
 
-def adaptive_interval(base: timedelta, avg_new_interval_s: float | None,
-                      floor: timedelta, ceiling: timedelta) -> timedelta:
+def adaptive_interval(
+    base: timedelta, avg_new_interval_s: float | None, floor: timedelta, ceiling: timedelta
+) -> timedelta:
     """Poll busy feeds more often and quiet feeds less, around the configured interval.
 
     Half the observed publishing gap, clamped to [base/2, base*4] so the
@@ -47,11 +48,12 @@ def adaptive_interval(base: timedelta, avg_new_interval_s: float | None,
 def backoff(error_count: int, base: timedelta, cap: timedelta) -> timedelta:
     """base × 2^(errors-1), capped: a broken feed keeps being retried, never dropped."""
     n = max(0, min(error_count - 1, 30))
-    return min(cap, base * (2 ** n))
+    return min(cap, base * (2**n))
 
 
-def source_floor(outcome: PollOutcome, cache_cap: timedelta | None = None,
-                 retry_cap: timedelta | None = None) -> timedelta:
+def source_floor(
+    outcome: PollOutcome, cache_cap: timedelta | None = None, retry_cap: timedelta | None = None
+) -> timedelta:
     """The earliest the source allows: max-age (or Expires), <ttl>, Retry-After.
 
     Each hint is bounded by its cap when one is given, so a misconfigured
@@ -71,8 +73,14 @@ def jittered(delay: timedelta, fraction: float, rng: random.Random) -> timedelta
     return delay * (1 + rng.uniform(-fraction, fraction))
 
 
-def next_poll(feed: FeedConfig, state: FeedState, outcome: PollOutcome, now: datetime,
-              config: Config, rng: random.Random | None = None) -> datetime:
+def next_poll(
+    feed: FeedConfig,
+    state: FeedState,
+    outcome: PollOutcome,
+    now: datetime,
+    config: Config,
+    rng: random.Random | None = None,
+) -> datetime:
     """When to poll `feed` next, given what the poll just did."""
     d = config.daemon
     base = base_interval(feed, config)

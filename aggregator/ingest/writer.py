@@ -35,8 +35,7 @@ _Pending = tuple[IngestBatch, AlertFactory | None, "asyncio.Future[list[int]]"]
 class IngestWriter:
     """Writes IngestBatches for one event loop; see the module docstring."""
 
-    def __init__(self, store: Store, max_group: int = MAX_GROUP,
-                 linger: float = LINGER_S) -> None:
+    def __init__(self, store: Store, max_group: int = MAX_GROUP, linger: float = LINGER_S) -> None:
         self.store = store
         self.max_group = max_group
         self.linger = linger
@@ -58,14 +57,13 @@ class IngestWriter:
         while self._pending:
             if len(self._pending) < self.max_group and self.linger > 0:
                 await asyncio.sleep(self.linger)
-            group = self._pending[:self.max_group]
-            del self._pending[:self.max_group]
+            group = self._pending[: self.max_group]
+            del self._pending[: self.max_group]
             await self._write_group(group)
 
     async def _write_group(self, group: list[_Pending]) -> None:
         try:
-            results = await asyncio.to_thread(self.store.ingest_many,
-                                               [(b, a) for b, a, _ in group])
+            results = await asyncio.to_thread(self.store.ingest_many, [(b, a) for b, a, _ in group])
         except Exception:  # noqa: BLE001 - retried alone below, each failing on its own
             for item in group:
                 await self._write_alone(item)

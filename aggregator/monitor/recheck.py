@@ -16,13 +16,12 @@ from typing import Any
 from lxml import html as lxml_html
 
 from aggregator import changes
-
-from aggregator.ingest import identity
 from aggregator.alerts.plan import channels, encode, plan_match_alerts, stable_alert_id
 from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent
 from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.extractor import Extracted
+from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
 from aggregator.storage import checks
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
@@ -70,8 +69,9 @@ async def recheck(st: Stages, target: CheckTarget, boilerplate: frozenset[str]) 
     now = st.clock()
     nxt = next_check(st.config, target, now)
     try:
-        fetched = await st.fetcher.get(target.url, etag=target.etag,
-                                       last_modified=target.last_modified)
+        fetched = await st.fetcher.get(
+            target.url, etag=target.etag, last_modified=target.last_modified
+        )
     except FetchError as e:
         return _fetch_failed(st, target, e, now, nxt)
     if fetched.not_modified:
@@ -82,8 +82,7 @@ async def recheck(st: Stages, target: CheckTarget, boilerplate: frozenset[str]) 
     except ExtractError as e:
         checks.record_check(st.store, target.id, now, nxt, error=str(e))
         return RecheckResult(target.id, "error", error=str(e))
-    page = _Page(page.title, page.text, page.extractor_version, fetched.etag,
-                 fetched.last_modified)
+    page = _Page(page.title, page.text, page.extractor_version, fetched.etag, fetched.last_modified)
     return _compare(st, target, page, boilerplate, now, nxt)
 
 
@@ -104,13 +103,16 @@ def select_text(content: bytes, selector: str) -> str:
     except Exception as e:  # lxml/cssselect raise many kinds
         raise ExtractError(f"cannot apply selector {selector!r}: {e}") from e
     if not nodes:
-        raise ExtractError(f"selector {selector!r} matched nothing on the page",
-                           hint="check the watch's selector against the page's HTML")
+        raise ExtractError(
+            f"selector {selector!r} matched nothing on the page",
+            hint="check the watch's selector against the page's HTML",
+        )
     return "\n\n".join(" ".join("".join(n.itertext()).split()) for n in nodes).strip()
 
 
-def _fetch_failed(st: Stages, target: CheckTarget, e: FetchError, now: datetime,
-                  nxt: datetime | None) -> RecheckResult:
+def _fetch_failed(
+    st: Stages, target: CheckTarget, e: FetchError, now: datetime, nxt: datetime | None
+) -> RecheckResult:
     reason = changes.retraction_signal(e.status, False) if e.kind == "http" else None
     if reason is None or (target.check_errors == 0 and target.retracted is None):
         # a CMS can 404 briefly while republishing: a retraction needs a second look
@@ -120,32 +122,58 @@ def _fetch_failed(st: Stages, target: CheckTarget, e: FetchError, now: datetime,
     summary = changes.retraction_summary(target.title or "")
     old = checks.latest_matches(st.store, target.id, target.version_count)
     drafts = _change_alerts(st, target, summary, None, (reason,), target.version_count, now, old)
-    fresh = checks.record_retraction(st.store, target.id, now, reason, nxt, drafts,
-                                     _summary_json(summary, (reason,)))
-    return RecheckResult(target.id, "retracted", kind="retraction", reasons=(reason,),
-                         alerts=len(drafts) if fresh else 0)
+    fresh = checks.record_retraction(
+        st.store, target.id, now, reason, nxt, drafts, _summary_json(summary, (reason,))
+    )
+    return RecheckResult(
+        target.id,
+        "retracted",
+        kind="retraction",
+        reasons=(reason,),
+        alerts=len(drafts) if fresh else 0,
+    )
 
 
-def _compare(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str], now: datetime,
-             nxt: datetime | None) -> RecheckResult:
+def _compare(
+    st: Stages,
+    target: CheckTarget,
+    page: _Page,
+    bp: frozenset[str],
+    now: datetime,
+    nxt: datetime | None,
+) -> RecheckResult:
     same_text = changes.comparable_hash(page.text, bp) == changes.comparable_hash(target.text, bp)
     same_title = (page.title or "").strip() == (target.title or "").strip()
     if target.version_count and same_text and same_title:
-        checks.record_check(st.store, target.id, now, nxt, etag=page.etag,
-                            last_modified=page.last_modified, clear_retraction=True)
+        checks.record_check(
+            st.store,
+            target.id,
+            now,
+            nxt,
+            etag=page.etag,
+            last_modified=page.last_modified,
+            clear_retraction=True,
+        )
         return RecheckResult(target.id, "unchanged")
     return _new_version(st, target, page, bp, now, nxt)
 
 
-def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str],
-                 now: datetime, nxt: datetime | None) -> RecheckResult:
+def _new_version(
+    st: Stages,
+    target: CheckTarget,
+    page: _Page,
+    bp: frozenset[str],
+    now: datetime,
+    nxt: datetime | None,
+) -> RecheckResult:
     history = checks.version_hashes(st.store, target.id)
     earlier: dict[str, int] = {}
     for n, title, text in history[:-1]:
         earlier.setdefault(_story_hash(title, text, bp), n)
     revert_of = earlier.get(_story_hash(page.title, page.text, bp))
-    summary = changes.summarize_change(target.title or "", target.text, page.title or "",
-                                       page.text, bp)
+    summary = changes.summarize_change(
+        target.title or "", target.text, page.title or "", page.text, bp
+    )
     if revert_of is not None:
         summary = _with_revert(summary)
     matches = _match(st, target, page)
@@ -153,17 +181,35 @@ def _new_version(st: Stages, target: CheckTarget, page: _Page, bp: frozenset[str
     new = {m.topic: list(m.terms) for m in matches}
     delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
     version = target.version_count + 1
-    drafts = _change_alerts(st, target, summary, delta, (), version, now,
-                            old | new) if target.version_count else []
+    drafts = (
+        _change_alerts(st, target, summary, delta, (), version, now, old | new)
+        if target.version_count
+        else []
+    )
     drafts += _match_alerts(st, target, page, [m for m in matches if m.topic not in old], now)
     kind = "initial" if not target.version_count else ("revert" if revert_of else "edit")
-    checks.add_version(st.store, checks.NewVersion(
-        target.id, page.title, page.text, identity.text_hash(page.text),
-        changes.comparable_hash(page.text, bp), page.extractor_version, kind, revert_of,
-        _summary_json(summary, ()), _delta_json(delta), matches, tuple(drafts), nxt,
-        page.etag, page.last_modified), now)
-    return RecheckResult(target.id, kind, version=version, kind=summary.kind(),
-                         alerts=len(drafts))
+    checks.add_version(
+        st.store,
+        checks.NewVersion(
+            target.id,
+            page.title,
+            page.text,
+            identity.text_hash(page.text),
+            changes.comparable_hash(page.text, bp),
+            page.extractor_version,
+            kind,
+            revert_of,
+            _summary_json(summary, ()),
+            _delta_json(delta),
+            matches,
+            tuple(drafts),
+            nxt,
+            page.etag,
+            page.last_modified,
+        ),
+        now,
+    )
+    return RecheckResult(target.id, kind, version=version, kind=summary.kind(), alerts=len(drafts))
 
 
 def _story_hash(title: str | None, text: str, bp: frozenset[str]) -> str:
@@ -171,17 +217,31 @@ def _story_hash(title: str | None, text: str, bp: frozenset[str]) -> str:
     return changes.comparable_hash(f"{(title or '').strip()}\n\n{text}", bp)
 
 
-def _match_alerts(st: Stages, target: CheckTarget, page: _Page, fresh: list[MatchDraft],
-                  now: datetime) -> list[AlertDraft]:
+def _match_alerts(
+    st: Stages, target: CheckTarget, page: _Page, fresh: list[MatchDraft], now: datetime
+) -> list[AlertDraft]:
     """A story that starts matching a topic on an edit is news for `match` channels too
     (the alert id is per story and channel, so it is never sent twice)."""
     if not fresh:
         return []
     draft = ArticleDraft(
-        key="", url=target.url, site=target.site, title=page.title, author=None, summary=None,
-        text=page.text, published=None, updated=None, language=target.language, extracted=True,
-        extract_error=None, extractor_version=page.extractor_version, content_hash="",
-        comparable_hash="", fingerprint=identity.simhash(page.text) if page.text else None)
+        key="",
+        url=target.url,
+        site=target.site,
+        title=page.title,
+        author=None,
+        summary=None,
+        text=page.text,
+        published=None,
+        updated=None,
+        language=target.language,
+        extracted=True,
+        extract_error=None,
+        extractor_version=page.extractor_version,
+        content_hash="",
+        comparable_hash="",
+        fingerprint=identity.simhash(page.text) if page.text else None,
+    )
     return plan_match_alerts(st.config, target.id, draft, fresh, now, target.feeds)
 
 
@@ -192,19 +252,29 @@ def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
 
 
 def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ...]:
-    doc = Document(title=page.title or "", body=page.text,
-                   language=target.language or UNKNOWN_LANGUAGE,
-                   feeds=target.feeds + ((target.watch,) if target.watch else ()),
-                   tags=target.tags)
+    doc = Document(
+        title=page.title or "",
+        body=page.text,
+        language=target.language or UNKNOWN_LANGUAGE,
+        feeds=target.feeds + ((target.watch,) if target.watch else ()),
+        tags=target.tags,
+    )
     return tuple(match_draft(m) for m in st.topics.match(doc))
 
 
 # ------------------------------------------------------------------ change alerts
 
 
-def _change_alerts(st: Stages, target: CheckTarget, summary: changes.ChangeSummary,
-                   delta: changes.TopicDelta | None, extra_reasons: Sequence[str], version: int,
-                   now: datetime, topic_terms: dict[str, list[str]]) -> list[AlertDraft]:
+def _change_alerts(
+    st: Stages,
+    target: CheckTarget,
+    summary: changes.ChangeSummary,
+    delta: changes.TopicDelta | None,
+    extra_reasons: Sequence[str],
+    version: int,
+    now: datetime,
+    topic_terms: dict[str, list[str]],
+) -> list[AlertDraft]:
     out = []
     empty = changes.TopicDelta((), (), ())
     for ch in channels(st.config):
@@ -215,16 +285,34 @@ def _change_alerts(st: Stages, target: CheckTarget, summary: changes.ChangeSumma
         ok, reasons = changes.should_alert(summary, delta or empty, threshold)
         if not ok:
             continue
-        event = _change_event(ch.name, target, summary, delta, tuple(reasons) + tuple(
-            r for r in extra_reasons if r not in reasons), version, now,
-            topic if isinstance(topic, str) else None, topic_terms)
-        out.append(AlertDraft(event.alert_id, ch.name, "change", event.topic, encode(event),
-                              now + ch.hold(), created_at=now))
+        event = _change_event(
+            ch.name,
+            target,
+            summary,
+            delta,
+            tuple(reasons) + tuple(r for r in extra_reasons if r not in reasons),
+            version,
+            now,
+            topic if isinstance(topic, str) else None,
+            topic_terms,
+        )
+        out.append(
+            AlertDraft(
+                event.alert_id,
+                ch.name,
+                "change",
+                event.topic,
+                encode(event),
+                now + ch.hold(),
+                created_at=now,
+            )
+        )
     return out
 
 
-def _relevant_topic(ch: Any, target: CheckTarget, topic_terms: dict[str, list[str]]
-                    ) -> str | None | bool:
+def _relevant_topic(
+    ch: Any, target: CheckTarget, topic_terms: dict[str, list[str]]
+) -> str | None | bool:
     """The topic a change alert is filed under; False when the channel doesn't care.
 
     Edits of stories that matched a topic (before or after) go to channels
@@ -248,24 +336,53 @@ def _threshold(config: Config, ch: Any, topic: Any, watch: bool) -> changes.Chan
     return changes.parse_threshold(spec.change_threshold if spec else None)
 
 
-def _change_event(channel: str, target: CheckTarget, s: changes.ChangeSummary,
-                  delta: changes.TopicDelta | None, reasons: tuple[str, ...], version: int,
-                  now: datetime, topic: str | None, terms: dict[str, list[str]]) -> AlertEvent:
+def _change_event(
+    channel: str,
+    target: CheckTarget,
+    s: changes.ChangeSummary,
+    delta: changes.TopicDelta | None,
+    reasons: tuple[str, ...],
+    version: int,
+    now: datetime,
+    topic: str | None,
+    terms: dict[str, list[str]],
+) -> AlertEvent:
     change = AlertChange(
-        version=version, previous_version=max(version - 1, 1),
-        headline_changed=s.headline_changed, old_title=s.old_title, new_title=s.new_title,
-        words_added=s.words_added, words_removed=s.words_removed, reasons=reasons,
-        correction=s.correction, topic_change=_topic_change(delta, topic),
-        diff_summary=_diff_summary(s))
-    article = AlertArticle(id=target.id, url=target.url, title=s.new_title or target.title or "",
-                           feeds=target.feeds, language=target.language, published=None,
-                           terms=tuple(terms.get(topic or "", ())), snippets=(),
-                           fingerprint=None)
-    return AlertEvent(alert_id=stable_alert_id("change", channel, target.id, version,
-                                               "retracted" if s.retracted else ""),
-                      event="change", channel=channel, topic=topic, created_at=now,
-                      article=article, change=change,
-                      thread_id=stable_alert_id("match", channel, target.id))
+        version=version,
+        previous_version=max(version - 1, 1),
+        headline_changed=s.headline_changed,
+        old_title=s.old_title,
+        new_title=s.new_title,
+        words_added=s.words_added,
+        words_removed=s.words_removed,
+        reasons=reasons,
+        correction=s.correction,
+        topic_change=_topic_change(delta, topic),
+        diff_summary=_diff_summary(s),
+    )
+    article = AlertArticle(
+        id=target.id,
+        url=target.url,
+        title=s.new_title or target.title or "",
+        feeds=target.feeds,
+        language=target.language,
+        published=None,
+        terms=tuple(terms.get(topic or "", ())),
+        snippets=(),
+        fingerprint=None,
+    )
+    return AlertEvent(
+        alert_id=stable_alert_id(
+            "change", channel, target.id, version, "retracted" if s.retracted else ""
+        ),
+        event="change",
+        channel=channel,
+        topic=topic,
+        created_at=now,
+        article=article,
+        change=change,
+        thread_id=stable_alert_id("match", channel, target.id),
+    )
 
 
 def _topic_change(delta: changes.TopicDelta | None, topic: str | None) -> Any:
@@ -281,8 +398,10 @@ def _topic_change(delta: changes.TopicDelta | None, topic: str | None) -> Any:
 def _diff_summary(s: changes.ChangeSummary) -> str:
     if s.retracted:
         return "story pulled"
-    parts = [f"+{s.words_added}/-{s.words_removed} words",
-             f"{s.paragraphs_changed} paragraph(s) changed"]
+    parts = [
+        f"+{s.words_added}/-{s.words_removed} words",
+        f"{s.paragraphs_changed} paragraph(s) changed",
+    ]
     if s.headline_changed:
         parts.insert(0, "headline changed")
     if s.correction:
@@ -299,5 +418,8 @@ def _summary_json(s: changes.ChangeSummary, reasons: Sequence[str]) -> dict[str,
 
 
 def _delta_json(d: changes.TopicDelta) -> dict[str, Any]:
-    return {"introduced": list(d.introduced), "removed": list(d.removed),
-            "context_changed": list(d.context_changed)}
+    return {
+        "introduced": list(d.introduced),
+        "removed": list(d.removed),
+        "context_changed": list(d.context_changed),
+    }

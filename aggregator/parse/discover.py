@@ -17,7 +17,9 @@ from lxml import etree
 
 #: MIME types of feed documents (RSS 1.0 is RDF).
 FEED_TYPES = {
-    "application/rss+xml": 0, "application/atom+xml": 0, "application/rdf+xml": 0,
+    "application/rss+xml": 0,
+    "application/atom+xml": 0,
+    "application/rdf+xml": 0,
     "application/feed+json": 1,
 }
 #: Types also used for things that are not feeds (WordPress's REST API is
@@ -29,9 +31,32 @@ _COMMENTS_HINT = re.compile(r"comment|commentaire|kommentar|comentario|reaction"
 _SNIFF_BYTES = 2048
 _SKIP_PROLOG = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->|\s)*", re.DOTALL)
 _FIRST_TAG = re.compile(rb"<(!doctype\s+html|[a-z][\w:.-]*)", re.IGNORECASE)
-_HTML_TAGS = {b"html", b"head", b"body", b"script", b"meta", b"title", b"div", b"iframe",
-              b"noscript", b"link", b"style", b"p", b"span", b"a", b"table", b"form",
-              b"center", b"br", b"h1", b"img", b"pre", b"main", b"header", b"section"}
+_HTML_TAGS = {
+    b"html",
+    b"head",
+    b"body",
+    b"script",
+    b"meta",
+    b"title",
+    b"div",
+    b"iframe",
+    b"noscript",
+    b"link",
+    b"style",
+    b"p",
+    b"span",
+    b"a",
+    b"table",
+    b"form",
+    b"center",
+    b"br",
+    b"h1",
+    b"img",
+    b"pre",
+    b"main",
+    b"header",
+    b"section",
+}
 
 
 def looks_like_html(data: bytes) -> bool:

@@ -79,7 +79,8 @@ _parse_date: Callable[[str], Any] = functools.lru_cache(maxsize=4096)(
     feedparser.datetimes._parse_date
 )
 _urljoin: Callable[[str, str], str] = joiner(
-    functools.lru_cache(maxsize=4096)(feedparser.urls._urljoin))
+    functools.lru_cache(maxsize=4096)(feedparser.urls._urljoin)
+)
 _safe_uri: Callable[[str, str], str] = functools.lru_cache(maxsize=4096)(
     feedparser.urls.make_safe_absolute_uri
 )
@@ -546,8 +547,9 @@ class _Walk:
     def children(self, parent: Any, ctx: Any, depth: int, *, entry: bool) -> None:
         self.dispatch(parent, _ENTRY_TABLE if entry else _FEED_TABLE, ctx, depth, entry)
 
-    def dispatch(self, parent: Any, table: Mapping[str, _Handler], ctx: Any, depth: int,
-                 entry: bool) -> None:
+    def dispatch(
+        self, parent: Any, table: Mapping[str, _Handler], ctx: Any, depth: int, entry: bool
+    ) -> None:
         """Each child to its handler in `table`; an element feedparser handles elsewhere
         (not in this table) is a case the fast path does not model."""
         for el in parent:

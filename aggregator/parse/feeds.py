@@ -46,8 +46,8 @@ import feedparser.datetimes
 import feedparser.sanitizer
 import feedparser.urls
 
-from aggregator.parse import fast as fastparse
 from aggregator.exceptions import ParseError
+from aggregator.parse import fast as fastparse
 from aggregator.parse.htmltext import BLOCK_TAGS as _HT_BLOCK_TAGS
 from aggregator.parse.htmltext import fast_text
 from aggregator.urls import is_plain_absolute

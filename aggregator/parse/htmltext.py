@@ -82,8 +82,12 @@ def _marker(m: re.Match[str]) -> str:
 
 
 def _needs_parser(fragment: str) -> bool:
-    return ("\x00" in fragment or _RAW.search(fragment) is not None
-            or _BAD_CLOSE.search(fragment) is not None or _NESTED.search(fragment) is not None)
+    return (
+        "\x00" in fragment
+        or _RAW.search(fragment) is not None
+        or _BAD_CLOSE.search(fragment) is not None
+        or _NESTED.search(fragment) is not None
+    )
 
 
 def _breaks(flat: str) -> str:

@@ -37,8 +37,10 @@ def parse_opml(data: bytes) -> list[OpmlFeed]:
     """The feeds of an OPML document, in document order."""
     root = _parse_xml(data)
     if _local(root.tag) != "opml":
-        raise ParseError(f"not an OPML document: the root element is <{_local(root.tag)}>",
-                         hint="export the subscription list as OPML from your feed reader")
+        raise ParseError(
+            f"not an OPML document: the root element is <{_local(root.tag)}>",
+            hint="export the subscription list as OPML from your feed reader",
+        )
     body = next((child for child in root if _local(child.tag) == "body"), None)
     if body is None:
         raise ParseError("OPML document has no <body>", hint="the file may be truncated")
@@ -50,8 +52,10 @@ def _parse_xml(data: bytes) -> ET.Element:
     try:
         root: ET.Element = SafeET.fromstring(data)
     except defusedxml.DefusedXmlException as e:
-        raise ParseError(f"OPML refused: it declares XML entities or external references ({e})",
-                         hint="OPML files never need entities; this one may be hostile") from e
+        raise ParseError(
+            f"OPML refused: it declares XML entities or external references ({e})",
+            hint="OPML files never need entities; this one may be hostile",
+        ) from e
     except ET.ParseError as e:
         raise ParseError(f"OPML is not well-formed XML: {e}") from e
     return root
@@ -74,8 +78,12 @@ def _walk(parent: ET.Element, folders: tuple[str, ...]) -> Iterator[OpmlFeed]:
 def _feed(attrs: dict[str, str], url: str, folders: tuple[str, ...]) -> OpmlFeed:
     title = attrs.get("title") or attrs.get("text")
     tags = _unique((*folders, *_categories(attrs.get("category", ""))))
-    return OpmlFeed(title=None if title == url else title, url=url,
-                    html_url=attrs.get("htmlurl") or None, tags=tags)
+    return OpmlFeed(
+        title=None if title == url else title,
+        url=url,
+        html_url=attrs.get("htmlurl") or None,
+        tags=tags,
+    )
 
 
 def _lowered(outline: ET.Element) -> dict[str, str]:
@@ -119,8 +127,9 @@ def render_opml(feeds: Sequence[OpmlFeed], title: str = "aggregator feeds") -> s
     ET.SubElement(ET.SubElement(root, "head"), "title").text = title
     body = ET.SubElement(root, "body")
     for folder, group in groupby(feeds, key=lambda f: f.tags[0] if f.tags else None):
-        parent = body if folder is None else ET.SubElement(body, "outline", text=folder,
-                                                          title=folder)
+        parent = (
+            body if folder is None else ET.SubElement(body, "outline", text=folder, title=folder)
+        )
         for feed in group:
             parent.append(_outline(feed))
     ET.indent(root)

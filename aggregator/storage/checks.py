@@ -16,7 +16,14 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from aggregator import types as t
-from aggregator.storage.models import ArticleRow, ChangeRow, FeedEntryRow, FeedRow, MatchRow, VersionRow
+from aggregator.storage.models import (
+    ArticleRow,
+    ChangeRow,
+    FeedEntryRow,
+    FeedRow,
+    MatchRow,
+    VersionRow,
+)
 from aggregator.storage.records import AlertDraft, CheckTarget, MatchDraft
 from aggregator.storage.store import Store, _chunks
 
@@ -42,17 +49,27 @@ class NewVersion:
     last_modified: str | None = None
 
 
-def claim_due_checks(store: Store, now: datetime, *, worker: str, lease_until: datetime,
-                     limit: int, ids: Sequence[int] | None = None) -> list[CheckTarget]:
+def claim_due_checks(
+    store: Store,
+    now: datetime,
+    *,
+    worker: str,
+    lease_until: datetime,
+    limit: int,
+    ids: Sequence[int] | None = None,
+) -> list[CheckTarget]:
     """Lease articles due for a re-check (or exactly `ids`, whatever their schedule)."""
     with store.session() as s:
-        q = select(ArticleRow).where(or_(col(ArticleRow.lease_until).is_(None),
-                                         col(ArticleRow.lease_until) < now))
+        q = select(ArticleRow).where(
+            or_(col(ArticleRow.lease_until).is_(None), col(ArticleRow.lease_until) < now)
+        )
         if ids is not None:
             q = q.where(col(ArticleRow.id).in_(list(ids)))
         else:
-            q = q.where(or_(col(ArticleRow.monitor).is_(True), col(ArticleRow.watch).is_not(None)),
-                        col(ArticleRow.next_check_at) <= now)
+            q = q.where(
+                or_(col(ArticleRow.monitor).is_(True), col(ArticleRow.watch).is_not(None)),
+                col(ArticleRow.next_check_at) <= now,
+            )
         q = q.where(col(ArticleRow.url).is_not(None)).order_by(col(ArticleRow.next_check_at))
         if store.dialect == "postgresql":
             q = q.with_for_update(skip_locked=True)
@@ -69,8 +86,11 @@ def _origins(s: Any, ids: list[int]) -> dict[int, tuple[tuple[str, ...], tuple[s
     """Feed names and feed ids carrying each article (for topic scopes)."""
     out: dict[int, list[str]] = {}
     for chunk in _chunks(ids):
-        q = (select(FeedEntryRow.article_id, FeedRow.name).join(FeedRow)
-             .where(col(FeedEntryRow.article_id).in_(chunk)))
+        q = (
+            select(FeedEntryRow.article_id, FeedRow.name)
+            .join(FeedRow)
+            .where(col(FeedEntryRow.article_id).in_(chunk))
+        )
         for aid, name in s.exec(q):
             out.setdefault(aid, []).append(name)
     return {k: (tuple(sorted(set(v))), ()) for k, v in out.items()}
@@ -78,18 +98,45 @@ def _origins(s: Any, ids: list[int]) -> dict[int, tuple[tuple[str, ...], tuple[s
 
 def _target(r: ArticleRow, feeds: tuple[str, ...], tags: tuple[str, ...]) -> CheckTarget:
     assert r.id is not None and r.url is not None and r.first_seen_at is not None
-    return CheckTarget(r.id, r.url, r.site, r.title, r.text or "", r.language, r.first_seen_at,
-                       r.last_checked_at, r.version_count, r.check_etag, r.check_last_modified,
-                       r.watch, feeds, tags, r.check_errors, r.retracted)
+    return CheckTarget(
+        r.id,
+        r.url,
+        r.site,
+        r.title,
+        r.text or "",
+        r.language,
+        r.first_seen_at,
+        r.last_checked_at,
+        r.version_count,
+        r.check_etag,
+        r.check_last_modified,
+        r.watch,
+        feeds,
+        tags,
+        r.check_errors,
+        r.retracted,
+    )
 
 
-def record_check(store: Store, article_id: int, now: datetime, next_check_at: datetime | None,
-                 *, etag: str | None = None, last_modified: str | None = None,
-                 error: str | None = None, retracted: str | None = None,
-                 clear_retraction: bool = False) -> None:
+def record_check(
+    store: Store,
+    article_id: int,
+    now: datetime,
+    next_check_at: datetime | None,
+    *,
+    etag: str | None = None,
+    last_modified: str | None = None,
+    error: str | None = None,
+    retracted: str | None = None,
+    clear_retraction: bool = False,
+) -> None:
     """A re-check that stored no new text: only the time (and any error/retraction)."""
-    values: dict[str, Any] = {"last_checked_at": now, "next_check_at": next_check_at,
-                              "lease_owner": None, "lease_until": None}
+    values: dict[str, Any] = {
+        "last_checked_at": now,
+        "next_check_at": next_check_at,
+        "lease_owner": None,
+        "lease_until": None,
+    }
     if etag or last_modified:
         values.update(check_etag=etag, check_last_modified=last_modified)
     if retracted:
@@ -108,15 +155,33 @@ def add_version(store: Store, v: NewVersion, now: datetime) -> int:
         art = s.get(ArticleRow, v.article_id)
         assert art is not None
         number = art.version_count + 1
-        s.add(VersionRow(article_id=v.article_id, number=number, title=v.title, text=v.text,
-                         content_hash=v.content_hash, comparable_hash=v.comparable_hash,
-                         extractor_version=v.extractor_version, fetched_at=now, kind=v.kind,
-                         revert_of=v.revert_of))
+        s.add(
+            VersionRow(
+                article_id=v.article_id,
+                number=number,
+                title=v.title,
+                text=v.text,
+                content_hash=v.content_hash,
+                comparable_hash=v.comparable_hash,
+                extractor_version=v.extractor_version,
+                fetched_at=now,
+                kind=v.kind,
+                revert_of=v.revert_of,
+            )
+        )
         _update_article(art, v, number, now)
         s.add(art)
-        s.add(ChangeRow(article_id=v.article_id, from_version=number - 1, to_version=number,
-                        kind=str(v.summary.get("kind", "edit")), summary=v.summary,
-                        topics=v.topics, created_at=now))
+        s.add(
+            ChangeRow(
+                article_id=v.article_id,
+                from_version=number - 1,
+                to_version=number,
+                kind=str(v.summary.get("kind", "edit")),
+                summary=v.summary,
+                topics=v.topics,
+                created_at=now,
+            )
+        )
         store._index_fts(s, v.article_id, v.title, v.text)
         store._add_matches(s, v.article_id, number, v.matches, now)
         store._add_alerts(s, v.article_id, v.alerts)
@@ -135,9 +200,15 @@ def _update_article(art: ArticleRow, v: NewVersion, number: int, now: datetime) 
         art.check_etag, art.check_last_modified = v.etag, v.last_modified
 
 
-def record_retraction(store: Store, article_id: int, now: datetime, reason: str,
-                      next_check_at: datetime | None, alerts: Sequence[AlertDraft],
-                      summary: dict[str, Any]) -> bool:
+def record_retraction(
+    store: Store,
+    article_id: int,
+    now: datetime,
+    reason: str,
+    next_check_at: datetime | None,
+    alerts: Sequence[AlertDraft],
+    summary: dict[str, Any],
+) -> bool:
     """Mark an article possibly retracted (once) with a change row; False if already marked."""
     with store.session() as s:
         art = s.get(ArticleRow, article_id)
@@ -148,9 +219,17 @@ def record_retraction(store: Store, article_id: int, now: datetime, reason: str,
         art.lease_owner = art.lease_until = None
         s.add(art)
         if not already:
-            s.add(ChangeRow(article_id=article_id, from_version=art.version_count,
-                            to_version=art.version_count, kind="retraction", summary=summary,
-                            topics={}, created_at=now))
+            s.add(
+                ChangeRow(
+                    article_id=article_id,
+                    from_version=art.version_count,
+                    to_version=art.version_count,
+                    kind="retraction",
+                    summary=summary,
+                    topics={},
+                    created_at=now,
+                )
+            )
             store._add_alerts(s, article_id, alerts)
         s.commit()
         return not already
@@ -159,55 +238,83 @@ def record_retraction(store: Store, article_id: int, now: datetime, reason: str,
 def version_hashes(store: Store, article_id: int) -> list[tuple[int, str | None, str]]:
     """(number, title, text) of every version, oldest first (for revert detection)."""
     with store.session() as s:
-        q = select(VersionRow.number, VersionRow.title, VersionRow.text).where(
-            VersionRow.article_id == article_id).order_by(col(VersionRow.number))
+        q = (
+            select(VersionRow.number, VersionRow.title, VersionRow.text)
+            .where(VersionRow.article_id == article_id)
+            .order_by(col(VersionRow.number))
+        )
         return [(n, ti, tx) for n, ti, tx in s.exec(q)]
 
 
 def latest_matches(store: Store, article_id: int, version: int) -> dict[str, list[str]]:
     """topic → matched terms of one version."""
     with store.session() as s:
-        q = select(MatchRow.topic, MatchRow.terms).where(MatchRow.article_id == article_id,
-                                                         MatchRow.version == version)
+        q = select(MatchRow.topic, MatchRow.terms).where(
+            MatchRow.article_id == article_id, MatchRow.version == version
+        )
         return {topic: list(terms) for topic, terms in s.exec(q)}
 
 
 def site_texts(store: Store, site: str, limit: int = 20) -> list[str]:
     """Recent article texts of one site, to learn its recurring boilerplate lines."""
     with store.session() as s:
-        q = (select(ArticleRow.text).where(ArticleRow.site == site)
-             .order_by(col(ArticleRow.id).desc()).limit(limit))
+        q = (
+            select(ArticleRow.text)
+            .where(ArticleRow.site == site)
+            .order_by(col(ArticleRow.id).desc())
+            .limit(limit)
+        )
         return [tx for tx in s.exec(q) if tx]
 
 
 def set_next_check(store: Store, ids: Sequence[int], when: datetime | None) -> None:
     with store.session() as s:
         for chunk in _chunks(ids):
-            s.exec(update(ArticleRow).where(col(ArticleRow.id).in_(chunk))
-                   .values(next_check_at=when))
+            s.exec(
+                update(ArticleRow).where(col(ArticleRow.id).in_(chunk)).values(next_check_at=when)
+            )
         s.commit()
 
 
-def list_changes(store: Store, *, since: datetime | None = None, topic: str | None = None,
-                 limit: int = 100, article_id: int | None = None) -> list[t.Change]:
+def list_changes(
+    store: Store,
+    *,
+    since: datetime | None = None,
+    topic: str | None = None,
+    limit: int = 100,
+    article_id: int | None = None,
+) -> list[t.Change]:
     with store.session() as s:
         q = select(ChangeRow, ArticleRow.title, ArticleRow.url).join(
-            ArticleRow, col(ArticleRow.id) == col(ChangeRow.article_id))
+            ArticleRow, col(ArticleRow.id) == col(ChangeRow.article_id)
+        )
         if since:
             q = q.where(col(ChangeRow.created_at) >= since)
         if article_id is not None:
             q = q.where(col(ChangeRow.article_id) == article_id)
         if topic:
-            q = q.where(col(ChangeRow.article_id).in_(
-                select(MatchRow.article_id).where(MatchRow.topic == topic)))
+            q = q.where(
+                col(ChangeRow.article_id).in_(
+                    select(MatchRow.article_id).where(MatchRow.topic == topic)
+                )
+            )
         q = q.order_by(col(ChangeRow.id).desc()).limit(limit)
         return [_change(r, title, url) for r, title, url in s.exec(q)]
 
 
 def _change(r: ChangeRow, title: str | None, url: str | None) -> t.Change:
     assert r.created_at is not None
-    return t.Change(r.article_id, r.from_version, r.to_version, r.kind, title, url,
-                    dict(r.summary), dict(r.topics), r.created_at)
+    return t.Change(
+        r.article_id,
+        r.from_version,
+        r.to_version,
+        r.kind,
+        title,
+        url,
+        dict(r.summary),
+        dict(r.topics),
+        r.created_at,
+    )
 
 
 def ensure_watch(store: Store, name: str, url: str, now: datetime) -> int:
@@ -216,8 +323,17 @@ def ensure_watch(store: Store, name: str, url: str, now: datetime) -> int:
     with store.session() as s:
         row = s.exec(select(ArticleRow).where(ArticleRow.key == key)).first()
         if row is None:
-            row = ArticleRow(key=key, url=url, title=name, text="", watch=name, monitor=False,
-                             first_seen_at=now, version_count=0, next_check_at=now)
+            row = ArticleRow(
+                key=key,
+                url=url,
+                title=name,
+                text="",
+                watch=name,
+                monitor=False,
+                first_seen_at=now,
+                version_count=0,
+                next_check_at=now,
+            )
             s.add(row)
         elif row.url != url:
             row.url = url
@@ -230,7 +346,8 @@ def ensure_watch(store: Store, name: str, url: str, now: datetime) -> int:
 def monitored_ids(store: Store) -> list[int]:
     """Every article still under change monitoring (for `recheck --all`)."""
     with store.session() as s:
-        q = select(ArticleRow.id).where(or_(col(ArticleRow.monitor).is_(True),
-                                            col(ArticleRow.watch).is_not(None)),
-                                        col(ArticleRow.url).is_not(None))
+        q = select(ArticleRow.id).where(
+            or_(col(ArticleRow.monitor).is_(True), col(ArticleRow.watch).is_not(None)),
+            col(ArticleRow.url).is_not(None),
+        )
         return [i for i in s.exec(q) if i is not None]

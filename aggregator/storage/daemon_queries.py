@@ -46,11 +46,24 @@ def insert_outbox(store: Store, drafts: Sequence[AlertDraft]) -> int:
     added = 0
     with store.session() as s:
         for a in drafts:
-            stmt = dialect.insert(OutboxRow).values(
-                alert_id=a.alert_id, channel=a.channel, event=a.event, topic=a.topic,
-                article_id=None, payload=a.payload, status="pending", attempts=0,
-                created_at=a.not_before, not_before=a.not_before, next_attempt_at=a.not_before,
-            ).on_conflict_do_nothing(index_elements=["alert_id"]).returning(OutboxRow.id)
+            stmt = (
+                dialect.insert(OutboxRow)
+                .values(
+                    alert_id=a.alert_id,
+                    channel=a.channel,
+                    event=a.event,
+                    topic=a.topic,
+                    article_id=None,
+                    payload=a.payload,
+                    status="pending",
+                    attempts=0,
+                    created_at=a.not_before,
+                    not_before=a.not_before,
+                    next_attempt_at=a.not_before,
+                )
+                .on_conflict_do_nothing(index_elements=["alert_id"])
+                .returning(OutboxRow.id)
+            )
             added += len(list(s.exec(stmt)))  # type: ignore[call-overload]
         s.commit()
     return added
@@ -64,10 +77,14 @@ def count_due_feeds(store: Store, names: Sequence[str], now: datetime) -> int:
     """Enabled feeds that are due and not being polled by anyone."""
     if not names:
         return 0
-    q = (select(func.count()).select_from(FeedRow).where(col(FeedRow.name).in_(list(names)))
-         .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
-         .where(col(FeedRow.disabled_reason).is_(None))
-         .where(_unleased(FeedRow.lease_until, now)))
+    q = (
+        select(func.count())
+        .select_from(FeedRow)
+        .where(col(FeedRow.name).in_(list(names)))
+        .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
+        .where(col(FeedRow.disabled_reason).is_(None))
+        .where(_unleased(FeedRow.lease_until, now))
+    )
     with store.session() as s:
         return int(s.exec(q).one())
 
@@ -75,22 +92,31 @@ def count_due_feeds(store: Store, names: Sequence[str], now: datetime) -> int:
 def count_pending_alerts(store: Store) -> int:
     """Alerts not delivered yet (held for a digest, due, or failed and awaiting a retry)."""
     with store.session() as s:
-        q = (select(func.count()).select_from(OutboxRow)
-             .where(col(OutboxRow.status).in_(UNDELIVERED)))
+        q = (
+            select(func.count())
+            .select_from(OutboxRow)
+            .where(col(OutboxRow.status).in_(UNDELIVERED))
+        )
         return int(s.exec(q).one())
 
 
 def count_due_rechecks(store: Store, now: datetime) -> int:
-    q = (select(func.count()).select_from(ArticleRow)
-         .where(col(ArticleRow.next_check_at).is_not(None), col(ArticleRow.next_check_at) <= now)
-         .where(_unleased(ArticleRow.lease_until, now)))
+    q = (
+        select(func.count())
+        .select_from(ArticleRow)
+        .where(col(ArticleRow.next_check_at).is_not(None), col(ArticleRow.next_check_at) <= now)
+        .where(_unleased(ArticleRow.lease_until, now))
+    )
     with store.session() as s:
         return int(s.exec(q).one())
 
 
 def queue_depths(store: Store, names: Sequence[str], now: datetime) -> QueueDepths:
-    return QueueDepths(count_due_feeds(store, names, now), count_pending_alerts(store),
-                       count_due_rechecks(store, now))
+    return QueueDepths(
+        count_due_feeds(store, names, now),
+        count_pending_alerts(store),
+        count_due_rechecks(store, now),
+    )
 
 
 def oldest_pending_alert(store: Store, now: datetime) -> datetime | None:
@@ -100,8 +126,9 @@ def oldest_pending_alert(store: Store, now: datetime) -> datetime | None:
     on), else its not_before: an alert held for a digest window is not late,
     and a channel failing for an hour is, however often it was retried.
     """
-    due = func.coalesce(col(OutboxRow.first_attempt_at), col(OutboxRow.not_before),
-                        col(OutboxRow.created_at))
+    due = func.coalesce(
+        col(OutboxRow.first_attempt_at), col(OutboxRow.not_before), col(OutboxRow.created_at)
+    )
     q = select(func.min(due)).where(col(OutboxRow.status).in_(UNDELIVERED)).where(due <= now)
     with store.session() as s:
         return s.exec(q).one()
@@ -116,8 +143,11 @@ def release_leases(store: Store, worker: str) -> int:
     released = 0
     with store.session() as s:
         for model in (FeedRow, ArticleRow, OutboxRow):
-            stmt = (update(model).where(col(model.lease_owner) == worker)  # type: ignore[attr-defined]
-                    .values(lease_owner=None, lease_until=None))
+            stmt = (
+                update(model)
+                .where(col(model.lease_owner) == worker)  # type: ignore[attr-defined]
+                .values(lease_owner=None, lease_until=None)
+            )
             released += s.exec(stmt).rowcount or 0  # type: ignore[call-overload]
         s.commit()
     return released
@@ -129,8 +159,10 @@ def host_cool_downs(store: Store, now: datetime) -> list[tuple[str, datetime]]:
     Read by every worker each cycle, so a cool-down one worker met is honoured
     by all of them, and survives a restart.
     """
-    q = (select(FeedRow.url, FeedRow.retry_after_until)
-         .where(col(FeedRow.retry_after_until) > now)
-         .where(col(FeedRow.last_status).in_(COOL_DOWN_STATUSES)))
+    q = (
+        select(FeedRow.url, FeedRow.retry_after_until)
+        .where(col(FeedRow.retry_after_until) > now)
+        .where(col(FeedRow.last_status).in_(COOL_DOWN_STATUSES))
+    )
     with store.session() as s:
         return [(url, until) for url, until in s.exec(q) if until is not None]

@@ -26,11 +26,12 @@ def make_engine(url: str) -> Engine:
         if url.startswith("sqlite"):
             return _sqlite_engine(url)
         if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url[len("postgresql://"):]
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (SQLAlchemyError, ImportError, ValueError) as e:
-        raise StorageError(f"cannot open database {redact(url)}: {e}",
-                           hint="check `database:` in feeds.yaml") from e
+        raise StorageError(
+            f"cannot open database {redact(url)}: {e}", hint="check `database:` in feeds.yaml"
+        ) from e
 
 
 def _sqlite_engine(url: str) -> Engine:
@@ -82,8 +83,10 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             command.upgrade(alembic_config(engine), revision)
         except SQLAlchemyError as e:
-            raise StorageError(f"database migration failed: {e}",
-                               hint="check that the database is reachable and writable") from e
+            raise StorageError(
+                f"database migration failed: {e}",
+                hint="check that the database is reachable and writable",
+            ) from e
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -37,7 +37,7 @@ def _ts(**kw: Any) -> Any:
 
 
 def _json(default: Any) -> Any:
-    return Field(default_factory=lambda: default.copy(), sa_column=Column(JSON, nullable=False))
+    return Field(default_factory=default.copy, sa_column=Column(JSON, nullable=False))
 
 
 class FeedRow(SQLModel, table=True):
@@ -111,8 +111,12 @@ class FeedEntryRow(SQLModel, table=True):
     __table_args__ = (
         UniqueConstraint("feed_id", "entry_key"),
         # the entries a feed still lists (migration 0003): what each poll compares against
-        Index("ix_feed_entry_live", "feed_id", sqlite_where=text("gone_at IS NULL"),
-              postgresql_where=text("gone_at IS NULL")),
+        Index(
+            "ix_feed_entry_live",
+            "feed_id",
+            sqlite_where=text("gone_at IS NULL"),
+            postgresql_where=text("gone_at IS NULL"),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -144,8 +148,10 @@ class VersionRow(SQLModel, table=True):
 
 class MatchRow(SQLModel, table=True):
     __tablename__ = "match"
-    __table_args__ = (UniqueConstraint("article_id", "version", "topic"),
-                      Index("ix_match_topic_article", "topic", "article_id"))
+    __table_args__ = (
+        UniqueConstraint("article_id", "version", "topic"),
+        Index("ix_match_topic_article", "topic", "article_id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     article_id: int = Field(foreign_key="article.id", index=True)

@@ -16,9 +16,9 @@ from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from aggregator.exceptions import NotFoundError
-from aggregator.testhooks import pause_point
 from aggregator.storage.models import OutboxRow
 from aggregator.storage.store import Store, _chunks
+from aggregator.testhooks import pause_point
 
 if TYPE_CHECKING:
     from aggregator.alerts.dispatch import OutboxItem
@@ -32,14 +32,18 @@ class DbOutbox:
     def __init__(self, store: Store) -> None:
         self.store = store
 
-    def claim_due(self, now: datetime, *, limit: int, worker: str,
-                  lease: timedelta) -> list[OutboxItem]:
+    def claim_due(
+        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+    ) -> list[OutboxItem]:
 
         with self.store.session() as s:
-            q = (select(OutboxRow).where(col(OutboxRow.status).in_(RETRYABLE),
-                                         col(OutboxRow.next_attempt_at) <= now)
-                 .where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < now))
-                 .order_by(col(OutboxRow.id)).limit(limit))
+            q = (
+                select(OutboxRow)
+                .where(col(OutboxRow.status).in_(RETRYABLE), col(OutboxRow.next_attempt_at) <= now)
+                .where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < now))
+                .order_by(col(OutboxRow.id))
+                .limit(limit)
+            )
             if self.store.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.exec(q))
@@ -58,18 +62,37 @@ class DbOutbox:
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
         pause_point("before-mark-sent")
-        self._set(ids, status="sent", sent_at=now, detail=detail, lease_owner=None,
-                  lease_until=None, attempts=OutboxRow.attempts + 1)
+        self._set(
+            ids,
+            status="sent",
+            sent_at=now,
+            detail=detail,
+            lease_owner=None,
+            lease_until=None,
+            attempts=OutboxRow.attempts + 1,
+        )
 
-    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str,
-                   now: datetime) -> None:
-        self._set(ids, status="failed", next_attempt_at=next_at, not_before=next_at,
-                  last_error=error, lease_owner=None, lease_until=None,
-                  attempts=OutboxRow.attempts + 1)
+    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str, now: datetime) -> None:
+        self._set(
+            ids,
+            status="failed",
+            next_attempt_at=next_at,
+            not_before=next_at,
+            last_error=error,
+            lease_owner=None,
+            lease_until=None,
+            attempts=OutboxRow.attempts + 1,
+        )
 
     def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
-        self._set(ids, status="dead", last_error=error, lease_owner=None, lease_until=None,
-                  attempts=OutboxRow.attempts + 1)
+        self._set(
+            ids,
+            status="dead",
+            last_error=error,
+            lease_owner=None,
+            lease_until=None,
+            attempts=OutboxRow.attempts + 1,
+        )
 
     # -------------------------------------------------------------- CLI support
 
@@ -77,13 +100,18 @@ class DbOutbox:
         """Replay alerts (by id, or every dead one): pending again, a fresh retry window."""
         with self.store.session() as s:
             q = select(OutboxRow)
-            q = q.where(col(OutboxRow.id).in_(list(ids))) if ids else q.where(
-                OutboxRow.status == "dead")
+            q = (
+                q.where(col(OutboxRow.id).in_(list(ids)))
+                if ids
+                else q.where(OutboxRow.status == "dead")
+            )
             rows = list(s.exec(q))
             if ids and len(rows) != len(set(ids)):
                 missing = set(ids) - {r.id for r in rows}
-                raise NotFoundError(f"no alert with id {', '.join(map(str, sorted(missing)))}",
-                                    hint="see `aggregator alerts list`")
+                raise NotFoundError(
+                    f"no alert with id {', '.join(map(str, sorted(missing)))}",
+                    hint="see `aggregator alerts list`",
+                )
             for r in rows:
                 r.status, r.next_attempt_at, r.not_before = "pending", now, now
                 r.first_attempt_at, r.created_at = None, now
@@ -95,8 +123,12 @@ class DbOutbox:
     def oldest_pending(self) -> datetime | None:
         """Creation time of the oldest undelivered alert (for /readyz)."""
         with self.store.session() as s:
-            q = (select(OutboxRow.created_at).where(col(OutboxRow.status).in_(RETRYABLE))
-                 .order_by(col(OutboxRow.created_at)).limit(1))
+            q = (
+                select(OutboxRow.created_at)
+                .where(col(OutboxRow.status).in_(RETRYABLE))
+                .order_by(col(OutboxRow.created_at))
+                .limit(1)
+            )
             return s.exec(q).first()
 
     def counts(self) -> dict[str, int]:
@@ -109,8 +141,8 @@ class DbOutbox:
 
 def _item(r: OutboxRow) -> OutboxItem:
     """A claimed row as the dispatcher sees it; the store always sets these columns."""
-    from aggregator.alerts.plan import decode_event
     from aggregator.alerts.dispatch import OutboxItem
+    from aggregator.alerts.plan import decode_event
 
     assert r.id is not None and r.created_at is not None and r.not_before is not None
     return OutboxItem(r.id, decode_event(r.payload), r.attempts, r.created_at, r.not_before)

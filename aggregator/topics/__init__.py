@@ -7,11 +7,11 @@ compiled into one index so matching stays cheap with thousands of topics.
 The query language is described in QUERY_LANGUAGE.md.
 """
 
+from aggregator.query.normalize import normalize, tokenize
+from aggregator.query.syntax import Query, describe, parse_query, validate_query
 from aggregator.topics.analyze import AnalyzedDoc, Document, analyze
 from aggregator.topics.matcher import TopicIndex, TopicMatch, TopicSpec
-from aggregator.query.normalize import normalize, tokenize
 from aggregator.topics.plan import DEFAULT_LANGUAGES, prefilter_terms
-from aggregator.query.syntax import Query, describe, parse_query, validate_query
 from aggregator.topics.snippets import HighlightStyle, Snippet, highlight
 
 __all__ = [

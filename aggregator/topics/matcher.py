@@ -24,8 +24,9 @@ from dataclasses import dataclass
 import ahocorasick
 
 from aggregator.exceptions import ConfigError, QuerySyntaxError
-from aggregator.topics.analyze import FIELDS, AnalyzedDoc, Document, analyze
 from aggregator.query.normalize import language_code
+from aggregator.query.syntax import parse_query
+from aggregator.topics.analyze import FIELDS, AnalyzedDoc, Document, analyze
 from aggregator.topics.plan import (
     AtomTable,
     CAnd,
@@ -45,7 +46,6 @@ from aggregator.topics.plan import (
     field_mask,
     stemming_languages,
 )
-from aggregator.query.syntax import parse_query
 from aggregator.topics.snippets import Hit, Snippet, collapse_space, make_snippets
 
 #: Field mask with every text field: no filtering needed.
@@ -371,7 +371,7 @@ class _Run:
             for rs, re_ in by_start[bisect_left(starts, le + 1) : bisect_right(starts, le + 1 + n)]:
                 if self.same_field(ls, rs):
                     out.add((ls, re_))
-            for rs, re_ in by_end[bisect_left(ends, ls - 1 - n) : bisect_right(ends, ls - 1)]:
+            for rs, _re in by_end[bisect_left(ends, ls - 1 - n) : bisect_right(ends, ls - 1)]:
                 if self.same_field(ls, rs):
                     out.add((rs, le))
         return sorted(out) or None

@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypeAlias
 
-from aggregator.topics.analyze import FIELDS
 from aggregator.query.normalize import has_stemmer, language_code, stem
 from aggregator.query.syntax import (
     And,
@@ -33,6 +32,7 @@ from aggregator.query.syntax import (
     Wildcard,
     parse_query,
 )
+from aggregator.topics.analyze import FIELDS
 
 #: Languages a query word is stemmed in when the topic names none.
 DEFAULT_LANGUAGES = ("en", "fr", "de", "es", "it", "pt", "nl")

@@ -59,7 +59,9 @@ def test_markdown_cannot_be_injected_by_a_title() -> None:
 
 
 def test_digest_markdown_groups_by_topic() -> None:
-    events = [match_event("m1", topic="b", art=article(1, title="B one")),
-              match_event("m2", topic="a", art=article(2, title="A one"))]
+    events = [
+        match_event("m1", topic="b", art=article(1, title="B one")),
+        match_event("m2", topic="a", art=article(2, title="A one")),
+    ]
     body = markdown(events)
     assert body.index("**a** (1)") < body.index("A one") < body.index("**b** (1)")

@@ -23,15 +23,28 @@ from tests.support.outbox import T0
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
 
 EMAIL: dict[str, Any] = {
-    "name": "desk-email", "kind": "email", "to": ["desk@example.org"],
+    "name": "desk-email",
+    "kind": "email",
+    "to": ["desk@example.org"],
     "from": "aggregator@example.org",
-    "smtp": {"host": "smtp.example.org", "port": 587, "security": "starttls",
-             "username": "desk", "password": "s3cret"},
-    "topics": ["export-controls"], "events": ["match", "change"], "digest": "1h",
+    "smtp": {
+        "host": "smtp.example.org",
+        "port": 587,
+        "security": "starttls",
+        "username": "desk",
+        "password": "s3cret",
+    },
+    "topics": ["export-controls"],
+    "events": ["match", "change"],
+    "digest": "1h",
 }
-WEBHOOK: dict[str, Any] = {"name": "newsroom-hook", "kind": "webhook",
-                           "url": "https://hooks.example.org/aggregator", "secret": SECRET,
-                           "topics": ["export-controls"]}
+WEBHOOK: dict[str, Any] = {
+    "name": "newsroom-hook",
+    "kind": "webhook",
+    "url": "https://hooks.example.org/aggregator",
+    "secret": SECRET,
+    "topics": ["export-controls"],
+}
 APPRISE: dict[str, Any] = {"name": "chat", "kind": "apprise", "urls": ["ntfy://ntfy.sh/desk"]}
 
 
@@ -63,7 +76,10 @@ def test_defaults() -> None:
     email = parse_channel({**EMAIL, "smtp": {"host": "mx"}})
     assert isinstance(email, EmailChannelConfig)
     assert (email.smtp.port, email.smtp.security, email.smtp.timeout) == (
-        587, "starttls", timedelta(seconds=30))
+        587,
+        "starttls",
+        timedelta(seconds=30),
+    )
 
 
 def test_registry_is_a_plain_dict_keyed_by_kind() -> None:
@@ -82,10 +98,16 @@ def test_unknown_key_is_forbidden_and_located() -> None:
     assert errors({**APPRISE, "url": "x"})[0][0] == ("url",)
 
 
-@pytest.mark.parametrize("field,value", [
-    ("to", ["not-an-address"]), ("to", ["desk@example.org\r\nBcc: spy@evil.example"]),
-    ("to", []), ("from", "Desk <desk@example.org>"), ("name", "Desk Email"),
-])
+@pytest.mark.parametrize(
+    "field,value",
+    [
+        ("to", ["not-an-address"]),
+        ("to", ["desk@example.org\r\nBcc: spy@evil.example"]),
+        ("to", []),
+        ("from", "Desk <desk@example.org>"),
+        ("name", "Desk Email"),
+    ],
+)
 def test_bad_email_fields(field: str, value: object) -> None:
     assert errors({**EMAIL, field: value})[0][0][0] == field
 
@@ -100,9 +122,14 @@ def test_password_over_cleartext_is_refused() -> None:
     assert "unencrypted" in errors(bad)[0][1]
 
 
-@pytest.mark.parametrize("secret,needle", [
-    ("topsecret", "whsec_"), ("whsec_***not base64***", "base64"), ("whsec_c2hvcnQ=", "16 bytes"),
-])
+@pytest.mark.parametrize(
+    "secret,needle",
+    [
+        ("topsecret", "whsec_"),
+        ("whsec_***not base64***", "base64"),
+        ("whsec_c2hvcnQ=", "16 bytes"),
+    ],
+)
 def test_webhook_secret_must_be_standard_webhooks_shaped(secret: str, needle: str) -> None:
     loc, msg = errors({**WEBHOOK, "secret": secret})[0]
     assert loc == ("secret",) and needle in msg
@@ -117,10 +144,15 @@ def test_webhook_url_must_be_http(url: str) -> None:
     assert errors({**WEBHOOK, "url": url})[0][0] == ("url",)
 
 
-@pytest.mark.parametrize("headers", [
-    {"webhook-signature": "v1,forged"}, {"Content-Type": "text/plain"},
-    {"X-Token": "a\r\nX-Evil: 1"}, {"Bad Name": "x"},
-])
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"webhook-signature": "v1,forged"},
+        {"Content-Type": "text/plain"},
+        {"X-Token": "a\r\nX-Evil: 1"},
+        {"Bad Name": "x"},
+    ],
+)
 def test_webhook_headers_cannot_override_or_inject(headers: dict[str, str]) -> None:
     assert errors({**WEBHOOK, "headers": headers})[0][0] == ("headers",)
 
@@ -138,7 +170,9 @@ def test_durations_accept_people_syntax_and_reject_garbage() -> None:
 
 
 def test_wants_filters_by_event_and_topic() -> None:
-    config = parse_channel({**APPRISE, "topics": ["export-controls"], "events": ["match", "source"]})
+    config = parse_channel(
+        {**APPRISE, "topics": ["export-controls"], "events": ["match", "source"]}
+    )
     assert config.wants("match", "export-controls")
     assert not config.wants("match", "elections")
     assert not config.wants("change", "export-controls")
@@ -153,9 +187,18 @@ def test_hold_is_the_digest_window_else_the_group_window() -> None:
 
 def _change(**kw: Any) -> AlertChange:
     base: dict[str, Any] = {
-        "version": 2, "previous_version": 1, "headline_changed": False, "old_title": None,
-        "new_title": None, "words_added": 3, "words_removed": 2, "reasons": (),
-        "correction": None, "topic_change": None, "diff_summary": ""}
+        "version": 2,
+        "previous_version": 1,
+        "headline_changed": False,
+        "old_title": None,
+        "new_title": None,
+        "words_added": 3,
+        "words_removed": 2,
+        "reasons": (),
+        "correction": None,
+        "topic_change": None,
+        "diff_summary": "",
+    }
     return AlertChange(**{**base, **kw})
 
 

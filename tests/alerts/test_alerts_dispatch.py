@@ -41,42 +41,63 @@ def config(**kw: Any) -> ChannelConfig:
 
 
 async def run(outbox: MemoryOutbox, channel: Recorder, now: datetime, seed: int = 1) -> Any:
-    return await deliver_due(outbox, {"desk": channel}, {"desk": channel.config}, now=now,
-                             worker="w1", rng=random.Random(seed))
+    return await deliver_due(
+        outbox,
+        {"desk": channel},
+        {"desk": channel.config},
+        now=now,
+        worker="w1",
+        rng=random.Random(seed),
+    )
 
 
-def copy(alert_id: str, article_id: int, feed: str, fingerprint: int, *, topic: str = "t",
-         at: datetime = T0) -> AlertEvent:
-    art = article(article_id, feed=feed, fingerprint=fingerprint,
-                  title=f"Chip curbs ({feed})")
+def copy(
+    alert_id: str,
+    article_id: int,
+    feed: str,
+    fingerprint: int,
+    *,
+    topic: str = "t",
+    at: datetime = T0,
+) -> AlertEvent:
+    art = article(article_id, feed=feed, fingerprint=fingerprint, title=f"Chip curbs ({feed})")
     return match_event(alert_id, topic=topic, created_at=at, art=art)
 
 
 async def test_wire_copies_go_out_as_one_alert_listing_every_source() -> None:
     outbox, channel = MemoryOutbox(), Recorder(config())
-    ids = [outbox.add(copy("m-1", 1, "reuters", 0b1011_0000)),
-           outbox.add(copy("m-2", 2, "afp", 0b1011_0011, at=T0 + timedelta(seconds=40))),
-           outbox.add(copy("m-3", 3, "dpa", 0b0011_0001, at=T0 + timedelta(seconds=70)))]
+    ids = [
+        outbox.add(copy("m-1", 1, "reuters", 0b1011_0000)),
+        outbox.add(copy("m-2", 2, "afp", 0b1011_0011, at=T0 + timedelta(seconds=40))),
+        outbox.add(copy("m-3", 3, "dpa", 0b0011_0001, at=T0 + timedelta(seconds=70))),
+    ]
     report = await run(outbox, channel, T0 + timedelta(minutes=3))
     assert report.sent == 3 and all(outbox.status(i) == "sent" for i in ids)
     [[event]] = channel.sent
     assert event.alert_id == "m-1"
     assert event.article is not None and event.article.feeds == ("reuters", "afp", "dpa")
     assert [s.url for s in event.article.sources] == [
-        "https://news.example.org/reuters/1", "https://news.example.org/afp/2",
-        "https://news.example.org/dpa/3"]
+        "https://news.example.org/reuters/1",
+        "https://news.example.org/afp/2",
+        "https://news.example.org/dpa/3",
+    ]
 
 
-@pytest.mark.parametrize("second", [
-    copy("m-2", 2, "afp", 0b1011_1111),                               # 4 bits apart
-    copy("m-2", 2, "afp", 0b1011_0000, topic="other"),                # other topic
-    copy("m-2", 2, "afp", 0b1011_0000, at=T0 + timedelta(minutes=5)),  # outside the window
-    replace(copy("m-2", 2, "afp", 0), article=article(2, fingerprint=None)),  # no fingerprint
-])
+@pytest.mark.parametrize(
+    "second",
+    [
+        copy("m-2", 2, "afp", 0b1011_1111),  # 4 bits apart
+        copy("m-2", 2, "afp", 0b1011_0000, topic="other"),  # other topic
+        copy("m-2", 2, "afp", 0b1011_0000, at=T0 + timedelta(minutes=5)),  # outside the window
+        replace(copy("m-2", 2, "afp", 0), article=article(2, fingerprint=None)),  # no fingerprint
+    ],
+)
 def test_not_grouped(second: AlertEvent) -> None:
     first = copy("m-1", 1, "reuters", 0b1011_0000)
-    items = [OutboxItem(1, first, 0, first.created_at, first.created_at),
-             OutboxItem(2, second, 0, second.created_at, second.created_at)]
+    items = [
+        OutboxItem(1, first, 0, first.created_at, first.created_at),
+        OutboxItem(2, second, 0, second.created_at, second.created_at),
+    ]
     assert len(plan(items, {"desk": config()})) == 2
 
 
@@ -95,8 +116,9 @@ def test_near_duplicate_tolerates_signed_storage() -> None:
 async def test_digest_sends_everything_due_in_one_message_but_tests_alone() -> None:
     outbox, channel = MemoryOutbox(), Recorder(config(digest="1h"))
     for n, topic in enumerate(["b-topic", "a-topic", "b-topic"], start=1):
-        outbox.add(copy(f"m-{n}", n, f"feed{n}", 0xFFFF << (16 * n), topic=topic),
-                   hold=timedelta(hours=1))
+        outbox.add(
+            copy(f"m-{n}", n, f"feed{n}", 0xFFFF << (16 * n), topic=topic), hold=timedelta(hours=1)
+        )
     outbox.add(AlertEvent("test-1", "test", "desk", None, T0))
     report = await run(outbox, channel, T0 + timedelta(hours=1))
     assert report.sent == 4
@@ -147,12 +169,20 @@ async def test_every_send_of_a_pass_happens_before_any_mark() -> None:
             return await super().send(events)
 
     outbox = Logged()
-    chans = {n: Slow(parse_channel({"name": n, "kind": "apprise", "urls": ["json://x"]}))
-             for n in ("fast", "slow")}
+    chans = {
+        n: Slow(parse_channel({"name": n, "kind": "apprise", "urls": ["json://x"]}))
+        for n in ("fast", "slow")
+    }
     outbox.add(match_event("a", channel="fast"))
     outbox.add(match_event("b", channel="slow"))
-    report = await deliver_due(outbox, chans, {n: c.config for n, c in chans.items()}, now=T0,
-                               worker="w", rng=random.Random(1))
+    report = await deliver_due(
+        outbox,
+        chans,
+        {n: c.config for n, c in chans.items()},
+        now=T0,
+        worker="w",
+        rng=random.Random(1),
+    )
     assert report.sent == 2
     assert log == ["send fast", "send slow", "mark [1]", "mark [2]"]
 
@@ -229,15 +259,27 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 async def test_wire_copies_make_one_email_listing_both_sources(smtp: SmtpServer) -> None:
-    email = parse_channel({"name": "desk", "kind": "email", "to": ["desk@example.org"],
-                           "from": "a@example.org",
-                           "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}})
+    email = parse_channel(
+        {
+            "name": "desk",
+            "kind": "email",
+            "to": ["desk@example.org"],
+            "from": "a@example.org",
+            "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"},
+        }
+    )
     assert isinstance(email, EmailChannelConfig)
     outbox = MemoryOutbox()
     outbox.add(copy("m-1", 1, "reuters", 99), hold=email.group_window)
     outbox.add(copy("m-2", 2, "afp", 99, at=T0 + timedelta(seconds=30)), hold=email.group_window)
-    report = await deliver_due(outbox, {"desk": EmailChannel(email)}, {"desk": email},
-                               now=T0 + timedelta(minutes=3), worker="w", rng=random.Random(1))
+    report = await deliver_due(
+        outbox,
+        {"desk": EmailChannel(email)},
+        {"desk": email},
+        now=T0 + timedelta(minutes=3),
+        worker="w",
+        rng=random.Random(1),
+    )
     assert report.sent == 2
     [received] = smtp.messages
     text = received.message().get_body(("plain",)).get_content()  # type: ignore[union-attr]

@@ -23,8 +23,10 @@ from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import SmtpServer
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
-TOPIC = {"name": "export-controls",
-         "query": '(contrôle* NEAR/3 export* OR "export control*") AND (puce* OR Nvidia OR chip*)'}
+TOPIC = {
+    "name": "export-controls",
+    "query": '(contrôle* NEAR/3 export* OR "export control*") AND (puce* OR Nvidia OR chip*)',
+}
 
 
 class Clock:
@@ -40,28 +42,52 @@ def _site(server: LoopbackServer, *feeds: str) -> None:
     page = server.url("/story.html")
     server.route("/story.html", article_page(seed, page))
     for name in feeds:
-        server.route(f"/{name}.xml", rss_feed(seed, feed_url=server.url(f"/{name}.xml"),
-                                              article_url=page),
-                     content_type="application/rss+xml")
+        server.route(
+            f"/{name}.xml",
+            rss_feed(seed, feed_url=server.url(f"/{name}.xml"), article_url=page),
+            content_type="application/rss+xml",
+        )
 
 
-def _config(tmp_path: Path, server: LoopbackServer, smtp: SmtpServer, hook: str,
-            feeds: tuple[str, ...] = ("wire",), **extra: Any) -> Path:
+def _config(
+    tmp_path: Path,
+    server: LoopbackServer,
+    smtp: SmtpServer,
+    hook: str,
+    feeds: tuple[str, ...] = ("wire",),
+    **extra: Any,
+) -> Path:
     alerts = [
-        {"name": "desk-email", "kind": "email", "to": ["desk@example.org"],
-         "from": "aggregator@example.org", "group_window": "0s",
-         "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"}},
-        {"name": "desk-hook", "kind": "webhook", "url": hook, "secret": SECRET,
-         "group_window": "0s"},
+        {
+            "name": "desk-email",
+            "kind": "email",
+            "to": ["desk@example.org"],
+            "from": "aggregator@example.org",
+            "group_window": "0s",
+            "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none"},
+        },
+        {
+            "name": "desk-hook",
+            "kind": "webhook",
+            "url": hook,
+            "secret": SECRET,
+            "group_window": "0s",
+        },
     ]
-    return write_config(tmp_path, [{"name": n, "url": server.url(f"/{n}.xml"), "extract": True}
-                                   for n in feeds], topics=[TOPIC], alerts=alerts, **extra)
+    return write_config(
+        tmp_path,
+        [{"name": n, "url": server.url(f"/{n}.xml"), "extract": True} for n in feeds],
+        topics=[TOPIC],
+        alerts=alerts,
+        **extra,
+    )
 
 
 def _deliver(agg: Any) -> Any:
     async def go() -> Any:
         async with agg.running() as st:
             return await agg.deliver_due(st, worker="test")
+
     return asyncio.run(go())
 
 
@@ -71,12 +97,14 @@ def smtp() -> Any:
         yield server
 
 
-def test_one_email_and_one_webhook_per_story(http_server: LoopbackServer, smtp: SmtpServer,
-                                             tmp_path: Path, db_url: str) -> None:
+def test_one_email_and_one_webhook_per_story(
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, db_url: str
+) -> None:
     _site(http_server, "wire", "mirror")
     receiver = WebhookReceiver(http_server)
-    cfg = _config(tmp_path, http_server, smtp, receiver.url, feeds=("wire", "mirror"),
-                  database=db_url)
+    cfg = _config(
+        tmp_path, http_server, smtp, receiver.url, feeds=("wire", "mirror"), database=db_url
+    )
     clock = Clock()
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         agg.poll(["wire"])
@@ -103,8 +131,9 @@ def test_one_email_and_one_webhook_per_story(http_server: LoopbackServer, smtp: 
     assert any("export" in s.lower() for s in body["data"]["article"]["snippets"])
 
 
-def test_retries_then_dead_letter_then_replay(http_server: LoopbackServer, smtp: SmtpServer,
-                                              tmp_path: Path) -> None:
+def test_retries_then_dead_letter_then_replay(
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+) -> None:
     _site(http_server, "wire")
     receiver = WebhookReceiver(http_server)
     receiver.script(500, 500)
@@ -121,11 +150,23 @@ def test_retries_then_dead_letter_then_replay(http_server: LoopbackServer, smtp:
         assert len(smtp.messages) == 1 and smtp.attempts == 2
         assert {a.status for a in agg.alerts()} == {"sent"}
         # a receiver down past the retry window → dead, then `alerts retry` delivers it
-        http_server.route("/story2.html", article_page(load_seed(), http_server.url(
-            "/story2.html"), title="Nouvelles restrictions à l'exportation de puces"))
-        http_server.route("/wire.xml", rss_feed(load_seed(), feed_url=http_server.url(
-            "/wire.xml"), article_url=http_server.url("/story2.html")),
-            content_type="application/rss+xml")
+        http_server.route(
+            "/story2.html",
+            article_page(
+                load_seed(),
+                http_server.url("/story2.html"),
+                title="Nouvelles restrictions à l'exportation de puces",
+            ),
+        )
+        http_server.route(
+            "/wire.xml",
+            rss_feed(
+                load_seed(),
+                feed_url=http_server.url("/wire.xml"),
+                article_url=http_server.url("/story2.html"),
+            ),
+            content_type="application/rss+xml",
+        )
         receiver.script(*([503] * 40))
         agg.poll()
         for _ in range(20):
@@ -142,13 +183,15 @@ def test_retries_then_dead_letter_then_replay(http_server: LoopbackServer, smtp:
         assert agg.alerts(status="dead") == []
 
 
-def test_smtp_550_is_dead_lettered_at_once(http_server: LoopbackServer, smtp: SmtpServer,
-                                           tmp_path: Path) -> None:
+def test_smtp_550_is_dead_lettered_at_once(
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+) -> None:
     _site(http_server, "wire")
     receiver = WebhookReceiver(http_server)
     smtp.script("550 5.7.1 relaying denied")
-    with make_aggregator(_config(tmp_path, http_server, smtp, receiver.url), clock=Clock(),
-                         extract_workers=0) as agg:
+    with make_aggregator(
+        _config(tmp_path, http_server, smtp, receiver.url), clock=Clock(), extract_workers=0
+    ) as agg:
         agg.poll()
         report = _deliver(agg)
         assert report.dead == 1 and report.sent == 1
@@ -156,9 +199,13 @@ def test_smtp_550_is_dead_lettered_at_once(http_server: LoopbackServer, smtp: Sm
 
 
 def _run_cli(cfg: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "aggregator", "--config", str(cfg), *args],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "--config", str(cfg), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def _wait_for(path: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
@@ -175,10 +222,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
     proc.wait(10)
 
 
-@pytest.mark.parametrize("point,expect_resend", [("before-send", False),
-                                                 ("before-mark-sent", True)])
-def test_sigkill_never_loses_an_alert(http_server: LoopbackServer, smtp: SmtpServer,
-                                      tmp_path: Path, point: str, expect_resend: bool) -> None:
+@pytest.mark.parametrize(
+    "point,expect_resend", [("before-send", False), ("before-mark-sent", True)]
+)
+def test_sigkill_never_loses_an_alert(
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, point: str, expect_resend: bool
+) -> None:
     _site(http_server, "wire")
     receiver = WebhookReceiver(http_server)
     cfg = _config(tmp_path, http_server, smtp, receiver.url, daemon={"lease": "2s"})
@@ -200,18 +249,24 @@ def test_sigkill_never_loses_an_alert(http_server: LoopbackServer, smtp: SmtpSer
 
 
 def test_hostile_titles_give_one_safe_email_and_valid_webhook(
-        http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path) -> None:
-    hostile = ("Nvidia \r\nBcc: x@y =?UTF-8?Q?=0ABcc:?= \u2028 \x00 <script>alert(1)</script>"
-               " <img src=x onerror=alert(2)> contrôles à l'exportation")
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+) -> None:
+    hostile = (
+        "Nvidia \r\nBcc: x@y =?UTF-8?Q?=0ABcc:?= \u2028 \x00 <script>alert(1)</script>"
+        " <img src=x onerror=alert(2)> contrôles à l'exportation"
+    )
     seed = load_seed()
     page = http_server.url("/story.html")
     http_server.route("/story.html", article_page(seed, page, title=hostile))
-    http_server.route("/wire.xml", rss_feed(seed, feed_url=http_server.url("/wire.xml"),
-                                            article_url=page),
-                      content_type="application/rss+xml")
+    http_server.route(
+        "/wire.xml",
+        rss_feed(seed, feed_url=http_server.url("/wire.xml"), article_url=page),
+        content_type="application/rss+xml",
+    )
     receiver = WebhookReceiver(http_server)
-    with make_aggregator(_config(tmp_path, http_server, smtp, receiver.url), clock=Clock(),
-                         extract_workers=0) as agg:
+    with make_aggregator(
+        _config(tmp_path, http_server, smtp, receiver.url), clock=Clock(), extract_workers=0
+    ) as agg:
         agg.poll()
         assert _deliver(agg).sent == 2
     [received] = smtp.messages
@@ -227,20 +282,37 @@ def test_hostile_titles_give_one_safe_email_and_valid_webhook(
     Webhook(SECRET).verify(req.body, dict(req.headers))
 
 
-def test_wire_copies_on_two_outlets_go_out_as_one_alert(http_server: LoopbackServer,
-                                                        smtp: SmtpServer, tmp_path: Path) -> None:
+def test_wire_copies_on_two_outlets_go_out_as_one_alert(
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+) -> None:
     seed = load_seed()
     for outlet in ("afp", "reuters"):
         page = http_server.url(f"/{outlet}/story.html")
         http_server.route(f"/{outlet}/story.html", article_page(seed, page))
-        http_server.route(f"/{outlet}.xml", rss_feed(seed, feed_url=http_server.url(
-            f"/{outlet}.xml"), article_url=page), content_type="application/rss+xml")
+        http_server.route(
+            f"/{outlet}.xml",
+            rss_feed(seed, feed_url=http_server.url(f"/{outlet}.xml"), article_url=page),
+            content_type="application/rss+xml",
+        )
     receiver = WebhookReceiver(http_server)
-    alerts = [{"name": "desk-hook", "kind": "webhook", "url": receiver.url, "secret": SECRET,
-               "group_window": "2m"}]
-    cfg = write_config(tmp_path, [{"name": n, "url": http_server.url(f"/{n}.xml"),
-                                   "extract": True} for n in ("afp", "reuters")],
-                       topics=[TOPIC], alerts=alerts)
+    alerts = [
+        {
+            "name": "desk-hook",
+            "kind": "webhook",
+            "url": receiver.url,
+            "secret": SECRET,
+            "group_window": "2m",
+        }
+    ]
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": n, "url": http_server.url(f"/{n}.xml"), "extract": True}
+            for n in ("afp", "reuters")
+        ],
+        topics=[TOPIC],
+        alerts=alerts,
+    )
     clock = Clock()
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         agg.poll(["afp"])

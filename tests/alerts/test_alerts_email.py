@@ -47,12 +47,21 @@ def smtp() -> Iterator[SmtpServer]:
 
 
 def email_config(server_port: int, **smtp: Any) -> EmailChannelConfig:
-    config = parse_channel({
-        "name": "desk", "kind": "email", "to": ["desk@example.org"],
-        "from": "aggregator@example.org",
-        "smtp": {"host": "127.0.0.1", "port": server_port, "security": "none", "timeout": 5,
-                 **smtp},
-    })
+    config = parse_channel(
+        {
+            "name": "desk",
+            "kind": "email",
+            "to": ["desk@example.org"],
+            "from": "aggregator@example.org",
+            "smtp": {
+                "host": "127.0.0.1",
+                "port": server_port,
+                "security": "none",
+                "timeout": 5,
+                **smtp,
+            },
+        }
+    )
     assert isinstance(config, EmailChannelConfig)
     return config
 
@@ -128,8 +137,11 @@ def test_digest_groups_by_topic() -> None:
     assert message["Message-ID"].startswith("<digest-")
     text = message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert text.index("== export-controls (1) ==") < text.index("Export one")
-    assert text.index("== sanctions (2) ==") < text.index("Sanctions one") < text.index(
-        "Sanctions two")
+    assert (
+        text.index("== sanctions (2) ==")
+        < text.index("Sanctions one")
+        < text.index("Sanctions two")
+    )
     assert text.index("Export one") < text.index("== sanctions")
 
 
@@ -146,7 +158,8 @@ def test_source_and_test_events_render() -> None:
     assert "HTTP 503 for 6 hours" in source.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     test = AlertEvent("test-1", "test", "desk", None, T0)
     assert build_message(config, [test], Templates(), now=T0)["Subject"] == (
-        "[test] Test alert from aggregator")
+        "[test] Test alert from aggregator"
+    )
 
 
 def test_message_id_is_stable_across_builds() -> None:
@@ -158,9 +171,12 @@ def test_message_id_is_stable_across_builds() -> None:
 
 def test_javascript_link_is_not_clickable() -> None:
     event = match_event(art=article(url="javascript:alert(1)"))
-    html = build_message(email_config(25), [event], Templates(), now=T0).get_body(
-        ("html",)).get_content()  # type: ignore[union-attr]
-    assert "href=\"javascript" not in html
+    html = (
+        build_message(email_config(25), [event], Templates(), now=T0)
+        .get_body(("html",))
+        .get_content()
+    )  # type: ignore[union-attr]
+    assert 'href="javascript' not in html
 
 
 def test_user_templates_override_packaged_ones(tmp_path: Path) -> None:
@@ -172,8 +188,9 @@ def test_user_templates_override_packaged_ones(tmp_path: Path) -> None:
     assert "<mark>" in message.get_body(("html",)).get_content()  # type: ignore[union-attr]
 
 
-async def test_missing_template_directory_fails_only_its_channel(tmp_path: Path,
-                                                                 smtp: SmtpServer) -> None:
+async def test_missing_template_directory_fails_only_its_channel(
+    tmp_path: Path, smtp: SmtpServer
+) -> None:
     with pytest.raises(ConfigError):
         Templates(tmp_path / "nope")
     config = email_config(smtp.port).model_copy(update={"templates": tmp_path / "nope"})
@@ -193,8 +210,9 @@ async def test_451_then_250_is_delivered_on_the_retry(smtp: SmtpServer) -> None:
     assert (first.sent, first.retried) == (0, 1) and "451" in first.errors[0]
     retry_at = outbox.rows[row].item.not_before
     assert retry_at > T0
-    second = await deliver_due(outbox, channels, {"desk": config}, now=retry_at, worker="w",
-                               rng=rng)
+    second = await deliver_due(
+        outbox, channels, {"desk": config}, now=retry_at, worker="w", rng=rng
+    )
     assert second.sent == 1 and outbox.status(row) == "sent"
     assert smtp.attempts == 2 and len(smtp.messages) == 1
     assert smtp.messages[0].message()["Message-ID"] == "<match-5@aggregator>"
@@ -205,8 +223,14 @@ async def test_550_is_dead_lettered_immediately(smtp: SmtpServer) -> None:
     config = email_config(smtp.port)
     outbox = MemoryOutbox()
     row = outbox.add(match_event(channel="desk"))
-    report = await deliver_due(outbox, {"desk": build_channel(config)}, {"desk": config}, now=T0,
-                               worker="w", rng=random.Random(1))
+    report = await deliver_due(
+        outbox,
+        {"desk": build_channel(config)},
+        {"desk": config},
+        now=T0,
+        worker="w",
+        rng=random.Random(1),
+    )
     assert report.dead == 1 and outbox.status(row) == "dead"
     assert "550" in (outbox.rows[row].last_error or "")
 
@@ -214,14 +238,16 @@ async def test_550_is_dead_lettered_immediately(smtp: SmtpServer) -> None:
 async def test_partly_refused_recipients_are_reported_but_delivered(smtp: SmtpServer) -> None:
     smtp.refuse("gone@example.org")
     config = email_config(smtp.port).model_copy(
-        update={"to": ["desk@example.org", "gone@example.org"]})
+        update={"to": ["desk@example.org", "gone@example.org"]}
+    )
     delivery = await EmailChannel(config).send([match_event()])
     assert "refused: gone@example.org (550" in delivery.detail
     assert smtp.messages[0].rcpt_tos == ("desk@example.org",)
 
 
-@pytest.mark.parametrize("reply,permanent", [("550 5.1.1 no such user", True),
-                                             ("450 4.2.1 mailbox busy", False)])
+@pytest.mark.parametrize(
+    "reply,permanent", [("550 5.1.1 no such user", True), ("450 4.2.1 mailbox busy", False)]
+)
 async def test_every_recipient_refused(smtp: SmtpServer, reply: str, permanent: bool) -> None:
     smtp.refuse("desk@example.org", reply)
     with pytest.raises(DeliveryError) as info:
@@ -255,8 +281,7 @@ async def test_wrong_password_is_permanent(tls_files: Any) -> None:
     with SmtpServer(starttls=tls_files.server_context(), users={"desk": "pw"}) as server:
         config = email_config(server.port, security="starttls", username="desk", password="no")
         with pytest.raises(DeliveryError) as info:
-            await EmailChannel(config, ssl_context=tls_files.client_context()).send(
-                [match_event()])
+            await EmailChannel(config, ssl_context=tls_files.client_context()).send([match_event()])
         assert info.value.permanent and "535" in str(info.value)
         assert server.messages == []
 

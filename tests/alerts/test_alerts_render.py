@@ -60,6 +60,7 @@ def test_templates_escape_values_in_html_unless_marked(tmp_path: Path) -> None:
 
 
 def test_a_value_is_not_expanded_again() -> None:
-    rendered = Templates().render("source.txt", {"feed": "$url", "url": "u", "problem": "p",
-                                                 "detail": "d"})
+    rendered = Templates().render(
+        "source.txt", {"feed": "$url", "url": "u", "problem": "p", "detail": "d"}
+    )
     assert "Feed: $url" in rendered

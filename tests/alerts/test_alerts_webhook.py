@@ -18,6 +18,7 @@ from aggregator.alerts.types import AlertEvent
 from aggregator.alerts.webhook import WebhookChannel
 from aggregator.exceptions import DeliveryError
 from aggregator.http.fetcher import Fetcher, FetchPolicy
+from tests.alerts.test_alerts_email import HOSTILE_TITLES
 from tests.support.httpserver import LoopbackServer, Response
 from tests.support.outbox import (
     T0,
@@ -29,7 +30,6 @@ from tests.support.outbox import (
 )
 from tests.support.receiver import WebhookReceiver
 from tests.support.smtp import free_port
-from tests.alerts.test_alerts_email import HOSTILE_TITLES
 
 SECRET = "whsec_" + base64.b64encode(bytes(range(32))).decode()
 LOOPBACK = FetchPolicy(allow_private=("127.0.0.1/32",), total_timeout=5)
@@ -59,8 +59,14 @@ def verified(receiver: WebhookReceiver, index: int = -1) -> Any:
 
 
 async def dispatch(outbox: MemoryOutbox, channel: WebhookChannel, now: Any) -> Any:
-    return await deliver_due(outbox, {"desk": channel}, {"desk": channel.config}, now=now,
-                             worker="w", rng=random.Random(3))
+    return await deliver_due(
+        outbox,
+        {"desk": channel},
+        {"desk": channel.config},
+        now=now,
+        worker="w",
+        rng=random.Random(3),
+    )
 
 
 async def test_signed_match_payload(receiver: WebhookReceiver, fetcher: Fetcher) -> None:
@@ -76,20 +82,32 @@ async def test_signed_match_payload(receiver: WebhookReceiver, fetcher: Fetcher)
     data = payload["data"]
     assert (data["alert_id"], data["topic"]) == ("match-42", "export-controls")
     assert data["article"] == {
-        "id": 1, "url": "https://news.example.org/reuters/1",
-        "title": "EU tightens export controls on chips", "feeds": ["reuters"], "language": "en",
-        "published": "2025-03-04T08:30:00Z", "matched_terms": ["export controls"],
+        "id": 1,
+        "url": "https://news.example.org/reuters/1",
+        "title": "EU tightens export controls on chips",
+        "feeds": ["reuters"],
+        "language": "en",
+        "published": "2025-03-04T08:30:00Z",
+        "matched_terms": ["export controls"],
         "snippets": [
-            "Brussels said on Tuesday that new export controls on advanced chips take effect."],
-        "sources": [{"feed": "reuters", "url": "https://news.example.org/reuters/1",
-                     "title": "EU tightens export controls on chips"}],
+            "Brussels said on Tuesday that new export controls on advanced chips take effect."
+        ],
+        "sources": [
+            {
+                "feed": "reuters",
+                "url": "https://news.example.org/reuters/1",
+                "title": "EU tightens export controls on chips",
+            }
+        ],
     }
 
 
 async def test_signature_uses_the_wall_clock_even_on_a_simulated_one(
-        receiver: WebhookReceiver, fetcher: Fetcher) -> None:
-    channel = build_channel(hook(receiver.url), fetcher_factory=lambda: fetcher,
-                            clock=lambda: T0)  # the daemon's clock may be simulated
+    receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
+    channel = build_channel(
+        hook(receiver.url), fetcher_factory=lambda: fetcher, clock=lambda: T0
+    )  # the daemon's clock may be simulated
     await channel.send([match_event()])
     verified(receiver)  # raises "timestamp too old" if T0 (2025) had been signed
 
@@ -102,8 +120,9 @@ async def test_forged_signature_is_detected(receiver: WebhookReceiver, fetcher: 
         Webhook(SECRET).verify(tampered, request.headers)
 
 
-async def test_without_secret_nothing_is_signed(receiver: WebhookReceiver,
-                                                fetcher: Fetcher) -> None:
+async def test_without_secret_nothing_is_signed(
+    receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
     config = parse_channel({"name": "desk", "kind": "webhook", "url": receiver.url})
     await build_channel(config, fetcher_factory=lambda: fetcher).send([match_event()])
     headers = receiver.received[0].headers
@@ -111,8 +130,9 @@ async def test_without_secret_nothing_is_signed(receiver: WebhookReceiver,
 
 
 @pytest.mark.parametrize("title", HOSTILE_TITLES)
-async def test_hostile_title_is_valid_signed_json(receiver: WebhookReceiver, fetcher: Fetcher,
-                                                  title: str) -> None:
+async def test_hostile_title_is_valid_signed_json(
+    receiver: WebhookReceiver, fetcher: Fetcher, title: str
+) -> None:
     await WebhookChannel(hook(receiver.url), fetcher).send([match_event(art=article(title=title))])
     sent = verified(receiver)["data"]["article"]["title"]
     assert not any(c in sent for c in "\r\n\x00\x7f\x1b\u2028\u2029")
@@ -125,11 +145,16 @@ async def test_change_payload(receiver: WebhookReceiver, fetcher: Fetcher) -> No
     assert payload["type"] == "article.changed"
     assert payload["data"]["thread_id"] == "match-1"
     assert payload["data"]["change"] == {
-        "version": 2, "previous_version": 1, "headline_changed": True,
+        "version": 2,
+        "previous_version": 1,
+        "headline_changed": True,
         "old_title": "EU tightens export controls on chips",
-        "new_title": "EU delays export controls on chips", "words_added": 42,
-        "words_removed": 17, "reasons": ["headline", "min_words"],
-        "correction": "An earlier version misstated the date.", "topic_change": "context",
+        "new_title": "EU delays export controls on chips",
+        "words_added": 42,
+        "words_removed": 17,
+        "reasons": ["headline", "min_words"],
+        "correction": "An earlier version misstated the date.",
+        "topic_change": "context",
         "diff_summary": "- take effect in May\n+ take effect in July",
     }
 
@@ -144,8 +169,9 @@ async def test_source_and_test_types(receiver: WebhookReceiver, fetcher: Fetcher
     assert test["type"] == "test" and "article" not in test["data"]
 
 
-async def test_digest_is_one_post_keeping_inner_ids(receiver: WebhookReceiver,
-                                                    fetcher: Fetcher) -> None:
+async def test_digest_is_one_post_keeping_inner_ids(
+    receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
     events = [match_event("m-1"), match_event("m-2", topic="sanctions", art=article(2))]
     await WebhookChannel(hook(receiver.url), fetcher).send(events)
     payload = verified(receiver)
@@ -155,7 +181,8 @@ async def test_digest_is_one_post_keeping_inner_ids(receiver: WebhookReceiver,
 
 
 async def test_500_500_200_is_three_attempts_with_one_webhook_id(
-        receiver: WebhookReceiver, fetcher: Fetcher) -> None:
+    receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
     receiver.script(500, 500, 200)
     outbox, channel = MemoryOutbox(), WebhookChannel(hook(receiver.url), fetcher)
     row = outbox.add(match_event("match-9"), hold=timedelta(minutes=2))
@@ -179,9 +206,9 @@ async def test_429_retry_after_is_honoured(receiver: WebhookReceiver, fetcher: F
     assert outbox.rows[row].item.not_before >= T0 + timedelta(seconds=900)
 
 
-async def test_redirect_is_a_failure_and_not_followed(http_server: LoopbackServer,
-                                                      receiver: WebhookReceiver,
-                                                      fetcher: Fetcher) -> None:
+async def test_redirect_is_a_failure_and_not_followed(
+    http_server: LoopbackServer, receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
     moved = http_server.url("/hook")
     old = http_server.route("/old-hook", status=308, headers={"Location": moved})
     with pytest.raises(DeliveryError) as info:
@@ -191,8 +218,9 @@ async def test_redirect_is_a_failure_and_not_followed(http_server: LoopbackServe
 
 
 @pytest.mark.parametrize("status", [400, 401, 404, 410])
-async def test_client_errors_are_permanent(receiver: WebhookReceiver, fetcher: Fetcher,
-                                           status: int) -> None:
+async def test_client_errors_are_permanent(
+    receiver: WebhookReceiver, fetcher: Fetcher, status: int
+) -> None:
     receiver.script(status)
     outbox, channel = MemoryOutbox(), WebhookChannel(hook(receiver.url), fetcher)
     row = outbox.add(match_event())
@@ -202,8 +230,9 @@ async def test_client_errors_are_permanent(receiver: WebhookReceiver, fetcher: F
 
 
 @pytest.mark.parametrize("status", [408, 429, 500, 502, 503])
-async def test_server_errors_are_transient(receiver: WebhookReceiver, fetcher: Fetcher,
-                                           status: int) -> None:
+async def test_server_errors_are_transient(
+    receiver: WebhookReceiver, fetcher: Fetcher, status: int
+) -> None:
     receiver.script(status)
     with pytest.raises(DeliveryError) as info:
         await WebhookChannel(hook(receiver.url), fetcher).send([match_event()])
@@ -232,12 +261,16 @@ async def test_private_address_is_blocked_permanently(receiver: WebhookReceiver)
     assert receiver.received == []
 
 
-async def test_wire_copies_are_one_post_listing_both_sources(receiver: WebhookReceiver,
-                                                             fetcher: Fetcher) -> None:
+async def test_wire_copies_are_one_post_listing_both_sources(
+    receiver: WebhookReceiver, fetcher: Fetcher
+) -> None:
     outbox, channel = MemoryOutbox(), WebhookChannel(hook(receiver.url), fetcher)
     first = match_event("m-1", art=article(1, feed="reuters", fingerprint=0xABCDEF))
-    second = match_event("m-2", created_at=T0 + timedelta(seconds=50),
-                         art=article(2, feed="afp", fingerprint=0xABCDEF ^ 0b101))
+    second = match_event(
+        "m-2",
+        created_at=T0 + timedelta(seconds=50),
+        art=article(2, feed="afp", fingerprint=0xABCDEF ^ 0b101),
+    )
     rows = [outbox.add(e, hold=channel.config.group_window) for e in (first, second)]
     report = await dispatch(outbox, channel, T0 + timedelta(minutes=3))
     assert report.sent == 2 and all(outbox.status(r) == "sent" for r in rows)

@@ -40,22 +40,42 @@ def run(cfg: Path, *args: str) -> int:
 
 @pytest.fixture
 def site(http_server: LoopbackServer) -> LoopbackServer:
-    http_server.route("/rss.xml", (FIXTURES / "rss20.xml").read_bytes(),
-                      content_type="application/rss+xml")
-    http_server.route("/atom.xml", (FIXTURES / "atom10.xml").read_bytes(),
-                      content_type="application/atom+xml")
-    http_server.route("/", '<html><head><title>Home</title>'
-                      '<link rel="alternate" type="application/atom+xml" title="News" '
-                      'href="/atom.xml"></head><body>hi</body></html>')
+    http_server.route(
+        "/rss.xml", (FIXTURES / "rss20.xml").read_bytes(), content_type="application/rss+xml"
+    )
+    http_server.route(
+        "/atom.xml", (FIXTURES / "atom10.xml").read_bytes(), content_type="application/atom+xml"
+    )
+    http_server.route(
+        "/",
+        "<html><head><title>Home</title>"
+        '<link rel="alternate" type="application/atom+xml" title="News" '
+        'href="/atom.xml"></head><body>hi</body></html>',
+    )
     return http_server
 
 
-def test_feeds_add_discovers_from_html_and_keeps_comments(site: LoopbackServer,
-                                                          tmp_path: Path) -> None:
+def test_feeds_add_discovers_from_html_and_keeps_comments(
+    site: LoopbackServer, tmp_path: Path
+) -> None:
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(COMMENTED.format(url=site.url("/rss.xml")))
-    assert run(cfg, "feeds", "add", site.url("/"), "--name", "second", "--interval", "10m",
-               "--tag", "de", "--no-extract") == 0
+    assert (
+        run(
+            cfg,
+            "feeds",
+            "add",
+            site.url("/"),
+            "--name",
+            "second",
+            "--interval",
+            "10m",
+            "--tag",
+            "de",
+            "--no-extract",
+        )
+        == 0
+    )
     text = cfg.read_text()
     assert "# Desk config — keep this comment" in text and "# inline comment" in text
     assert "# the first feed" in text and "# test site" in text
@@ -67,8 +87,9 @@ def test_feeds_add_discovers_from_html_and_keeps_comments(site: LoopbackServer,
     assert second is not None and second.extract is False and second.tags == ["de"]
 
 
-def test_feeds_add_rejects_a_page_without_feed(site: LoopbackServer, tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_feeds_add_rejects_a_page_without_feed(
+    site: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     site.route("/plain", "<html><body>no feed here</body></html>")
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text(COMMENTED.format(url=site.url("/rss.xml")))
@@ -91,8 +112,9 @@ def test_remove_enable_disable_in_place(site: LoopbackServer, tmp_path: Path) ->
     assert run(cfg, "feeds", "remove", "first") == 2
 
 
-def test_opml_import_then_export_round_trips(tmp_path: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_opml_import_then_export_round_trips(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_config(tmp_path, [])
     opml = tmp_path / "in.opml"
     opml.write_text("""<?xml version="1.0"?><opml version="2.0"><head><title>x</title></head>
@@ -117,8 +139,9 @@ def test_opml_import_then_export_round_trips(tmp_path: Path,
     assert "https://www.heise.de/rss/heise-atom.xml" in capsys.readouterr().out
 
 
-def test_invalid_config_exits_2_naming_the_key(tmp_path: Path,
-                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_invalid_config_exits_2_naming_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text("feeds:\n  - name: a\n    url: https://x.org/f\n    interval: soon\n")
     assert run(cfg, "feeds", "list") == 2
@@ -126,18 +149,25 @@ def test_invalid_config_exits_2_naming_the_key(tmp_path: Path,
     assert "feeds[0].interval" in err and f"{cfg}:4" in err and "Traceback" not in err
 
 
-def test_poll_list_show_json(site: LoopbackServer, tmp_path: Path,
-                             capsys: pytest.CaptureFixture[str]) -> None:
-    cfg = write_config(tmp_path, [{"name": "rss", "url": site.url("/rss.xml")},
-                                  {"name": "broken", "url": site.url("/missing")}])
+def test_poll_list_show_json(
+    site: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "rss", "url": site.url("/rss.xml")},
+            {"name": "broken", "url": site.url("/missing")},
+        ],
+    )
     assert run(cfg, "poll") == 0
     out = capsys.readouterr().out
     assert "rss" in out and "3 new" in out and "broken" in out and "404" in out
     assert run(cfg, "items", "list", "--json", "--feed", "rss") == 0
     items = json.loads(capsys.readouterr().out)
     assert len(items) == 3
-    assert {"id", "url", "title", "feeds", "published", "language", "extracted",
-            "versions"} <= set(items[0])
+    assert {"id", "url", "title", "feeds", "published", "language", "extracted", "versions"} <= set(
+        items[0]
+    )
     assert run(cfg, "items", "show", str(items[0]["id"]), "--json") == 0
     shown = json.loads(capsys.readouterr().out)
     assert shown["text"] and shown["feeds"] == ["rss"] and shown["versions"] == 1
@@ -149,8 +179,9 @@ def test_poll_list_show_json(site: LoopbackServer, tmp_path: Path,
     assert feeds["rss"]["articles"] == 3 and "404" in feeds["broken"]["last_error"]
 
 
-def test_feeds_test_prints_without_storing(site: LoopbackServer, tmp_path: Path,
-                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_feeds_test_prints_without_storing(
+    site: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = write_config(tmp_path, [])
     assert run(cfg, "feeds", "test", site.url("/rss.xml"), "--json") == 0
     report = json.loads(capsys.readouterr().out)
@@ -160,10 +191,14 @@ def test_feeds_test_prints_without_storing(site: LoopbackServer, tmp_path: Path,
 
 
 def test_demo_runs_offline(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "aggregator", "demo", "--out", str(tmp_path)],
-                          capture_output=True, text=True, timeout=120, check=False,
-                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path),
-                               "NO_PROXY": "*"})
+    proc = subprocess.run(
+        [sys.executable, "-m", "aggregator", "demo", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "NO_PROXY": "*"},
+    )
     assert proc.returncode == 0, proc.stderr
     seed = load_seed()
     assert seed.title in proc.stdout
@@ -179,8 +214,9 @@ def test_seed_site_serves_feed_and_page() -> None:
     assert seed.paragraphs[0][:50] in page and "http://x.test/a.html" in feed
 
 
-def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_topics_test_and_search_on_the_demo_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from aggregator.cli.demo import run_demo
 
     assert run_demo(tmp_path, lambda s: None) == 0
@@ -196,9 +232,18 @@ def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
     assert json.loads(capsys.readouterr().out) == []
     assert run(cfg, "items", "list", "--topic", "export-controls", "--json") == 0
     assert len(json.loads(capsys.readouterr().out)) == 1
-    assert run(cfg, "topics", "test", "export-controls", "--text",
-               "Les exportations de vin vers la Chine ont reculé, malgré les restrictions "
-               "sanitaires levées en janvier.") == 1
+    assert (
+        run(
+            cfg,
+            "topics",
+            "test",
+            "export-controls",
+            "--text",
+            "Les exportations de vin vers la Chine ont reculé, malgré les restrictions "
+            "sanitaires levées en janvier.",
+        )
+        == 1
+    )
     assert run(cfg, "topics", "test", "--query", "(chips AND", "--text", "x") == 2
     assert "column" in capsys.readouterr().err
     assert run(cfg, "alerts", "list", "--json") == 0
@@ -207,17 +252,22 @@ def test_topics_test_and_search_on_the_demo_database(tmp_path: Path,
     assert list(tmp_path.glob("*.eml"))
 
 
-def test_versions_diff_changes_and_recheck_commands(http_server: LoopbackServer, tmp_path: Path,
-                                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_versions_diff_changes_and_recheck_commands(
+    http_server: LoopbackServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     seed = load_seed()
     page = http_server.url("/a.html")
     http_server.route("/a.html", article_page(seed, page))
-    http_server.route("/f.xml", rss_feed(seed, feed_url=http_server.url("/f.xml"),
-                                         article_url=page), content_type="application/rss+xml")
-    cfg = write_config(tmp_path, [{"name": "f", "url": http_server.url("/f.xml"),
-                                   "extract": True}])
+    http_server.route(
+        "/f.xml",
+        rss_feed(seed, feed_url=http_server.url("/f.xml"), article_url=page),
+        content_type="application/rss+xml",
+    )
+    cfg = write_config(tmp_path, [{"name": "f", "url": http_server.url("/f.xml"), "extract": True}])
     assert run(cfg, "poll") == 0
-    http_server.route("/a.html", article_page(seed, page, title="Nvidia : Washington durcit le ton"))
+    http_server.route(
+        "/a.html", article_page(seed, page, title="Nvidia : Washington durcit le ton")
+    )
     assert run(cfg, "recheck", "1") == 0
     assert "v2 (headline)" in capsys.readouterr().out
     assert run(cfg, "items", "versions", "1", "--json") == 0

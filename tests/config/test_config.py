@@ -39,19 +39,33 @@ def test_good_config_loads_with_defaults(tmp_path: Path) -> None:
     assert cfg.database_url() == f"sqlite:///{(tmp_path / 'agg.db').resolve()}"
 
 
-@pytest.mark.parametrize("old,new,line,key,words", [
-    ("interval: 10m", "interval: 10 minutes", 9, "feeds[0].interval", "not a duration"),
-    ("  - name: bbc", "  - name: le-monde", 11, "feeds[1].name", "duplicate"),
-    ("    tags: [fr]", "    tags: [fr]\n    intervall: 5m", 11, "feeds[0].intervall",
-     "did you mean 'interval'"),
-    ("defaults:", "defaults:\n  extrct: true", 5, "defaults.extrct", "did you mean 'extract'"),
-    ("url: https://www.lemonde.fr/rss/une.xml", "url: ftp://x", 8, "feeds[0].url", "http"),
-    ("  - name: bbc", "  - name: BBC News", 11, "feeds[1].name", "lower-case"),
-    ("allow_private: [127.0.0.1/32]", "allow_private: [127.0.0.1/99]", 3,
-     "network.allow_private", "network"),
-])
-def test_bad_config_names_line_and_key(tmp_path: Path, old: str, new: str, line: int,
-                                       key: str, words: str) -> None:
+@pytest.mark.parametrize(
+    "old,new,line,key,words",
+    [
+        ("interval: 10m", "interval: 10 minutes", 9, "feeds[0].interval", "not a duration"),
+        ("  - name: bbc", "  - name: le-monde", 11, "feeds[1].name", "duplicate"),
+        (
+            "    tags: [fr]",
+            "    tags: [fr]\n    intervall: 5m",
+            11,
+            "feeds[0].intervall",
+            "did you mean 'interval'",
+        ),
+        ("defaults:", "defaults:\n  extrct: true", 5, "defaults.extrct", "did you mean 'extract'"),
+        ("url: https://www.lemonde.fr/rss/une.xml", "url: ftp://x", 8, "feeds[0].url", "http"),
+        ("  - name: bbc", "  - name: BBC News", 11, "feeds[1].name", "lower-case"),
+        (
+            "allow_private: [127.0.0.1/32]",
+            "allow_private: [127.0.0.1/99]",
+            3,
+            "network.allow_private",
+            "network",
+        ),
+    ],
+)
+def test_bad_config_names_line_and_key(
+    tmp_path: Path, old: str, new: str, line: int, key: str, words: str
+) -> None:
     path = _write(tmp_path, GOOD.replace(old, new))
     with pytest.raises(ConfigError) as info:
         load_config(path)
@@ -66,7 +80,8 @@ def test_bad_config_names_line_and_key(tmp_path: Path, old: str, new: str, line:
 def test_env_interpolation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FEED_HOST", "example.org")
     text = GOOD.replace("www.lemonde.fr", "${FEED_HOST}").replace(
-        "feeds.bbci.co.uk", "${MISSING_HOST:-bbc.example}")
+        "feeds.bbci.co.uk", "${MISSING_HOST:-bbc.example}"
+    )
     cfg = load_config(_write(tmp_path, text))
     assert cfg.feeds[0].url == "https://example.org/rss/une.xml"
     assert cfg.feeds[1].url == "https://bbc.example/news/rss.xml"

@@ -39,11 +39,22 @@ feeds:
 
 def state(**kw: Any) -> FeedState:
     base: dict[str, Any] = {
-        "id": 1, "name": "f", "url": "https://example.org/feed.xml", "etag": None,
-        "last_modified": None, "body_hash": None, "identity_rule": None,
-        "disabled_reason": None, "error_count": 0, "next_due_at": None,
-        "last_success_at": None, "last_new_at": None, "avg_new_interval_s": None,
-        "failing_since": None, "health": None}
+        "id": 1,
+        "name": "f",
+        "url": "https://example.org/feed.xml",
+        "etag": None,
+        "last_modified": None,
+        "body_hash": None,
+        "identity_rule": None,
+        "disabled_reason": None,
+        "error_count": 0,
+        "next_due_at": None,
+        "last_success_at": None,
+        "last_new_at": None,
+        "avg_new_interval_s": None,
+        "failing_since": None,
+        "health": None,
+    }
     return FeedState(**{**base, **kw})
 
 
@@ -143,8 +154,9 @@ class Clock:
 
 
 def once(agg: Any) -> None:
-    asyncio.run(Daemon(agg, Options(once=True, signals=False, watch=False,
-                                    announce=lambda _: None)).serve())
+    asyncio.run(
+        Daemon(agg, Options(once=True, signals=False, watch=False, announce=lambda _: None)).serve()
+    )
 
 
 def source_rows(agg: Any, problem: str = "html") -> list[OutboxRow]:
@@ -153,18 +165,26 @@ def source_rows(agg: Any, problem: str = "html") -> list[OutboxRow]:
     return [r for r in rows if r.payload["source"]["problem"] == problem]
 
 
-@pytest.mark.parametrize("page", [
-    ("<!doctype html><html><head><title>Just a moment...</title></head>"
-     "<body><h1>Checking your browser</h1><div class='cf-captcha'></div></body></html>"),
-])
+@pytest.mark.parametrize(
+    "page",
+    [
+        (
+            "<!doctype html><html><head><title>Just a moment...</title></head>"
+            "<body><h1>Checking your browser</h1><div class='cf-captcha'></div></body></html>"
+        ),
+    ],
+)
 def test_a_feed_turning_into_a_captcha_page_raises_one_source_alert_a_day(
-        http_server: LoopbackServer, tmp_path: Path, page: str) -> None:
+    http_server: LoopbackServer, tmp_path: Path, page: str
+) -> None:
     url = http_server.route("/feed.xml", page)
     hook = http_server.url("/hook")
     clock = Clock()
-    cfg = write_config(tmp_path, [{"name": "wire", "url": url, "interval": "1m"}],
-                       alerts=[{"name": "desk", "kind": "webhook", "url": hook,
-                                "events": ["source"]}])
+    cfg = write_config(
+        tmp_path,
+        [{"name": "wire", "url": url, "interval": "1m"}],
+        alerts=[{"name": "desk", "kind": "webhook", "url": hook, "events": ["source"]}],
+    )
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         once(agg)
         first = source_rows(agg)

@@ -60,24 +60,38 @@ def samples(text: str) -> dict[str, float]:
 
 
 def test_endpoints_report_liveness_readiness_and_metrics(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     url = http_server.route("/feed.xml", RSS, content_type="application/rss+xml")
     broken = http_server.route("/broken.xml", "no", status=500)
-    path = write_config(tmp_path, [{"name": "news", "url": url}, {"name": "bad", "url": broken}],
-                        daemon={"tick": "0.2s", "http_port": 0})
+    path = write_config(
+        tmp_path,
+        [{"name": "news", "url": url}, {"name": "bad", "url": broken}],
+        daemon={"tick": "0.2s", "http_port": 0},
+    )
     lines: list[str] = []
-    with make_aggregator(path, extract_workers=0) as agg, \
-            BackgroundDaemon(agg, Options(announce=lines.append)) as d:
+    with (
+        make_aggregator(path, extract_workers=0) as agg,
+        BackgroundDaemon(agg, Options(announce=lines.append)) as d,
+    ):
         assert d.http in lines[0]  # the chosen port is printed
-        wait_for(lambda: 'aggregator_polls_total{result="error"}' in get(d.http + "/metrics")[1],
-                 10, "the first cycle")
+        wait_for(
+            lambda: 'aggregator_polls_total{result="error"}' in get(d.http + "/metrics")[1],
+            10,
+            "the first cycle",
+        )
         assert get(d.http + "/healthz") == (200, "ok\n")
         status, body = get(d.http + "/readyz")
         assert status == 200, body
-        assert json.loads(body) == {"ready": True, "checks": {
-            "database": "ok", "scheduler": "ok", "alerts": "ok"}}
-        wait_for(lambda: samples(get(d.http + "/metrics")[1]).get("aggregator_cycles_total", 0) >= 2,
-                 10, "a second cycle (gauges set)")
+        assert json.loads(body) == {
+            "ready": True,
+            "checks": {"database": "ok", "scheduler": "ok", "alerts": "ok"},
+        }
+        wait_for(
+            lambda: samples(get(d.http + "/metrics")[1]).get("aggregator_cycles_total", 0) >= 2,
+            10,
+            "a second cycle (gauges set)",
+        )
         m = samples(get(d.http + "/metrics")[1])
         assert get(d.http + "/nope")[0] == 404
     assert m['aggregator_polls_total{result="ok"}'] == 1
@@ -86,9 +100,13 @@ def test_endpoints_report_liveness_readiness_and_metrics(
     assert m["aggregator_articles_ingested_total"] == 2
     assert m["aggregator_due_feeds"] == 0 and m["aggregator_pending_alerts"] == 0
     assert m["aggregator_due_rechecks"] == 0
-    for name in ("aggregator_extraction_seconds_count", "aggregator_alerts_delivered_total",
-                 'aggregator_alerts_failed_total{outcome="dead"}', "aggregator_cycle_seconds_count",
-                 "aggregator_heartbeat_timestamp_seconds"):
+    for name in (
+        "aggregator_extraction_seconds_count",
+        "aggregator_alerts_delivered_total",
+        'aggregator_alerts_failed_total{outcome="dead"}',
+        "aggregator_cycle_seconds_count",
+        "aggregator_heartbeat_timestamp_seconds",
+    ):
         assert name in m
 
 
@@ -105,8 +123,14 @@ class Ticks:
 
 def readiness(oldest: datetime | None = None, ping: bool = True) -> tuple[Readiness, Ticks]:
     ticks = Ticks()
-    r = Readiness(ping=lambda: ping, oldest_alert=lambda: oldest, clock=lambda: T0,
-                  max_heartbeat_age=15.0, max_alert_age=timedelta(minutes=30), monotonic=ticks)
+    r = Readiness(
+        ping=lambda: ping,
+        oldest_alert=lambda: oldest,
+        clock=lambda: T0,
+        max_heartbeat_age=15.0,
+        max_alert_age=timedelta(minutes=30),
+        monotonic=ticks,
+    )
     return r, ticks
 
 
@@ -134,8 +158,7 @@ def test_unready_when_the_oldest_pending_alert_is_too_old() -> None:
 def test_unready_when_the_database_does_not_answer() -> None:
     r, _ = readiness(ping=False)
     r.beat()
-    assert r.check() == (False, {"database": "unreachable", "scheduler": "ok",
-                                 "alerts": "unknown"})
+    assert r.check() == (False, {"database": "unreachable", "scheduler": "ok", "alerts": "unknown"})
 
 
 def draft(alert_id: str, not_before: datetime) -> AlertDraft:
@@ -146,17 +169,21 @@ def test_oldest_pending_alert_ignores_held_and_delivered_ones(db_url: str) -> No
     store = Store.open(db_url)
     try:
         assert oldest_pending_alert(store, T0) is None
-        insert_outbox(store, [draft("held", T0 + timedelta(hours=1)),  # digest window
-                              draft("late", T0 - timedelta(minutes=40)),
-                              draft("sent", T0 - timedelta(hours=5))])
+        insert_outbox(
+            store,
+            [
+                draft("held", T0 + timedelta(hours=1)),  # digest window
+                draft("late", T0 - timedelta(minutes=40)),
+                draft("sent", T0 - timedelta(hours=5)),
+            ],
+        )
         with store.session() as s:
             from sqlalchemy import update
             from sqlmodel import col
 
             from aggregator.storage.models import OutboxRow
 
-            s.exec(update(OutboxRow).where(col(OutboxRow.alert_id) == "sent")
-                   .values(status="sent"))
+            s.exec(update(OutboxRow).where(col(OutboxRow.alert_id) == "sent").values(status="sent"))
             s.commit()
         assert oldest_pending_alert(store, T0) == T0 - timedelta(minutes=40)
     finally:
@@ -184,22 +211,33 @@ def throwaway_pg_database() -> Iterator[tuple[str, Callable[[], None], Callable[
     sql(f'CREATE DATABASE "{name}"')
     url = base.rsplit("/", 1)[0] + "/" + name
     try:
-        yield (url, lambda: sql(f'DROP DATABASE "{name}" WITH (FORCE)'),
-               lambda: sql(f'CREATE DATABASE "{name}"'))
+        yield (
+            url,
+            lambda: sql(f'DROP DATABASE "{name}" WITH (FORCE)'),
+            lambda: sql(f'CREATE DATABASE "{name}"'),
+        )
     finally:
         sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.mark.postgres
 def test_readyz_follows_the_database_away_and_back(
-        throwaway_pg_database: tuple[str, Callable[[], None], Callable[[], None]],
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    throwaway_pg_database: tuple[str, Callable[[], None], Callable[[], None]],
+    http_server: LoopbackServer,
+    tmp_path: Path,
+) -> None:
     url, drop, create = throwaway_pg_database
     feed = http_server.route("/feed.xml", RSS, content_type="application/rss+xml")
-    path = write_config(tmp_path, [{"name": "news", "url": feed}], database=url,
-                        daemon={"tick": "0.2s", "http_port": 0})
-    with make_aggregator(path, extract_workers=0) as agg, \
-            BackgroundDaemon(agg, Options(announce=lambda _: None)) as d:
+    path = write_config(
+        tmp_path,
+        [{"name": "news", "url": feed}],
+        database=url,
+        daemon={"tick": "0.2s", "http_port": 0},
+    )
+    with (
+        make_aggregator(path, extract_workers=0) as agg,
+        BackgroundDaemon(agg, Options(announce=lambda _: None)) as d,
+    ):
         wait_for(lambda: get(d.http + "/readyz")[0] == 200, 10, "ready")
         drop()
         wait_for(lambda: get(d.http + "/readyz")[0] == 503, 10, "unready")
@@ -214,7 +252,9 @@ def test_readyz_follows_the_database_away_and_back(
 def test_the_daemon_starts_its_workers_before_the_first_cycle(tmp_path: Path) -> None:
     """No feed to poll, so only start-up can have started the worker processes."""
     path = write_config(tmp_path, [], daemon={"tick": "1h", "http_port": 0})
-    with make_aggregator(path, extract_workers=2) as agg, \
-            BackgroundDaemon(agg, Options(announce=lambda _: None)):
+    with (
+        make_aggregator(path, extract_workers=2) as agg,
+        BackgroundDaemon(agg, Options(announce=lambda _: None)),
+    ):
         pids = agg.extractor.worker_pids()
         assert len(pids) == 2 and all(Path(f"/proc/{pid}").exists() for pid in pids)

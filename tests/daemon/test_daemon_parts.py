@@ -70,12 +70,17 @@ def test_postgres_needs_no_lock() -> None:
 
 
 def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
-    code = ("import sys, time; from pathlib import Path; from aggregator.daemon.lock import "
-            "DaemonLock; DaemonLock(Path(sys.argv[1])).acquire(); print('held', flush=True); "
-            "time.sleep(60)")
-    holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "a.db.lock")],
-                              stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])})
+    code = (
+        "import sys, time; from pathlib import Path; from aggregator.daemon.lock import "
+        "DaemonLock; DaemonLock(Path(sys.argv[1])).acquire(); print('held', flush=True); "
+        "time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(tmp_path / "a.db.lock")],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])},
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline() == "held\n"
         with pytest.raises(DaemonLockedError, match=f"pid {holder.pid}"):
@@ -92,7 +97,9 @@ def test_a_killed_holder_leaves_no_stale_lock(tmp_path: Path) -> None:
 
 
 def record(msg: str, **extra: object) -> logging.LogRecord:
-    rec = logging.LogRecord("aggregator.ingest.pipeline", logging.WARNING, __file__, 1, msg, (), None)
+    rec = logging.LogRecord(
+        "aggregator.ingest.pipeline", logging.WARNING, __file__, 1, msg, (), None
+    )
     for k, v in extra.items():
         setattr(rec, k, v)
     WorkerFilter("host:1:ab").filter(rec)
@@ -109,7 +116,9 @@ def test_json_lines_name_the_feed_and_the_worker() -> None:
 
 def test_text_lines_name_the_feed_and_the_worker() -> None:
     line = TextFormatter().format(record("HTTP 500", feed="le-monde"))
-    assert line.endswith("WARNING aggregator.ingest.pipeline HTTP 500  feed=le-monde worker=host:1:ab")
+    assert line.endswith(
+        "WARNING aggregator.ingest.pipeline HTTP 500  feed=le-monde worker=host:1:ab"
+    )
 
 
 def test_setup_logging_routes_library_logs(tmp_path: Path) -> None:
@@ -120,8 +129,9 @@ def test_setup_logging_routes_library_logs(tmp_path: Path) -> None:
     level = root.level
     handler = setup_logging("json", "info", "w1", buf)
     try:
-        logging.getLogger("aggregator.ingest.pipeline").warning("feed %s: gone", "x",
-                                                         extra={"feed": "x"})
+        logging.getLogger("aggregator.ingest.pipeline").warning(
+            "feed %s: gone", "x", extra={"feed": "x"}
+        )
         logging.getLogger("apscheduler.executors").info("Running job ...")  # muted
     finally:
         root.removeHandler(handler)
@@ -181,12 +191,15 @@ async def test_scheduler_runs_coroutine_jobs_on_the_loop_at_their_interval() -> 
         async def run() -> None:
             assert asyncio.get_running_loop() is loop  # on the loop, not in a thread
             runs[name].append(time.monotonic())
+
         return run
 
-    s = scheduler.build_scheduler([
-        scheduler.Every("fast", timedelta(seconds=0.1), job("fast")),
-        scheduler.Every("slow", timedelta(seconds=10), job("slow")),
-    ])
+    s = scheduler.build_scheduler(
+        [
+            scheduler.Every("fast", timedelta(seconds=0.1), job("fast")),
+            scheduler.Every("slow", timedelta(seconds=10), job("slow")),
+        ]
+    )
     s.start()
     await asyncio.sleep(0.55)
     scheduler.reschedule(s, "fast", timedelta(seconds=10))
@@ -203,8 +216,13 @@ async def test_scheduler_runs_coroutine_jobs_on_the_loop_at_their_interval() -> 
 
 def test_metrics_count_polls_by_result_and_error_kind() -> None:
     m = Metrics()
-    m.record_polls([UpdateResult("a", new=3), UpdateResult("b", not_modified=True),
-                    UpdateResult("c", error="HTTP 503", error_kind="http")])
+    m.record_polls(
+        [
+            UpdateResult("a", new=3),
+            UpdateResult("b", not_modified=True),
+            UpdateResult("c", error="HTTP 503", error_kind="http"),
+        ]
+    )
     text = m.render().decode()
     assert 'aggregator_polls_total{result="ok"} 1.0' in text
     assert 'aggregator_polls_total{result="not_modified"} 1.0' in text

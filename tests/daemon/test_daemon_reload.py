@@ -52,13 +52,21 @@ def polls(server: LoopbackServer, path: str) -> int:
 
 
 def test_feeds_are_added_and_removed_without_a_restart(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
-    urls = {n: http_server.route(f"/{n}.xml", RSS.format(n=n), content_type="application/rss+xml")
-            for n in ("a", "b", "c")}
-    path = write_config(tmp_path, [{"name": "a", "url": urls["a"]}, {"name": "c", "url": urls["c"]}],
-                        daemon={"tick": "0.2s", "http_port": 0})
-    with make_aggregator(path, extract_workers=0) as agg, \
-            BackgroundDaemon(agg, Options(announce=lambda _: None)):
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    urls = {
+        n: http_server.route(f"/{n}.xml", RSS.format(n=n), content_type="application/rss+xml")
+        for n in ("a", "b", "c")
+    }
+    path = write_config(
+        tmp_path,
+        [{"name": "a", "url": urls["a"]}, {"name": "c", "url": urls["c"]}],
+        daemon={"tick": "0.2s", "http_port": 0},
+    )
+    with (
+        make_aggregator(path, extract_workers=0) as agg,
+        BackgroundDaemon(agg, Options(announce=lambda _: None)),
+    ):
         wait_for(lambda: polls(http_server, "/a.xml") == 1, 10, "the first poll of a")
         config_edit.add_feed(path, {"name": "b", "url": urls["b"]})
         took = wait_for(lambda: polls(http_server, "/b.xml") == 1, RELOAD_WITHIN, "b's first poll")
@@ -73,15 +81,21 @@ def test_feeds_are_added_and_removed_without_a_restart(
 
 
 def test_a_broken_edit_is_logged_and_the_last_good_config_keeps_running(
-        http_server: LoopbackServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    urls = {n: http_server.route(f"/{n}.xml", RSS.format(n=n), content_type="application/rss+xml")
-            for n in ("a", "b")}
-    path = write_config(tmp_path, [{"name": "a", "url": urls["a"]}],
-                        daemon={"tick": "0.2s", "http_port": 0})
+    http_server: LoopbackServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    urls = {
+        n: http_server.route(f"/{n}.xml", RSS.format(n=n), content_type="application/rss+xml")
+        for n in ("a", "b")
+    }
+    path = write_config(
+        tmp_path, [{"name": "a", "url": urls["a"]}], daemon={"tick": "0.2s", "http_port": 0}
+    )
     good = path.read_text()
     caplog.set_level(logging.ERROR, logger="aggregator.daemon")
-    with make_aggregator(path, extract_workers=0) as agg, \
-            BackgroundDaemon(agg, Options(announce=lambda _: None)):
+    with (
+        make_aggregator(path, extract_workers=0) as agg,
+        BackgroundDaemon(agg, Options(announce=lambda _: None)),
+    ):
         wait_for(lambda: polls(http_server, "/a.xml") == 1, 10, "the first poll of a")
         path.write_text(good.replace("feeds:", "feeds:\n- name: Bad Name!\n  url: nope", 1))
         wait_for(lambda: "not reloaded" in caplog.text, RELOAD_WITHIN, "the error to be logged")

@@ -56,8 +56,10 @@ class Hits:
             self.go.wait(60)
             with self.lock:
                 self.times.setdefault(req.path, []).append(time.time())
-            return Response(200, body.encode(), {"Content-Type": "application/rss+xml"},
-                            delay=DELAY)
+            return Response(
+                200, body.encode(), {"Content-Type": "application/rss+xml"}, delay=DELAY
+            )
+
         return handle
 
     def count(self, path: str) -> int:
@@ -79,8 +81,10 @@ def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
 
 
 def lease_owners(url: str) -> set[str]:
-    return {r[0] for r in query(url, "SELECT DISTINCT lease_owner FROM feed "
-                                     "WHERE lease_owner IS NOT NULL")}
+    return {
+        r[0]
+        for r in query(url, "SELECT DISTINCT lease_owner FROM feed WHERE lease_owner IS NOT NULL")
+    }
 
 
 def both_working(url: str) -> bool:
@@ -92,21 +96,43 @@ def both_working(url: str) -> bool:
 def spawn(config: Path, worker: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("w") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "aggregator", "--config", str(config), "run",
-             "--worker-id", worker, "--http-port", "0"],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL, stderr=err)
+            [
+                sys.executable,
+                "-m",
+                "aggregator",
+                "--config",
+                str(config),
+                "run",
+                "--worker-id",
+                worker,
+                "--http-port",
+                "0",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def test_two_workers_share_feeds_and_survive_a_sigkill(
-        pg_url: str, http_server: LoopbackServer, tmp_path: Path) -> None:
+    pg_url: str, http_server: LoopbackServer, tmp_path: Path
+) -> None:
     hits = Hits()
-    feeds = [{"name": f"f{i:03d}", "url": http_server.handle(f"/f{i:03d}.xml",
-                                                              hits.serve(RSS.format(n=i)))}
-             for i in range(FEEDS)]
-    config = write_config(tmp_path, feeds, database=pg_url,
-                          network={"max_per_host": 8, "timeout": "60s"},
-                          daemon={"tick": "0.2s", "lease": f"{LEASE:g}s", "grace": "2s"})
+    feeds = [
+        {
+            "name": f"f{i:03d}",
+            "url": http_server.handle(f"/f{i:03d}.xml", hits.serve(RSS.format(n=i))),
+        }
+        for i in range(FEEDS)
+    ]
+    config = write_config(
+        tmp_path,
+        feeds,
+        database=pg_url,
+        network={"max_per_host": 8, "timeout": "60s"},
+        daemon={"tick": "0.2s", "lease": f"{LEASE:g}s", "grace": "2s"},
+    )
     make_aggregator(config, extract_workers=0).close()  # schema and feed rows, once
     a = spawn(config, "worker-a", tmp_path / "a.log")
     b = spawn(config, "worker-b", tmp_path / "b.log")
@@ -117,11 +143,21 @@ def test_two_workers_share_feeds_and_survive_a_sigkill(
         wait_for(lambda: both_working(pg_url), 60, "both workers to have polled and hold claims")
         a.send_signal(signal.SIGKILL)
         a.wait(10)
-        orphans = dict(query(pg_url, "SELECT name, lease_until FROM feed "
-                                     "WHERE lease_owner = 'worker-a'"))
-        wait_for(lambda: query(pg_url, "SELECT count(*) FROM feed WHERE last_success_at IS NULL "
-                                       "OR lease_owner IS NOT NULL")[0][0] == 0,
-                 60, "every feed polled")
+        orphans = dict(
+            query(pg_url, "SELECT name, lease_until FROM feed WHERE lease_owner = 'worker-a'")
+        )
+        wait_for(
+            lambda: (
+                query(
+                    pg_url,
+                    "SELECT count(*) FROM feed WHERE last_success_at IS NULL "
+                    "OR lease_owner IS NOT NULL",
+                )[0][0]
+                == 0
+            ),
+            60,
+            "every feed polled",
+        )
         b.send_signal(signal.SIGTERM)
         assert b.wait(20) == 0
     finally:
@@ -132,8 +168,13 @@ def test_two_workers_share_feeds_and_survive_a_sigkill(
                 p.wait()
     log_b = (tmp_path / "b.log").read_text()
     assert orphans, "worker-a died holding no claim: the kill was not mid-cycle"
-    entries = dict(query(pg_url, "SELECT f.name, count(e.id) FROM feed f "
-                                 "LEFT JOIN feed_entry e ON e.feed_id = f.id GROUP BY f.name"))
+    entries = dict(
+        query(
+            pg_url,
+            "SELECT f.name, count(e.id) FROM feed f "
+            "LEFT JOIN feed_entry e ON e.feed_id = f.id GROUP BY f.name",
+        )
+    )
     assert entries == {f["name"]: 1 for f in feeds}, log_b[-3000:]
     titles = [r[0] for r in query(pg_url, "SELECT title FROM article")]
     assert sorted(titles) == sorted(f"Story {i}" for i in range(FEEDS))  # no duplicate article

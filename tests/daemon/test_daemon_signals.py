@@ -31,7 +31,12 @@ def spawn(config: Path, *args: str, log: Path) -> subprocess.Popen[str]:
     with log.open("a") as err:
         return subprocess.Popen(
             [sys.executable, "-m", "aggregator", "--config", str(config), "run", *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        )
 
 
 def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
@@ -54,16 +59,20 @@ def procs() -> Iterator[list[subprocess.Popen[str]]]:
 
 def daemon_config(tmp_path: Path, server: LoopbackServer) -> Path:
     fast = server.route("/fast.xml", RSS.format(n=1), content_type="application/rss+xml")
-    slow = server.route("/slow.xml", RSS.format(n=2), content_type="application/rss+xml",
-                        delay=60.0)
-    return write_config(tmp_path, [{"name": "fast", "url": fast}, {"name": "slow", "url": slow}],
-                        daemon={"tick": "0.2s", "grace": f"{GRACE}s", "http_port": 0},
-                        network={"timeout": "60s"})
+    slow = server.route(
+        "/slow.xml", RSS.format(n=2), content_type="application/rss+xml", delay=60.0
+    )
+    return write_config(
+        tmp_path,
+        [{"name": "fast", "url": fast}, {"name": "slow", "url": slow}],
+        daemon={"tick": "0.2s", "grace": f"{GRACE}s", "http_port": 0},
+        network={"timeout": "60s"},
+    )
 
 
 def test_sigterm_during_a_poll_exits_0_within_grace_leaving_a_sound_database(
-        http_server: LoopbackServer, tmp_path: Path,
-        procs: list[subprocess.Popen[str]]) -> None:
+    http_server: LoopbackServer, tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
     config = daemon_config(tmp_path, http_server)
     log = tmp_path / "daemon.log"
     proc = spawn(config, log=log)
@@ -94,8 +103,8 @@ def _scalar(folder: Path, sql: str) -> object:
 
 
 def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
-        http_server: LoopbackServer, tmp_path: Path,
-        procs: list[subprocess.Popen[str]]) -> None:
+    http_server: LoopbackServer, tmp_path: Path, procs: list[subprocess.Popen[str]]
+) -> None:
     config = daemon_config(tmp_path, http_server)
     first = spawn(config, log=tmp_path / "first.log")
     procs.append(first)
@@ -103,8 +112,13 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     assert "/healthz" in first.stdout.readline()  # started and announced its endpoint
     second = subprocess.run(
         [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
-        check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-        text=True, timeout=START_TIMEOUT)
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
     assert second.returncode == 1
     assert f"already running on {tmp_path / 'test.db'}" in second.stderr
     assert f"(pid {first.pid})" in second.stderr
@@ -114,7 +128,12 @@ def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     http_server.routes["/slow.xml"] = http_server.routes["/fast.xml"]
     again = subprocess.run(
         [sys.executable, "-m", "aggregator", "--config", str(config), "run", "--once"],
-        check=False, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True,
-        text=True, timeout=START_TIMEOUT)
+        check=False,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=START_TIMEOUT,
+    )
     assert again.returncode == 0, again.stderr  # the lock went with the first daemon
     assert "run --once: 1 feeds polled" in again.stdout  # the abandoned slow feed, now due

@@ -36,8 +36,9 @@ class Clock:
 
 
 def once(agg: Any) -> None:
-    asyncio.run(Daemon(agg, Options(once=True, signals=False, watch=False,
-                                    announce=lambda _: None)).serve())
+    asyncio.run(
+        Daemon(agg, Options(once=True, signals=False, watch=False, announce=lambda _: None)).serve()
+    )
 
 
 def url_of(config: Config, name: str) -> str | None:
@@ -58,7 +59,8 @@ def moved_feed(server: LoopbackServer) -> tuple[str, str]:
 
 
 def test_a_permanent_redirect_is_written_into_feeds_yaml(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     old, new = moved_feed(http_server)
     path = write_config(tmp_path, [{"name": "wire", "url": old, "interval": "1m"}])
     clock = Clock()
@@ -76,13 +78,15 @@ def test_a_permanent_redirect_is_written_into_feeds_yaml(
 
 
 def test_a_redirect_that_cannot_be_written_is_reported(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     old, new = moved_feed(http_server)
     hook = http_server.url("/hook")
     config = parse_config(  # a config with no file behind it
         f"database: sqlite:///{tmp_path}/t.db\nnetwork: {{allow_private: [127.0.0.1/32]}}\n"
         f"defaults: {{extract: false}}\nfeeds:\n  - {{name: wire, url: '{old}'}}\n"
-        f"alerts:\n  - {{name: ops, kind: webhook, url: '{hook}', events: [source]}}\n")
+        f"alerts:\n  - {{name: ops, kind: webhook, url: '{hook}', events: [source]}}\n"
+    )
     with Aggregator(config, clock=Clock()) as agg:
         once(agg)
         assert source_problems(agg) == [("wire", "moved")]
@@ -93,11 +97,21 @@ def test_a_redirect_that_cannot_be_written_is_reported(
 
 
 def test_410_gone_disables_the_feed_and_says_so(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     url = http_server.route("/gone.xml", "gone", status=410)
-    path = write_config(tmp_path, [{"name": "gone", "url": url, "interval": "1m"}],
-                        alerts=[{"name": "ops", "kind": "webhook",
-                                 "url": http_server.url("/hook"), "events": ["source"]}])
+    path = write_config(
+        tmp_path,
+        [{"name": "gone", "url": url, "interval": "1m"}],
+        alerts=[
+            {
+                "name": "ops",
+                "kind": "webhook",
+                "url": http_server.url("/hook"),
+                "events": ["source"],
+            }
+        ],
+    )
     clock = Clock()
     with make_aggregator(path, clock=clock, extract_workers=0) as agg:
         for _ in range(3):
@@ -111,21 +125,31 @@ def test_410_gone_disables_the_feed_and_says_so(
 
 
 def test_a_429_cools_down_every_feed_of_the_host_even_in_the_next_run(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     arrivals: dict[str, list[float]] = {}
 
     def record(name: str, answer: Response) -> Any:
         def handle(req: Request) -> Response:
             arrivals.setdefault(name, []).append(time.monotonic())
             return answer
+
         return handle
 
-    busy = http_server.handle("/busy.xml", record("busy", Response(
-        429, b"slow down", {"Retry-After": "2"})))
-    calm = http_server.handle("/calm.xml", record("calm", Response(
-        200, RSS.format(n=1).encode(), {"Content-Type": "application/rss+xml"})))
-    path = write_config(tmp_path, [{"name": "busy", "url": busy}, {"name": "calm", "url": calm}],
-                        daemon={"lease": "1m"})
+    busy = http_server.handle(
+        "/busy.xml", record("busy", Response(429, b"slow down", {"Retry-After": "2"}))
+    )
+    calm = http_server.handle(
+        "/calm.xml",
+        record(
+            "calm", Response(200, RSS.format(n=1).encode(), {"Content-Type": "application/rss+xml"})
+        ),
+    )
+    path = write_config(
+        tmp_path,
+        [{"name": "busy", "url": busy}, {"name": "calm", "url": calm}],
+        daemon={"lease": "1m"},
+    )
     with make_aggregator(path, clock=Clock(), extract_workers=0) as agg:
         once(agg)
         with agg.store.session() as s:  # calm is due again (same injected instant)

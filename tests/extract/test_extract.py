@@ -12,18 +12,22 @@ from pathlib import Path
 import feedparser
 import pytest
 
+from aggregator.cli.seedsite import COOKIE_TEXT, FOOTER_TEXT, article_page, load_seed, rss_feed
 from aggregator.exceptions import ExtractError, ParseError
 from aggregator.extract.extractor import Extracted, ExtractPool, detect_language, extract_article
-from aggregator.cli.seedsite import COOKIE_TEXT, FOOTER_TEXT, article_page, load_seed, rss_feed
 
 URL = "https://news.example.com/politique/trump-nvidia-huang"
 SEED = load_seed()
 PAGE = article_page(SEED, URL).encode()
 
-ENGLISH = ("The central bank left interest rates unchanged on Thursday, saying that inflation "
-           "was still too high and that the labour market remained tight despite the slowdown.")
-GERMAN = ("Die Bundesregierung hat am Mittwoch neue Regeln für die Ausfuhr von Halbleitern "
-          "beschlossen, nachdem mehrere Unternehmen vor wachsenden Risiken gewarnt hatten.")
+ENGLISH = (
+    "The central bank left interest rates unchanged on Thursday, saying that inflation "
+    "was still too high and that the labour market remained tight despite the slowdown."
+)
+GERMAN = (
+    "Die Bundesregierung hat am Mittwoch neue Regeln für die Ausfuhr von Halbleitern "
+    "beschlossen, nachdem mehrere Unternehmen vor wachsenden Risiken gewarnt hatten."
+)
 
 # -- functions the pool runs in its workers (module level, so they pickle) ---------
 
@@ -109,10 +113,12 @@ def test_load_seed_splits_the_layout(seed_text: str) -> None:
     assert len(seed.paragraphs) == 7
     assert seed.paragraphs[0].startswith("Le patron de Nvidia, Jensen Huang")
     assert seed.paragraphs[-1].endswith("des contrôles d'exportation ».")
-    assert seed.promo == ("Professional-grade financial intelligence",
-                          "20M+ securities. Real-time data. Institutional insights.",
-                          "Trusted by professionals at Goldman Sachs, BlackRock, and JPMorgan",
-                          "Nouvelles")
+    assert seed.promo == (
+        "Professional-grade financial intelligence",
+        "20M+ securities. Real-time data. Institutional insights.",
+        "Trusted by professionals at Goldman Sachs, BlackRock, and JPMorgan",
+        "Nouvelles",
+    )
 
 
 def test_load_seed_rejects_text_without_dateline() -> None:
@@ -121,8 +127,12 @@ def test_load_seed_rejects_text_without_dateline() -> None:
 
 
 def test_rss_feed_carries_the_seed_item() -> None:
-    xml = rss_feed(SEED, feed_url="https://news.example.com/rss.xml", article_url=URL,
-                   extra_items=[("Autre titre", "https://news.example.com/autre", "Résumé")])
+    xml = rss_feed(
+        SEED,
+        feed_url="https://news.example.com/rss.xml",
+        article_url=URL,
+        extra_items=[("Autre titre", "https://news.example.com/autre", "Résumé")],
+    )
     parsed = feedparser.parse(xml.encode())
     assert not parsed.bozo
     first, second = parsed.entries
@@ -131,7 +141,10 @@ def test_rss_feed_carries_the_seed_item() -> None:
     published = datetime.fromtimestamp(calendar.timegm(first.published_parsed), UTC)
     assert published == SEED.published
     assert (second.title, second.link, second.summary) == (
-        "Autre titre", "https://news.example.com/autre", "Résumé")
+        "Autre titre",
+        "https://news.example.com/autre",
+        "Résumé",
+    )
 
 
 # -- extraction of the seed page ----------------------------------------------
@@ -148,11 +161,20 @@ def test_extraction_keeps_every_body_paragraph(extracted: Extracted) -> None:
     assert extracted.text.split("\n\n")[0] == SEED.paragraphs[0]
 
 
-@pytest.mark.parametrize("boilerplate", [
-    "Marchés", "Se connecter", COOKIE_TEXT[:40], "Tout accepter", FOOTER_TEXT[:30],
-    "Mentions légales", "À lire aussi", "Le CAC 40 termine en baisse",
-    *SEED.promo[:3],
-])
+@pytest.mark.parametrize(
+    "boilerplate",
+    [
+        "Marchés",
+        "Se connecter",
+        COOKIE_TEXT[:40],
+        "Tout accepter",
+        FOOTER_TEXT[:30],
+        "Mentions légales",
+        "À lire aussi",
+        "Le CAC 40 termine en baisse",
+        *SEED.promo[:3],
+    ],
+)
 def test_extraction_drops_site_furniture(extracted: Extracted, boilerplate: str) -> None:
     assert boilerplate not in extracted.text
 
@@ -168,8 +190,10 @@ def test_extraction_metadata(extracted: Extracted) -> None:
 
 
 def test_canonical_url_is_made_absolute_and_never_guessed() -> None:
-    relative = PAGE.replace(f'<link rel="canonical" href="{URL}">'.encode(),
-                            b'<link rel="canonical" href="/a/canonique">')
+    relative = PAGE.replace(
+        f'<link rel="canonical" href="{URL}">'.encode(),
+        b'<link rel="canonical" href="/a/canonique">',
+    )
     assert extract_article(relative, URL).canonical_url == "https://news.example.com/a/canonique"
     bare = relative.replace(b'<link rel="canonical" href="/a/canonique">', b"")
     bare = bare.replace(f'<meta property="og:url" content="{URL}">'.encode(), b"")
@@ -192,10 +216,15 @@ def test_extra_footer_is_not_article_text() -> None:
     assert "Mis à jour le 4 févr." not in extract_article(page, URL).text
 
 
-@pytest.mark.parametrize("html", [
-    b"", b"\x00\x01\x02\xff\xfe garbage", "<html><body><p>Trop court.</p></body></html>",
-    b"<html><head><title>Just a moment...</title></head><body><div id=cf></div></body></html>",
-])
+@pytest.mark.parametrize(
+    "html",
+    [
+        b"",
+        b"\x00\x01\x02\xff\xfe garbage",
+        "<html><body><p>Trop court.</p></body></html>",
+        b"<html><head><title>Just a moment...</title></head><body><div id=cf></div></body></html>",
+    ],
+)
 def test_pages_without_article_raise(html: bytes | str) -> None:
     with pytest.raises(ExtractError):
         extract_article(html, URL)
@@ -204,16 +233,25 @@ def test_pages_without_article_raise(html: bytes | str) -> None:
 # -- language -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    (ENGLISH, "en"), (GERMAN, "de"), (SEED.paragraphs[1], "fr"),
-    ("Nvidia", None), ("", None), ("12 345 678 — 2025", None),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (ENGLISH, "en"),
+        (GERMAN, "de"),
+        (SEED.paragraphs[1], "fr"),
+        ("Nvidia", None),
+        ("", None),
+        ("12 345 678 — 2025", None),
+    ],
+)
 def test_detect_language(text: str, expected: str | None) -> None:
     assert detect_language(text) == expected
 
 
-SPEC_SHEET = ("2025-01-14 | 10:32 | Nvidia H100, H800, A100, A800 — AMD MI300X; ASML NXE:3600D; "
-              "TSMC N3E; SMIC N+2; Huawei Ascend 910B/910C — 12 345 678 $ — 2025 ")
+SPEC_SHEET = (
+    "2025-01-14 | 10:32 | Nvidia H100, H800, A100, A800 — AMD MI300X; ASML NXE:3600D; "
+    "TSMC N3E; SMIC N+2; Huawei Ascend 910B/910C — 12 345 678 $ — 2025 "
+)
 
 
 def test_an_unsure_first_look_reads_further() -> None:
@@ -309,8 +347,10 @@ async def test_pages_queued_behind_stuck_workers_are_not_blamed(tmp_path: Path) 
     """Two jobs per worker are in flight; the queued ones outlive the stuck ones' kill."""
     async with ExtractPool(workers=2, timeout=1.0, func=hang_or_extract) as pool:
         await pool.extract(PAGE, URL)  # warm up
-        stuck = [asyncio.create_task(pool.extract(PAGE + HANG, str(tmp_path / f"h{i}")))
-                 for i in range(2)]
+        stuck = [
+            asyncio.create_task(pool.extract(PAGE + HANG, str(tmp_path / f"h{i}")))
+            for i in range(2)
+        ]
         await asyncio.sleep(0)  # the stuck pages are submitted first and take both workers
         queued = [asyncio.create_task(pool.extract(PAGE, URL)) for _ in range(2)]
         for task in stuck:
@@ -362,9 +402,13 @@ def test_workers_exit_when_their_owner_is_killed(tmp_path: Path) -> None:
     script = tmp_path / "owner.py"
     script.write_text(_OWNER_SCRIPT)
     repo = Path(__file__).resolve().parents[2]
-    proc = subprocess.Popen([sys.executable, str(script), PAGE.decode()], cwd=repo,
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(repo)})
+    proc = subprocess.Popen(
+        [sys.executable, str(script), PAGE.decode()],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
     try:
         assert proc.stdout is not None
         pids = [int(p) for p in proc.stdout.readline().split()]

@@ -14,29 +14,81 @@ from aggregator.urls import is_plain_absolute, joiner
 BASE = "https://feeds.example.org/a/b/feed.xml?x=1"
 
 
-@pytest.mark.parametrize("url", [
-    "https://news.example.com/2026/11/story.html", "http://127.0.0.1:8080/feeds/f00001.rss",
-    "https://e.example/a?utm_source=x&id=3", "https://e.example", "https://e.example/",
-    "https://e.example/~user/a.b.c", "https://e.example/a;p=1/b",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://news.example.com/2026/11/story.html",
+        "http://127.0.0.1:8080/feeds/f00001.rss",
+        "https://e.example/a?utm_source=x&id=3",
+        "https://e.example",
+        "https://e.example/",
+        "https://e.example/~user/a.b.c",
+        "https://e.example/a;p=1/b",
+    ],
+)
 def test_plain_urls_join_to_themselves(url: str) -> None:
     assert is_plain_absolute(url)
     assert urljoin(BASE, url) == url == feedparser.urls._urljoin(BASE, url)
 
 
-@pytest.mark.parametrize("url", [
-    "/relative", "story.html", "https://e.example/a/../b", "https://e.example/./a",
-    "https://e.example/a?", "https://e.example/a#frag", "HTTP://E.example/", "//e.example/a",
-    "https://e.example/a/..", "javascript:alert(1)", "https://e.example/a b", "ftp://e.example/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/relative",
+        "story.html",
+        "https://e.example/a/../b",
+        "https://e.example/./a",
+        "https://e.example/a?",
+        "https://e.example/a#frag",
+        "HTTP://E.example/",
+        "//e.example/a",
+        "https://e.example/a/..",
+        "javascript:alert(1)",
+        "https://e.example/a b",
+        "ftp://e.example/",
+    ],
+)
 def test_other_urls_take_the_full_join(url: str) -> None:
     assert not is_plain_absolute(url)
 
 
-_PIECES = st.sampled_from(["https://", "http://", "e.example", "a", "/", ".", "..", "?", "#",
-                           "=", "&", ":", "8080", "%20", " ", "-", "_", "~", "b.c", "HTTP://",
-                           ";", "@", "\\", "//", "x", "urn:", "tag:", "mailto:", "URN:",
-                           "uuid:", "javascript:", "data:", ":"])
+_PIECES = st.sampled_from(
+    [
+        "https://",
+        "http://",
+        "e.example",
+        "a",
+        "/",
+        ".",
+        "..",
+        "?",
+        "#",
+        "=",
+        "&",
+        ":",
+        "8080",
+        "%20",
+        " ",
+        "-",
+        "_",
+        "~",
+        "b.c",
+        "HTTP://",
+        ";",
+        "@",
+        "\\",
+        "//",
+        "x",
+        "urn:",
+        "tag:",
+        "mailto:",
+        "URN:",
+        "uuid:",
+        "javascript:",
+        "data:",
+        ":",
+    ]
+)
 
 
 @settings(max_examples=400, deadline=None)

@@ -31,8 +31,13 @@ FORMATS = [
 
 @pytest.mark.parametrize("name,ctype,title", FORMATS)
 def test_each_format_ingests_and_second_poll_adds_nothing(
-        http_server: LoopbackServer, tmp_path: Path, db_url: str, name: str, ctype: str,
-        title: str | None) -> None:
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    db_url: str,
+    name: str,
+    ctype: str,
+    title: str | None,
+) -> None:
     url = _serve(http_server, name, ctype)
     cfg = write_config(tmp_path, [{"name": "f", "url": url}], database=db_url)
     with make_aggregator(cfg, extract_workers=0) as agg:
@@ -46,7 +51,8 @@ def test_each_format_ingests_and_second_poll_adds_nothing(
         if title:
             assert title in {a.title for a in items}
         http_server.routes["/" + name] = lambda req: Response(
-            200, (FIXTURES / name).read_bytes() + b"\n", {"Content-Type": ctype})
+            200, (FIXTURES / name).read_bytes() + b"\n", {"Content-Type": ctype}
+        )
         [second] = agg.poll()
         assert second.error is None
         assert second.new == 0 and second.unchanged == first.new
@@ -55,8 +61,9 @@ def test_each_format_ingests_and_second_poll_adds_nothing(
 
 def test_rss20_fields_are_stored(http_server: LoopbackServer, tmp_path: Path) -> None:
     url = _serve(http_server, "rss20.xml", "application/rss+xml")
-    with make_aggregator(write_config(tmp_path, [{"name": "city", "url": url}]),
-                         extract_workers=0) as agg:
+    with make_aggregator(
+        write_config(tmp_path, [{"name": "city", "url": url}]), extract_workers=0
+    ) as agg:
         agg.poll()
         by_title = {a.title: a for a in agg.articles()}
         budget = agg.article(by_title["Council approves new budget & tax plan"].id)
@@ -70,8 +77,9 @@ def test_rss20_fields_are_stored(http_server: LoopbackServer, tmp_path: Path) ->
         assert "javascript" not in str([a.url for a in agg.articles()])
 
 
-def test_conditional_get_and_304_skips_parsing(http_server: LoopbackServer, tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_conditional_get_and_304_skips_parsing(
+    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     body = (FIXTURES / "rss20.xml").read_bytes()
     url = http_server.handle("/feed", validated(body, etag='"abc"'))
     from aggregator.ingest import prepare
@@ -79,8 +87,9 @@ def test_conditional_get_and_304_skips_parsing(http_server: LoopbackServer, tmp_
     calls: list[str] = []
     real = prepare.parse_feed
     monkeypatch.setattr(prepare, "parse_feed", lambda *a, **k: calls.append("x") or real(*a, **k))
-    with make_aggregator(write_config(tmp_path, [{"name": "f", "url": url}]),
-                         extract_workers=0) as agg:
+    with make_aggregator(
+        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=0
+    ) as agg:
         [first] = agg.poll()
         [second] = agg.poll()
     assert first.new == 3 and calls == ["x"]
@@ -94,9 +103,11 @@ def test_seed_article_page_is_extracted(http_server: LoopbackServer, tmp_path: P
     seed = load_seed()
     page_url = http_server.url("/2025/02/03/nvidia.html")
     http_server.route("/2025/02/03/nvidia.html", article_page(seed, page_url))
-    feed_url = http_server.route("/feed.xml", rss_feed(seed, feed_url=http_server.url("/feed.xml"),
-                                                      article_url=page_url),
-                                 content_type="application/rss+xml")
+    feed_url = http_server.route(
+        "/feed.xml",
+        rss_feed(seed, feed_url=http_server.url("/feed.xml"), article_url=page_url),
+        content_type="application/rss+xml",
+    )
     cfg = write_config(tmp_path, [{"name": "eulerpool", "url": feed_url, "extract": True}])
     with make_aggregator(cfg, extract_workers=1) as agg:
         [r] = agg.poll()
@@ -111,18 +122,29 @@ def test_seed_article_page_is_extracted(http_server: LoopbackServer, tmp_path: P
     assert "Nous utilisons des cookies" not in (a.text or "")
 
 
-def test_same_article_in_two_feeds_is_stored_once(http_server: LoopbackServer,
-                                                  tmp_path: Path, db_url: str) -> None:
+def test_same_article_in_two_feeds_is_stored_once(
+    http_server: LoopbackServer, tmp_path: Path, db_url: str
+) -> None:
     seed = load_seed()
     page = "https://news.example.org/story.html?utm_source=rss"
     for name in ("a", "b"):
-        http_server.route(f"/{name}.xml", rss_feed(seed, feed_url=http_server.url(f"/{name}.xml"),
-                                                  article_url=page + ("&fbclid=x" if name == "b"
-                                                                      else "")),
-                          content_type="application/rss+xml")
-    cfg = write_config(tmp_path, [{"name": "a", "url": http_server.url("/a.xml")},
-                                  {"name": "b", "url": http_server.url("/b.xml")}],
-                       database=db_url)
+        http_server.route(
+            f"/{name}.xml",
+            rss_feed(
+                seed,
+                feed_url=http_server.url(f"/{name}.xml"),
+                article_url=page + ("&fbclid=x" if name == "b" else ""),
+            ),
+            content_type="application/rss+xml",
+        )
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "a", "url": http_server.url("/a.xml")},
+            {"name": "b", "url": http_server.url("/b.xml")},
+        ],
+        database=db_url,
+    )
     with make_aggregator(cfg, extract_workers=0) as agg:
         results = agg.poll()
         agg.poll()
@@ -136,8 +158,9 @@ def _good_feed(server: LoopbackServer) -> str:
     return _serve(server, "rss20.xml", "application/rss+xml")
 
 
-def test_each_failure_is_recorded_on_its_feed_alone(http_server: LoopbackServer,
-                                                    tmp_path: Path, db_url: str) -> None:
+def test_each_failure_is_recorded_on_its_feed_alone(
+    http_server: LoopbackServer, tmp_path: Path, db_url: str
+) -> None:
     s = http_server
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-VALUE")
@@ -147,21 +170,29 @@ def test_each_failure_is_recorded_on_its_feed_alone(http_server: LoopbackServer,
         "gone": s.route("/410", b"gone", status=410),
         "throttled": s.route("/429", b"slow down", status=429, headers={"Retry-After": "3600"}),
         "loop": s.route("/loop", b"", status=302, headers={"Location": "/loop2"}),
-        "slow": s.route("/slow", b"<rss>" + b" " * 50, content_type="application/rss+xml",
-                        trickle=1.0),
-        "bomb": s.route("/bomb", gzip_bomb(50), content_type="application/rss+xml",
-                        headers={"Content-Encoding": "gzip"}),
+        "slow": s.route(
+            "/slow", b"<rss>" + b" " * 50, content_type="application/rss+xml", trickle=1.0
+        ),
+        "bomb": s.route(
+            "/bomb",
+            gzip_bomb(50),
+            content_type="application/rss+xml",
+            headers={"Content-Encoding": "gzip"},
+        ),
         "xml-bomb": _serve(s, "billion_laughs.xml", "application/rss+xml"),
         "xxe": s.route("/xxe", _xxe_feed(secret), content_type="application/rss+xml"),
         "empty": s.route("/empty", b"", content_type="application/rss+xml"),
-        "random": s.route("/random", random.Random(1).randbytes(4096),
-                          content_type="application/rss+xml"),
+        "random": s.route(
+            "/random", random.Random(1).randbytes(4096), content_type="application/rss+xml"
+        ),
     }
     s.route("/loop2", b"", status=302, headers={"Location": "/loop"})
     feeds = [{"name": "good", "url": _good_feed(s)}] + [
-        {"name": n, "url": u} for n, u in bad.items()]
-    cfg = write_config(tmp_path, feeds, database=db_url,
-                       network={"timeout": "3s", "max_bytes": 1_000_000})
+        {"name": n, "url": u} for n, u in bad.items()
+    ]
+    cfg = write_config(
+        tmp_path, feeds, database=db_url, network={"timeout": "3s", "max_bytes": 1_000_000}
+    )
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
     with make_aggregator(cfg, extract_workers=0, clock=lambda: now) as agg:
         results = {r.feed: r for r in agg.poll()}
@@ -186,10 +217,12 @@ def test_each_failure_is_recorded_on_its_feed_alone(http_server: LoopbackServer,
 
 
 def _xxe_feed(secret: Path) -> bytes:
-    return (f'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>\n'
-            '<rss version="2.0"><channel><title>t</title><item><title>&xxe;</title>'
-            '<link>https://x.example/1</link><description>&xxe;</description></item>'
-            '</channel></rss>').encode()
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret}">]>\n'
+        '<rss version="2.0"><channel><title>t</title><item><title>&xxe;</title>'
+        "<link>https://x.example/1</link><description>&xxe;</description></item>"
+        "</channel></rss>"
+    ).encode()
 
 
 def _dump_db(tmp_path: Path, db_url: str) -> str:
@@ -198,24 +231,29 @@ def _dump_db(tmp_path: Path, db_url: str) -> str:
     return (tmp_path / "test.db").read_bytes().decode("latin-1")
 
 
-def test_invalid_utf8_is_recovered_with_a_warning(http_server: LoopbackServer,
-                                                  tmp_path: Path) -> None:
+def test_invalid_utf8_is_recovered_with_a_warning(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     url = _serve(http_server, "rss20_invalid_utf8.xml", "application/rss+xml")
-    with make_aggregator(write_config(tmp_path, [{"name": "f", "url": url}]),
-                         extract_workers=0) as agg:
+    with make_aggregator(
+        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=0
+    ) as agg:
         [r] = agg.poll()
     assert r.error or r.warnings
     if not r.error:
         assert r.new >= 1
 
 
-def test_item_linking_to_private_address_is_not_fetched(http_server: LoopbackServer,
-                                                        tmp_path: Path) -> None:
+def test_item_linking_to_private_address_is_not_fetched(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     seed = load_seed()
     private = f"http://127.0.0.2:{http_server.port}/internal"
-    feed = http_server.route("/feed.xml", rss_feed(seed, feed_url=http_server.url("/feed.xml"),
-                                                  article_url=private),
-                             content_type="application/rss+xml")
+    feed = http_server.route(
+        "/feed.xml",
+        rss_feed(seed, feed_url=http_server.url("/feed.xml"), article_url=private),
+        content_type="application/rss+xml",
+    )
     cfg = write_config(tmp_path, [{"name": "f", "url": feed, "extract": True}])
     with make_aggregator(cfg, extract_workers=0) as agg:
         [r] = agg.poll()
@@ -229,16 +267,19 @@ def test_item_linking_to_private_address_is_not_fetched(http_server: LoopbackSer
 def test_poll_with_unknown_name_is_a_usage_error(tmp_path: Path) -> None:
     from aggregator import NotFoundError
 
-    with (make_aggregator(write_config(tmp_path, []), extract_workers=0) as agg,
-          pytest.raises(NotFoundError)):
+    with (
+        make_aggregator(write_config(tmp_path, []), extract_workers=0) as agg,
+        pytest.raises(NotFoundError),
+    ):
         agg.poll(["nope"])
 
 
 def test_relative_sqlite_path_resolves_against_config_folder(tmp_path: Path) -> None:
     sub = tmp_path / "conf"
     sub.mkdir()
-    with make_aggregator(write_config(sub, [], database="sqlite:///data/agg.db"),
-                         extract_workers=0):
+    with make_aggregator(
+        write_config(sub, [], database="sqlite:///data/agg.db"), extract_workers=0
+    ):
         pass
     assert (sub / "data" / "agg.db").exists()
 
@@ -246,8 +287,9 @@ def test_relative_sqlite_path_resolves_against_config_folder(tmp_path: Path) -> 
 def test_worker_pool_serves_successive_polls(http_server: LoopbackServer, tmp_path: Path) -> None:
     """Each `poll()` runs its own event loop; the warm worker processes outlive them."""
     url = _serve(http_server, "rss20.xml", "application/rss+xml")
-    with make_aggregator(write_config(tmp_path, [{"name": "f", "url": url}]),
-                         extract_workers=1) as agg:
+    with make_aggregator(
+        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=1
+    ) as agg:
         [first] = agg.poll()
         pids = agg.extractor.worker_pids()
         body = (FIXTURES / "rss20.xml").read_bytes().replace(b"Bridge closed", b"Bridge shut")

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aggregator.ingest import identity
-
-from aggregator.parse import feeds as parse
 from aggregator.ingest.prepare import prepare_feed
+from aggregator.parse import feeds as parse
 
 RSS = """<?xml version="1.0" encoding="utf-8"?>
 <rss version="2.0"><channel><title>Desk</title><link>https://news.example/</link>
@@ -47,8 +46,7 @@ def test_both_parsers_give_the_same_fingerprints_and_keys(monkeypatch: pytest.Mo
     slow = prepare_feed(RSS, "https://news.example/feed")
     assert [p.fingerprint for p in fast.prepared] == [p.fingerprint for p in slow.prepared]
     assert [p.article_key for p in fast.prepared] == [p.article_key for p in slow.prepared]
-    for a, b, pa, pb in zip(fast.parsed.entries, slow.parsed.entries, fast.prepared,
-                            slow.prepared):
+    for a, b, pa, pb in zip(fast.parsed.entries, slow.parsed.entries, fast.prepared, slow.prepared):
         assert identity.entry_key(a, "hash", pa.text) == identity.entry_key(b, "hash", pb.text)
 
 

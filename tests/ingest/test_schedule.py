@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
-from aggregator.ingest import rhythm as schedule
 from aggregator.config.models import Config, DaemonConfig, Defaults, FeedConfig
 from aggregator.core import make_aggregator
 from aggregator.daemon.runner import Daemon, Options
+from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.pipeline import PollOutcome
 from aggregator.storage.records import FeedState
 from tests.support.config import write_config
@@ -27,8 +27,7 @@ H = timedelta(hours=1)
 
 
 def config(jitter: float = 0.0, **daemon: Any) -> Config:
-    return Config(defaults=Defaults(interval=15 * M),
-                  daemon=DaemonConfig(jitter=jitter, **daemon))
+    return Config(defaults=Defaults(interval=15 * M), daemon=DaemonConfig(jitter=jitter, **daemon))
 
 
 def feed(interval: timedelta | None = None) -> FeedConfig:
@@ -36,8 +35,23 @@ def feed(interval: timedelta | None = None) -> FeedConfig:
 
 
 def state(avg: float | None = None, errors: int = 0) -> FeedState:
-    return FeedState(1, "f", "https://example.org/feed.xml", None, None, None, None, None, errors,
-                     None, None, None, avg, None, None)
+    return FeedState(
+        1,
+        "f",
+        "https://example.org/feed.xml",
+        None,
+        None,
+        None,
+        None,
+        None,
+        errors,
+        None,
+        None,
+        None,
+        avg,
+        None,
+        None,
+    )
 
 
 def ok(**kw: Any) -> PollOutcome:
@@ -48,10 +62,17 @@ def failed(errors: int, **kw: Any) -> PollOutcome:
     return PollOutcome(False, error_count=errors, **kw)
 
 
-def delay(outcome: PollOutcome, *, f: FeedConfig | None = None, s: FeedState | None = None,
-          cfg: Config | None = None, rng: random.Random | None = None) -> timedelta:
-    due = schedule.next_poll(f or feed(), s or state(), outcome, T0, cfg or config(),
-                             rng or random.Random(1))
+def delay(
+    outcome: PollOutcome,
+    *,
+    f: FeedConfig | None = None,
+    s: FeedState | None = None,
+    cfg: Config | None = None,
+    rng: random.Random | None = None,
+) -> timedelta:
+    due = schedule.next_poll(
+        f or feed(), s or state(), outcome, T0, cfg or config(), rng or random.Random(1)
+    )
     return due - T0
 
 
@@ -69,16 +90,20 @@ def test_feed_interval_overrides_the_default() -> None:
 # ------------------------------------------------------------------ adaptive
 
 
-@pytest.mark.parametrize("avg_s,base,expected", [
-    (60.0, 15 * M, 7.5 * M),          # busy: half the gap, but not below base/2
-    (20 * 60.0, 15 * M, 10 * M),      # half of a 20-minute rhythm
-    (86400.0, 15 * M, 60 * M),        # quiet: up to base*4
-    (10.0, 3 * M, 2 * M),             # floor (min_interval 2m) beats base/2
-    (10 * 86400.0, 4 * H, 6 * H),     # ceiling (max_interval 6h) beats base*4
-    (10.0, 1 * M, 1 * M),             # a configured interval under the floor stays allowed
-])
+@pytest.mark.parametrize(
+    "avg_s,base,expected",
+    [
+        (60.0, 15 * M, 7.5 * M),  # busy: half the gap, but not below base/2
+        (20 * 60.0, 15 * M, 10 * M),  # half of a 20-minute rhythm
+        (86400.0, 15 * M, 60 * M),  # quiet: up to base*4
+        (10.0, 3 * M, 2 * M),  # floor (min_interval 2m) beats base/2
+        (10 * 86400.0, 4 * H, 6 * H),  # ceiling (max_interval 6h) beats base*4
+        (10.0, 1 * M, 1 * M),  # a configured interval under the floor stays allowed
+    ],
+)
 def test_adaptive_interval_follows_the_publishing_rhythm_within_bounds(
-        avg_s: float, base: timedelta, expected: timedelta) -> None:
+    avg_s: float, base: timedelta, expected: timedelta
+) -> None:
     assert delay(ok(), f=feed(base), s=state(avg=avg_s)) == expected
 
 
@@ -182,12 +207,14 @@ class Clock:
 
 
 def once(agg: Any) -> None:
-    asyncio.run(Daemon(agg, Options(once=True, signals=False, watch=False,
-                                    announce=lambda _: None)).serve())
+    asyncio.run(
+        Daemon(agg, Options(once=True, signals=False, watch=False, announce=lambda _: None)).serve()
+    )
 
 
-def poll_times(server: LoopbackServer, path: str, log: dict[str, list[timedelta]],
-               clock: Clock) -> None:
+def poll_times(
+    server: LoopbackServer, path: str, log: dict[str, list[timedelta]], clock: Clock
+) -> None:
     """Record, for `path`, the (injected) time of every request."""
     handler = server.routes[path]
 
@@ -199,17 +226,27 @@ def poll_times(server: LoopbackServer, path: str, log: dict[str, list[timedelta]
 
 
 def test_cycles_follow_max_age_and_backoff_on_a_loopback_site(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     clock = Clock(T0)
-    fresh = http_server.route("/fresh.xml", RSS.format(n=1), content_type="application/rss+xml",
-                              headers={"Cache-Control": "max-age=3600"})
+    fresh = http_server.route(
+        "/fresh.xml",
+        RSS.format(n=1),
+        content_type="application/rss+xml",
+        headers={"Cache-Control": "max-age=3600"},
+    )
     broken = http_server.route("/broken.xml", "oops", status=500)
     times: dict[str, list[timedelta]] = {}
     for path in ("/fresh.xml", "/broken.xml"):
         poll_times(http_server, path, times, clock)
-    cfg = write_config(tmp_path, [{"name": "fresh", "url": fresh, "interval": "1m"},
-                                  {"name": "broken", "url": broken, "interval": "1m"}],
-                       daemon={"jitter": 0, "max_backoff": "4m"})
+    cfg = write_config(
+        tmp_path,
+        [
+            {"name": "fresh", "url": fresh, "interval": "1m"},
+            {"name": "broken", "url": broken, "interval": "1m"},
+        ],
+        daemon={"jitter": 0, "max_backoff": "4m"},
+    )
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         while clock.now <= T0 + 62 * M:
             once(agg)
@@ -217,18 +254,21 @@ def test_cycles_follow_max_age_and_backoff_on_a_loopback_site(
         fresh_state = agg.store.feed_state("fresh")
     assert times["/fresh.xml"] == [timedelta(0), H]  # max-age 1h beats the 1m interval
     assert times["/broken.xml"] == [M * m for m in (0, 1, 3, 7, 11, 15)] + [
-        M * m for m in range(19, 62, 4)]  # 1m, 2m, 4m, then the 4m cap, forever
+        M * m for m in range(19, 62, 4)
+    ]  # 1m, 2m, 4m, then the 4m cap, forever
     assert fresh_state.error_count == 0 and fresh_state.next_due_at == T0 + 2 * H
 
 
 def test_retry_after_postpones_the_next_poll(http_server: LoopbackServer, tmp_path: Path) -> None:
     clock = Clock(T0)
-    url = http_server.route("/busy.xml", "slow down", status=503,
-                            headers={"Retry-After": "600"})
+    url = http_server.route("/busy.xml", "slow down", status=503, headers={"Retry-After": "600"})
     times: dict[str, list[timedelta]] = {}
     poll_times(http_server, "/busy.xml", times, clock)
-    cfg = write_config(tmp_path, [{"name": "busy", "url": url, "interval": "1m"}],
-                       daemon={"jitter": 0, "lease": "1s"})
+    cfg = write_config(
+        tmp_path,
+        [{"name": "busy", "url": url, "interval": "1m"}],
+        daemon={"jitter": 0, "lease": "1s"},
+    )
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         for minutes in (0, 1, 5, 9.9, 10.1):
             clock.now = T0 + M * minutes

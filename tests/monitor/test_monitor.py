@@ -17,9 +17,11 @@ from tests.support.httpserver import LoopbackServer
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 EXPORT_TOPIC = {
     "name": "export-controls",
-    "query": ('("export control*" OR "export restriction*" OR contrôle* NEAR/3 export* '
-              'OR restriction* NEAR/3 export*) AND (chip* OR puce* OR semi-conducteur* '
-              'OR Nvidia OR IA)'),
+    "query": (
+        '("export control*" OR "export restriction*" OR contrôle* NEAR/3 export* '
+        "OR restriction* NEAR/3 export*) AND (chip* OR puce* OR semi-conducteur* "
+        "OR Nvidia OR IA)"
+    ),
 }
 
 
@@ -38,14 +40,19 @@ class Site:
         self.server, self.seed = server, seed
         self.url = server.url("/2025/02/03/nvidia.html")
         self.publish(seed.title, list(seed.paragraphs))
-        server.route("/feed.xml", rss_feed(seed, feed_url=server.url("/feed.xml"),
-                                           article_url=self.url),
-                     content_type="application/rss+xml")
+        server.route(
+            "/feed.xml",
+            rss_feed(seed, feed_url=server.url("/feed.xml"), article_url=self.url),
+            content_type="application/rss+xml",
+        )
 
     def publish(self, title: str, paragraphs: list[str], footer: str = "") -> None:
-        self.server.route("/2025/02/03/nvidia.html",
-                          article_page(self.seed, self.url, title=title, paragraphs=paragraphs,
-                                       extra_footer=footer))
+        self.server.route(
+            "/2025/02/03/nvidia.html",
+            article_page(
+                self.seed, self.url, title=title, paragraphs=paragraphs, extra_footer=footer
+            ),
+        )
 
 
 @pytest.fixture
@@ -54,8 +61,9 @@ def seed() -> SeedArticle:
 
 
 def _agg(tmp_path: Path, server: LoopbackServer, clock: Clock, **extra: Any) -> Any:
-    cfg = write_config(tmp_path, [{"name": "eulerpool", "url": server.url("/feed.xml"),
-                                   "extract": True}], **extra)
+    cfg = write_config(
+        tmp_path, [{"name": "eulerpool", "url": server.url("/feed.xml"), "extract": True}], **extra
+    )
     return make_aggregator(cfg, clock=clock, extract_workers=0)
 
 
@@ -63,8 +71,9 @@ def _kinds(agg: Any, aid: int) -> list[str]:
     return [c.kind for c in reversed(agg.changes(limit=100)) if c.article_id == aid]
 
 
-def test_headline_paragraph_correction_revert(http_server: LoopbackServer, tmp_path: Path,
-                                              seed: SeedArticle) -> None:
+def test_headline_paragraph_correction_revert(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     site, clock = Site(http_server, seed), Clock()
     paras = list(seed.paragraphs)
     with _agg(tmp_path, http_server, clock) as agg:
@@ -72,14 +81,30 @@ def test_headline_paragraph_correction_revert(http_server: LoopbackServer, tmp_p
         aid = agg.articles()[0].id
         steps = [
             (seed.title + " — mise à jour", paras, "headline"),
-            (seed.title + " — mise à jour", paras[:2] + [
-                ("Le Congrès examine désormais un texte qui durcirait encore les règles "
-                 "applicables aux ventes de processeurs graphiques vers la Chine, selon "
-                 "plusieurs sources proches du dossier consultées par la rédaction.")] + paras[2:],
-             "substantial"),
-            (seed.title + " — mise à jour", paras + [
-                ("Rectificatif : une version précédente de cet article indiquait un chiffre "
-                 "d'affaires erroné.")], "correction"),
+            (
+                seed.title + " — mise à jour",
+                paras[:2]
+                + [
+                    (
+                        "Le Congrès examine désormais un texte qui durcirait encore les règles "
+                        "applicables aux ventes de processeurs graphiques vers la Chine, selon "
+                        "plusieurs sources proches du dossier consultées par la rédaction."
+                    )
+                ]
+                + paras[2:],
+                "substantial",
+            ),
+            (
+                seed.title + " — mise à jour",
+                paras
+                + [
+                    (
+                        "Rectificatif : une version précédente de cet article indiquait un chiffre "
+                        "d'affaires erroné."
+                    )
+                ],
+                "correction",
+            ),
             (seed.title, paras, "revert"),
         ]
         for title, body, kind in steps:
@@ -100,8 +125,9 @@ def test_headline_paragraph_correction_revert(http_server: LoopbackServer, tmp_p
         assert changes[4].summary["correction"].startswith("Rectificatif")
 
 
-def test_noise_stores_nothing(http_server: LoopbackServer, tmp_path: Path,
-                              seed: SeedArticle) -> None:
+def test_noise_stores_nothing(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     site, clock = Site(http_server, seed), Clock()
     paras = list(seed.paragraphs)
     with _agg(tmp_path, http_server, clock) as agg:
@@ -121,14 +147,23 @@ def test_noise_stores_nothing(http_server: LoopbackServer, tmp_path: Path,
         assert len(agg.versions(aid)) == 1
 
 
-def test_topic_introduced_then_removed_alerts(http_server: LoopbackServer, tmp_path: Path,
-                                              seed: SeedArticle) -> None:
+def test_topic_introduced_then_removed_alerts(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     site, clock = Site(http_server, seed), Clock()
     plain = [p for p in seed.paragraphs if "export" not in p.lower()]
     site.publish(seed.title, plain)
     hook = http_server.route("/hook", b"ok", status=200)
-    alerts = [{"name": "desk-hook", "kind": "webhook", "url": hook, "events": ["match", "change"],
-               "topics": ["export-controls"], "group_window": "0s"}]
+    alerts = [
+        {
+            "name": "desk-hook",
+            "kind": "webhook",
+            "url": hook,
+            "events": ["match", "change"],
+            "topics": ["export-controls"],
+            "group_window": "0s",
+        }
+    ]
     with _agg(tmp_path, http_server, clock, topics=[EXPORT_TOPIC], alerts=alerts) as agg:
         agg.poll()
         aid = agg.articles()[0].id
@@ -150,14 +185,18 @@ def test_topic_introduced_then_removed_alerts(http_server: LoopbackServer, tmp_p
     assert changes[0]["thread_id"] == matches[0]["alert_id"]
 
 
-def test_rechecks_follow_the_decaying_schedule(http_server: LoopbackServer, tmp_path: Path,
-                                               seed: SeedArticle) -> None:
+def test_rechecks_follow_the_decaying_schedule(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     Site(http_server, seed)
     clock = Clock()
     with _agg(tmp_path, http_server, clock) as agg:
         agg.poll()
         aid = agg.articles()[0].id
-        page_hits = lambda: len(http_server.requests_for("/2025/02/03/nvidia.html"))
+
+        def page_hits():
+            return len(http_server.requests_for("/2025/02/03/nvidia.html"))
+
         seen = page_hits()
         checked_at: list[timedelta] = []
         for minute in range(0, 6 * 60 + 1, 5):
@@ -167,6 +206,7 @@ def test_rechecks_follow_the_decaying_schedule(http_server: LoopbackServer, tmp_
             async def cycle() -> None:
                 async with agg.running() as st:
                     await agg.recheck_due(st, worker="t")
+
             asyncio.run(cycle())
             if page_hits() > seen:
                 seen = page_hits()
@@ -177,8 +217,9 @@ def test_rechecks_follow_the_decaying_schedule(http_server: LoopbackServer, tmp_
     assert minutes[12:15] == [240, 300, 360]
 
 
-def test_404_then_410_marks_possibly_retracted(http_server: LoopbackServer, tmp_path: Path,
-                                               seed: SeedArticle) -> None:
+def test_404_then_410_marks_possibly_retracted(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     Site(http_server, seed)
     clock = Clock()
     with _agg(tmp_path, http_server, clock) as agg:
@@ -196,24 +237,38 @@ def test_404_then_410_marks_possibly_retracted(http_server: LoopbackServer, tmp_
         assert _kinds(agg, aid) == ["retraction"]
 
 
-def test_page_watch_alerts_only_when_selected_part_changes(http_server: LoopbackServer,
-                                                           tmp_path: Path) -> None:
+def test_page_watch_alerts_only_when_selected_part_changes(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     def page(rules: list[str], banner: str) -> str:
         items = "".join(f"<li>{r}</li>" for r in rules)
-        return (f"<html><body><div class='banner'>{banner}</div><h1>Entity List</h1>"
-                f"<ul id='rules'>{items}</ul><footer>Updated {banner}</footer></body></html>")
+        return (
+            f"<html><body><div class='banner'>{banner}</div><h1>Entity List</h1>"
+            f"<ul id='rules'>{items}</ul><footer>Updated {banner}</footer></body></html>"
+        )
 
     rules = ["Acme Semiconductor Ltd., Shenzhen", "Blue Dragon AI Labs, Beijing"]
     url = http_server.route("/entity-list", page(rules, "Monday"))
     hook = http_server.route("/hook", b"ok")
     clock = Clock()
-    cfg = write_config(tmp_path, [], watches=[{"name": "entity-list", "url": url,
-                                               "selector": "#rules", "interval": "1h"}],
-                       alerts=[{"name": "watch-hook", "kind": "webhook", "url": hook,
-                                "events": ["change"], "group_window": "0s"}])
+    cfg = write_config(
+        tmp_path,
+        [],
+        watches=[{"name": "entity-list", "url": url, "selector": "#rules", "interval": "1h"}],
+        alerts=[
+            {
+                "name": "watch-hook",
+                "kind": "webhook",
+                "url": hook,
+                "events": ["change"],
+                "group_window": "0s",
+            }
+        ],
+    )
     import asyncio
 
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+
         async def cycle() -> list[Any]:
             async with agg.running() as st:
                 return await agg.recheck_due(st, worker="t")
@@ -237,8 +292,9 @@ def test_page_watch_alerts_only_when_selected_part_changes(http_server: Loopback
     assert payloads[0]["change"]["words_added"] >= 3
 
 
-def test_schedule_stops_after_thirty_days(http_server: LoopbackServer, tmp_path: Path,
-                                          seed: SeedArticle) -> None:
+def test_schedule_stops_after_thirty_days(
+    http_server: LoopbackServer, tmp_path: Path, seed: SeedArticle
+) -> None:
     Site(http_server, seed)
     clock = Clock()
     with _agg(tmp_path, http_server, clock) as agg:
@@ -246,24 +302,30 @@ def test_schedule_stops_after_thirty_days(http_server: LoopbackServer, tmp_path:
         aid = agg.articles()[0].id
         from aggregator.monitor.recheck import next_check
 
-        [target] = checks.claim_due_checks(agg.store, T0, worker="t", ids=[aid], limit=1,
-                                           lease_until=T0)
+        [target] = checks.claim_due_checks(
+            agg.store, T0, worker="t", ids=[aid], limit=1, lease_until=T0
+        )
     assert next_check(agg.config, target, T0 + timedelta(days=31)) is None
-    assert next_check(agg.config, target, T0 + timedelta(days=2)) == T0 + timedelta(days=2,
-                                                                                   hours=3)
+    assert next_check(agg.config, target, T0 + timedelta(days=2)) == T0 + timedelta(days=2, hours=3)
 
 
 def _three_item_feed(server: LoopbackServer, keep: tuple[int, ...], desc: str = "") -> None:
     items = "".join(
         f"<item><title>Story {i}</title><link>{server.url(f'/s{i}.html')}</link>"
         f"<guid>s{i}</guid><pubDate>Mon, 0{i} Feb 2025 10:00:00 GMT</pubDate>"
-        f"<description>Story {i} body {desc}</description></item>" for i in keep)
-    server.route("/multi.xml", f"<rss version='2.0'><channel><title>m</title>{items}"
-                 "</channel></rss>", content_type="application/rss+xml")
+        f"<description>Story {i} body {desc}</description></item>"
+        for i in keep
+    )
+    server.route(
+        "/multi.xml",
+        f"<rss version='2.0'><channel><title>m</title>{items}</channel></rss>",
+        content_type="application/rss+xml",
+    )
 
 
 def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
-        http_server: LoopbackServer, tmp_path: Path) -> None:
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     _three_item_feed(http_server, (1, 2, 3))
     clock = Clock()
     cfg = write_config(tmp_path, [{"name": "multi", "url": http_server.url("/multi.xml")}])
@@ -274,17 +336,24 @@ def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
         _three_item_feed(http_server, (1, 2, 3), desc="(updated)")
         [r] = agg.poll()
         assert r.updated == 3
-        [target] = checks.claim_due_checks(agg.store, clock.now, worker="t", limit=10,
-                                           lease_until=clock.now, ids=[ids["Story 2"]])
+        [target] = checks.claim_due_checks(
+            agg.store, clock.now, worker="t", limit=10, lease_until=clock.now, ids=[ids["Story 2"]]
+        )
         assert target.id == ids["Story 2"]
-        due = checks.claim_due_checks(agg.store, clock.now, worker="t2", limit=10,
-                                      lease_until=clock.now + timedelta(seconds=1))
+        due = checks.claim_due_checks(
+            agg.store,
+            clock.now,
+            worker="t2",
+            limit=10,
+            lease_until=clock.now + timedelta(seconds=1),
+        )
         assert {t.id for t in due} == {ids["Story 1"], ids["Story 3"]}  # due now, not in 15 min
         clock.now += timedelta(minutes=5)
         _three_item_feed(http_server, (1, 3), desc="(updated)")  # story 2 pulled, 1 remains
         agg.poll()
         assert agg.article(ids["Story 2"]).retracted == (
-            "item vanished from its feed while neighbours remain")
+            "item vanished from its feed while neighbours remain"
+        )
         assert agg.article(ids["Story 3"]).retracted is None
         kinds = {c.article_id: c.kind for c in agg.changes(limit=10)}
         assert kinds == {ids["Story 2"]: "retraction"}
@@ -294,14 +363,20 @@ def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
         assert agg.article(ids["Story 1"]).retracted is None
 
 
-def test_monitor_false_switches_rechecks_off_for_a_feed(http_server: LoopbackServer,
-                                                        tmp_path: Path) -> None:
+def test_monitor_false_switches_rechecks_off_for_a_feed(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
     _three_item_feed(http_server, (1, 2))
     clock = Clock()
-    cfg = write_config(tmp_path, [{"name": "multi", "url": http_server.url("/multi.xml"),
-                                   "monitor": False}])
+    cfg = write_config(
+        tmp_path, [{"name": "multi", "url": http_server.url("/multi.xml"), "monitor": False}]
+    )
     with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
         agg.poll()
         clock.now += timedelta(days=1)
-        assert checks.claim_due_checks(agg.store, clock.now, worker="t", limit=10,
-                                       lease_until=clock.now) == []
+        assert (
+            checks.claim_due_checks(
+                agg.store, clock.now, worker="t", limit=10, lease_until=clock.now
+            )
+            == []
+        )

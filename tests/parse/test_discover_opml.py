@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.parse.discover import discover_feeds, looks_like_html
-from aggregator.exceptions import ParseError
-from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
 from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+from aggregator.exceptions import ParseError
+from aggregator.parse.discover import discover_feeds, looks_like_html
+from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
 
 BASE = "https://www.example.org/politique/article-1.html"
 
@@ -78,7 +78,8 @@ def test_rest_api_json_is_not_a_feed() -> None:
 def test_seed_page_advertises_its_feed() -> None:
     page = article_page(load_seed(), "https://news.example.com/news/a")
     assert discover_feeds(page, "https://news.example.com/news/a") == [
-        "https://news.example.com/rss.xml"]
+        "https://news.example.com/rss.xml"
+    ]
 
 
 @pytest.mark.parametrize("html", [b"", "   ", b"\x00\x01\x02", "<p>no head at all</p>"])
@@ -88,34 +89,49 @@ def test_pages_without_feeds_give_nothing(html: bytes | str) -> None:
 
 # -- looks_like_html ------------------------------------------------------------
 
-CHALLENGE = (b"<!DOCTYPE html><html lang=\"en-US\"><head><title>Just a moment...</title>"
-             b"<meta http-equiv=\"refresh\" content=\"390\"></head><body>Checking your browser"
-             b"</body></html>")
+CHALLENGE = (
+    b'<!DOCTYPE html><html lang="en-US"><head><title>Just a moment...</title>'
+    b'<meta http-equiv="refresh" content="390"></head><body>Checking your browser'
+    b"</body></html>"
+)
 
 
-@pytest.mark.parametrize("body", [
-    CHALLENGE,
-    b"\n\n  <html><head><title>403 Forbidden</title></head></html>",
-    b"\xef\xbb\xbf<!doctype html><title>x</title>",
-    (b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0'
-     b' Strict//EN" "x"><html xmlns="http://www.w3.org/1999/xhtml">'),
-    b"<!-- served by varnish --><HTML><BODY>Moved</BODY></HTML>",
-    b"<script>window.location='/captcha'</script>",
-    "<html><body>UTF-16 page</body></html>".encode("utf-16"),
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        CHALLENGE,
+        b"\n\n  <html><head><title>403 Forbidden</title></head></html>",
+        b"\xef\xbb\xbf<!doctype html><title>x</title>",
+        (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0'
+            b' Strict//EN" "x"><html xmlns="http://www.w3.org/1999/xhtml">'
+        ),
+        b"<!-- served by varnish --><HTML><BODY>Moved</BODY></HTML>",
+        b"<script>window.location='/captcha'</script>",
+        "<html><body>UTF-16 page</body></html>".encode("utf-16"),
+    ],
+)
 def test_html_bodies_are_recognised(body: bytes) -> None:
     assert looks_like_html(body)
 
 
-@pytest.mark.parametrize("body", [
-    (b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
-     b"<description><![CDATA[<html><body>x</body></html>]]></description>"),
-    (b'<?xml version="1.0"?><?xml-stylesheet href="feed.xsl"?>'
-     b'<feed xmlns="http://www.w3.org/2005/Atom">'),
-    b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
-    b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
-    b"", b"plain text",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        (
+            b'<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+            b"<description><![CDATA[<html><body>x</body></html>]]></description>"
+        ),
+        (
+            b'<?xml version="1.0"?><?xml-stylesheet href="feed.xsl"?>'
+            b'<feed xmlns="http://www.w3.org/2005/Atom">'
+        ),
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">',
+        b'{"version": "https://jsonfeed.org/version/1.1", "items": []}',
+        b"",
+        b"plain text",
+    ],
+)
 def test_feeds_and_other_bodies_are_not_html(body: bytes) -> None:
     assert not looks_like_html(body)
 
@@ -151,19 +167,33 @@ READER_EXPORT = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 def test_parse_real_world_variants() -> None:
     assert parse_opml(READER_EXPORT) == [
-        OpmlFeed("Les Echos", "https://services.lesechos.fr/rss/les-echos-economie.xml",
-                 "https://www.lesechos.fr/", ("Economie",)),
-        OpmlFeed("Le Monde International", "https://www.lemonde.fr/international/rss_full.xml",
-                 None, ("Economie", "Monde")),
-        OpmlFeed(None, "https://www.tagesschau.de/xml/rss2/", None,
-                 ("Deutschland/Politik", "Nachrichten")),
+        OpmlFeed(
+            "Les Echos",
+            "https://services.lesechos.fr/rss/les-echos-economie.xml",
+            "https://www.lesechos.fr/",
+            ("Economie",),
+        ),
+        OpmlFeed(
+            "Le Monde International",
+            "https://www.lemonde.fr/international/rss_full.xml",
+            None,
+            ("Economie", "Monde"),
+        ),
+        OpmlFeed(
+            None,
+            "https://www.tagesschau.de/xml/rss2/",
+            None,
+            ("Deutschland/Politik", "Nachrichten"),
+        ),
         OpmlFeed("Atom by url", "https://example.org/atom.xml", None, ()),
     ]
 
 
 def test_render_nests_by_first_tag_and_lists_all_tags() -> None:
-    feeds = [OpmlFeed("A", "https://a.example/rss", "https://a.example/", ("fr", "tech")),
-             OpmlFeed(None, "https://b.example/atom", None, ())]
+    feeds = [
+        OpmlFeed("A", "https://a.example/rss", "https://a.example/", ("fr", "tech")),
+        OpmlFeed(None, "https://b.example/atom", None, ()),
+    ]
     text = render_opml(feeds, title="Desk")
     assert "<title>Desk</title>" in text
     assert '<outline text="fr" title="fr">' in text
@@ -172,20 +202,28 @@ def test_render_nests_by_first_tag_and_lists_all_tags() -> None:
 
 
 def test_round_trip_keeps_order_when_folders_interleave() -> None:
-    feeds = [OpmlFeed("1", "https://x.example/1", None, ("a",)),
-             OpmlFeed("2", "https://x.example/2", None, ()),
-             OpmlFeed("3", "https://x.example/3", None, ("a", "b"))]
+    feeds = [
+        OpmlFeed("1", "https://x.example/1", None, ("a",)),
+        OpmlFeed("2", "https://x.example/2", None, ()),
+        OpmlFeed("3", "https://x.example/3", None, ("a", "b")),
+    ]
     assert parse_opml(render_opml(feeds).encode()) == feeds
 
 
-_words = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FFF,
-                                        blacklist_categories=("Cs", "Cc", "Zs")),
-                 min_size=1, max_size=12)
-_tags = st.lists(_words.filter(lambda w: "," not in w and "/" not in w), max_size=3,
-                 unique=True).map(tuple)
+_words = st.text(
+    alphabet=st.characters(
+        min_codepoint=32, max_codepoint=0x2FFF, blacklist_categories=("Cs", "Cc", "Zs")
+    ),
+    min_size=1,
+    max_size=12,
+)
+_tags = st.lists(
+    _words.filter(lambda w: "," not in w and "/" not in w), max_size=3, unique=True
+).map(tuple)
 _urls = _words.map(lambda w: "https://feeds.example/" + w)
-_feeds = st.builds(OpmlFeed, title=st.none() | _words, url=_urls,
-                   html_url=st.none() | _urls, tags=_tags)
+_feeds = st.builds(
+    OpmlFeed, title=st.none() | _words, url=_urls, html_url=st.none() | _urls, tags=_tags
+)
 
 
 @given(st.lists(_feeds, max_size=8))
@@ -212,12 +250,15 @@ def test_entities_are_refused_not_expanded(data: bytes) -> None:
     assert "root:" not in str(caught.value)
 
 
-@pytest.mark.parametrize(("data", "message"), [
-    (b"<opml><body><outline", "not well-formed"),
-    (b"", "not well-formed"),
-    (b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>', "root element is <rss>"),
-    (b'<opml version="2.0"><head/></opml>', "no <body>"),
-])
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"<opml><body><outline", "not well-formed"),
+        (b"", "not well-formed"),
+        (b'<?xml version="1.0"?><rss version="2.0"><channel/></rss>', "root element is <rss>"),
+        (b'<opml version="2.0"><head/></opml>', "no <body>"),
+    ],
+)
 def test_broken_opml_raises_parse_error(data: bytes, message: str) -> None:
     with pytest.raises(ParseError, match=message):
         parse_opml(data)

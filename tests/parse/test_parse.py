@@ -19,8 +19,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aggregator.parse import feeds as parse_module
 from aggregator.exceptions import AggregatorError, ParseError
+from aggregator.parse import feeds as parse_module
 from aggregator.parse.feeds import (
     ENTITY_NOTE,
     Enclosure,

@@ -15,16 +15,34 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 def _draft(key: str, text: str = "Les contrôles à l'exportation de puces") -> ArticleDraft:
-    return ArticleDraft(key=key, url=key.removeprefix("url:"), site="x.example", title="T",
-                        author=None, summary=None, text=text, published=NOW, updated=None,
-                        language="fr", extracted=False, extract_error=None,
-                        extractor_version="feed", content_hash="h", comparable_hash="",
-                        fingerprint=(1 << 63) + 5)
+    return ArticleDraft(
+        key=key,
+        url=key.removeprefix("url:"),
+        site="x.example",
+        title="T",
+        author=None,
+        summary=None,
+        text=text,
+        published=NOW,
+        updated=None,
+        language="fr",
+        extracted=False,
+        extract_error=None,
+        extractor_version="feed",
+        content_hash="h",
+        comparable_hash="",
+        fingerprint=(1 << 63) + 5,
+    )
 
 
 def _batch(feed_id: int, key: str, entry: str) -> IngestBatch:
-    return IngestBatch(feed_id, (_draft(key),), (EntryLink(entry, "fp", draft_index=0),),
-                       matches={0: (MatchDraft("t", ("puces",), ({"text": "x"},)),)}, now=NOW)
+    return IngestBatch(
+        feed_id,
+        (_draft(key),),
+        (EntryLink(entry, "fp", draft_index=0),),
+        matches={0: (MatchDraft("t", ("puces",), ({"text": "x"},)),)},
+        now=NOW,
+    )
 
 
 def test_migrations_are_idempotent(db_url: str) -> None:
@@ -39,9 +57,13 @@ def test_a_0002_database_gains_the_live_entries_index(db_url: str) -> None:
 
     engine = make_engine(db_url)
     upgrade(engine, "0002")
-    assert "ix_feed_entry_live" not in {i["name"] for i in inspect(engine).get_indexes("feed_entry")}
+    assert "ix_feed_entry_live" not in {
+        i["name"] for i in inspect(engine).get_indexes("feed_entry")
+    }
     store = Store.open(db_url)  # migrates to head on open
-    assert "ix_feed_entry_live" in {i["name"] for i in inspect(store.engine).get_indexes("feed_entry")}
+    assert "ix_feed_entry_live" in {
+        i["name"] for i in inspect(store.engine).get_indexes("feed_entry")
+    }
 
 
 def test_ingest_twice_stores_once_and_links_both_feeds(db_url: str) -> None:
@@ -64,12 +86,26 @@ def test_a_group_commit_indexes_every_feeds_articles_once(db_url: str) -> None:
     store = Store.open(db_url)
     store.sync_feeds([(f"f{i}", f"http://f{i}.example/") for i in range(3)], NOW)
     states = store.feed_states()
-    texts = ["Les contrôles à l'exportation de puces", "Ausfuhrkontrollen für Chips",
-             "Export controls on chips"]
-    batches = [IngestBatch(states[f"f{i}"].id, (_draft(f"url:https://x.example/{i}", texts[i]),),
-                           (EntryLink("e", "fp", draft_index=0),), now=NOW) for i in range(3)]
-    shared = IngestBatch(states["f0"].id, (_draft("url:https://x.example/2", texts[2]),),
-                         (EntryLink("e2", "fp", draft_index=0),), now=NOW)
+    texts = [
+        "Les contrôles à l'exportation de puces",
+        "Ausfuhrkontrollen für Chips",
+        "Export controls on chips",
+    ]
+    batches = [
+        IngestBatch(
+            states[f"f{i}"].id,
+            (_draft(f"url:https://x.example/{i}", texts[i]),),
+            (EntryLink("e", "fp", draft_index=0),),
+            now=NOW,
+        )
+        for i in range(3)
+    ]
+    shared = IngestBatch(
+        states["f0"].id,
+        (_draft("url:https://x.example/2", texts[2]),),
+        (EntryLink("e2", "fp", draft_index=0),),
+        now=NOW,
+    )
     ids = [i for [i] in store.ingest_many([(b, None) for b in [*batches, shared]])]
     assert ids[3] == ids[2]
     assert store.fts_candidates(["controles"], 10) == [ids[0]]
@@ -108,8 +144,9 @@ def test_group_commits_checkpoint_beside_the_writer(tmp_path: Path) -> None:
 
     async def ingest() -> list[list[int]]:
         writer = IngestWriter(store)
-        ids = await asyncio.gather(*(writer.write(_big_batch(states[f"f{i}"].id, 5), None)
-                                     for i in range(3)))
+        ids = await asyncio.gather(
+            *(writer.write(_big_batch(states[f"f{i}"].id, 5), None) for i in range(3))
+        )
         await writer.aclose()  # what Aggregator.running() does on the way out
         return ids
 

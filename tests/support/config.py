@@ -8,9 +8,15 @@ from typing import Any
 import yaml
 
 
-def write_config(folder: Path, feeds: list[dict[str, Any]], *, database: str | None = None,
-                 topics: list[dict[str, Any]] | None = None,
-                 alerts: list[dict[str, Any]] | None = None, **extra: Any) -> Path:
+def write_config(
+    folder: Path,
+    feeds: list[dict[str, Any]],
+    *,
+    database: str | None = None,
+    topics: list[dict[str, Any]] | None = None,
+    alerts: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> Path:
     """feeds.yaml in `folder` allowing loopback, extraction off unless a feed says so."""
     data: dict[str, Any] = {
         "database": database or "sqlite:///test.db",

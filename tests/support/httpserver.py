@@ -34,8 +34,13 @@ class Response:
 Handler = Callable[[Request], Response]
 
 
-def validated(body: bytes, *, etag: str = '"v1"', last_modified: str | None = None,
-              content_type: str = "application/rss+xml") -> Handler:
+def validated(
+    body: bytes,
+    *,
+    etag: str = '"v1"',
+    last_modified: str | None = None,
+    content_type: str = "application/rss+xml",
+) -> Handler:
     """A handler that honours If-None-Match / If-Modified-Since with a 304."""
     lm = last_modified or "Mon, 03 Feb 2025 12:36:00 GMT"
 
@@ -44,7 +49,9 @@ def validated(body: bytes, *, etag: str = '"v1"', last_modified: str | None = No
         ims = req.headers.get("if-modified-since")
         if inm == etag or (inm is None and ims == lm):
             return Response(304, b"", {"ETag": etag, "Last-Modified": lm})
-        return Response(200, body, {"Content-Type": content_type, "ETag": etag, "Last-Modified": lm})
+        return Response(
+            200, body, {"Content-Type": content_type, "ETag": etag, "Last-Modified": lm}
+        )
 
     return handle
 
@@ -80,8 +87,9 @@ class LoopbackServer:
             def _serve(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
-                req = Request(self.command, self.path,
-                              {k.lower(): v for k, v in self.headers.items()}, body)
+                req = Request(
+                    self.command, self.path, {k.lower(): v for k, v in self.headers.items()}, body
+                )
                 with server._lock:
                     server.requests.append(req)
                 handler = server.routes.get(self.path) or server.routes.get(self.path.split("?")[0])
@@ -93,8 +101,9 @@ class LoopbackServer:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                       daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def _write(self, h: BaseHTTPRequestHandler, resp: Response) -> None:
@@ -110,7 +119,7 @@ class LoopbackServer:
                 return
             if resp.trickle:
                 for i in range(len(resp.body)):
-                    h.wfile.write(resp.body[i:i + 1])
+                    h.wfile.write(resp.body[i : i + 1])
                     h.wfile.flush()
                     time.sleep(resp.trickle)
             else:
@@ -125,9 +134,16 @@ class LoopbackServer:
     def url(self, path: str) -> str:
         return self.base + path
 
-    def route(self, path: str, body: bytes | str = b"", *, status: int = 200,
-              content_type: str = "text/html; charset=utf-8",
-              headers: dict[str, str] | None = None, **kw: float) -> str:
+    def route(
+        self,
+        path: str,
+        body: bytes | str = b"",
+        *,
+        status: int = 200,
+        content_type: str = "text/html; charset=utf-8",
+        headers: dict[str, str] | None = None,
+        **kw: float,
+    ) -> str:
         """Serve a fixed response at `path`; returns its absolute URL."""
         data = body.encode() if isinstance(body, str) else body
         hdrs = {"Content-Type": content_type, **(headers or {})}

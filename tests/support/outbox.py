@@ -43,10 +43,16 @@ class MemoryOutbox:
         self.rows[row_id] = Row(item)
         return row_id
 
-    def claim_due(self, now: datetime, *, limit: int, worker: str,
-                  lease: timedelta) -> list[OutboxItem]:
-        due = [r for r in self.rows.values() if r.status == "pending"
-               and r.item.not_before <= now and (r.lease_until is None or r.lease_until <= now)]
+    def claim_due(
+        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+    ) -> list[OutboxItem]:
+        due = [
+            r
+            for r in self.rows.values()
+            if r.status == "pending"
+            and r.item.not_before <= now
+            and (r.lease_until is None or r.lease_until <= now)
+        ]
         due.sort(key=lambda r: (r.item.not_before, r.item.id))
         for row in due[:limit]:
             row.worker, row.lease_until = worker, now + lease
@@ -57,8 +63,7 @@ class MemoryOutbox:
             self._settle(i, "sent", f"sent: {detail}")
             self.rows[i].detail = detail
 
-    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str,
-                   now: datetime) -> None:
+    def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str, now: datetime) -> None:
         for i in ids:
             row = self.rows[i]
             row.item = replace(row.item, attempts=row.item.attempts + 1, not_before=next_at)
@@ -84,38 +89,77 @@ class MemoryOutbox:
 T0 = datetime(2025, 3, 4, 9, 0, tzinfo=UTC)
 
 
-def article(article_id: int = 1, *, title: str = "EU tightens export controls on chips",
-            feed: str = "reuters", url: str | None = None, fingerprint: int | None = 0xF0F0,
-            terms: tuple[str, ...] = ("export controls",)) -> AlertArticle:
+def article(
+    article_id: int = 1,
+    *,
+    title: str = "EU tightens export controls on chips",
+    feed: str = "reuters",
+    url: str | None = None,
+    fingerprint: int | None = 0xF0F0,
+    terms: tuple[str, ...] = ("export controls",),
+) -> AlertArticle:
     text = "Brussels said on Tuesday that new export controls on advanced chips take effect."
     start = text.index("export controls")
     return AlertArticle(
-        id=article_id, url=url or f"https://news.example.org/{feed}/{article_id}", title=title,
-        feeds=(feed,), language="en", published=T0 - timedelta(minutes=30), terms=terms,
+        id=article_id,
+        url=url or f"https://news.example.org/{feed}/{article_id}",
+        title=title,
+        feeds=(feed,),
+        language="en",
+        published=T0 - timedelta(minutes=30),
+        terms=terms,
         snippets=(Snippet(text, ((start, start + len("export controls")),)),),
-        fingerprint=fingerprint)
+        fingerprint=fingerprint,
+    )
 
 
-def match_event(alert_id: str = "match-1", *, channel: str = "desk", topic: str = "export-controls",
-                created_at: datetime = T0, art: AlertArticle | None = None) -> AlertEvent:
+def match_event(
+    alert_id: str = "match-1",
+    *,
+    channel: str = "desk",
+    topic: str = "export-controls",
+    created_at: datetime = T0,
+    art: AlertArticle | None = None,
+) -> AlertEvent:
     return AlertEvent(alert_id, "match", channel, topic, created_at, article=art or article())
 
 
-def change_event(alert_id: str = "change-1", *, channel: str = "desk", thread_id: str = "match-1",
-                 created_at: datetime = T0) -> AlertEvent:
+def change_event(
+    alert_id: str = "change-1",
+    *,
+    channel: str = "desk",
+    thread_id: str = "match-1",
+    created_at: datetime = T0,
+) -> AlertEvent:
     change = AlertChange(
-        version=2, previous_version=1, headline_changed=True,
+        version=2,
+        previous_version=1,
+        headline_changed=True,
         old_title="EU tightens export controls on chips",
-        new_title="EU delays export controls on chips", words_added=42, words_removed=17,
-        reasons=("headline", "min_words"), correction="An earlier version misstated the date.",
-        topic_change="context", diff_summary="- take effect in May\n+ take effect in July")
-    return AlertEvent(alert_id, "change", channel, "export-controls", created_at,
-                      article=article(title="EU delays export controls on chips"), change=change,
-                      thread_id=thread_id)
+        new_title="EU delays export controls on chips",
+        words_added=42,
+        words_removed=17,
+        reasons=("headline", "min_words"),
+        correction="An earlier version misstated the date.",
+        topic_change="context",
+        diff_summary="- take effect in May\n+ take effect in July",
+    )
+    return AlertEvent(
+        alert_id,
+        "change",
+        channel,
+        "export-controls",
+        created_at,
+        article=article(title="EU delays export controls on chips"),
+        change=change,
+        thread_id=thread_id,
+    )
 
 
-def source_event(alert_id: str = "source-1", *, channel: str = "desk",
-                 created_at: datetime = T0) -> AlertEvent:
-    health = SourceHealth("reuters", "https://feeds.example.org/reuters.xml", "failing",
-                          "HTTP 503 for 6 hours")
+def source_event(
+    alert_id: str = "source-1", *, channel: str = "desk", created_at: datetime = T0
+) -> AlertEvent:
+    health = SourceHealth(
+        "reuters", "https://feeds.example.org/reuters.xml", "failing", "HTTP 503 for 6 hours"
+    )
     return AlertEvent(alert_id, "source", channel, None, created_at, source=health)

@@ -29,8 +29,7 @@ class WebhookReceiver:
 
     def script(self, *answers: int | Response) -> None:
         with self._lock:
-            self._script.extend(a if isinstance(a, Response) else Response(a, b"")
-                                for a in answers)
+            self._script.extend(a if isinstance(a, Response) else Response(a, b"") for a in answers)
 
     @property
     def received(self) -> list[Request]:

@@ -67,10 +67,27 @@ def make_certificate(directory: Path) -> TlsFiles | None:
         return None
     cert, key = directory / "cert.pem", directory / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-         "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True)
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return TlsFiles(cert, key)
 
 
@@ -85,8 +102,9 @@ class _Handler:
     def __init__(self, server: SmtpServer) -> None:
         self.server = server
 
-    async def handle_RCPT(self, smtp: Any, session: Any, envelope: Any, address: str,
-                          rcpt_options: list[str]) -> str:
+    async def handle_RCPT(
+        self, smtp: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
+    ) -> str:
         refusal = self.server.refusals.get(address)
         if refusal:
             return refusal
@@ -100,9 +118,13 @@ class _Handler:
 class SmtpServer:
     """aiosmtpd in its own thread on 127.0.0.1; use as a context manager or call stop()."""
 
-    def __init__(self, *, starttls: ssl.SSLContext | None = None,
-                 implicit_tls: ssl.SSLContext | None = None,
-                 users: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        starttls: ssl.SSLContext | None = None,
+        implicit_tls: ssl.SSLContext | None = None,
+        users: dict[str, str] | None = None,
+    ) -> None:
         self.messages: list[Received] = []
         self.refusals: dict[str, str] = {}
         self.attempts = 0
@@ -136,12 +158,18 @@ class SmtpServer:
             self.attempts += 1
             reply = self._replies.popleft() if self._replies else ACCEPT
             if reply.startswith("2"):
-                self.messages.append(Received(envelope.mail_from, tuple(envelope.rcpt_tos),
-                                              bytes(envelope.original_content)))
+                self.messages.append(
+                    Received(
+                        envelope.mail_from,
+                        tuple(envelope.rcpt_tos),
+                        bytes(envelope.original_content),
+                    )
+                )
         return reply
 
-    def _authenticate(self, server: Any, session: Any, envelope: Any, mechanism: str,
-                      auth_data: Any) -> AuthResult:
+    def _authenticate(
+        self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
+    ) -> AuthResult:
         if not isinstance(auth_data, LoginPassword) or self._users is None:
             return AuthResult(success=False, handled=False)
         user, password = auth_data.login.decode(), auth_data.password.decode()

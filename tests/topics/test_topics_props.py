@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from aggregator.exceptions import QuerySyntaxError
+from aggregator.query.syntax import CLOSE_QUOTES, OPEN_QUOTES
 from aggregator.topics import (
     Document,
     TopicIndex,
@@ -18,7 +19,6 @@ from aggregator.topics import (
     prefilter_terms,
     tokenize,
 )
-from aggregator.query.syntax import CLOSE_QUOTES, OPEN_QUOTES
 
 REAL_TEXT = (
     "Alors qu'Nvidia a publiquement souligné avoir discuté avec Trump de la « politique des "

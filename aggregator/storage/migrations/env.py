@@ -19,8 +19,11 @@ def run_migrations_online() -> None:
             raise RuntimeError("alembic: pass an engine in config.attributes or set sqlalchemy.url")
         engine = create_engine(url)
     with engine.begin() as connection:
-        context.configure(connection=connection, target_metadata=target_metadata,
-                          render_as_batch=connection.dialect.name == "sqlite")
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=connection.dialect.name == "sqlite",
+        )
         with context.begin_transaction():
             context.run_migrations()
 

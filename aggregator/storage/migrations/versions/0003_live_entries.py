@@ -9,6 +9,7 @@ to 1.8× the cost at 10k on PostgreSQL.
 Revision ID: 0003
 Revises: 0002
 """
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -19,9 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.create_index("ix_feed_entry_live", "feed_entry", ["feed_id"],
-                    sqlite_where=sa.text("gone_at IS NULL"),
-                    postgresql_where=sa.text("gone_at IS NULL"))
+    op.create_index(
+        "ix_feed_entry_live",
+        "feed_entry",
+        ["feed_id"],
+        sqlite_where=sa.text("gone_at IS NULL"),
+        postgresql_where=sa.text("gone_at IS NULL"),
+    )
 
 
 def downgrade() -> None:
