@@ -26,7 +26,8 @@ from aggregator.changes import learn_boilerplate
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.extract.extractor import ExtractPool
-from aggregator.http.fetcher import Fetcher, FetchPolicy
+from aggregator.http.fetcher import Fetcher
+from aggregator.http.policy import fetch_policy
 from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
 from aggregator.ingest.prepare import run_job
@@ -45,19 +46,6 @@ Progress = Callable[[UpdateResult], None]
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def fetch_policy(config: Config) -> FetchPolicy:
-    n = config.network
-    return FetchPolicy(
-        allow_private=tuple(n.allow_private),
-        user_agent=n.user_agent,
-        total_timeout=n.timeout.total_seconds(),
-        max_bytes=n.max_bytes,
-        max_connections=n.max_connections,
-        max_per_host=n.max_per_host,
-        min_host_interval=n.min_host_interval.total_seconds(),
-    )
 
 
 def topic_specs(config: Config) -> list[TopicSpec]:

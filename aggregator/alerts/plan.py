@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import lru_cache
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
@@ -57,7 +57,8 @@ def subscribed(channel: Any, event: str, topic: str | None) -> bool:
 
 def hold_until(channel: Any, now: datetime) -> datetime:
     """Delay for wire-copy grouping or the digest window before a row is due."""
-    return now + channel.hold()
+    hold: timedelta = channel.hold()
+    return now + hold
 
 
 def plan_match_alerts(
@@ -98,8 +99,7 @@ def plan_match_alerts(
 
 def alert_article(aid: int, d: ArticleDraft, m: MatchDraft, feeds: Sequence[str]) -> AlertArticle:
     snippets = tuple(
-        Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
-        for s in m.snippets
+        Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ()))) for s in m.snippets
     )
     return AlertArticle(
         id=aid,

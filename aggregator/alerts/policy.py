@@ -38,7 +38,7 @@ def next_attempt(
 
 def _ceiling(attempts: int, base: timedelta, cap: timedelta) -> float:
     exponent = min(max(attempts - 1, 0), _MAX_EXPONENT)
-    return min(cap.total_seconds(), base.total_seconds() * 2**exponent)
+    return float(min(cap.total_seconds(), base.total_seconds() * 2**exponent))
 
 
 def is_dead(started_at: datetime, now: datetime, retry_window: timedelta) -> bool:

@@ -12,7 +12,8 @@ from typing import Any
 
 from aggregator.config.models import Config
 from aggregator.exceptions import UsageError
-from aggregator.extract.extractor import Extracted, detect_language, extract_article
+from aggregator.extract.extractor import Extracted, extract_article
+from aggregator.extract.language import detect_language
 from aggregator.topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
 
 
@@ -130,8 +131,8 @@ def _doc_from_page(page: Extracted) -> Document:
 
 
 def _fetch_page(cfg: Config, url: str) -> Extracted:
-    from aggregator.core import fetch_policy
     from aggregator.http.fetcher import Fetcher
+    from aggregator.http.policy import fetch_policy
 
     async def go() -> Extracted:
         async with Fetcher(fetch_policy(cfg)) as f:

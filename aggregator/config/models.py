@@ -451,7 +451,7 @@ def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
 
 def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
     from aggregator.exceptions import QuerySyntaxError
-    from aggregator.topics import validate_query
+    from aggregator.query.syntax import validate_query
 
     try:
         validate_query(topic.query)

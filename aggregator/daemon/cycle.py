@@ -28,6 +28,7 @@ from aggregator.storage.records import FeedState
 from aggregator.types import UpdateResult
 
 if TYPE_CHECKING:
+    from aggregator.alerts.types import SourceHealth
     from aggregator.core import Aggregator
     from aggregator.ingest.pipeline import Stages
 
@@ -261,9 +262,7 @@ async def health_step(ctx: CycleContext, report: CycleReport) -> None:
     announce_problems(ctx, problems, now)
 
 
-def announce_problems(
-    ctx: CycleContext, problems: Sequence[health.SourceHealth], now: datetime
-) -> None:
+def announce_problems(ctx: CycleContext, problems: Sequence[SourceHealth], now: datetime) -> None:
     """Log each (feed, problem) once a day, like the alerts (the set is reset daily)."""
     day = now.date().isoformat()
     if day != ctx.announced_day:

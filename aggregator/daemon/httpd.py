@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from aggregator.daemon.metrics import CONTENT_TYPE
+from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 
 log = logging.getLogger("aggregator.daemon")
 

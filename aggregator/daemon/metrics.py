@@ -10,7 +10,6 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE  # noqa: F401 (re-export)
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from aggregator.storage.daemon_queries import QueueDepths

@@ -280,7 +280,7 @@ def _mp_context(method: str) -> multiprocessing.context.BaseContext:
     if method == "forkserver" and not _preload_registered:
         server = getattr(multiprocessing.forkserver, "_forkserver", None)
         current = list(getattr(server, "_preload_modules", None) or [])
-        context.set_forkserver_preload([*current, __name__])  # type: ignore[attr-defined]
+        context.set_forkserver_preload([*current, __name__])
         _preload_registered = True
     return context
 

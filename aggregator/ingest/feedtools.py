@@ -51,7 +51,7 @@ def slug(text: str) -> str:
 
 async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
     """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed."""
-    from aggregator.core import fetch_policy
+    from aggregator.http.policy import fetch_policy
 
     async with Fetcher(fetch_policy(config)) as fetcher:
         res = await fetcher.get(url, accept=FEED_ACCEPT)

@@ -48,7 +48,8 @@ def adaptive_interval(
 def backoff(error_count: int, base: timedelta, cap: timedelta) -> timedelta:
     """base × 2^(errors-1), capped: a broken feed keeps being retried, never dropped."""
     n = max(0, min(error_count - 1, 30))
-    return min(cap, base * (2**n))
+    backoff: timedelta = min(cap, base * (2**n))
+    return backoff
 
 
 def source_floor(

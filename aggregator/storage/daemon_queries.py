@@ -64,7 +64,7 @@ def insert_outbox(store: Store, drafts: Sequence[AlertDraft]) -> int:
                 .on_conflict_do_nothing(index_elements=["alert_id"])
                 .returning(OutboxRow.id)
             )
-            added += len(list(s.exec(stmt)))  # type: ignore[call-overload]
+            added += len(list(s.exec(stmt)))
         s.commit()
     return added
 
@@ -145,10 +145,10 @@ def release_leases(store: Store, worker: str) -> int:
         for model in (FeedRow, ArticleRow, OutboxRow):
             stmt = (
                 update(model)
-                .where(col(model.lease_owner) == worker)  # type: ignore[attr-defined]
+                .where(col(model.lease_owner) == worker)
                 .values(lease_owner=None, lease_until=None)
             )
-            released += s.exec(stmt).rowcount or 0  # type: ignore[call-overload]
+            released += s.exec(stmt).rowcount or 0
         s.commit()
     return released
 

@@ -127,7 +127,7 @@ class Store:
                 if row is None:
                     s.exec(
                         self._insert(FeedRow)
-                        .values(  # type: ignore[call-overload]
+                        .values(
                             name=name,
                             url=url,
                             created_at=_naive(now),
@@ -493,8 +493,8 @@ class Store:
         matches = [(aid, m) for i, aid, _ in new for m in batch.matches.get(i, ())]
         if matches:
             conn.execute(
-                MatchRow.__table__.insert(),
-                [  # type: ignore[attr-defined]
+                MatchRow.__table__.insert(),  # type: ignore[attr-defined]
+                [
                     {
                         "article_id": aid,
                         "version": 1,
@@ -893,7 +893,7 @@ def _article(
 def _match(m: MatchRow) -> t.Match:
     assert m.created_at is not None
     snippets = tuple(
-        t.Snippet(s.get("text", ""), tuple(tuple(h) for h in s.get("highlights", ())))  # type: ignore[misc]
+        t.Snippet(s.get("text", ""), tuple(tuple(h) for h in s.get("highlights", ())))
         for s in m.snippets
     )
     return t.Match(m.topic, m.article_id, m.version, tuple(m.terms), snippets, m.created_at)

@@ -225,6 +225,7 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 @pytest.mark.parametrize(
     "point,expect_resend", [("before-send", False), ("before-mark-sent", True)]
 )
+@pytest.mark.slow
 def test_sigkill_never_loses_an_alert(
     http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, point: str, expect_resend: bool
 ) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -26,6 +27,7 @@ def test_clean_line_removes_every_breaking_character() -> None:
     assert clean_line(None) == ""
 
 
+@pytest.mark.slow
 @given(st.text())
 def test_clean_line_never_leaves_a_line_break(text: str) -> None:
     assert len(clean_line(text).splitlines()) <= 1

@@ -190,6 +190,7 @@ def test_feeds_test_prints_without_storing(
     assert json.loads(capsys.readouterr().out) == []
 
 
+@pytest.mark.slow
 def test_demo_runs_offline(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "aggregator", "demo", "--out", str(tmp_path)],

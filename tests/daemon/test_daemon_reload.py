@@ -51,6 +51,7 @@ def polls(server: LoopbackServer, path: str) -> int:
     return len(server.requests_for(path))
 
 
+@pytest.mark.slow
 def test_feeds_are_added_and_removed_without_a_restart(
     http_server: LoopbackServer, tmp_path: Path
 ) -> None:
@@ -80,6 +81,7 @@ def test_feeds_are_added_and_removed_without_a_restart(
         assert {a.title for a in agg.articles()} == {"Item a", "Item b", "Item c"}
 
 
+@pytest.mark.slow
 def test_a_broken_edit_is_logged_and_the_last_good_config_keeps_running(
     http_server: LoopbackServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -115,6 +115,7 @@ def spawn(config: Path, worker: str, log: Path) -> subprocess.Popen[bytes]:
         )
 
 
+@pytest.mark.slow
 def test_two_workers_share_feeds_and_survive_a_sigkill(
     pg_url: str, http_server: LoopbackServer, tmp_path: Path
 ) -> None:

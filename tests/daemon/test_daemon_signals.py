@@ -70,6 +70,7 @@ def daemon_config(tmp_path: Path, server: LoopbackServer) -> Path:
     )
 
 
+@pytest.mark.slow
 def test_sigterm_during_a_poll_exits_0_within_grace_leaving_a_sound_database(
     http_server: LoopbackServer, tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:
@@ -102,6 +103,7 @@ def _scalar(folder: Path, sql: str) -> object:
             return None
 
 
+@pytest.mark.slow
 def test_a_second_daemon_on_the_same_sqlite_file_refuses_to_start(
     http_server: LoopbackServer, tmp_path: Path, procs: list[subprocess.Popen[str]]
 ) -> None:

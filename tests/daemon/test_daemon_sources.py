@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 from sqlalchemy import update
 from sqlmodel import col, select
 
@@ -124,6 +125,7 @@ def test_410_gone_disables_the_feed_and_says_so(
     assert ("gone", "disabled") in problems
 
 
+@pytest.mark.slow
 def test_a_429_cools_down_every_feed_of_the_host_even_in_the_next_run(
     http_server: LoopbackServer, tmp_path: Path
 ) -> None:

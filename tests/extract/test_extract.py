@@ -321,6 +321,7 @@ async def test_two_workers_extract_concurrently(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 async def test_timeout_kills_the_stuck_worker_and_spares_the_others(tmp_path: Path) -> None:
     hang_log, slow_log = tmp_path / "hang", tmp_path / "slow"
     async with ExtractPool(workers=2, timeout=1.0, func=hang_or_extract) as pool:
@@ -342,6 +343,7 @@ async def test_timeout_kills_the_stuck_worker_and_spares_the_others(tmp_path: Pa
     assert first_try != retry
 
 
+@pytest.mark.slow
 @pytest.mark.slow
 async def test_pages_queued_behind_stuck_workers_are_not_blamed(tmp_path: Path) -> None:
     """Two jobs per worker are in flight; the queued ones outlive the stuck ones' kill."""

@@ -330,6 +330,7 @@ async def test_redirect_without_location_is_a_protocol_error(http_server: Loopba
 # --------------------------------------------------------------------------- deadline and size
 
 
+@pytest.mark.slow
 async def test_trickling_body_hits_the_total_deadline(http_server: LoopbackServer) -> None:
     url = http_server.route("/drip", b"x" * 20, trickle=1.0)
     async with Fetcher(local(total_timeout=1.5)) as f:

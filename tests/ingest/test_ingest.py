@@ -158,6 +158,7 @@ def _good_feed(server: LoopbackServer) -> str:
     return _serve(server, "rss20.xml", "application/rss+xml")
 
 
+@pytest.mark.slow
 def test_each_failure_is_recorded_on_its_feed_alone(
     http_server: LoopbackServer, tmp_path: Path, db_url: str
 ) -> None:

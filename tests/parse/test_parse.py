@@ -670,6 +670,7 @@ def _corpus_files() -> list[Path]:
 @pytest.mark.skipif(
     not CORPUS.is_dir(), reason="shared corpus /work/shared/corpora/feeds not present"
 )
+@pytest.mark.slow
 def test_shared_corpus_parses_or_raises_parse_error_only() -> None:
     yielded, feeds = 0, 0
     for path in _corpus_files():
