@@ -183,7 +183,7 @@ def bulk_fill(
     """Rows as ``Store.ingest`` writes them for a feed-only article, through the driver
     in bulk (executemany on SQLite, COPY on PostgreSQL)."""
     from aggregator.storage.models import ArticleRow, FeedEntryRow, VersionRow
-    from aggregator.storage.store import _signed64, search_text
+    from aggregator.storage.sql import search_text, signed64
 
     sqlite = store.dialect == "sqlite"
     d0 = _draft(0, texts, now)
@@ -243,7 +243,7 @@ def bulk_fill(
                     summary=text,
                     text=text,
                     content_hash=chash,
-                    fingerprint=_signed64(simh),
+                    fingerprint=signed64(simh),
                     published=now - timedelta(minutes=i % 9999),
                 )
                 arts.append(tuple(_naive(a[c], sqlite) for c in a_cols))

@@ -25,7 +25,8 @@ from aggregator.storage.models import (
     VersionRow,
 )
 from aggregator.storage.records import AlertDraft, CheckTarget, MatchDraft
-from aggregator.storage.store import Store, _chunks
+from aggregator.storage.sql import chunks as _chunks
+from aggregator.storage.store import Store
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from sqlmodel import col, select
 
 from aggregator.exceptions import NotFoundError
 from aggregator.storage.models import OutboxRow
-from aggregator.storage.store import Store, _chunks
+from aggregator.storage.sql import chunks as _chunks
+from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
 
 if TYPE_CHECKING:

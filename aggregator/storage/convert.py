@@ -1,0 +1,143 @@
+"""Rows to records and drafts to rows: the one place that knows both shapes, so no
+row leaves storage."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from aggregator import types as t
+from aggregator.storage import sql
+from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
+from aggregator.storage.records import ArticleDraft, FeedState
+
+
+def reset_url(row: FeedRow, url: str) -> None:
+    row.url = url
+    row.etag = row.last_modified = row.body_hash = None
+    row.permanent_redirect = None
+
+
+def feed_state_of(r: FeedRow) -> FeedState:
+    assert r.id is not None
+    return FeedState(
+        r.id,
+        r.name,
+        r.url,
+        r.etag,
+        r.last_modified,
+        r.body_hash,
+        r.identity_rule,
+        r.disabled_reason,
+        r.error_count,
+        r.next_due_at,
+        r.last_success_at,
+        r.last_new_at,
+        r.avg_new_interval_s,
+        r.failing_since,
+        r.health,
+        r.last_status,
+        r.last_error,
+        r.last_polled_at,
+        r.permanent_redirect,
+        r.title,
+    )
+
+
+def article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:
+    """Column values of a new article row (Core insert: times as naive UTC)."""
+    return {
+        "key": d.key,
+        "url": d.url,
+        "site": d.site,
+        "title": d.title,
+        "author": d.author,
+        "summary": d.summary,
+        "text": d.text,
+        "published": sql.naive(d.published),
+        "updated": sql.naive(d.updated),
+        "language": d.language,
+        "extracted": d.extracted,
+        "extract_error": d.extract_error,
+        "content_hash": d.content_hash,
+        "fingerprint": sql.signed64(d.fingerprint),
+        "version_count": 1,
+        "first_seen_at": sql.naive(now),
+        "last_checked_at": sql.naive(now),
+        "monitor": d.monitor,
+        "watch": d.watch,
+        "check_etag": d.check_etag,
+        "check_last_modified": d.check_last_modified,
+        "next_check_at": sql.naive(d.next_check_at) if d.monitor else None,
+        "check_errors": 0,
+        "retracted": None,
+        "lease_owner": None,
+        "lease_until": None,
+    }
+
+
+def article_of(
+    r: ArticleRow, feeds: tuple[str, ...], *, full: bool = False, matches: tuple[t.Match, ...] = ()
+) -> t.Article:
+    assert r.id is not None and r.first_seen_at is not None
+    return t.Article(
+        id=r.id,
+        url=r.url,
+        title=r.title,
+        feeds=feeds,
+        published=r.published,
+        language=r.language,
+        extracted=r.extracted,
+        versions=r.version_count,
+        first_seen_at=r.first_seen_at,
+        author=r.author,
+        summary=r.summary if full else None,
+        text=r.text if full else None,
+        extract_error=r.extract_error,
+        last_checked_at=r.last_checked_at,
+        retracted=r.retracted,
+        matches=matches,
+    )
+
+
+def match_of(m: MatchRow) -> t.Match:
+    assert m.created_at is not None
+    snippets = tuple(
+        t.Snippet(s.get("text", ""), tuple(tuple(h) for h in s.get("highlights", ())))
+        for s in m.snippets
+    )
+    return t.Match(m.topic, m.article_id, m.version, tuple(m.terms), snippets, m.created_at)
+
+
+def version_of(r: VersionRow) -> t.Version:
+    assert r.fetched_at is not None
+    return t.Version(
+        r.article_id,
+        r.number,
+        r.title,
+        r.text,
+        r.content_hash,
+        r.extractor_version,
+        r.fetched_at,
+        r.kind,
+        r.revert_of,
+    )
+
+
+def alert_of(r: OutboxRow, title: str | None) -> t.Alert:
+    assert r.id is not None and r.created_at is not None
+    return t.Alert(
+        r.id,
+        r.alert_id,
+        r.channel,
+        r.event,
+        r.topic,
+        r.article_id,
+        r.status,
+        r.attempts,
+        r.created_at,
+        r.next_attempt_at,
+        r.sent_at,
+        r.last_error,
+        title,
+    )

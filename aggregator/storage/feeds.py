@@ -1,0 +1,127 @@
+"""Feed rows: sync with feeds.yaml, fetch state, leases for due polls."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, func, or_, update
+from sqlmodel import col, select
+
+from aggregator.exceptions import NotFoundError
+from aggregator.storage import sql
+from aggregator.storage.base import StoreBase
+from aggregator.storage.convert import feed_state_of, reset_url
+from aggregator.storage.models import FeedEntryRow, FeedRow
+from aggregator.storage.records import FeedState
+
+
+class FeedQueries(StoreBase):
+    """The feed table's queries (part of :class:`~aggregator.storage.store.Store`)."""
+
+    def sync_feeds(self, feeds: Iterable[tuple[str, str]], now: datetime) -> None:
+        """Make a row for every configured feed; follow URL edits in feeds.yaml.
+
+        ON CONFLICT: several daemons starting together on PostgreSQL race here.
+        """
+        wanted = dict(feeds)
+        with self.session() as s:
+            rows = {r.name: r for r in s.exec(select(FeedRow))}
+            for name, url in wanted.items():
+                row = rows.get(name)
+                if row is None:
+                    s.exec(
+                        self._insert(FeedRow)
+                        .values(
+                            name=name,
+                            url=url,
+                            created_at=sql.naive(now),
+                            next_due_at=sql.naive(now),
+                            error_count=0,
+                        )
+                        .on_conflict_do_nothing()
+                    )
+                elif row.url != url:
+                    reset_url(row, url)
+                    s.add(row)
+            s.commit()
+
+    def feed_state(self, name: str) -> FeedState:
+        with self.session() as s:
+            row = s.exec(select(FeedRow).where(FeedRow.name == name)).first()
+            if row is None:
+                raise NotFoundError(f"no feed named {name!r}", hint="see `aggregator feeds list`")
+            return feed_state_of(row)
+
+    def feed_states(self, names: Sequence[str] | None = None) -> dict[str, FeedState]:
+        """Every feed's state, or those of `names` (a daemon polling 100 of 10,000
+        feeds at a time must not load all 10,000 each time)."""
+        with self.session() as s:
+            if names is None:
+                return {r.name: feed_state_of(r) for r in s.exec(select(FeedRow))}
+            out: dict[str, FeedState] = {}
+            for chunk in sql.chunks(list(names)):
+                q = select(FeedRow).where(col(FeedRow.name).in_(chunk))
+                out.update({r.name: feed_state_of(r) for r in s.exec(q)})
+            return out
+
+    def feed_article_counts(self) -> dict[int, int]:
+        with self.session() as s:
+            q = select(FeedEntryRow.feed_id, func.count()).group_by(col(FeedEntryRow.feed_id))
+            return {fid: n for fid, n in s.exec(q)}
+
+    def update_feed(self, feed_id: int, **values: Any) -> None:
+        """Set fetch-state columns (etag, errors, next_due_at ...) on one feed."""
+        with self.session() as s:
+            s.exec(update(FeedRow).where(col(FeedRow.id) == feed_id).values(**values))
+            s.commit()
+
+    def update_feeds(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+        """Many feeds' state in one transaction; rows with the same columns in one executemany."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for feed_id, values in updates:
+            cols = tuple(sorted(values))
+            groups.setdefault(cols, []).append({"_fid": feed_id, **values})
+        table = FeedRow.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            for cols, rows in groups.items():
+                stmt = (
+                    update(table)
+                    .where(table.c.id == bindparam("_fid"))
+                    .values({c: bindparam(c) for c in cols})
+                )
+                conn.execute(stmt, rows)
+
+    def clear_disabled(self, name: str) -> None:
+        """`feeds enable` after a 410: the user says the feed is back."""
+        with self.session() as s:
+            s.exec(
+                update(FeedRow)
+                .where(col(FeedRow.name) == name)
+                .values(disabled_reason=None, error_count=0, failing_since=None)
+            )
+            s.commit()
+
+    def claim_due_feeds(
+        self, names: Sequence[str], now: datetime, *, worker: str, lease_until: datetime, limit: int
+    ) -> list[str]:
+        """Lease due feeds to this worker (SKIP LOCKED on PostgreSQL)."""
+        with self.session() as s:
+            q = (
+                select(FeedRow)
+                .where(col(FeedRow.name).in_(names))
+                .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
+                .where(col(FeedRow.disabled_reason).is_(None))
+                .where(or_(col(FeedRow.lease_until).is_(None), col(FeedRow.lease_until) < now))
+                .order_by(col(FeedRow.next_due_at))
+                .limit(limit)
+            )
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            rows = list(s.exec(q))
+            for r in rows:
+                r.lease_owner, r.lease_until = worker, lease_until
+                s.add(r)
+            s.commit()
+            return [r.name for r in rows]
