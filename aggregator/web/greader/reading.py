@@ -1,0 +1,210 @@
+"""Reader API reading calls: subscriptions, tags, unread counts, streams, items."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from starlette.datastructures import FormData, QueryParams
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .api import (
+    MAX_CONTENTS,
+    MAX_IDS,
+    BadParameter,
+    Caller,
+    ReaderApi,
+    _site,
+    _str,
+    _stream_from_path,
+    bad_request,
+    json_response,
+)
+from .render import Shown, atom, stream_json
+from .streams import READING_LIST, STARRED, label_stream_id, topic_stream_id
+
+# ------------------------------------------------------------ handlers: lists
+
+
+async def subscription_list(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    base = api.base_url()
+    subs: list[dict[str, object]] = []
+    for f in api.agg.config.feeds:
+        site = _site(f.url)
+        subs.append(
+            {
+                "id": f"feed/{f.url}",
+                "title": f.title or f.name,
+                "categories": [{"id": label_stream_id(t), "label": t} for t in f.tags],
+                "url": f.url,
+                "htmlUrl": site,
+                "iconUrl": "",
+                "sortid": f.name,
+            }
+        )
+    for t in api.agg.config.topics:
+        page = f"{base}/topics/{quote(t.name)}" if base else ""
+        subs.append(
+            {
+                "id": topic_stream_id(t.name),
+                "title": f"Topic: {t.name}",
+                "categories": [],
+                "url": page,
+                "htmlUrl": page,
+                "iconUrl": "",
+                "sortid": f"topic:{t.name}",
+            }
+        )
+    return json_response({"subscriptions": subs})
+
+
+async def tag_list(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    tags: list[dict[str, object]] = [{"id": STARRED}]
+    for tag in sorted({t for f in api.agg.config.feeds for t in f.tags}):
+        tags.append({"id": label_stream_id(tag), "type": "folder"})
+    for t in api.agg.config.topics:
+        tags.append({"id": topic_stream_id(t.name), "type": "tag"})
+    return json_response({"tags": tags})
+
+
+async def unread_count(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    from ...storage.reader_api import UNREAD_MAX, StreamSelect
+
+    cfg = api.agg.config
+    wanted: list[tuple[str, Any]] = [
+        (f"feed/{f.url}", StreamSelect("feeds", (f.name,))) for f in cfg.feeds
+    ]
+    for tag in sorted({t for f in cfg.feeds for t in f.tags}):
+        wanted.append(
+            (
+                label_stream_id(tag),
+                StreamSelect("feeds", tuple(f.name for f in cfg.feeds if tag in f.tags)),
+            )
+        )
+    wanted += [(topic_stream_id(t.name), StreamSelect("topics", (t.name,))) for t in cfg.topics]
+    wanted.append((READING_LIST, StreamSelect("all")))
+
+    def count() -> list[dict[str, object]]:
+        out = []
+        for sid, sel in wanted:
+            c = api.store.unread_count(caller.user, sel)
+            if c.unread or sid == READING_LIST:
+                newest = int(c.newest.timestamp() * 1_000_000) if c.newest else 0
+                out.append({"id": sid, "count": c.unread, "newestItemTimestampUsec": str(newest)})
+        return out
+
+    return json_response({"max": UNREAD_MAX, "unreadcounts": await api.run(count)})
+
+
+# ------------------------------------------------------------ handlers: streams
+
+
+async def stream_contents(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    p = await api.params(request)
+    raw = request.path_params.get("stream") or _str(p.get("s")) or READING_LIST
+    return await _contents(
+        api, request, caller, _stream_from_path(request, raw), p, atom_out=p.get("output") == "atom"
+    )
+
+
+async def atom_stream(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    raw = _stream_from_path(request, request.path_params.get("stream") or READING_LIST)
+    return await _contents(api, request, caller, raw, request.query_params, atom_out=True)
+
+
+async def _contents(
+    api: ReaderApi,
+    request: Request,
+    caller: Caller,
+    raw: str,
+    p: QueryParams | FormData,
+    *,
+    atom_out: bool,
+) -> Response:
+    try:
+        stream = api.parse(raw)
+        q = api.query(caller.user, stream, p, MAX_CONTENTS)
+    except BadParameter as e:
+        return bad_request(str(e))
+    view = stream.value if atom_out and stream.kind == "topic" else None
+
+    def build() -> tuple[list[Shown], str | None]:
+        refs, cont = api.page(q)
+        return api.shown(caller.user, [r.article_id for r in refs], view=view), cont
+
+    items, cont = await api.run(build)
+    title = api.stream_title(stream)
+    if atom_out:
+        body = atom(
+            stream_id=stream.id,
+            title=title,
+            self_url=str(request.url),
+            items=items,
+            continuation=cont,
+            now=api.now(),
+        )
+        return Response(body, media_type="application/atom+xml; charset=utf-8")
+    return json_response(
+        stream_json(
+            stream_id=stream.id,
+            title=title,
+            self_url=str(request.url),
+            items=items,
+            continuation=cont,
+            now=api.now(),
+            author=caller.user,
+        )
+    )
+
+
+async def items_ids(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    p = await api.params(request)
+    try:
+        stream = api.parse(_str(p.get("s")) or READING_LIST)
+        q = api.query(caller.user, stream, p, MAX_IDS)
+    except BadParameter as e:
+        return bad_request(str(e))
+    refs, cont = await api.run(api.page, q)
+    ids = api.ids()
+    out: dict[str, object] = {
+        "itemRefs": [
+            {
+                "id": ids.short(r.article_id),
+                "directStreamIds": [],
+                "timestampUsec": str(int(r.first_seen_at.timestamp() * 1_000_000)),
+            }
+            for r in refs
+        ]
+    }
+    if cont:
+        out["continuation"] = cont
+    return json_response(out)
+
+
+async def items_contents(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    p = await api.params(request)
+    ids = api.ids()
+    wanted = [a for v in p.getlist("i") if (a := ids.article_id(str(v))) is not None]
+    wanted.sort(reverse=p.get("r") != "o")
+
+    items = await api.run(api.shown, caller.user, wanted)
+    return json_response(
+        stream_json(
+            stream_id=READING_LIST,
+            title="Items",
+            self_url=str(request.url),
+            items=items,
+            continuation=None,
+            now=api.now(),
+            author=caller.user,
+        )
+    )
+
+
+async def preferences(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    return json_response({"prefs": []})
+
+
+async def stream_preferences(api: ReaderApi, request: Request, caller: Caller) -> Response:
+    return json_response({"streamprefs": {}})
