@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from aggregator import make_aggregator
-from aggregator.seedsite import SeedArticle, article_page, load_seed, rss_feed
+from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
 from aggregator.storage.reader_api import TRIAGE, ReaderApiStore
 from aggregator.web.greader import routes
 from tests.support.config import write_config

@@ -1,0 +1,170 @@
+"""Reader API speed: ``stream/contents`` of 1,000 items on a database of 1,000,000 stories.
+
+    python -m benchmarks.bench_reader_api                 # SQLite, 1,000,000 stories
+    python -m benchmarks.bench_reader_api --size 100000 --backend postgresql
+
+1. fill a fresh database with ``benchmarks.storage.bulk_fill`` (the rows ``Store.ingest``
+   writes for a feed-only story, texts from the corpus feeds) over 1,000 feeds carrying 50
+   tags; 1% of the stories matched by one topic, 5% read and 0.5% starred by the user;
+2. serve the real web app (``create_app``) in-process and time, ``--runs`` times each,
+   ``GET /api/greader/reader/api/0/stream/contents/<stream>?n=1000`` for the reading list,
+   the reading list unread only (``xt=…/read``), a tag, a feed, the topic, page 50 of the
+   reading list (a continuation deep into history) and ``unread-count``; time = request in,
+   JSON out (server time, no network).
+
+Bounded: one database, ``--runs`` requests per case (default 20), then it drops the database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+N_FEEDS = 1000
+N_TAGS = 50
+USER = "desk"
+PASSWORD = "bench-password"
+
+
+def _fill(kind: str, size: int, log: Any) -> tuple[Any, Any, list[str]]:
+    from benchmarks.storage import Backend, Texts, bulk_fill
+    from aggregator.storage.store import Store
+
+    be = Backend(kind)
+    store = Store.open(be.url)
+    now = datetime.now(UTC) - timedelta(days=1)
+    names = [f"f{i:04d}" for i in range(N_FEEDS)]
+    store.sync_feeds(((n, f"http://127.0.0.1:1/{n}.xml") for n in names), now)
+    states = store.feed_states()
+    feed_ids = [states[n].id for n in names]
+    t0 = time.perf_counter()
+    bulk_fill(store, feed_ids, 0, size, Texts(), now)
+    log(f"filled {size:,} stories in {time.perf_counter() - t0:.0f} s ({be.size_on_disk(store)})")
+    _extras(store, size, now)
+    store.close()
+    return be, now, names
+
+
+def _extras(store: Any, size: int, now: datetime) -> None:
+    """Topic matches on 1% of the stories, read 5% and starred 0.5% for the user."""
+    from sqlalchemy import text
+
+    rng = random.Random(5)
+    matched = sorted(rng.sample(range(1, size + 1), size // 100))
+    read = sorted(rng.sample(range(1, size + 1), size // 20))
+    starred = sorted(rng.sample(range(1, size + 1), size // 200))
+    stamp = now.replace(tzinfo=None)
+    with store.engine.begin() as conn:
+        conn.execute(text(
+            "INSERT INTO match (article_id, version, topic, terms, snippets, created_at) "
+            "VALUES (:a, 1, 'export-controls', '[]', '[]', :t)"),
+            [{"a": a, "t": stamp} for a in matched])
+        conn.execute(text(
+            "INSERT INTO desk_state (user_name, article_id, read, read_at, starred) "
+            "VALUES (:u, :a, :r, :t, :s)"),
+            [{"u": USER, "a": a, "r": True, "t": stamp, "s": a in set(starred)} for a in read])
+        rest = sorted(set(starred) - set(read))
+        if rest:
+            conn.execute(text(
+                "INSERT INTO desk_state (user_name, article_id, read, starred) "
+                "VALUES (:u, :a, NULL, :s)"), [{"u": USER, "a": a, "s": True} for a in rest])
+
+
+def _config(folder: Path, url: str, names: list[str]) -> Path:
+    import yaml
+
+    feeds = [{"name": n, "url": f"http://127.0.0.1:1/{n}.xml",
+              "tags": [f"tag{i % N_TAGS:02d}"]} for i, n in enumerate(names)]
+    data = {"database": url, "feeds": feeds,
+            "topics": [{"name": "export-controls", "query": '"export controls"'}],
+            "web": {"users": [{"name": USER, "password": PASSWORD}]}}
+    path = folder / "feeds.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def _time(client: Any, path: str, params: dict[str, Any], headers: dict[str, str],
+          runs: int) -> dict[str, float]:
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = client.get(path, params=params, headers=headers)
+        times.append((time.perf_counter() - t0) * 1000)
+        assert r.status_code == 200, (r.status_code, r.text[:300])
+    times.sort()
+    p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
+    return {"median_ms": statistics.median(times), "p95_ms": p95, "min_ms": times[0],
+            "max_ms": times[-1], "n": len(times), "items": len(r.json().get("items", []))}
+
+
+def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
+    import tempfile
+
+    from starlette.testclient import TestClient
+
+    from aggregator import make_aggregator
+    from aggregator.web.app import create_app
+
+    be, _now, names = _fill(kind, size, log)
+    results: dict[str, Any] = {"backend": kind, "stories": size, "runs": runs, "cases": {}}
+    try:
+        cfg = _config(Path(tempfile.mkdtemp(prefix="aggbench-reader-")), be.url, names)
+        with make_aggregator(cfg, extract_workers=0) as agg, TestClient(create_app(agg)) as c:
+            api = "/api/greader"
+            r = c.post(api + "/accounts/ClientLogin", data={"Email": USER, "Passwd": PASSWORD})
+            token = dict(x.split("=", 1) for x in r.text.split())["Auth"]
+            h = {"Authorization": f"GoogleLogin auth={token}"}
+            z = api + "/reader/api/0"
+            rl = "user/-/state/com.google/reading-list"
+            deep = c.get(z + "/stream/items/ids", params={"s": rl, "n": 10000}, headers=h)
+            ids = [int(x["id"]) & ((1 << 40) - 1) for x in deep.json()["itemRefs"]]
+            page50 = f"{ids[-1] - 39_000:x}" if ids else ""
+            cases = {
+                "reading list": (z + "/stream/contents/" + rl, {}),
+                "reading list, unread only": (
+                    z + "/stream/contents/" + rl, {"xt": "user/-/state/com.google/read"}),
+                "tag (20 feeds)": (z + "/stream/contents/user/-/label/tag07", {}),
+                "feed": (z + "/stream/contents/feed/http://127.0.0.1:1/f0007.xml", {}),
+                "topic (1% of stories)": (
+                    z + "/stream/contents/user/-/label/topic:export-controls", {}),
+                "reading list, page 50": (z + "/stream/contents/" + rl, {"c": page50}),
+            }
+            for name, (path, params) in cases.items():
+                results["cases"][name] = _time(c, path, {"n": 1000, **params}, h, runs)
+                log(f"  {name}: {results['cases'][name]}")
+            results["cases"]["unread-count"] = _time(c, z + "/unread-count", {}, h,
+                                                     max(3, runs // 4))
+            log(f"  unread-count: {results['cases']['unread-count']}")
+    finally:
+        be.drop()
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    p.add_argument("--size", type=int, default=1_000_000)
+    p.add_argument("--runs", type=int, default=20)
+    o = p.parse_args(argv)
+    out = run(o.backend, o.size, o.runs)
+    print("| case | items | median ms | p95 ms | min–max ms |")
+    print("|---|---|---|---|---|")
+    for name, r in out["cases"].items():
+        print(f"| {name} | {r['items']:,} | {r['median_ms']:.0f} | {r['p95_ms']:.0f} | "
+              f"{r['min_ms']:.0f}–{r['max_ms']:.0f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
