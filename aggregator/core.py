@@ -23,11 +23,13 @@ from aggregator.alerts.plan import channels, stable_alert_id
 from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
+from aggregator.config import edit as config_edit
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.extract.extractor import ExtractPool
 from aggregator.http.fetcher import Fetcher
 from aggregator.http.policy import fetch_policy
+from aggregator.ingest import feedtools
 from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
 from aggregator.ingest.prepare import run_job
@@ -38,7 +40,7 @@ from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
 from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
-from aggregator.types import Alert, Article, Change, Feed, UpdateResult, Version
+from aggregator.types import AddedFeed, Alert, Article, Change, Feed, UpdateResult, Version
 
 Clock = Callable[[], datetime]
 Progress = Callable[[UpdateResult], None]
@@ -298,6 +300,61 @@ class Aggregator:
                 )
 
         return asyncio.run(go())
+
+    # ------------------------------------------------------------ feed management
+
+    def add_feed(
+        self,
+        url: str,
+        *,
+        name: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] = (),
+        interval: str | None = None,
+        extract: bool | None = None,
+    ) -> AddedFeed:
+        """Validate `url` as a feed through the SSRF guard, append it to feeds.yaml
+        (comments kept) and adopt the new config; what `aggregator feeds add` does."""
+        added, cfg = feedtools.add_feed(
+            self.config, url, name=name, title=title, tags=tags, interval=interval, extract=extract
+        )
+        self.reload(cfg)
+        return added
+
+    def remove_feed(self, name: str) -> None:
+        """Drop a feed from feeds.yaml (its stored stories are kept)."""
+        self.reload(config_edit.remove_feed(self._config_file(), name))
+
+    def edit_feed(
+        self,
+        name: str,
+        *,
+        title: str | None = None,
+        add_tags: Sequence[str] = (),
+        remove_tags: Sequence[str] = (),
+    ) -> Feed:
+        """Retitle a feed or change its tags in feeds.yaml (comments kept)."""
+        path = self._config_file()
+        self.reload(
+            config_edit.edit_feed(
+                path, name, title=title, add_tags=add_tags, remove_tags=remove_tags
+            )
+        )
+        return self._feed_named(name)
+
+    def _config_file(self) -> Path:
+        if self.config.path is None:
+            raise UsageError(
+                "this configuration has no file to edit",
+                hint="load it from feeds.yaml (--config PATH)",
+            )
+        return self.config.path
+
+    def _feed_named(self, name: str) -> Feed:
+        found = next((f for f in self.feeds() if f.name == name), None)
+        if found is None:
+            raise NotFoundError(f"no feed named {name!r}", hint="see `aggregator feeds list`")
+        return found
 
     # ------------------------------------------------------------ reading
 

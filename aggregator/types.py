@@ -39,6 +39,18 @@ class Feed:
 
 
 @dataclass(frozen=True)
+class AddedFeed:
+    """A feed `feeds add` (or a reader app) added: its entry, and what validating it found."""
+
+    name: str
+    url: str
+    title: str | None
+    format: str
+    entries: int
+    discovered_from: str | None  # the page URL given, when its announced feed was added
+
+
+@dataclass(frozen=True)
 class Snippet:
     """About 200 characters around topic hits; highlights index into text."""
 

@@ -149,23 +149,18 @@ def feeds_list(args: argparse.Namespace) -> int:
 
 @command("feeds add")
 def feeds_add(args: argparse.Namespace) -> int:
-    from aggregator.config import edit as config_edit
-    from aggregator.ingest.feedtools import probe_feed, slug
+    from aggregator.ingest.feedtools import add_feed
 
-    cfg = load(args)
-    probe = probe_feed(cfg, args.url)
-    name = args.name or slug(probe.title or probe.url)
-    entry: dict[str, Any] = {"name": name, "url": probe.url}
-    if args.interval:
-        parse_duration(args.interval)
-        entry["interval"] = args.interval
-    if args.no_extract:
-        entry["extract"] = False
-    if args.tag:
-        entry["tags"] = list(args.tag)
-    config_edit.add_feed(config_path(args), entry)
-    found = f" (discovered from {args.url})" if probe.url != args.url else ""
-    out(f"added {name}: {probe.url}{found} — {probe.entries} entries, {probe.format}")
+    added, _ = add_feed(
+        load(args),
+        args.url,
+        name=args.name,
+        tags=args.tag or (),
+        interval=args.interval,
+        extract=False if args.no_extract else None,
+    )
+    found = f" (discovered from {added.discovered_from})" if added.discovered_from else ""
+    out(f"added {added.name}: {added.url}{found} — {added.entries} entries, {added.format}")
     return 0
 
 

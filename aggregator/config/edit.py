@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +111,31 @@ def set_enabled(path: Path, name: str, enabled: bool) -> Config:
             del item["enabled"]
         elif not enabled:
             item["enabled"] = False
+
+    return edit(path, change)
+
+
+def edit_feed(
+    path: Path,
+    name: str,
+    *,
+    title: str | None = None,
+    add_tags: Sequence[str] = (),
+    remove_tags: Sequence[str] = (),
+) -> Config:
+    """Retitle a feed and add or remove tags (a reader app's "rename" and "move to folder")."""
+
+    def change(doc: CommentedMap) -> None:
+        item = _feeds(doc)[_index(doc, name)]
+        if title:
+            item["title"] = title
+        if add_tags or remove_tags:
+            old = [str(t) for t in item.get("tags") or []]
+            tags = [t for t in dict.fromkeys([*old, *add_tags]) if t not in set(remove_tags)]
+            if tags:
+                item["tags"] = _seq(tags)
+            elif "tags" in item:
+                del item["tags"]
 
     return edit(path, change)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from aggregator.ingest import identity
 from aggregator.parse.discover import discover_feeds, looks_like_html
 from aggregator.parse.feeds import ParsedFeed, parse_feed
 from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
+from aggregator.types import AddedFeed
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json, "
@@ -71,6 +73,51 @@ def probe_feed(config: Config, url: str) -> Probe:
     """Validate a feed by fetching and parsing it once (nothing stored)."""
     final, parsed = asyncio.run(_fetch_feed(config, url))
     return Probe(final, parsed.title, parsed.format, len(parsed.entries), parsed)
+
+
+def add_feed(
+    config: Config,
+    url: str,
+    *,
+    name: str | None = None,
+    title: str | None = None,
+    tags: Sequence[str] = (),
+    interval: str | None = None,
+    extract: bool | None = None,
+) -> tuple[AddedFeed, Config]:
+    """Validate `url` as a feed, then append it to the config's file (comments kept).
+
+    The URL is fetched through the SSRF guard (`network.allow_private`) and parsed;
+    an HTML page's announced feed is followed. Nothing is written unless all of it
+    passes, and the new file is validated whole before it replaces the old one.
+    Without `name`, one is made from the feed's title, unique among the feeds.
+    """
+    if config.path is None:
+        raise UsageError(
+            "this configuration has no file to add the feed to",
+            hint="load it from feeds.yaml (--config PATH)",
+        )
+    if interval:
+        from aggregator.config.durations import parse_duration
+
+        parse_duration(interval)
+    probe = probe_feed(config, url)
+    taken = {f.name for f in config.feeds}
+    chosen = name or _unique(slug(title or probe.title or probe.url), taken)
+    entry: dict[str, Any] = {"name": chosen, "url": probe.url}
+    if title:
+        entry["title"] = title
+    if interval:
+        entry["interval"] = interval
+    if extract is not None and not extract:
+        entry["extract"] = False
+    if tags:
+        entry["tags"] = list(dict.fromkeys(tags))
+    new = config_edit.add_feed(config.path, entry)
+    found = url if probe.url != url else None
+    return AddedFeed(
+        chosen, probe.url, title or probe.title, probe.format, probe.entries, found
+    ), new
 
 
 def test_feed(config: Config, url: str) -> dict[str, Any]:
