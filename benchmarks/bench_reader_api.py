@@ -65,36 +65,52 @@ def _extras(store: Any, size: int, now: datetime) -> None:
     starred = sorted(rng.sample(range(1, size + 1), size // 200))
     stamp = now.replace(tzinfo=None)
     with store.engine.begin() as conn:
-        conn.execute(text(
-            "INSERT INTO match (article_id, version, topic, terms, snippets, created_at) "
-            "VALUES (:a, 1, 'export-controls', '[]', '[]', :t)"),
-            [{"a": a, "t": stamp} for a in matched])
-        conn.execute(text(
-            "INSERT INTO desk_state (user_name, article_id, read, read_at, starred) "
-            "VALUES (:u, :a, :r, :t, :s)"),
-            [{"u": USER, "a": a, "r": True, "t": stamp, "s": a in set(starred)} for a in read])
+        conn.execute(
+            text(
+                "INSERT INTO match (article_id, version, topic, terms, snippets, created_at) "
+                "VALUES (:a, 1, 'export-controls', '[]', '[]', :t)"
+            ),
+            [{"a": a, "t": stamp} for a in matched],
+        )
+        conn.execute(
+            text(
+                "INSERT INTO desk_state (user_name, article_id, read, read_at, starred) "
+                "VALUES (:u, :a, :r, :t, :s)"
+            ),
+            [{"u": USER, "a": a, "r": True, "t": stamp, "s": a in set(starred)} for a in read],
+        )
         rest = sorted(set(starred) - set(read))
         if rest:
-            conn.execute(text(
-                "INSERT INTO desk_state (user_name, article_id, read, starred) "
-                "VALUES (:u, :a, NULL, :s)"), [{"u": USER, "a": a, "s": True} for a in rest])
+            conn.execute(
+                text(
+                    "INSERT INTO desk_state (user_name, article_id, read, starred) "
+                    "VALUES (:u, :a, NULL, :s)"
+                ),
+                [{"u": USER, "a": a, "s": True} for a in rest],
+            )
 
 
 def _config(folder: Path, url: str, names: list[str]) -> Path:
     import yaml
 
-    feeds = [{"name": n, "url": f"http://127.0.0.1:1/{n}.xml",
-              "tags": [f"tag{i % N_TAGS:02d}"]} for i, n in enumerate(names)]
-    data = {"database": url, "feeds": feeds,
-            "topics": [{"name": "export-controls", "query": '"export controls"'}],
-            "web": {"users": [{"name": USER, "password": PASSWORD}]}}
+    feeds = [
+        {"name": n, "url": f"http://127.0.0.1:1/{n}.xml", "tags": [f"tag{i % N_TAGS:02d}"]}
+        for i, n in enumerate(names)
+    ]
+    data = {
+        "database": url,
+        "feeds": feeds,
+        "topics": [{"name": "export-controls", "query": '"export controls"'}],
+        "web": {"users": [{"name": USER, "password": PASSWORD}]},
+    }
     path = folder / "feeds.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
 
 
-def _time(client: Any, path: str, params: dict[str, Any], headers: dict[str, str],
-          runs: int) -> dict[str, float]:
+def _time(
+    client: Any, path: str, params: dict[str, Any], headers: dict[str, str], runs: int
+) -> dict[str, float]:
     times = []
     for _ in range(runs):
         t0 = time.perf_counter()
@@ -103,8 +119,14 @@ def _time(client: Any, path: str, params: dict[str, Any], headers: dict[str, str
         assert r.status_code == 200, (r.status_code, r.text[:300])
     times.sort()
     p95 = times[min(len(times) - 1, round(0.95 * (len(times) - 1)))]
-    return {"median_ms": statistics.median(times), "p95_ms": p95, "min_ms": times[0],
-            "max_ms": times[-1], "n": len(times), "items": len(r.json().get("items", []))}
+    return {
+        "median_ms": statistics.median(times),
+        "p95_ms": p95,
+        "min_ms": times[0],
+        "max_ms": times[-1],
+        "n": len(times),
+        "items": len(r.json().get("items", [])),
+    }
 
 
 def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
@@ -132,18 +154,23 @@ def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
             cases = {
                 "reading list": (z + "/stream/contents/" + rl, {}),
                 "reading list, unread only": (
-                    z + "/stream/contents/" + rl, {"xt": "user/-/state/com.google/read"}),
+                    z + "/stream/contents/" + rl,
+                    {"xt": "user/-/state/com.google/read"},
+                ),
                 "tag (20 feeds)": (z + "/stream/contents/user/-/label/tag07", {}),
                 "feed": (z + "/stream/contents/feed/http://127.0.0.1:1/f0007.xml", {}),
                 "topic (1% of stories)": (
-                    z + "/stream/contents/user/-/label/topic:export-controls", {}),
+                    z + "/stream/contents/user/-/label/topic:export-controls",
+                    {},
+                ),
                 "reading list, page 50": (z + "/stream/contents/" + rl, {"c": page50}),
             }
             for name, (path, params) in cases.items():
                 results["cases"][name] = _time(c, path, {"n": 1000, **params}, h, runs)
                 log(f"  {name}: {results['cases'][name]}")
-            results["cases"]["unread-count"] = _time(c, z + "/unread-count", {}, h,
-                                                     max(3, runs // 4))
+            results["cases"]["unread-count"] = _time(
+                c, z + "/unread-count", {}, h, max(3, runs // 4)
+            )
             log(f"  unread-count: {results['cases']['unread-count']}")
     finally:
         be.drop()
@@ -151,8 +178,9 @@ def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=20)
@@ -161,8 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     print("| case | items | median ms | p95 ms | min–max ms |")
     print("|---|---|---|---|---|")
     for name, r in out["cases"].items():
-        print(f"| {name} | {r['items']:,} | {r['median_ms']:.0f} | {r['p95_ms']:.0f} | "
-              f"{r['min_ms']:.0f}–{r['max_ms']:.0f} |")
+        print(
+            f"| {name} | {r['items']:,} | {r['median_ms']:.0f} | {r['p95_ms']:.0f} | "
+            f"{r['min_ms']:.0f}–{r['max_ms']:.0f} |"
+        )
     return 0
 
 

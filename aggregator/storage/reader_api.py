@@ -181,9 +181,7 @@ class ReaderApiStore:
         if value:
             return str(value)
         with contextlib.suppress(StorageError), self._conn(write=True) as conn:
-            conn.execute(
-                META.insert().values(key="installation_id", value=secrets.token_hex(16))
-            )
+            conn.execute(META.insert().values(key="installation_id", value=secrets.token_hex(16)))
         with self._conn() as conn:
             return str(
                 conn.execute(
@@ -457,7 +455,7 @@ def _key_column(conn: sa.Connection, sel: StreamSelect, user: str) -> sa.ColumnE
     if sel.kind == "topics":
         return MATCH.c.article_id  # type: ignore[no-any-return]
     if sel.kind in ("starred", "read"):
-        return TRIAGE.c.article_id  # type: ignore[no-any-return]
+        return TRIAGE.c.article_id
     return ARTICLE.c.id  # type: ignore[no-any-return]
 
 

@@ -425,3 +425,95 @@ def test_ot_nt_xt_it_filters(desk: Desk) -> None:
     assert len(desk.get("/stream/contents/user/-/label/world", xt=TOPIC)["items"]) == 8
     ids_only = desk.get("/stream/items/ids", s=STARRED, xt=READ)["itemRefs"]
     assert len(ids_only) == 1
+
+
+# ------------------------------------------------------------------------ subscriptions
+
+COMMENT = "# the desk's feeds: keep this comment\n"
+
+
+def _commented(desk: Desk) -> None:
+    desk.config.write_text(
+        COMMENT
+        + desk.config.read_text().replace("feeds:\n", "feeds:\n  # wire services below\n", 1)
+    )
+    from aggregator.config.models import load_config
+
+    desk.agg.reload(load_config(desk.config))
+
+
+def test_quickadd_lands_in_feeds_yaml_with_comments_kept(desk: Desk) -> None:
+    _commented(desk)
+    desk.server.route(
+        "/new.xml",
+        rss(_stories(3, "n"), title="Newcomer Gazette"),
+        content_type="application/rss+xml",
+    )
+    desk.server.route(
+        "/home",
+        '<html><head><link rel="alternate" type="application/rss+xml" '
+        'href="/new.xml"></head><body>home</body></html>',
+    )
+    r = desk.post("/subscription/quickadd", {"quickadd": desk.server.url("/home")})
+    assert r.status_code == 200, r.text
+    assert r.json() == {
+        "numResults": 1,
+        "query": desk.server.url("/home"),
+        "streamId": f"feed/{desk.server.url('/new.xml')}",
+        "streamName": "Newcomer Gazette",
+    }
+    text = desk.config.read_text()
+    assert text.startswith(COMMENT) and "# wire services below" in text
+    assert "name: newcomer-gazette" in text and desk.server.url("/new.xml") in text
+    subs = {s["id"] for s in desk.get("/subscription/list")["subscriptions"]}
+    assert f"feed/{desk.server.url('/new.xml')}" in subs
+    desk.agg.poll(["newcomer-gazette"])
+    assert len(desk.get(f"/stream/contents/feed/{desk.server.url('/new.xml')}")["items"]) == 3
+
+
+def test_quickadd_of_a_private_address_is_refused_by_the_ssrf_guard(desk: Desk) -> None:
+    _commented(desk)
+    before = desk.config.read_text()
+    r = desk.post("/subscription/quickadd", {"quickadd": "http://127.0.0.2/"})
+    assert r.status_code == 400
+    body = r.json()
+    assert body["numResults"] == 0 and "127.0.0.2" in body["error"]
+    assert "allow_private" in body["error"]
+    assert desk.config.read_text() == before
+    r = desk.post("/subscription/quickadd", {"quickadd": desk.server.url("/missing.xml")})
+    assert r.status_code == 400 and desk.config.read_text() == before
+
+
+def test_subscription_edit_subscribe_edit_unsubscribe(desk: Desk) -> None:
+    _commented(desk)
+    desk.server.route("/third.xml", rss(_stories(2, "t")), content_type="application/rss+xml")
+    sid = f"feed/{desk.server.url('/third.xml')}"
+    ok = desk.post(
+        "/subscription/edit",
+        {"ac": "subscribe", "s": sid, "t": "Third Wire", "a": "user/-/label/wires"},
+    )
+    assert ok.text == "OK", ok.text
+    subs = {s["id"]: s for s in desk.get("/subscription/list")["subscriptions"]}
+    assert subs[sid]["title"] == "Third Wire"
+    assert [c["label"] for c in subs[sid]["categories"]] == ["wires"]
+    ok = desk.post(
+        "/subscription/edit",
+        {
+            "ac": "edit",
+            "s": sid,
+            "t": "Wire Three",
+            "a": "user/-/label/world",
+            "r": "user/-/label/wires",
+        },
+    )
+    assert ok.text == "OK"
+    subs = {s["id"]: s for s in desk.get("/subscription/list")["subscriptions"]}
+    assert subs[sid]["title"] == "Wire Three"
+    assert [c["label"] for c in subs[sid]["categories"]] == ["world"]
+    assert "# wire services below" in desk.config.read_text()
+    assert desk.post("/subscription/edit", {"ac": "unsubscribe", "s": sid}).text == "OK"
+    assert sid not in {s["id"] for s in desk.get("/subscription/list")["subscriptions"]}
+    assert desk.config.read_text().startswith(COMMENT)
+    bad = desk.post("/subscription/edit", {"ac": "unsubscribe", "s": sid})
+    assert bad.status_code == 404
+    assert desk.post("/subscription/edit", {"ac": "explode", "s": sid}).status_code == 400
