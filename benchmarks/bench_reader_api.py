@@ -37,8 +37,8 @@ PASSWORD = "bench-password"
 
 
 def _fill(kind: str, size: int, log: Any) -> tuple[Any, Any, list[str]]:
-    from benchmarks.storage import Backend, Texts, bulk_fill
     from aggregator.storage.store import Store
+    from benchmarks.storage import Backend, Texts, bulk_fill
 
     be = Backend(kind)
     store = Store.open(be.url)
@@ -132,10 +132,10 @@ def _time(
 def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
     import tempfile
 
+    from aggregator.web.app import create_app
     from starlette.testclient import TestClient
 
     from aggregator import make_aggregator
-    from aggregator.web.app import create_app
 
     be, _now, names = _fill(kind, size, log)
     results: dict[str, Any] = {"backend": kind, "stories": size, "runs": runs, "cases": {}}
