@@ -2,8 +2,9 @@
 
 Titles and snippets come from feeds, i.e. from strangers. Everything here
 assumes they are hostile: control characters and line separators are removed
-before a title can reach a header, and HTML is escaped before it reaches a
-template. Templates are ``string.Template`` files (no code, no loops) so a
+before a title can reach a header, invisible format characters (bidi overrides
+such as U+202E, which make "gpj.exe" read as "exe.jpg") are dropped, and HTML is
+escaped before it reaches a template. Templates are ``string.Template`` files (no code, no loops) so a
 user can override them without being able to run anything.
 """
 
@@ -23,6 +24,9 @@ from aggregator.alerts.types import AlertEvent, Snippet
 from aggregator.exceptions import ConfigError
 
 _BREAKING = {"Cc", "Zl", "Zp"}  # controls (NUL, CR, LF, DEL, C1), U+2028, U+2029
+#: Zero-width (non-)joiners are format characters too, but Persian, Indic scripts and
+#: emoji sequences need them, and they cannot reorder or hide text: they stay.
+_JOINERS = frozenset("\u200c\u200d")
 _SPACES = re.compile(r"\s+")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
 MAX_SUBJECT = 200
@@ -32,14 +36,25 @@ class Markup(str):
     """HTML that is already safe; the renderer inserts it without escaping."""
 
 
-def _blank_breaks(text: str) -> str:
-    """Replace each breaking character by a space, one for one, so offsets still hold."""
-    return "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+def _scrub_char(c: str) -> str:
+    category = unicodedata.category(c)
+    if category in _BREAKING:
+        return " "
+    if category == "Cf" and c not in _JOINERS:
+        return ""  # bidi overrides/isolates/marks, BOM, soft hyphen, tags, zero-width space
+    return c
+
+
+def _scrub(text: str) -> str:
+    """Breaking characters become spaces, invisible format characters disappear."""
+    if text.isascii():
+        return "".join(c if c.isprintable() else " " for c in text)
+    return "".join(_scrub_char(c) for c in text)
 
 
 def clean_line(text: str | None) -> str:
-    """One line of display text: no control or line-separator character survives."""
-    return _SPACES.sub(" ", _blank_breaks(text or "")).strip()
+    """One line of display text: no control, line-separator or format character survives."""
+    return _SPACES.sub(" ", _scrub(text or "")).strip()
 
 
 def clean_block(text: str | None) -> str:
@@ -82,11 +97,11 @@ def spans(snippet: Snippet) -> list[tuple[int, int]]:
 def highlight(snippet: Snippet, mark: Callable[[str], str], plain: Callable[[str], str]) -> str:
     """Render a snippet, passing matched ranges through `mark` and the rest through `plain`."""
     out, pos = [], 0
-    text = _blank_breaks(snippet.text)
+    text = snippet.text  # sliced before scrubbing: the highlight offsets are into this text
     for start, end in spans(snippet):
-        out += [plain(text[pos:start]), mark(text[start:end])]
+        out += [plain(_scrub(text[pos:start])), mark(_scrub(text[start:end]))]
         pos = end
-    out.append(plain(text[pos:]))
+    out.append(plain(_scrub(text[pos:])))
     return _SPACES.sub(" ", "".join(out)).strip()
 
 

@@ -204,15 +204,15 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
 def article_json(article: AlertArticle) -> dict[str, Any]:
     return {
         "id": article.id,
-        "url": article.url,
+        "url": clean_line(article.url),
         "title": clean_line(article.title),
-        "feeds": list(article.feeds),
+        "feeds": [clean_line(f) for f in article.feeds],
         "language": article.language,
         "published": _iso(article.published) if article.published else None,
         "matched_terms": list(article.terms),
         "snippets": [clean_line(s.text) for s in article.snippets],
         "sources": [
-            {"feed": s.feed, "url": s.url, "title": clean_line(s.title)}
+            {"feed": clean_line(s.feed), "url": clean_line(s.url), "title": clean_line(s.title)}
             for s in article.source_refs()
         ],
     }
@@ -228,7 +228,7 @@ def change_json(change: AlertChange) -> dict[str, Any]:
         "words_added": change.words_added,
         "words_removed": change.words_removed,
         "reasons": list(change.reasons),
-        "correction": change.correction,
+        "correction": clean_line(change.correction) if change.correction is not None else None,
         "topic_change": change.topic_change,
         "diff_summary": clean_block(change.diff_summary),
     }
@@ -236,8 +236,8 @@ def change_json(change: AlertChange) -> dict[str, Any]:
 
 def source_json(source: SourceHealth) -> dict[str, Any]:
     return {
-        "feed": source.feed,
-        "url": source.url,
+        "feed": clean_line(source.feed),
+        "url": clean_line(source.url),
         "problem": source.problem,
         "detail": clean_block(source.detail),
     }
