@@ -57,7 +57,8 @@ class Poster(Protocol):
 
 def default_fetcher() -> Poster:
     """A Fetcher with the default policy (no private addresses), for callers that pass none."""
-    from aggregator.http.fetcher import Fetcher, FetchPolicy
+    from aggregator.http.fetcher import Fetcher
+    from aggregator.http.policy import FetchPolicy
 
     return Fetcher(FetchPolicy())
 

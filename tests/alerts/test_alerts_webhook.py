@@ -17,7 +17,8 @@ from aggregator.alerts.registry import WebhookChannelConfig, build_channel, pars
 from aggregator.alerts.types import AlertEvent
 from aggregator.alerts.webhook import WebhookChannel
 from aggregator.exceptions import DeliveryError
-from aggregator.http.fetcher import Fetcher, FetchPolicy
+from aggregator.http.fetcher import Fetcher
+from aggregator.http.policy import FetchPolicy
 from tests.alerts.test_alerts_email import HOSTILE_TITLES
 from tests.support.httpserver import LoopbackServer, Response
 from tests.support.outbox import (
