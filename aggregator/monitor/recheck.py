@@ -16,7 +16,13 @@ from typing import Any
 from lxml import html as lxml_html
 
 from aggregator import changes
-from aggregator.alerts.plan import channels, encode, plan_match_alerts, stable_alert_id
+from aggregator.alerts.plan import (
+    channels,
+    encode,
+    match_alert_id,
+    plan_match_alerts,
+    stable_alert_id,
+)
 from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent
 from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import ExtractError, FetchError
@@ -24,6 +30,7 @@ from aggregator.extract.extractor import Extracted
 from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
 from aggregator.storage import checks
+from aggregator.storage.installation import installation_id
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from aggregator.topics import Document
 
@@ -225,7 +232,7 @@ def _match_alerts(
     if not fresh:
         return []
     draft = ArticleDraft(
-        key="",
+        key=target.key,
         url=target.url,
         site=target.site,
         title=page.title,
@@ -242,7 +249,15 @@ def _match_alerts(
         comparable_hash="",
         fingerprint=identity.simhash(page.text) if page.text else None,
     )
-    return plan_match_alerts(st.config, target.id, draft, fresh, now, target.feeds)
+    return plan_match_alerts(
+        st.config,
+        target.id,
+        draft,
+        fresh,
+        now,
+        target.feeds,
+        installation=installation_id(st.store),
+    )
 
 
 def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
@@ -277,6 +292,7 @@ def _change_alerts(
 ) -> list[AlertDraft]:
     out = []
     empty = changes.TopicDelta((), (), ())
+    installation = installation_id(st.store)
     for ch in channels(st.config):
         topic = _relevant_topic(ch, target, topic_terms)
         if topic is False:
@@ -295,6 +311,7 @@ def _change_alerts(
             now,
             topic if isinstance(topic, str) else None,
             topic_terms,
+            installation,
         )
         out.append(
             AlertDraft(
@@ -346,7 +363,9 @@ def _change_event(
     now: datetime,
     topic: str | None,
     terms: dict[str, list[str]],
+    installation: str,
 ) -> AlertEvent:
+    story = target.key or f"article:{target.id}"
     change = AlertChange(
         version=version,
         previous_version=max(version - 1, 1),
@@ -373,7 +392,12 @@ def _change_event(
     )
     return AlertEvent(
         alert_id=stable_alert_id(
-            "change", channel, target.id, version, "retracted" if s.retracted else ""
+            "change",
+            channel,
+            story,
+            version,
+            "retracted" if s.retracted else "",
+            installation=installation,
         ),
         event="change",
         channel=channel,
@@ -381,7 +405,7 @@ def _change_event(
         created_at=now,
         article=article,
         change=change,
-        thread_id=stable_alert_id("match", channel, target.id),
+        thread_id=match_alert_id(installation, channel, story),
     )
 
 

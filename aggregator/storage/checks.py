@@ -116,6 +116,7 @@ def _target(r: ArticleRow, feeds: tuple[str, ...], tags: tuple[str, ...]) -> Che
         tags,
         r.check_errors,
         r.retracted,
+        r.key,
     )
 
 
