@@ -43,6 +43,19 @@ def match_alert_id(installation: str, channel: str, story_key: str) -> str:
     return stable_alert_id("match", channel, story_key, installation=installation)
 
 
+def desk_url(config: Config, article_id: int) -> str | None:
+    """The story's page on the desk (``web.base_url`` + ``/items/<id>``), when configured.
+
+    Read through ``getattr`` so this works whether or not the ``web:`` section
+    is part of the config model yet (the web desk adds it); a dict is accepted too.
+    """
+    web: Any = getattr(config, "web", None)
+    base = web.get("base_url") if isinstance(web, dict) else getattr(web, "base_url", None)
+    if not base:
+        return None
+    return f"{str(base).rstrip('/')}/items/{article_id}"
+
+
 @lru_cache(maxsize=16)
 def _channels_cached(key: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
     from aggregator.alerts.registry import parse_channel
@@ -104,7 +117,9 @@ def plan_match_alerts(
             channel=ch.name,
             topic=m.topic,
             created_at=now,
-            article=alert_article(aid, draft, m, feeds),
+            article=dataclasses.replace(
+                alert_article(aid, draft, m, feeds), desk_url=desk_url(config, aid)
+            ),
         )
         out.append(
             AlertDraft(

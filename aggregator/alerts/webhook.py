@@ -199,6 +199,12 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
         data["change"] = change_json(event.change)
     if event.source is not None:
         data["source"] = source_json(event.source)
+    if event.watch is not None:
+        data["watch"] = {
+            "name": event.watch.name,
+            "url": event.watch.url,
+            "selector": event.watch.selector,
+        }
     return data
 
 
@@ -210,6 +216,7 @@ def article_json(article: AlertArticle) -> dict[str, Any]:
         "feeds": [clean_line(f) for f in article.feeds],
         "language": article.language,
         "published": _iso(article.published) if article.published else None,
+        "link": article.link,
         "matched_terms": list(article.terms),
         "snippets": [clean_line(s.text) for s in article.snippets],
         "sources": [
@@ -232,6 +239,14 @@ def change_json(change: AlertChange) -> dict[str, Any]:
         "correction": clean_line(change.correction) if change.correction is not None else None,
         "topic_change": change.topic_change,
         "diff_summary": clean_block(change.diff_summary),
+        "passages": [
+            {
+                "removed": [clean_line(x) for x in p.removed],
+                "added": [clean_line(x) for x in p.added],
+            }
+            for p in change.passages
+        ],
+        "more_changes": change.more_changes,
     }
 
 

@@ -117,6 +117,7 @@ def _target(r: ArticleRow, feeds: tuple[str, ...], tags: tuple[str, ...]) -> Che
         r.check_errors,
         r.retracted,
         r.key,
+        r.published,
     )
 
 

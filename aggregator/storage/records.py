@@ -137,3 +137,4 @@ class CheckTarget:
     check_errors: int = 0
     retracted: str | None = None
     key: str = ""  # the story's identity key (alert ids derive from it)
+    published: datetime | None = None
