@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
 
+from aggregator import desk
 from aggregator.alerts import dispatch
 from aggregator.alerts.dispatch import DispatchReport
 from aggregator.alerts.plan import channels, stable_alert_id
@@ -35,13 +36,24 @@ from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
 from aggregator.ingest.prepare import run_job
 from aggregator.monitor.recheck import RecheckResult, recheck
 from aggregator.storage import checks
-from aggregator.storage.installation import installation_id
 from aggregator.storage.outbox import DbOutbox
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
 from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
-from aggregator.types import AddedFeed, Alert, Article, Change, Feed, UpdateResult, Version
+from aggregator.types import (
+    AddedFeed,
+    Alert,
+    Article,
+    Change,
+    Feed,
+    StreamFilter,
+    StreamPage,
+    Triage,
+    UpdateResult,
+    Version,
+    VersionDiff,
+)
 
 Clock = Callable[[], datetime]
 Progress = Callable[[UpdateResult], None]
@@ -153,9 +165,7 @@ class Aggregator:
     ) -> list[Any]:
         from aggregator.alerts.plan import plan_match_alerts
 
-        return plan_match_alerts(
-            self.config, aid, draft, matches, now, feeds, installation=installation_id(self.store)
-        )
+        return plan_match_alerts(self.config, aid, draft, matches, now, feeds)
 
     # ------------------------------------------------------------ polling
 
@@ -256,9 +266,7 @@ class Aggregator:
             )
         now = self.clock()
         event = AlertEvent(
-            alert_id=stable_alert_id(
-                "test", name, now.isoformat(), installation=installation_id(self.store)
-            ),
+            alert_id=stable_alert_id("test", name, now.isoformat()),
             event="test",
             channel=name,
             topic=None,
@@ -402,6 +410,58 @@ class Aggregator:
             if len(out) >= limit:
                 break
         return out
+
+    # ------------------------------------------------------------ the desk
+
+    def desk_secret(self) -> bytes:
+        """The key the web layer signs sessions, CSRF and feed tokens with (kept in the
+        database, so every daemon serving it agrees)."""
+        return self.store.desk.secret()
+
+    def stream(self, f: StreamFilter) -> StreamPage:
+        """A page of stories, newest first: wire copies grouped, the match shown, triage."""
+        return desk.stream_page(self.store, self.config, f)
+
+    def count_stream(self, f: StreamFilter, cap: int = 1000) -> int:
+        """How many stories the stream holds (unread badges), counting at most `cap`."""
+        return self.store.desk.count(f, desk.feed_scope(self.store, self.config, f), cap)
+
+    def triage(self, user: str, ids: Sequence[int]) -> dict[int, Triage]:
+        return self.store.desk.triage(user, ids)
+
+    def set_read(self, user: str, ids: Sequence[int], read: bool = True) -> int:
+        """Mark stories read (or unread again) for one desk user."""
+        return self.store.desk.set_read(user, ids, read, self.clock())
+
+    def set_starred(self, user: str, ids: Sequence[int], starred: bool = True) -> int:
+        return self.store.desk.set_starred(user, ids, starred, self.clock())
+
+    def mark_all_read(self, f: StreamFilter, until: datetime | None = None) -> int:
+        """Every story of the stream `f` (its user, topic, feed ...) first seen at or
+        before `until` (default now) becomes read."""
+        if f.user is None:
+            raise UsageError("mark_all_read needs the desk user whose stories to mark")
+        scope = desk.feed_scope(self.store, self.config, f)
+        return self.store.desk.mark_all_read(f, scope, until or self.clock(), self.clock())
+
+    def compare_versions(self, article_id: int, old: int, new: int) -> VersionDiff:
+        """Versions `old` and `new` of a story side by side, word by word."""
+        return desk.compare(self.versions(article_id), article_id, old, new)
+
+    def feed_activity(self, days: int = 30) -> dict[str, list[int]]:
+        """Per feed, new stories per day over the last `days` days (oldest first)."""
+        return desk.activity(self.store, self.clock(), days)
+
+    def stream_languages(self) -> list[str]:
+        return self.store.desk.languages()
+
+    def alert_counts(self) -> dict[str, int]:
+        """Alerts in the outbox per status (pending, failed, dead, sent)."""
+        return DbOutbox(self.store).counts()
+
+    def watch_states(self) -> dict[str, tuple[datetime | None, int, str | None]]:
+        """Per watched page: last check, check errors in a row, retraction note."""
+        return self.store.desk.watch_states()
 
 
 def _document(a: Article) -> Document:

@@ -161,3 +161,101 @@ class UpdateResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+# ------------------------------------------------------------------ the desk (web, reader API)
+
+
+@dataclass(frozen=True)
+class StreamFilter:
+    """Which stories a stream shows, newest first (or oldest first with `oldest_first`).
+
+    `user` is whose read/starred state applies. `read`/`starred`: None = either,
+    True = only those, False = only the others (`read=False` is "unread").
+    `topic` = one topic's matches; `matched` = matched by any topic; neither = every
+    stored story (the reader API's reading list). Times bound first-seen times.
+    Paging is by keyset: `before`/`after` are article ids (exclusive).
+    """
+
+    user: str | None = None
+    topic: str | None = None
+    matched: bool = False
+    feed: str | None = None
+    tag: str | None = None
+    language: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    read: bool | None = None
+    starred: bool | None = None
+    before: int | None = None
+    after: int | None = None
+    oldest_first: bool = False
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class Triage:
+    """One desk user's state of one story."""
+
+    article_id: int
+    read: bool = False
+    starred: bool = False
+    read_at: datetime | None = None
+    starred_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class StreamItem:
+    """One row of a stream: a story, its wire copies, the match shown, its triage."""
+
+    article: Article
+    match: Match | None
+    triage: Triage
+    copies: tuple[Article, ...] = ()
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """Every feed carrying the story or one of its copies, in order."""
+        seen: dict[str, None] = {}
+        for a in (self.article, *self.copies):
+            seen.update(dict.fromkeys(a.feeds))
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class StreamPage:
+    """A page of a stream; `next_before` (or `next_after`) continues it, None at the end."""
+
+    items: tuple[StreamItem, ...]
+    next_before: int | None = None
+    next_after: int | None = None
+
+
+@dataclass(frozen=True)
+class DiffRun:
+    """A run of text: equal, insert or delete."""
+
+    op: str
+    text: str
+
+
+@dataclass(frozen=True)
+class DiffRow:
+    """One aligned pair of paragraphs (or the headlines): old side, new side."""
+
+    old: tuple[DiffRun, ...]
+    new: tuple[DiffRun, ...]
+    changed: bool = True
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """Two versions of a story side by side, word by word."""
+
+    article_id: int
+    old: Version
+    new: Version
+    headline: DiffRow
+    rows: tuple[DiffRow, ...]
+    words_added: int
+    words_removed: int

@@ -132,10 +132,10 @@ def _time(
 def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
     import tempfile
 
-    from aggregator.web.app import create_app
     from starlette.testclient import TestClient
 
     from aggregator import make_aggregator
+    from aggregator.web.app import create_app
 
     be, _now, names = _fill(kind, size, log)
     results: dict[str, Any] = {"backend": kind, "stories": size, "runs": runs, "cases": {}}

@@ -41,6 +41,14 @@ def add_run_parser(sub: Any) -> None:
         help="port of the observability endpoint (default daemon.http_port; "
         "0 = any free port, printed at start)",
     )
+    p.add_argument(
+        "--web-listen",
+        metavar="HOST:PORT",
+        help="where the desk listens (default web.listen, 127.0.0.1:8788)",
+    )
+    p.add_argument(
+        "--no-web", action="store_true", help="do not serve the desk (also: web.enabled: false)"
+    )
 
 
 @command("run")
@@ -48,7 +56,14 @@ def run_command(args: argparse.Namespace) -> int:
     from aggregator.daemon.runner import Options, run
 
     code = run(
-        config_path(args), Options(once=args.once, worker=args.worker_id, http_port=args.http_port)
+        config_path(args),
+        Options(
+            once=args.once,
+            worker=args.worker_id,
+            http_port=args.http_port,
+            web=not args.no_web,
+            web_listen=args.web_listen,
+        ),
     )
     if is_the_aggregator_program():
         exit_now(code)

@@ -172,6 +172,78 @@ class DaemonConfig(_Model):
     )(_duration)
 
 
+_LOOPBACK_NAMES = ("localhost",)
+
+
+class WebUser(_Model):
+    """Someone who may log in to the desk (and to the reader API)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._@-]*$", max_length=100)
+    password: str = Field(min_length=1, repr=False)
+
+
+class WebConfig(_Model):
+    """The desk in a browser: where it listens, its public address, who may log in."""
+
+    listen: str = "127.0.0.1:8788"
+    base_url: str | None = None
+    users: list[WebUser] = []
+    enabled: bool = True  # `aggregator run` serves it unless false
+
+    @field_validator("listen")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        split_listen(v)
+        return v
+
+    @field_validator("base_url")
+    @classmethod
+    def _base(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        _check_url(v)
+        return v.rstrip("/")
+
+    @field_validator("users")
+    @classmethod
+    def _unique(cls, v: list[WebUser]) -> list[WebUser]:
+        names = [u.name for u in v]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise ValueError(f"user {dup!r} is listed twice")
+        return v
+
+    @property
+    def host(self) -> str:
+        return split_listen(self.listen)[0]
+
+    @property
+    def port(self) -> int:
+        return split_listen(self.listen)[1]
+
+    @property
+    def loopback(self) -> bool:
+        return is_loopback(self.host)
+
+
+def split_listen(v: str) -> tuple[str, int]:
+    """ "127.0.0.1:8788", "[::1]:8788", "localhost:80" → (host, port)."""
+    m = re.match(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^\s:\[\]]+)):(\d{1,5})$", v.strip())
+    if m is None or int(m.group(3)) > 65535:
+        raise ValueError(f"{v!r} is not HOST:PORT (e.g. 127.0.0.1:8788 or [::1]:8788)")
+    return m.group(1) or m.group(2), int(m.group(3))
+
+
+def is_loopback(host: str) -> bool:
+    """Only this machine can reach it: 127.0.0.0/8, ::1 or localhost."""
+    if host.lower() in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 class Config(_Model):
     database: str = "sqlite:///aggregator.db"
     network: NetworkConfig = NetworkConfig()
@@ -182,6 +254,7 @@ class Config(_Model):
     watches: list[WatchConfig] = []
     topics: list[TopicConfig] = []
     alerts: list[dict[str, Any]] = []
+    web: WebConfig = WebConfig()
 
     _path: Path | None = PrivateAttr(default=None)
 

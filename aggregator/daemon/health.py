@@ -117,17 +117,13 @@ def source_problems(
     return [p for s in states if s.name in configured for p in feed_problems(s, now, t)]
 
 
-def source_alert_id(
-    channel: str, problem: SourceHealth, now: datetime, *, installation: str
-) -> str:
+def source_alert_id(channel: str, problem: SourceHealth, now: datetime) -> str:
     """Stable per (channel, feed, problem, UTC day): one alert a day, however often checked."""
-    return stable_alert_id(
-        "source", channel, problem.feed, problem.problem, now.date(), installation=installation
-    )
+    return stable_alert_id("source", channel, problem.feed, problem.problem, now.date())
 
 
 def source_alerts(
-    config: Config, problems: Sequence[SourceHealth], now: datetime, *, installation: str
+    config: Config, problems: Sequence[SourceHealth], now: datetime
 ) -> list[AlertDraft]:
     """One outbox draft per problem per channel subscribed to `source` events."""
     out = []
@@ -136,7 +132,7 @@ def source_alerts(
             continue
         for p in problems:
             event = AlertEvent(
-                alert_id=source_alert_id(ch.name, p, now, installation=installation),
+                alert_id=source_alert_id(ch.name, p, now),
                 event="source",
                 channel=ch.name,
                 topic=None,

@@ -53,6 +53,8 @@ class Options:
     http_port: int | None = None  # None: daemon.http_port; 0: any free port
     signals: bool = True  # install SIGTERM/SIGINT handlers (needs the main thread)
     watch: bool = True  # live-reload feeds.yaml
+    web: bool = True  # serve the desk on web.listen (unless web.enabled is false)
+    web_listen: str | None = None  # None: web.listen (any free port when http_port is 0)
     announce: Callable[[str], None] = lambda line: print(line, flush=True)
 
 
@@ -86,12 +88,12 @@ class Daemon:
         )
         self.ctx: CycleContext | None = None
         self.http: ObservabilityServer | None = None
+        self.web: Any = None  # aggregator.web.serve.WebServer while the desk is served
         self.watcher: ConfigWatcher | None = None
         self._sched: Any = None
         self._task: asyncio.Task[CycleReport] | None = None
         self._stop = asyncio.Event()
         self._stopping = False
-        self._ticks_skipped = 0  # ticks that found the current cycle still running
         self.started = asyncio.Event()
         self.last_report: CycleReport | None = None
 
@@ -168,8 +170,10 @@ class Daemon:
         return 0
 
     async def _serve_forever(self) -> int:
+        listen = self._web_listen()  # a desk open beyond loopback stops here, before anything
         await self._start_workers()
         self.http = self._start_http()
+        self.web = self._start_web(listen)
         self.watcher = self._start_watcher()
         self._sched = scheduler.build_scheduler(
             [
@@ -217,6 +221,38 @@ class Daemon:
         )
         return http
 
+    def _web_listen(self) -> tuple[str, int] | None:
+        """Where the desk listens, or None when it is off. Refuses a desk reachable
+        beyond loopback without web.users (ConfigError: the command exits 2)."""
+        web = self.agg.config.web
+        if not self.options.web or not web.enabled:
+            return None
+        from aggregator.web.serve import listen_address
+
+        listen = self.options.web_listen
+        if listen is None and "listen" not in web.model_fields_set and self._any_http_port():
+            listen = f"{web.host}:0"  # tests and side-by-side workers: no fixed port
+        return listen_address(self.agg, listen)
+
+    def _any_http_port(self) -> bool:
+        port = self.options.http_port
+        return (port if port is not None else self.agg.config.daemon.http_port) == 0
+
+    def _start_web(self, listen: tuple[str, int] | None) -> Any:
+        """The desk in its own thread; a port in use is logged and the daemon polls on."""
+        if listen is None:
+            return None
+        from aggregator.web.serve import WebServer
+
+        try:
+            web = WebServer(self.agg, *listen, daemon=True).start()
+        except AggregatorError as e:
+            log.error("the desk is not served: %s (%s)", e, e.hint)
+            self.options.announce(f"aggregator run: desk not served: {e}")
+            return None
+        self.options.announce(f"aggregator run: the desk on {web.url}/")
+        return web
+
     def _start_watcher(self) -> ConfigWatcher | None:
         path = self.agg.config.path
         if not self.options.watch or path is None:
@@ -235,50 +271,21 @@ class Daemon:
         """Scheduler job: prove liveness, start a cycle unless one is still running."""
         self.readiness.beat()
         self.metrics.beat()
-        if self._stopping:
-            return
-        if self._task is not None and not self._task.done():
-            self._ticks_skipped += 1  # said and counted once the cycle ends
+        if self._stopping or (self._task is not None and not self._task.done()):
             return
         self._task = asyncio.create_task(self._guarded_cycle(), name="aggregator-cycle")
 
     async def _guarded_cycle(self) -> CycleReport:
-        self._ticks_skipped = 0
-        start = time.monotonic()
         try:
             report = await self.cycle_now()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("cycle failed")
-            report = CycleReport(errors=["cycle failed"])
-        else:
-            if report.polls or report.errors:
-                log.info("cycle: %s", report.summary())
-        self._note_overrun(time.monotonic() - start)
+            return CycleReport(errors=["cycle failed"])
+        if report.polls or report.errors:
+            log.info("cycle: %s", report.summary())
         return report
-
-    def _note_overrun(self, took: float) -> None:
-        """One line and two counters for a cycle that outlasted the tick.
-
-        The ticks that fell inside it did nothing (a cycle never overlaps the
-        next), so work due in that time waited; saying so once per cycle, with
-        its duration, tells the operator to lengthen the tick or find the slow
-        step. A blocked event loop coalesces ticks before `_tick` sees them, so
-        the count is at least the number of whole ticks the cycle lasted.
-        """
-        tick = self.agg.config.daemon.tick.total_seconds()
-        if tick <= 0 or took <= tick:
-            return
-        skipped = max(self._ticks_skipped, int(took // tick))
-        self.metrics.cycle_overruns.inc()
-        self.metrics.ticks_missed.inc(skipped)
-        log.warning(
-            "cycle took %.1fs, longer than the tick (tick %gs): %d tick(s) skipped while it ran",
-            took,
-            tick,
-            skipped,
-        )
 
     async def _watch(self) -> None:
         if self.watcher is None:
@@ -319,6 +326,8 @@ class Daemon:
         self._release_leases()
         if self.http is not None:
             self.http.close()
+        if self.web is not None:
+            self.web.close()
         if self.options.signals:
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)

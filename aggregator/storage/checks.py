@@ -116,8 +116,6 @@ def _target(r: ArticleRow, feeds: tuple[str, ...], tags: tuple[str, ...]) -> Che
         tags,
         r.check_errors,
         r.retracted,
-        r.key,
-        r.published,
     )
 
 

@@ -9,7 +9,10 @@ the Store combines; rows never leave storage, everything returned is a record.
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from aggregator.storage import db
+from aggregator.storage.desk import DeskQueries
 from aggregator.storage.feeds import FeedQueries
 from aggregator.storage.ingest import AlertFactory, IngestWrites
 from aggregator.storage.models import ChangeRow, SiteBoilerplateRow
@@ -28,11 +31,17 @@ class Store(FeedQueries, IngestWrites, ReadQueries):
             db.upgrade(engine)
         return cls(engine)
 
+    @cached_property
+    def desk(self) -> DeskQueries:
+        """The desk's streams, per-user triage state and web secret (storage/desk.py)."""
+        return DeskQueries(self.engine)
+
 
 __all__ = [
     "AlertFactory",
     "ChangeRow",
     "CheckTarget",
+    "DeskQueries",
     "FtsDoc",
     "SiteBoilerplateRow",
     "Store",

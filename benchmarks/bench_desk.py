@@ -1,0 +1,290 @@
+"""Scenario 8: the web desk's page times with 1,000,000 stories stored, and its memory.
+
+For each backend (SQLite in a temp folder; PostgreSQL on 127.0.0.1:5432 in a database
+of its own, dropped afterwards):
+
+1. fill the database in bulk with the rows ingest writes for feed-only stories
+   (``benchmarks.storage.bulk_fill``: article, version, feed entry, full-text row, over
+   1,000 feeds), then give every 20th story a match of the topic ``export-controls``
+   (50,000 matches at 1M) with a snippet, as the pipeline stores them;
+2. serve the desk with uvicorn (``aggregator.web.serve.WebServer``) and request, over
+   loopback, the story page of random stories, the first page of the topic stream and
+   its 50th page (the cursor 49 pages deep, 2,450 stories back), and the first page of the
+   unread stream of a user who read every third story of the first pages;
+3. report each page's server time (the ``Server-Timing`` header the app sets: routing,
+   database, template) and the request's wall time, median and p95.
+
+Memory: the resident set (VmHWM, VmRSS) of `aggregator run` with the desk enabled, after
+serving 20 pages, beside the same daemon with ``web.enabled: false``.
+
+Run alone with ``python -m benchmarks.bench_desk [--size N] [--backends sqlite,postgres]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+SIZE = 1_000_000
+TOPIC = "export-controls"
+MATCH_EVERY = 20
+REQUESTS = 40
+BAR_MS = 100.0
+
+
+def fill(kind: str, size: int, log: Any) -> tuple[Any, Any]:
+    """A backend filled to `size` stories with topic matches; returns (backend, store)."""
+    from aggregator.storage.store import Store
+    from benchmarks.storage import N_FEEDS, Backend, Texts, bulk_fill
+
+    be = Backend(kind)
+    store = Store.open(be.url)
+    now = datetime.now(UTC)
+    names = [f"f{i:05d}" for i in range(N_FEEDS)]
+    store.sync_feeds(((n, f"http://127.0.0.1:1/{n}.xml") for n in names), now)
+    feed_ids = [s.id for s in store.feed_states().values()]
+    t0 = time.perf_counter()
+    bulk_fill(store, feed_ids, 0, size, Texts(), now)
+    snippet = (
+        '[{"text": "Washington renforce les contr\\u00f4les \\u00e0 l\'exportation de '
+        'puces Nvidia vers la Chine", "highlights": [[22, 51], [55, 67]]}]'
+    )
+    with store.engine.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO match (article_id, version, topic, terms, snippets, created_at) "
+            f"SELECT id, 1, '{TOPIC}', '[\"contr\\u00f4les \\u00e0 l''exportation\", \"Nvidia\"]', "
+            f"'{snippet.replace(chr(39), chr(39) * 2)}', first_seen_at FROM article "
+            f"WHERE id % {MATCH_EVERY} = 0"
+        )
+        conn.exec_driver_sql("ANALYZE")
+    log(
+        f"    {kind}: {size:,} stories, {size // MATCH_EVERY:,} matches "
+        f"(filled in {time.perf_counter() - t0:.0f} s, {be.size_on_disk(store)})"
+    )
+    return be, store
+
+
+def config_text(url: str) -> str:
+    return f"database: {url}\ntopics:\n  - {{name: {TOPIC}, query: 'Nvidia OR contrôle*'}}\n"
+
+
+def timed(client: Any, path: str, n: int) -> dict[str, float]:
+    server, wall = [], []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        r = client.get(path)
+        wall.append((time.perf_counter() - t0) * 1000)
+        if r.status_code != 200:
+            raise RuntimeError(f"{path}: HTTP {r.status_code}")
+        m = re.search(r"dur=([\d.]+)", r.headers.get("server-timing", ""))
+        server.append(float(m.group(1)) if m else float("nan"))
+    return {
+        "server_median": statistics.median(server),
+        "server_p95": p95(server),
+        "wall_median": statistics.median(wall),
+        "wall_p95": p95(wall),
+        "n": n,
+    }
+
+
+def p95(xs: list[float]) -> float:
+    s = sorted(xs)
+    return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
+
+
+def measure(kind: str, size: int, log: Any) -> dict[str, Any]:
+    import httpx
+
+    from aggregator.config import parse_config
+    from aggregator.core import Aggregator
+    from aggregator.types import StreamFilter
+    from aggregator.web.serve import WebServer
+
+    be, store = fill(kind, size, log)
+    try:
+        cfg = parse_config(config_text(be.url))
+        agg = Aggregator(cfg, store=store, extract_workers=0)
+        rng = random.Random(5)
+        before = None
+        for _ in range(49):  # the cursor of page 50, as the pager's links carry it
+            page = agg.stream(StreamFilter(topic=TOPIC, before=before, limit=50))
+            before = page.next_before
+        first = agg.stream(StreamFilter(topic=TOPIC, limit=50))
+        agg.set_read("local", [i.article.id for i in first.items][::3])
+        top = store.count_articles()
+        with WebServer(agg, "127.0.0.1", 0) as web, httpx.Client(base_url=web.url, timeout=30) as c:
+            for path in ("/", f"/topics/{TOPIC}", "/items/1"):
+                c.get(path)  # warm-up: templates compiled, connections pooled
+            out = {
+                "story page": timed_many(
+                    c, [f"/items/{rng.randint(1, top)}" for _ in range(REQUESTS)]
+                ),
+                "topic stream, page 1": timed(c, f"/topics/{TOPIC}", REQUESTS),
+                "topic stream, page 50": timed(c, f"/topics/{TOPIC}?before={before}", REQUESTS),
+                "unread stream, page 1": timed(c, f"/topics/{TOPIC}?state=unread", REQUESTS),
+            }
+        for name, st in out.items():
+            log(
+                f"    {kind} {name}: server {st['server_median']:.1f} ms median, "
+                f"{st['server_p95']:.1f} ms p95"
+            )
+        return {"size": size, "pages": out, "db_size": be.size_on_disk(store)}
+    finally:
+        store.close()
+        be.drop()
+
+
+def timed_many(client: Any, paths: list[str]) -> dict[str, float]:
+    rows = [timed(client, p, 1) for p in paths]
+    server = [r["server_median"] for r in rows]
+    wall = [r["wall_median"] for r in rows]
+    return {
+        "server_median": statistics.median(server),
+        "server_p95": p95(server),
+        "wall_median": statistics.median(wall),
+        "wall_p95": p95(wall),
+        "n": len(rows),
+    }
+
+
+# ------------------------------------------------------------------ memory
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def daemon_memory(web: bool) -> dict[str, float]:
+    """VmHWM/VmRSS (MB) of `aggregator run` after start-up (and 20 pages with the desk)."""
+    import httpx
+
+    folder = Path(tempfile.mkdtemp(prefix="aggbench-desk-mem-"))
+    port, http_port = free_port(), free_port()
+    (folder / "feeds.yaml").write_text(
+        f"database: sqlite:///{folder}/m.db\n"
+        f"daemon: {{http_port: {http_port}}}\n"
+        f"web: {{listen: '127.0.0.1:{port}', enabled: {str(web).lower()}}}\n"
+        f"topics:\n  - {{name: {TOPIC}, query: Nvidia}}\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aggregator", "run", "--config", str(folder / "feeds.yaml")],
+        cwd=folder,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}" if web else f"http://127.0.0.1:{http_port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{url}/healthz", timeout=2)
+                break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        if web:
+            for path in ("/", f"/topics/{TOPIC}", "/feeds", "/alerts", "/changes") * 4:
+                httpx.get(url + path, timeout=10)
+        time.sleep(1)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        kb = {
+            k: int(v.split()[0])
+            for k, v in (line.split(":", 1) for line in status.splitlines())
+            if k in ("VmHWM", "VmRSS")
+        }
+        return {k: v / 1024 for k, v in kb.items()}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+# ------------------------------------------------------------------ report
+
+
+def markdown(results: dict[str, Any], memory: dict[str, Any]) -> str:
+    lines = [
+        "Server time is the app's own `Server-Timing` (routing, queries, template); wall is "
+        "the whole request over loopback. Bar: p95 server time ≤ "
+        f"{BAR_MS:.0f} ms. Command: `python -m benchmarks.bench_desk`.",
+        "",
+        "| Backend | Stories | Page | Server median | Server p95 | Wall median | Wall p95 | Bar |",
+        "|---|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for kind, r in results.items():
+        if isinstance(r, str):
+            lines.append(f"| {kind} | | {r} | | | | | |")
+            continue
+        for name, st in r["pages"].items():
+            ok = "PASS" if st["server_p95"] <= BAR_MS else "FAIL"
+            lines.append(
+                f"| {kind} | {r['size']:,} | {name} (n={st['n']}) | {st['server_median']:.1f} ms "
+                f"| {st['server_p95']:.1f} ms | {st['wall_median']:.1f} ms | "
+                f"{st['wall_p95']:.1f} ms | {ok} |"
+            )
+    lines += [
+        "",
+        "Database size: "
+        + ", ".join(f"{k} {r['db_size']}" for k, r in results.items() if not isinstance(r, str)),
+        "",
+    ]
+    if memory:
+        lines += ["| Daemon (`aggregator run`, SQLite, idle) | VmHWM | VmRSS |", "|---|---:|---:|"]
+        for name, m in memory.items():
+            lines.append(f"| {name} | {m['VmHWM']:.0f} MB | {m['VmRSS']:.0f} MB |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def run(
+    quick: bool = False,
+    size: int | None = None,
+    backends: tuple[str, ...] = ("sqlite", "postgres"),
+    log: Any = print,
+) -> str:
+    n = size or (20_000 if quick else SIZE)
+    results: dict[str, Any] = {}
+    for kind in backends:
+        try:
+            results[kind] = measure(kind, n, log)
+        except Exception as e:  # noqa: BLE001 - one backend failing still reports the other
+            results[kind] = f"failed: {type(e).__name__}: {str(e)[:200]}"
+            log(f"    {kind}: {results[kind]}")
+    memory = {
+        "desk enabled, after 20 pages": daemon_memory(True),
+        "desk disabled (web.enabled: false)": daemon_memory(False),
+    }
+    return markdown(results, memory)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--size", type=int, default=SIZE)
+    p.add_argument("--backends", default="sqlite,postgres")
+    a = p.parse_args()
+    sys.path.insert(0, str(REPO))
+    print(run(size=a.size, backends=tuple(a.backends.split(","))))
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    sys.exit(main())
