@@ -36,6 +36,7 @@ from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
 from aggregator.ingest.prepare import run_job
 from aggregator.monitor.recheck import RecheckResult, recheck
 from aggregator.storage import checks
+from aggregator.storage.installation import installation_id
 from aggregator.storage.outbox import DbOutbox
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
@@ -165,7 +166,9 @@ class Aggregator:
     ) -> list[Any]:
         from aggregator.alerts.plan import plan_match_alerts
 
-        return plan_match_alerts(self.config, aid, draft, matches, now, feeds)
+        return plan_match_alerts(
+            self.config, aid, draft, matches, now, feeds, installation=installation_id(self.store)
+        )
 
     # ------------------------------------------------------------ polling
 
@@ -266,7 +269,9 @@ class Aggregator:
             )
         now = self.clock()
         event = AlertEvent(
-            alert_id=stable_alert_id("test", name, now.isoformat()),
+            alert_id=stable_alert_id(
+                "test", name, now.isoformat(), installation=installation_id(self.store)
+            ),
             event="test",
             channel=name,
             topic=None,

@@ -25,6 +25,7 @@ from aggregator.exceptions import ParseError
 from aggregator.parse import fast as fastparse
 from aggregator.parse import feeds as parse
 from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of
+from aggregator.parse.sniff import is_json, prepare_xml, trim_start
 
 DEFAULT_CORPUS = Path("/work/shared/corpora/feeds")
 FEED_FIELDS = ("format", "title", "link", "language", "ttl_minutes", "warnings")
@@ -66,10 +67,10 @@ def run(data: bytes, url: str, *, fast: bool) -> ParsedFeed | str:
 
 def takes_fast_path(data: bytes, url: str) -> bool | None:
     """None for bodies that are not XML feeds at all (JSON, empty, refused before parsing)."""
-    if parse._is_json(data) or not parse._trim_start(data).rstrip():
+    if is_json(data) or not trim_start(data).rstrip():
         return None
     try:
-        prepared = parse._prepare_xml(data, None)
+        prepared = prepare_xml(data, None)
     except ParseError:
         return None
     return fastparse.feedparser_result(prepared.data, url) is not None

@@ -17,8 +17,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from aggregator.parse import feeds as parse
 from aggregator.parse import htmltext
+from aggregator.parse import text as parse
 
 CORPUS = REPO.parent / "shared" / "corpora" / "feeds"
 

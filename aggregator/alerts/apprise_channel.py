@@ -19,6 +19,8 @@ from aggregator.alerts.render import (
     is_web_url,
     md_escape,
     md_snippet,
+    passages_md,
+    reason_text,
     shorten,
     subject,
 )
@@ -90,11 +92,18 @@ def _event_md(event: AlertEvent) -> str:
         feeds = ", ".join(md_escape(s.feed) for s in article.source_refs())
         parts.append(f"Sources: {feeds} · Matched: {md_escape(', '.join(article.terms)) or '—'}")
         parts += [f"> {md_snippet(s)}" for s in article.snippets[:2]]
+    if event.watch is not None:
+        part = event.watch.selector or "the whole page"
+        parts.append(f"Watch {md_escape(event.watch.name)} · part compared: {md_escape(part)}")
     if event.change is not None:
         parts.append(
             f"Edited: version {event.change.previous_version} → {event.change.version}"
-            f" ({md_escape(', '.join(event.change.reasons)) or 'text changed'})"
+            f" ({md_escape(reason_text(event.change)) or 'text changed'})"
         )
+        if passages := passages_md(event.change):
+            parts.append(passages)
+        if article is not None and is_web_url(article.link):
+            parts.append(f"[See the whole change](<{quote(article.link, safe=_URL_SAFE)}>)")
     if event.source is not None:
         parts.append(md_escape(event.source.detail))
     return "\n\n".join(parts)

@@ -33,9 +33,13 @@ from aggregator.alerts.render import (
     by_topic,
     clean_block,
     clean_line,
+    correction_line,
     headline,
     html_snippet,
     is_web_url,
+    passages_html,
+    passages_text,
+    reason_text,
     subject,
     text_snippet,
     when,
@@ -245,6 +249,10 @@ def _intro(events: Sequence[AlertEvent]) -> str:
         return f"{len(events)} alerts, grouped by topic"
     event = events[0]
     topic = clean_line(event.topic)
+    if event.event == "change" and event.watch is not None:
+        return f"Watched page “{clean_line(event.watch.name)}” changed"
+    if event.event == "change" and not topic:
+        return "A watched article was edited"
     return {
         "match": f"New article matching topic “{topic}”",
         "change": f"An article matching “{topic}” was edited",
@@ -274,6 +282,8 @@ def _body(events: Sequence[AlertEvent], templates: Templates, ext: str) -> str:
 
 def _block(event: AlertEvent, templates: Templates, ext: str) -> str:
     """One article or source block; a test event has none (the intro says it all)."""
+    if event.watch is not None and event.article is not None:
+        return templates.render(f"watch.{ext}", _watch_values(event, event.article, templates, ext))
     if event.article is not None:
         return templates.render(
             f"article.{ext}", _article_values(event, event.article, templates, ext)
@@ -298,7 +308,24 @@ def _article_values(
         "terms": ", ".join(clean_line(t) for t in article.terms) or "—",
         "snippets": _snippets(article, html),
         "sources": _sources(article, html),
-        "change": _change_block(event.change, templates, ext),
+        "change": _change_block(event.change, article, templates, ext),
+    }
+
+
+def _watch_values(
+    event: AlertEvent, article: AlertArticle, templates: Templates, ext: str
+) -> dict[str, str]:
+    """A page watch: its name, the page, the part compared (the selector) and the change."""
+    assert event.watch is not None
+    html = ext == "html"
+    url = clean_line(event.watch.url)
+    return {
+        "name": clean_line(event.watch.name),
+        "url": url,
+        "link": _link(url, url) if html else url,
+        "selector": clean_line(event.watch.selector) or "the whole page",
+        "title": headline(event),
+        "change": _change_block(event.change, article, templates, ext),
     }
 
 
@@ -313,10 +340,20 @@ def _snippets(article: AlertArticle, html: bool) -> str:
     if html:
         return Markup(
             "".join(
-                f'<p style="margin: 0.3em 0">… {html_snippet(s)} …</p>' for s in article.snippets
+                f'<p style="margin: 0.3em 0">{_ellipsis(html_snippet(s))}</p>'
+                for s in article.snippets
             )
         )
-    return "\n".join(f"… {text_snippet(s)} …" for s in article.snippets)
+    return "\n".join(_ellipsis(text_snippet(s)) for s in article.snippets)
+
+
+def _ellipsis(snippet: str) -> str:
+    """ "… text …", without doubling the "…" a snippet already carries where it was cut."""
+    text = snippet.strip()
+    lead = "" if text.startswith(("…", "...")) else "… "
+    trail = "" if text.endswith(("…", "...")) else " …"
+    out = f"{lead}{text}{trail}"
+    return Markup(out) if isinstance(snippet, Markup) else out
 
 
 def _sources(article: AlertArticle, html: bool) -> str:
@@ -331,21 +368,25 @@ def _sources(article: AlertArticle, html: bool) -> str:
     return Markup(f'<ul style="margin: 0.2em 0">{items}</ul>')
 
 
-def _change_block(change: AlertChange | None, templates: Templates, ext: str) -> str:
+def _change_block(
+    change: AlertChange | None, article: AlertArticle, templates: Templates, ext: str
+) -> str:
     if change is None:
         return Markup("") if ext == "html" else ""
     lines = _change_lines(change)
+    link = article.link
+    values: dict[str, str]
     if ext == "html":
-        values: dict[str, str] = {
+        values = {
             "lines": Markup("".join(f"<li>{escape(line)}</li>" for line in lines)),
-            "diff": Markup(f'<pre style="white-space: pre-wrap">{escape(diff)}</pre>')
-            if (diff := clean_block(change.diff_summary))
-            else Markup(""),
+            "diff": passages_html(change),
+            "link": _link(link, "See the whole change") if is_web_url(link) else Markup(""),
         }
     else:
         values = {
             "lines": "\n".join(f"- {line}" for line in lines),
-            "diff": clean_block(change.diff_summary),
+            "diff": passages_text(change),
+            "link": f"See the whole change: {clean_line(link)}" if is_web_url(link) else "",
         }
     values |= {"version": str(change.version), "previous_version": str(change.previous_version)}
     rendered = templates.render(f"change.{ext}", values)
@@ -355,17 +396,19 @@ def _change_block(change: AlertChange | None, templates: Templates, ext: str) ->
 def _change_lines(change: AlertChange) -> list[str]:
     """The facts of an edit worth a line each, most newsworthy first."""
     lines = []
+    if change.detail:
+        lines.append(f"Story pulled: {clean_line(change.detail)}")
     if change.headline_changed:
         lines.append(
             f"Headline: “{clean_line(change.old_title)}” → “{clean_line(change.new_title)}”"
         )
     if change.correction:
-        lines.append(f"Correction: {clean_line(change.correction)}")
+        lines.append(correction_line(change.correction))
     if change.topic_change:
         lines.append(f"Topic terms: {change.topic_change}")
     lines.append(f"Words: +{change.words_added} / −{change.words_removed}")
     if change.reasons:
-        lines.append("Why: " + ", ".join(clean_line(r) for r in change.reasons))
+        lines.append("Why: " + reason_text(change))
     return lines
 
 

@@ -20,10 +20,40 @@ from aggregator.storage.records import AlertDraft, ArticleDraft, MatchDraft
 from aggregator.types import Snippet
 
 
-def stable_alert_id(event: str, channel: str, *parts: object) -> str:
-    """One id per (event, channel, story): the webhook-id and Message-ID of every attempt."""
-    raw = "|".join([event, channel, *map(str, parts)])
-    return f"{event}-{hashlib.sha256(raw.encode()).hexdigest()[:24]}"
+def stable_alert_id(event: str, channel: str, *parts: object, installation: str) -> str:
+    """One id per (installation, event, channel, story): the webhook-id and Message-ID
+    of every attempt.
+
+    The installation id (made with the database) keeps ids globally unique: a
+    rebuilt database or a staging install never reuses another one's ids for
+    different stories, so receivers that deduplicate on them drop only real
+    duplicates. 128 bits of the hash: collisions are not a concern.
+    """
+    raw = "\x1f".join([installation, event, channel, *map(str, parts)])
+    return f"{event}-{hashlib.sha256(raw.encode()).hexdigest()[:32]}"
+
+
+def match_alert_id(installation: str, channel: str, story_key: str) -> str:
+    """The id of a story's match alert on a channel; its change alerts thread under it.
+
+    The story's identity key (its canonical URL or guid), not its row id: a row
+    id can be reused (SQLite reuses the highest one after a delete) and means
+    nothing in another database.
+    """
+    return stable_alert_id("match", channel, story_key, installation=installation)
+
+
+def desk_url(config: Config, article_id: int) -> str | None:
+    """The story's page on the desk (``web.base_url`` + ``/items/<id>``), when configured.
+
+    Read through ``getattr`` so this works whether or not the ``web:`` section
+    is part of the config model yet (the web desk adds it); a dict is accepted too.
+    """
+    web: Any = getattr(config, "web", None)
+    base = web.get("base_url") if isinstance(web, dict) else getattr(web, "base_url", None)
+    if not base:
+        return None
+    return f"{str(base).rstrip('/')}/items/{article_id}"
 
 
 @lru_cache(maxsize=16)
@@ -68,20 +98,28 @@ def plan_match_alerts(
     matches: Sequence[MatchDraft],
     now: datetime,
     feeds: Sequence[str] = (),
+    *,
+    installation: str,
 ) -> list[AlertDraft]:
-    """One alert per story per channel: the first topic (config order) the channel follows."""
+    """One alert per story per channel: the first topic (config order) the channel follows.
+
+    `draft.key` is the story's identity key; a draft without one (never from
+    ingest) falls back to the article id.
+    """
     out = []
     for ch in channels(config):
         m = next((m for m in matches if subscribed(ch, "match", m.topic)), None)
         if m is None:
             continue
         event = AlertEvent(
-            alert_id=stable_alert_id("match", ch.name, aid),
+            alert_id=match_alert_id(installation, ch.name, draft.key or f"article:{aid}"),
             event="match",
             channel=ch.name,
             topic=m.topic,
             created_at=now,
-            article=alert_article(aid, draft, m, feeds),
+            article=dataclasses.replace(
+                alert_article(aid, draft, m, feeds), desk_url=desk_url(config, aid)
+            ),
         )
         out.append(
             AlertDraft(

@@ -2,8 +2,9 @@
 
 Titles and snippets come from feeds, i.e. from strangers. Everything here
 assumes they are hostile: control characters and line separators are removed
-before a title can reach a header, and HTML is escaped before it reaches a
-template. Templates are ``string.Template`` files (no code, no loops) so a
+before a title can reach a header, invisible format characters (bidi overrides
+such as U+202E, which make "gpj.exe" read as "exe.jpg") are dropped, and HTML is
+escaped before it reaches a template. Templates are ``string.Template`` files (no code, no loops) so a
 user can override them without being able to run anything.
 """
 
@@ -19,10 +20,17 @@ from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aggregator.alerts.types import AlertEvent, Snippet
+from aggregator.alerts.types import AlertChange, AlertEvent, Passage, Snippet
+from aggregator.changes.alerting import REASONS
+from aggregator.changes.corrections import is_correction_notice
+from aggregator.changes.diff import token_diff, tokenize
+from aggregator.changes.passages import clip, passage_lines
 from aggregator.exceptions import ConfigError
 
 _BREAKING = {"Cc", "Zl", "Zp"}  # controls (NUL, CR, LF, DEL, C1), U+2028, U+2029
+#: Zero-width (non-)joiners are format characters too, but Persian, Indic scripts and
+#: emoji sequences need them, and they cannot reorder or hide text: they stay.
+_JOINERS = frozenset("\u200c\u200d")
 _SPACES = re.compile(r"\s+")
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~-])")
 MAX_SUBJECT = 200
@@ -32,14 +40,25 @@ class Markup(str):
     """HTML that is already safe; the renderer inserts it without escaping."""
 
 
-def _blank_breaks(text: str) -> str:
-    """Replace each breaking character by a space, one for one, so offsets still hold."""
-    return "".join(" " if unicodedata.category(c) in _BREAKING else c for c in text)
+def _scrub_char(c: str) -> str:
+    category = unicodedata.category(c)
+    if category in _BREAKING:
+        return " "
+    if category == "Cf" and c not in _JOINERS:
+        return ""  # bidi overrides/isolates/marks, BOM, soft hyphen, tags, zero-width space
+    return c
+
+
+def _scrub(text: str) -> str:
+    """Breaking characters become spaces, invisible format characters disappear."""
+    if text.isascii():
+        return "".join(c if c.isprintable() else " " for c in text)
+    return "".join(_scrub_char(c) for c in text)
 
 
 def clean_line(text: str | None) -> str:
-    """One line of display text: no control or line-separator character survives."""
-    return _SPACES.sub(" ", _blank_breaks(text or "")).strip()
+    """One line of display text: no control, line-separator or format character survives."""
+    return _SPACES.sub(" ", _scrub(text or "")).strip()
 
 
 def clean_block(text: str | None) -> str:
@@ -82,11 +101,11 @@ def spans(snippet: Snippet) -> list[tuple[int, int]]:
 def highlight(snippet: Snippet, mark: Callable[[str], str], plain: Callable[[str], str]) -> str:
     """Render a snippet, passing matched ranges through `mark` and the rest through `plain`."""
     out, pos = [], 0
-    text = _blank_breaks(snippet.text)
+    text = snippet.text  # sliced before scrubbing: the highlight offsets are into this text
     for start, end in spans(snippet):
-        out += [plain(text[pos:start]), mark(text[start:end])]
+        out += [plain(_scrub(text[pos:start])), mark(_scrub(text[start:end]))]
         pos = end
-    out.append(plain(text[pos:]))
+    out.append(plain(_scrub(text[pos:])))
     return _SPACES.sub(" ", "".join(out)).strip()
 
 
@@ -191,3 +210,101 @@ class Templates:
         if self.directory is not None and (self.directory / name).is_file():
             return (self.directory / name).read_text(encoding="utf-8")
         return resources.files("aggregator.alerts").joinpath("templates", name).read_text("utf-8")
+
+
+# --- change passages --------------------------------------------------------------------
+
+_DEL_STYLE = "background:#fdd;color:#900"
+_INS_STYLE = "background:#dfd;color:#060"
+_WORD_DEL = "background:#f99;text-decoration:line-through"
+_WORD_INS = "background:#9e9;text-decoration:none"
+PASSAGE_WIDTH = 300
+
+
+def reason_text(change: AlertChange) -> str:
+    """The reason codes in words ("headline changed, 31 words changed")."""
+    words = {"min_words": f"{change.words_added + change.words_removed} words changed"}
+    return ", ".join(
+        words.get(code) or REASONS.get(code) or clean_line(code) for code in change.reasons
+    )
+
+
+def correction_line(correction: str) -> str:
+    """ "Correction: ..." once: a notice that carries its own label is not labelled again."""
+    text = clean_line(correction)
+    return text if is_correction_notice(text) else f"Correction: {text}"
+
+
+def more_line(change: AlertChange) -> str:
+    more = change.more_changes
+    return f"… and {more} more change{'s' if more != 1 else ''}" if more else ""
+
+
+def passages_text(change: AlertChange) -> str:
+    """``- removed`` / ``+ added`` lines and the "and N more changes" line.
+
+    An alert queued before passages existed carries only ``diff_summary``: shown as is.
+    """
+    if not change.passages:
+        return "" if change.detail else clean_block(change.diff_summary)
+    return passage_lines(
+        [
+            Passage(tuple(map(clean_line, p.removed)), tuple(map(clean_line, p.added)))
+            for p in change.passages
+        ],
+        change.more_changes,
+        width=PASSAGE_WIDTH,
+    )
+
+
+def passages_html(change: AlertChange) -> Markup:
+    """Removed sentences on red, added on green; in a one-for-one rewrite the words that
+    differ are marked too, so "May" → "July" stands out inside the sentence."""
+    if not change.passages:
+        text = "" if change.detail else clean_block(change.diff_summary)
+        return Markup(
+            f'<pre style="white-space: pre-wrap">{html.escape(text)}</pre>' if text else ""
+        )
+    rows = []
+    for p in change.passages:
+        removed = [clip(clean_line(s), PASSAGE_WIDTH) for s in p.removed]
+        added = [clip(clean_line(s), PASSAGE_WIDTH) for s in p.added]
+        if len(removed) == len(added) == 1:
+            old, new = _word_marks(removed[0], added[0])
+            rows += [_passage_row("−", old, _DEL_STYLE), _passage_row("+", new, _INS_STYLE)]
+            continue
+        rows += [_passage_row("−", html.escape(s), _DEL_STYLE) for s in removed]
+        rows += [_passage_row("+", html.escape(s), _INS_STYLE) for s in added]
+    if more := more_line(change):
+        rows.append(f'<p style="margin: 0.3em 0; color: #555">{html.escape(more)}</p>')
+    return Markup("".join(rows))
+
+
+def _passage_row(sign: str, inner: str, style: str) -> str:
+    return f'<p style="margin: 0.2em 0; padding: 0.1em 0.4em; {style}">{sign} {inner}</p>'
+
+
+def _word_marks(old: str, new: str) -> tuple[str, str]:
+    ops = list(token_diff(tokenize(old), tokenize(new)))
+
+    def side(skip: str, tag: str, style: str) -> str:
+        return "".join(
+            html.escape(op.text)
+            if op.op == "equal"
+            else f'<{tag} style="{style}">{html.escape(op.text)}</{tag}>'
+            for op in ops
+            if op.op != skip
+        )
+
+    return side("insert", "del", _WORD_DEL), side("delete", "ins", _WORD_INS)
+
+
+def passages_md(change: AlertChange) -> str:
+    """Markdown: quoted ``−``/``+`` lines (feed text escaped), then the "more" line."""
+    lines = []
+    for p in change.passages:
+        lines += [f"> − {md_escape(clip(s, PASSAGE_WIDTH))}" for s in p.removed]
+        lines += [f"> \\+ {md_escape(clip(s, PASSAGE_WIDTH))}" for s in p.added]
+    if more := more_line(change):
+        lines.append(md_escape(more))
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
+from aggregator.changes.passages import Passage
 from aggregator.types import Snippet
 
 __all__ = [
@@ -22,10 +23,12 @@ __all__ = [
     "AlertEvent",
     "Delivery",
     "EventKind",
+    "Passage",
     "Snippet",
     "SourceHealth",
     "SourceRef",
     "TopicChange",
+    "WatchRef",
     "batch_id",
     "message_id",
 ]
@@ -62,6 +65,12 @@ class AlertArticle:
     snippets: tuple[Snippet, ...]
     fingerprint: int | None
     sources: tuple[SourceRef, ...] = ()
+    desk_url: str | None = None  # the story's page on the desk, when web.base_url is set
+
+    @property
+    def link(self) -> str:
+        """Where an alert points a reader: the desk page when there is one, else the story."""
+        return self.desk_url or self.url
 
     def source_refs(self) -> tuple[SourceRef, ...]:
         """Every copy to list; a lone article counts as one copy per feed."""
@@ -85,6 +94,18 @@ class AlertChange:
     correction: str | None
     topic_change: TopicChange | None
     diff_summary: str
+    passages: tuple[Passage, ...] = ()  # the removed/added sentences, capped
+    more_changes: int = 0  # passages left out by the cap
+    detail: str | None = None  # why a story looks pulled ("page returned 404")
+
+
+@dataclass(frozen=True)
+class WatchRef:
+    """The page watch a change alert is about: its name, page and the part compared."""
+
+    name: str
+    url: str
+    selector: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,6 +131,7 @@ class AlertEvent:
     change: AlertChange | None = None
     source: SourceHealth | None = None
     thread_id: str | None = None
+    watch: WatchRef | None = None
 
     def __post_init__(self) -> None:
         if len(self.alert_id) > 200 or not _ALERT_ID.fullmatch(self.alert_id):

@@ -57,7 +57,8 @@ class Poster(Protocol):
 
 def default_fetcher() -> Poster:
     """A Fetcher with the default policy (no private addresses), for callers that pass none."""
-    from aggregator.http.fetcher import Fetcher, FetchPolicy
+    from aggregator.http.fetcher import Fetcher
+    from aggregator.http.policy import FetchPolicy
 
     return Fetcher(FetchPolicy())
 
@@ -198,21 +199,28 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
         data["change"] = change_json(event.change)
     if event.source is not None:
         data["source"] = source_json(event.source)
+    if event.watch is not None:
+        data["watch"] = {
+            "name": event.watch.name,
+            "url": event.watch.url,
+            "selector": event.watch.selector,
+        }
     return data
 
 
 def article_json(article: AlertArticle) -> dict[str, Any]:
     return {
         "id": article.id,
-        "url": article.url,
+        "url": clean_line(article.url),
         "title": clean_line(article.title),
-        "feeds": list(article.feeds),
+        "feeds": [clean_line(f) for f in article.feeds],
         "language": article.language,
         "published": _iso(article.published) if article.published else None,
+        "link": article.link,
         "matched_terms": list(article.terms),
         "snippets": [clean_line(s.text) for s in article.snippets],
         "sources": [
-            {"feed": s.feed, "url": s.url, "title": clean_line(s.title)}
+            {"feed": clean_line(s.feed), "url": clean_line(s.url), "title": clean_line(s.title)}
             for s in article.source_refs()
         ],
     }
@@ -228,16 +236,24 @@ def change_json(change: AlertChange) -> dict[str, Any]:
         "words_added": change.words_added,
         "words_removed": change.words_removed,
         "reasons": list(change.reasons),
-        "correction": change.correction,
+        "correction": clean_line(change.correction) if change.correction is not None else None,
         "topic_change": change.topic_change,
         "diff_summary": clean_block(change.diff_summary),
+        "passages": [
+            {
+                "removed": [clean_line(x) for x in p.removed],
+                "added": [clean_line(x) for x in p.added],
+            }
+            for p in change.passages
+        ],
+        "more_changes": change.more_changes,
     }
 
 
 def source_json(source: SourceHealth) -> dict[str, Any]:
     return {
-        "feed": source.feed,
-        "url": source.url,
+        "feed": clean_line(source.feed),
+        "url": clean_line(source.url),
         "problem": source.problem,
         "detail": clean_block(source.detail),
     }

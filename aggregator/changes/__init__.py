@@ -11,7 +11,9 @@ here is pure: storage, fetching and clocks belong to the caller.
 from __future__ import annotations
 
 from aggregator.changes.alerting import (
+    REASONS,
     ChangeThreshold,
+    alert_reasons,
     parse_threshold,
     retraction_signal,
     should_alert,
@@ -32,6 +34,8 @@ from aggregator.changes.normalize import (
     learn_boilerplate,
     line_key,
 )
+from aggregator.changes.passages import Passage, changed_passages, passage_lines
+from aggregator.changes.passages import cap as cap_passages
 from aggregator.changes.render import render_html, render_json, render_text, text_diff
 from aggregator.changes.summary import (
     SUBSTANTIAL_WORDS,
@@ -43,6 +47,12 @@ from aggregator.changes.summary import (
 from aggregator.changes.topicdelta import TopicDelta, topic_delta
 
 __all__ = [
+    "Passage",
+    "cap_passages",
+    "changed_passages",
+    "passage_lines",
+    "REASONS",
+    "alert_reasons",
     "DEFAULT_SCHEDULE",
     "SUBSTANTIAL_WORDS",
     "ChangeSummary",

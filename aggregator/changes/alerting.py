@@ -38,6 +38,39 @@ def should_alert(
     return bool(reasons), reasons
 
 
+#: What each reason code of a change alert means; the codes are the threshold's keys.
+REASONS = {
+    "retraction": "story pulled",
+    "headline": "headline changed",
+    "min_words": "words changed",
+    "correction": "correction notice",
+    "topic_change": "topic terms introduced or removed",
+    "revert": "reverted to an earlier version",
+}
+
+
+def alert_reasons(
+    summary: ChangeSummary, delta: TopicDelta, threshold: ChangeThreshold
+) -> list[str]:
+    """The machine-readable reasons a change alert carries (webhook ``change.reasons``).
+
+    One code per threshold criterion the change met, named like the
+    threshold key (``headline``, ``min_words``, ``topic_change``,
+    ``correction``, ``retraction``), plus ``revert``; empty when no alert is due.
+    """
+    met = {
+        "retraction": threshold.retraction and summary.retracted,
+        "headline": threshold.headline and summary.headline_changed,
+        "min_words": 0 < threshold.min_words <= summary.words_changed,
+        "correction": threshold.correction and summary.correction is not None,
+        "topic_change": threshold.topic_change and bool(delta.introduced or delta.removed),
+    }
+    codes = [code for code, ok in met.items() if ok]
+    if codes and summary.is_revert:
+        codes.append("revert")
+    return codes
+
+
 def _story_reasons(summary: ChangeSummary, threshold: ChangeThreshold) -> list[str]:
     reasons = []
     if threshold.retraction and summary.retracted:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+from aggregator.exceptions import UsageError
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator
@@ -68,10 +69,13 @@ def serve_seed() -> Iterator[str]:
         httpd.server_close()
 
 
+DEMO_MARK = "# Demo config written by `aggregator demo`"
+
+
 def demo_config(base: str, folder: Path) -> str:
     topic = "\n".join("      " + line for line in DEMO_TOPIC.splitlines())
     return f"""\
-# Demo config written by `aggregator demo`
+{DEMO_MARK}
 database: sqlite:///demo.db
 network:
   allow_private: [127.0.0.1/32]
@@ -101,10 +105,35 @@ alerts:
 def run_demo(out_dir: Path | None, say: Print) -> int:
     folder = out_dir or Path(tempfile.mkdtemp(prefix="aggregator-demo-"))
     folder.mkdir(parents=True, exist_ok=True)
+    cfg_path = folder / "feeds.yaml"
+    refuse_foreign_config(cfg_path)
     with serve_seed() as base:
-        cfg_path = folder / "feeds.yaml"
         cfg_path.write_text(demo_config(base, folder), encoding="utf-8")
         return _run(cfg_path, folder, say)
+
+
+def refuse_foreign_config(cfg_path: Path) -> None:
+    """A feeds.yaml the demo did not write is somebody's desk: never overwrite it.
+
+    A demo's own config (first line `DEMO_MARK`) is rewritten, so the demo can be
+    run again in the same folder; its seed server listens on a new port each time.
+    """
+    try:
+        with cfg_path.open(encoding="utf-8", errors="replace") as f:
+            first = f.readline().rstrip("\n")
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise UsageError(
+            f"{cfg_path}: cannot read ({e.strerror}): not overwriting it",
+            hint="give `demo --out` an empty folder",
+        ) from e
+    if first != DEMO_MARK:
+        raise UsageError(
+            f"{cfg_path} already exists and is not a demo config: not overwriting it",
+            hint="give `demo --out` an empty or new folder (the demo writes feeds.yaml, "
+            "demo.db and .eml files there)",
+        )
 
 
 def _run(cfg_path: Path, folder: Path, say: Print) -> int:

@@ -1,14 +1,22 @@
 """Edit feeds.yaml in place, keeping its comments, order and formatting.
 
-Every edit is validated as a whole config before the file is replaced
-(atomically: temp file + rename), so a CLI edit can never leave a broken file
-for the daemon's live reload to trip on.
+Every edit is validated as a whole config before the file is touched, so a CLI
+edit can never leave a broken file for the daemon's live reload to trip on.
+
+The file the user set up stays theirs: an edit goes through a symlink to its
+target (the link stays a link), keeps the mode and owner, and a read-only file
+is refused rather than silently replaced. The write is atomic (a temp file
+beside the target, fsync, rename); where rename is impossible (a Docker
+single-file bind mount answers EBUSY, a folder we may not create files in),
+the already-validated text is rewritten in place and fsynced.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,19 +47,95 @@ def edit(path: Path, change: Callable[[CommentedMap], None]) -> Config:
     y.dump(doc, buf)
     new_text = buf.getvalue()
     cfg = parse_config(new_text, path=path)
-    _atomic_write(path, new_text)
+    write_config_text(path, new_text)
     return cfg
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+#: rename(2) failures that mean "this file cannot be replaced", not "something broke":
+#: EBUSY (bind-mounted file), EXDEV (target on another mount), EACCES/EPERM/EROFS on the
+#: folder while the file itself is writable.
+_NO_RENAME = {errno.EBUSY, errno.EXDEV, errno.EACCES, errno.EPERM, errno.EROFS, errno.EINVAL}
+
+
+def write_config_text(path: Path, text: str) -> None:
+    """Replace the contents of the file behind `path` with `text`, keeping the file's identity."""
+    target = Path(os.path.realpath(path))  # through symlinks: the link stays a link
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
+        st = target.stat()
+    except FileNotFoundError:
+        st = None
+    if st is not None:
+        _refuse_read_only(target, st)
+    data = text.encode("utf-8")
+    try:
+        _replace(target, data, st)
+    except OSError as e:
+        if st is None or e.errno not in _NO_RENAME:
+            raise _write_error(target, e) from e
+        try:
+            _rewrite_in_place(target, data)
+        except OSError as e2:
+            raise _write_error(target, e2) from e2
+
+
+def _refuse_read_only(target: Path, st: os.stat_result) -> None:
+    """No write bit at all (root could write anyway) or no write access: leave it alone."""
+    if st.st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH) and os.access(target, os.W_OK):
+        return
+    raise ConfigError(
+        f"{target} is read-only: not edited",
+        path=str(target),
+        hint=f"make it writable (chmod u+w {target}) or edit it where it is managed",
+    )
+
+
+def _replace(target: Path, data: bytes, st: os.stat_result | None) -> None:
+    """Temp file beside the target with its mode and owner, fsync, rename over it."""
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            if st is not None:
+                os.fchmod(f.fileno(), stat.S_IMODE(st.st_mode))
+                if (st.st_uid, st.st_gid) != (os.geteuid(), os.getegid()):
+                    os.fchown(f.fileno(), st.st_uid, st.st_gid)  # EPERM: keep it in place
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_folder(target.parent)
+
+
+def _rewrite_in_place(target: Path, data: bytes) -> None:
+    """Same inode, same mode and owner: write from the start, cut the tail, fsync."""
+    with open(target, "r+b") as f:
+        f.write(data)
+        f.truncate()
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_error(target: Path, e: OSError) -> ConfigError:
+    return ConfigError(
+        f"{target}: cannot write: {e.strerror or e}",
+        path=str(target),
+        hint="check the file's and its folder's permissions and free space",
+    )
 
 
 def _feeds(doc: CommentedMap) -> list[Any]:

@@ -24,6 +24,7 @@ from aggregator.config.models import Config
 from aggregator.daemon import health
 from aggregator.daemon.metrics import Metrics
 from aggregator.storage import daemon_queries as dq
+from aggregator.storage.installation import installation_id
 from aggregator.storage.records import FeedState
 from aggregator.types import UpdateResult
 
@@ -256,7 +257,10 @@ async def health_step(ctx: CycleContext, report: CycleReport) -> None:
     problems = health.source_problems(
         feed_states(ctx, report).values(), configured, now, health.Thresholds.of(ctx.config)
     )
-    added = dq.insert_outbox(ctx.agg.store, health.source_alerts(ctx.config, problems, now))
+    drafts = health.source_alerts(
+        ctx.config, problems, now, installation=installation_id(ctx.agg.store)
+    )
+    added = dq.insert_outbox(ctx.agg.store, drafts)
     report.source_alerts += added
     ctx.metrics.source_events.inc(added)
     announce_problems(ctx, problems, now)

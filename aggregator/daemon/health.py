@@ -117,13 +117,17 @@ def source_problems(
     return [p for s in states if s.name in configured for p in feed_problems(s, now, t)]
 
 
-def source_alert_id(channel: str, problem: SourceHealth, now: datetime) -> str:
+def source_alert_id(
+    channel: str, problem: SourceHealth, now: datetime, *, installation: str
+) -> str:
     """Stable per (channel, feed, problem, UTC day): one alert a day, however often checked."""
-    return stable_alert_id("source", channel, problem.feed, problem.problem, now.date())
+    return stable_alert_id(
+        "source", channel, problem.feed, problem.problem, now.date(), installation=installation
+    )
 
 
 def source_alerts(
-    config: Config, problems: Sequence[SourceHealth], now: datetime
+    config: Config, problems: Sequence[SourceHealth], now: datetime, *, installation: str
 ) -> list[AlertDraft]:
     """One outbox draft per problem per channel subscribed to `source` events."""
     out = []
@@ -132,7 +136,7 @@ def source_alerts(
             continue
         for p in problems:
             event = AlertEvent(
-                alert_id=source_alert_id(ch.name, p, now),
+                alert_id=source_alert_id(ch.name, p, now, installation=installation),
                 event="source",
                 channel=ch.name,
                 topic=None,

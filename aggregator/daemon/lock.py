@@ -5,6 +5,13 @@ LOCKED does not exist there), so a second `aggregator run` on the same file
 must refuse to start rather than poll every feed twice. ``fcntl.flock`` is
 released by the kernel when the process dies, even on SIGKILL, so a crash
 never leaves a stale lock behind.
+
+The lock belongs to the database, not to the path it was named by: the path is
+resolved (symlinks, ``..``) before ``.lock`` is appended, so ``/srv/agg.db`` and a
+symlink to it are one lock. (Two hard links to one file in different folders
+are still two paths; nothing short of locking the file itself would see that,
+and SQLite's own POSIX locks forbid us from doing so safely on network file
+systems.)
 """
 
 from __future__ import annotations
@@ -33,7 +40,9 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def lock_path(db: Path) -> Path:
-    return db.with_name(db.name + ".lock")
+    """`<db>.lock` beside the file the path leads to, whichever way it is written."""
+    real = Path(os.path.realpath(db))
+    return real.with_name(real.name + ".lock")
 
 
 class DaemonLock:

@@ -60,6 +60,16 @@ class Metrics:
         self.cycle_seconds = Histogram(
             "aggregator_cycle_seconds", "Duration of one cycle", registry=r
         )
+        self.cycle_overruns = Counter(
+            "aggregator_cycle_overruns",
+            "Cycles that took longer than daemon.tick (ticks were skipped while they ran)",
+            registry=r,
+        )
+        self.ticks_missed = Counter(
+            "aggregator_ticks_missed",
+            "Scheduler ticks skipped because the previous cycle was still running",
+            registry=r,
+        )
         self.due_feeds = Gauge("aggregator_due_feeds", "Feeds due and unclaimed", registry=r)
         self.pending_alerts = Gauge(
             "aggregator_pending_alerts", "Alerts waiting in the outbox", registry=r

@@ -94,6 +94,7 @@ class Daemon:
         self._task: asyncio.Task[CycleReport] | None = None
         self._stop = asyncio.Event()
         self._stopping = False
+        self._ticks_skipped = 0  # ticks that found the current cycle still running
         self.started = asyncio.Event()
         self.last_report: CycleReport | None = None
 
@@ -271,21 +272,50 @@ class Daemon:
         """Scheduler job: prove liveness, start a cycle unless one is still running."""
         self.readiness.beat()
         self.metrics.beat()
-        if self._stopping or (self._task is not None and not self._task.done()):
+        if self._stopping:
+            return
+        if self._task is not None and not self._task.done():
+            self._ticks_skipped += 1  # said and counted once the cycle ends
             return
         self._task = asyncio.create_task(self._guarded_cycle(), name="aggregator-cycle")
 
     async def _guarded_cycle(self) -> CycleReport:
+        self._ticks_skipped = 0
+        start = time.monotonic()
         try:
             report = await self.cycle_now()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("cycle failed")
-            return CycleReport(errors=["cycle failed"])
-        if report.polls or report.errors:
-            log.info("cycle: %s", report.summary())
+            report = CycleReport(errors=["cycle failed"])
+        else:
+            if report.polls or report.errors:
+                log.info("cycle: %s", report.summary())
+        self._note_overrun(time.monotonic() - start)
         return report
+
+    def _note_overrun(self, took: float) -> None:
+        """One line and two counters for a cycle that outlasted the tick.
+
+        The ticks that fell inside it did nothing (a cycle never overlaps the
+        next), so work due in that time waited; saying so once per cycle, with
+        its duration, tells the operator to lengthen the tick or find the slow
+        step. A blocked event loop coalesces ticks before `_tick` sees them, so
+        the count is at least the number of whole ticks the cycle lasted.
+        """
+        tick = self.agg.config.daemon.tick.total_seconds()
+        if tick <= 0 or took <= tick:
+            return
+        skipped = max(self._ticks_skipped, int(took // tick))
+        self.metrics.cycle_overruns.inc()
+        self.metrics.ticks_missed.inc(skipped)
+        log.warning(
+            "cycle took %.1fs, longer than the tick (tick %gs): %d tick(s) skipped while it ran",
+            took,
+            tick,
+            skipped,
+        )
 
     async def _watch(self) -> None:
         if self.watcher is None:

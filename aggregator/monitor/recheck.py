@@ -16,14 +16,22 @@ from typing import Any
 from lxml import html as lxml_html
 
 from aggregator import changes
-from aggregator.alerts.plan import channels, encode, plan_match_alerts, stable_alert_id
-from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent
+from aggregator.alerts.plan import (
+    channels,
+    desk_url,
+    encode,
+    match_alert_id,
+    plan_match_alerts,
+    stable_alert_id,
+)
+from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, WatchRef
 from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.extractor import Extracted
 from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
 from aggregator.storage import checks
+from aggregator.storage.installation import installation_id
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from aggregator.topics import Document
 
@@ -95,8 +103,56 @@ async def _page_text(st: Stages, target: CheckTarget, content: bytes, url: str) 
     return _Page(page.title or target.title, page.text, page.extractor_version, None, None)
 
 
+#: Elements that start a new line of a watched part: a list or table diffs line by line.
+BLOCKS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
+)
+_SKIPPED = frozenset({"script", "style", "template", "noscript"})
+
+
 def select_text(content: bytes, selector: str) -> str:
-    """Text of the elements a CSS selector picks, one paragraph per element."""
+    """Text of the elements a CSS selector picks, one line per block element.
+
+    Block boundaries (``li``, ``p``, ``tr``, ``td``, ``br``, headings, ``div`` ...)
+    become line breaks, so "<li>Shenzhen</li><li>Beta Chips Ltd.</li>" reads as
+    two lines instead of "ShenzhenBeta Chips Ltd." and a list diffs entry by entry.
+    """
     try:
         root = lxml_html.fromstring(content)
         nodes = root.cssselect(selector)
@@ -107,7 +163,27 @@ def select_text(content: bytes, selector: str) -> str:
             f"selector {selector!r} matched nothing on the page",
             hint="check the watch's selector against the page's HTML",
         )
-    return "\n\n".join(" ".join("".join(n.itertext()).split()) for n in nodes).strip()
+    parts: list[str] = []
+    for node in nodes:
+        _block_text(node, parts, tail=False)
+        parts.append("\n")
+    lines = (" ".join(line.split()) for line in "".join(parts).split("\n"))
+    return "\n".join(line for line in lines if line)
+
+
+def _block_text(el: Any, out: list[str], *, tail: bool = True) -> None:
+    tag = el.tag.lower() if isinstance(el.tag, str) else ""
+    if tag and tag not in _SKIPPED:
+        block = tag in BLOCKS
+        if block or tag == "br":
+            out.append("\n")
+        out.append(el.text or "")
+        for child in el:
+            _block_text(child, out)
+        if block:
+            out.append("\n")
+    if tail and el.tail:
+        out.append(el.tail)
 
 
 def _fetch_failed(
@@ -121,7 +197,9 @@ def _fetch_failed(
         return RecheckResult(target.id, "error", error=str(e))
     summary = changes.retraction_summary(target.title or "")
     old = checks.latest_matches(st.store, target.id, target.version_count)
-    drafts = _change_alerts(st, target, summary, None, (reason,), target.version_count, now, old)
+    drafts = _change_alerts(
+        st, target, summary, None, _Edit(target.version_count, (), reason), now, old
+    )
     fresh = checks.record_retraction(
         st.store, target.id, now, reason, nxt, drafts, _summary_json(summary, (reason,))
     )
@@ -182,7 +260,15 @@ def _new_version(
     delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
     version = target.version_count + 1
     drafts = (
-        _change_alerts(st, target, summary, delta, (), version, now, old | new)
+        _change_alerts(
+            st,
+            target,
+            summary,
+            delta,
+            _Edit.of(version, target.text, page.text, bp),
+            now,
+            old | new,
+        )
         if target.version_count
         else []
     )
@@ -225,7 +311,7 @@ def _match_alerts(
     if not fresh:
         return []
     draft = ArticleDraft(
-        key="",
+        key=target.key,
         url=target.url,
         site=target.site,
         title=page.title,
@@ -242,7 +328,15 @@ def _match_alerts(
         comparable_hash="",
         fingerprint=identity.simhash(page.text) if page.text else None,
     )
-    return plan_match_alerts(st.config, target.id, draft, fresh, now, target.feeds)
+    return plan_match_alerts(
+        st.config,
+        target.id,
+        draft,
+        fresh,
+        now,
+        target.feeds,
+        installation=installation_id(st.store),
+    )
 
 
 def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
@@ -265,36 +359,55 @@ def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ..
 # ------------------------------------------------------------------ change alerts
 
 
+#: Passages an alert shows before "and N more changes".
+MAX_PASSAGES = 5
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """What an alert shows of an edit: the version, its passages, or why it was pulled."""
+
+    version: int
+    passages: tuple[changes.Passage, ...]
+    detail: str | None = None
+
+    @classmethod
+    def of(cls, version: int, old: str, new: str, bp: frozenset[str]) -> _Edit:
+        return cls(version, tuple(changes.changed_passages(old, new, bp)))
+
+
 def _change_alerts(
     st: Stages,
     target: CheckTarget,
     summary: changes.ChangeSummary,
     delta: changes.TopicDelta | None,
-    extra_reasons: Sequence[str],
-    version: int,
+    edit: _Edit,
     now: datetime,
     topic_terms: dict[str, list[str]],
 ) -> list[AlertDraft]:
     out = []
     empty = changes.TopicDelta((), (), ())
+    installation = installation_id(st.store)
     for ch in channels(st.config):
         topic = _relevant_topic(ch, target, topic_terms)
         if topic is False:
             continue
         threshold = _threshold(st.config, ch, topic, bool(target.watch))
-        ok, reasons = changes.should_alert(summary, delta or empty, threshold)
-        if not ok:
+        reasons = changes.alert_reasons(summary, delta or empty, threshold)
+        if not reasons:
             continue
         event = _change_event(
+            st.config,
             ch.name,
             target,
             summary,
             delta,
-            tuple(reasons) + tuple(r for r in extra_reasons if r not in reasons),
-            version,
+            tuple(reasons),
+            edit,
             now,
             topic if isinstance(topic, str) else None,
             topic_terms,
+            installation,
         )
         out.append(
             AlertDraft(
@@ -337,19 +450,23 @@ def _threshold(config: Config, ch: Any, topic: Any, watch: bool) -> changes.Chan
 
 
 def _change_event(
+    config: Config,
     channel: str,
     target: CheckTarget,
     s: changes.ChangeSummary,
     delta: changes.TopicDelta | None,
     reasons: tuple[str, ...],
-    version: int,
+    edit: _Edit,
     now: datetime,
     topic: str | None,
     terms: dict[str, list[str]],
+    installation: str,
 ) -> AlertEvent:
+    story = target.key or f"article:{target.id}"
+    shown, more = changes.cap_passages(edit.passages, MAX_PASSAGES)
     change = AlertChange(
-        version=version,
-        previous_version=max(version - 1, 1),
+        version=edit.version,
+        previous_version=max(edit.version - 1, 1),
         headline_changed=s.headline_changed,
         old_title=s.old_title,
         new_title=s.new_title,
@@ -358,7 +475,10 @@ def _change_event(
         reasons=reasons,
         correction=s.correction,
         topic_change=_topic_change(delta, topic),
-        diff_summary=_diff_summary(s),
+        diff_summary=_diff_summary(s, shown, more, edit.detail),
+        passages=shown,
+        more_changes=more,
+        detail=edit.detail,
     )
     article = AlertArticle(
         id=target.id,
@@ -366,14 +486,21 @@ def _change_event(
         title=s.new_title or target.title or "",
         feeds=target.feeds,
         language=target.language,
-        published=None,
+        published=target.published,
         terms=tuple(terms.get(topic or "", ())),
         snippets=(),
         fingerprint=None,
+        desk_url=desk_url(config, target.id),
     )
+    watch = _watch(config, target.watch) if target.watch else None
     return AlertEvent(
         alert_id=stable_alert_id(
-            "change", channel, target.id, version, "retracted" if s.retracted else ""
+            "change",
+            channel,
+            story,
+            edit.version,
+            "retracted" if s.retracted else "",
+            installation=installation,
         ),
         event="change",
         channel=channel,
@@ -381,7 +508,10 @@ def _change_event(
         created_at=now,
         article=article,
         change=change,
-        thread_id=stable_alert_id("match", channel, target.id),
+        thread_id=match_alert_id(installation, channel, story),
+        watch=WatchRef(target.watch, target.url, watch.selector if watch else None)
+        if target.watch
+        else None,
     )
 
 
@@ -395,18 +525,13 @@ def _topic_change(delta: changes.TopicDelta | None, topic: str | None) -> Any:
     return "context" if topic in delta.context_changed else None
 
 
-def _diff_summary(s: changes.ChangeSummary) -> str:
+def _diff_summary(
+    s: changes.ChangeSummary, shown: Sequence[changes.Passage], more: int, detail: str | None
+) -> str:
+    """``- removed`` / ``+ added`` lines (README's webhook ``diff_summary``)."""
     if s.retracted:
-        return "story pulled"
-    parts = [
-        f"+{s.words_added}/-{s.words_removed} words",
-        f"{s.paragraphs_changed} paragraph(s) changed",
-    ]
-    if s.headline_changed:
-        parts.insert(0, "headline changed")
-    if s.correction:
-        parts.append(f"correction: {s.correction}")
-    return ", ".join(parts)
+        return f"story pulled: {detail}" if detail else "story pulled"
+    return changes.passage_lines(shown, more)
 
 
 def _summary_json(s: changes.ChangeSummary, reasons: Sequence[str]) -> dict[str, Any]:

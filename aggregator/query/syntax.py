@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -27,6 +28,7 @@ OPEN_QUOTES = '"\u201c\u201e\u00ab'
 CLOSE_QUOTES = '"\u201d\u201c\u00bb'
 MAX_NEAR = 100
 MAX_VARIANTS = 16
+MAX_DEPTH = 32  # groups, NOTs and field scopes inside each other; real queries use < 5
 MIN_PREFIX = 2  # "ai*" is fine, "a*" would match half the dictionary
 MIN_INFIX = 3  # "*kontroll*", not "*ko*"
 AMBIGUOUS = {"and": "AND", "or": "OR", "not": "NOT"}
@@ -411,6 +413,7 @@ class _Parser:
         self.i = 0
         self.meta: str | None = None
         self.meta_col = 0
+        self.depth = 0
 
     def peek(self) -> Tok | None:
         return self.toks[self.i] if self.i < len(self.toks) else None
@@ -437,6 +440,27 @@ class _Parser:
             raise self.error(
                 f"{name!r} has nothing on its right", op.col, hint="add a term or remove it"
             )
+
+    @contextmanager
+    def nested(self, tok: Tok) -> Iterator[None]:
+        """One level deeper (a group, NOT or field scope opened by `tok`).
+
+        The parser and every walker of the tree recurse once per level, so an
+        unbounded depth (``((((…``) would end in a RecursionError instead of
+        an error the user can act on.
+        """
+        if self.depth >= MAX_DEPTH:
+            raise self.error(
+                f"query nested too deeply (more than {MAX_DEPTH} levels of "
+                "parentheses, NOT or field scopes)",
+                tok.col,
+                hint="flatten the query: a OR b OR c needs no parentheses around each part",
+            )
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
 
     def parse(self) -> Node:
         if not self.toks:
@@ -487,7 +511,8 @@ class _Parser:
         if self.peek_kind() == "NOT":
             op = self.take()
             self.need_operand(op)
-            return Not(self.parse_unary(), op.col)
+            with self.nested(op):
+                return Not(self.parse_unary(), op.col)
         return self.parse_primary()
 
     def parse_primary(self) -> Node:
@@ -499,14 +524,15 @@ class _Parser:
         if tok.kind == "RPAREN":
             raise self.error("unbalanced ')'", tok.col, hint="remove it or add a matching '('")
         self.take()
-        if tok.kind == "NOT":
-            self.need_operand(tok)
-            return Not(self.parse_primary(), tok.col)
-        if tok.kind == "LPAREN":
-            return self.parse_group(tok)
-        if tok.kind == "FIELD":
+        if tok.kind in ("WORD", "PHRASE"):
+            return self.leaf(tok)
+        with self.nested(tok):
+            if tok.kind == "NOT":
+                self.need_operand(tok)
+                return Not(self.parse_primary(), tok.col)
+            if tok.kind == "LPAREN":
+                return self.parse_group(tok)
             return self.parse_field(tok)
-        return self.leaf(tok)
 
     def leaf(self, tok: Tok) -> Node:
         if self.meta is not None:

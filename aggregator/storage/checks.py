@@ -116,6 +116,8 @@ def _target(r: ArticleRow, feeds: tuple[str, ...], tags: tuple[str, ...]) -> Che
         tags,
         r.check_errors,
         r.retracted,
+        r.key,
+        r.published,
     )
 
 

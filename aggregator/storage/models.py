@@ -70,6 +70,8 @@ class FeedRow(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=100)
     lease_until: datetime | None = _ts()
     created_at: datetime | None = _ts()
+    #: what the last poll warned about (a guessed encoding, items over the cap ...)
+    last_warnings: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class ArticleRow(SQLModel, table=True):
@@ -209,3 +211,12 @@ class SiteBoilerplateRow(SQLModel, table=True):
     lines: list[str] = _json([])
     samples: int = 0
     updated_at: datetime | None = _ts()
+
+
+class InstallationRow(SQLModel, table=True):
+    """One row, made with the database (migration 0004): what makes alert ids global."""
+
+    __tablename__ = "installation"
+
+    id: str = Field(primary_key=True, max_length=32)
+    created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))

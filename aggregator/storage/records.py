@@ -136,3 +136,5 @@ class CheckTarget:
     tags: tuple[str, ...]
     check_errors: int = 0
     retracted: str | None = None
+    key: str = ""  # the story's identity key (alert ids derive from it)
+    published: datetime | None = None

@@ -8,7 +8,7 @@ from aggregator.alerts.apprise_channel import AppriseChannel, markdown
 from aggregator.alerts.registry import AppriseChannelConfig, build_channel, parse_channel
 from aggregator.exceptions import ConfigError, DeliveryError
 from tests.support.httpserver import LoopbackServer
-from tests.support.outbox import article, match_event
+from tests.support.outbox import article, change_event, match_event
 from tests.support.receiver import WebhookReceiver
 
 
@@ -65,3 +65,11 @@ def test_digest_markdown_groups_by_topic() -> None:
     ]
     body = markdown(events)
     assert body.index("**a** (1)") < body.index("A one") < body.index("**b** (1)")
+
+
+def test_edit_message_carries_the_changed_sentences() -> None:
+    body = markdown([change_event("change-3")])
+    assert "> − The rules take effect in May." in body
+    assert "> \\+ The rules take effect in July." in body
+    assert "(headline changed, 59 words changed)" in body
+    assert "[See the whole change](<https://news.example.org/reuters/1>)" in body

@@ -6,6 +6,7 @@ import random
 import re
 import ssl
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,8 +18,9 @@ from aggregator.alerts.dispatch import deliver_due
 from aggregator.alerts.email import EmailChannel, build_message
 from aggregator.alerts.registry import EmailChannelConfig, build_channel, parse_channel
 from aggregator.alerts.render import Templates
-from aggregator.alerts.types import AlertEvent
+from aggregator.alerts.types import AlertEvent, Passage
 from aggregator.exceptions import ConfigError, DeliveryError
+from aggregator.types import Snippet
 from tests.support.outbox import (
     T0,
     MemoryOutbox,
@@ -74,7 +76,7 @@ def parts(message: EmailMessage) -> tuple[str, str]:
     text = message.get_body(("plain",))
     html = message.get_body(("html",))
     assert text is not None and html is not None
-    return text.get_content(), html.get_content()
+    return text.get_content().replace("\r\n", "\n"), html.get_content().replace("\r\n", "\n")
 
 
 async def test_match_alert_is_multipart_with_one_subject(smtp: SmtpServer) -> None:
@@ -123,7 +125,46 @@ async def test_edit_alert_replies_to_the_first_alert(smtp: SmtpServer) -> None:
     text, html = parts(message)
     assert "Headline: “EU tightens export controls on chips” → “EU delays" in text
     assert "Correction: An earlier version misstated the date." in text
-    assert "+ take effect in July" in html and "version 1 → 2" in html
+    assert "- The rules take effect in May.\n+ The rules take effect in July." in text
+    assert "version 1 → 2" in html
+    assert "take effect in <del" in html and ">May" in html and ">July" in html
+    assert "Why: headline changed, 59 words changed" in text
+    assert "Published: 2025-03-04T08:30+00:00" in text
+
+
+def _edit(**change: Any) -> Any:
+    event = change_event("change-8")
+    assert event.change is not None
+    return replace(event, change=replace(event.change, **change))
+
+
+def test_edit_alert_caps_passages_and_links_the_desk() -> None:
+    passages = tuple(Passage((f"Old sentence {i}.",), (f"New sentence {i}.",)) for i in range(5))
+    event = _edit(passages=passages, more_changes=3)
+    assert event.article is not None
+    event = replace(
+        event, article=replace(event.article, desk_url="https://desk.example.org/items/1")
+    )
+    text, html = parts(build_message(email_config(25), [event], Templates(), now=T0))
+    assert "- Old sentence 4.\n+ New sentence 4.\n… and 3 more changes" in text
+    assert "See the whole change: https://desk.example.org/items/1" in text
+    assert "… and 3 more changes" in html
+    assert '<a href="https://desk.example.org/items/1">See the whole change</a>' in html
+
+
+def test_correction_label_is_not_doubled() -> None:
+    event = _edit(correction="Correction: An earlier version misstated the date.")
+    text, html = parts(build_message(email_config(25), [event], Templates(), now=T0))
+    assert "Correction: An earlier version misstated the date." in text
+    assert "Correction: Correction:" not in text and "Correction: Correction:" not in html
+
+
+def test_snippet_ellipses_are_not_doubled() -> None:
+    snippet = Snippet("… said new export controls take effect …", ((11, 26),))
+    event = match_event(art=replace(article(), snippets=(snippet,)))
+    text, html = parts(build_message(email_config(25), [event], Templates(), now=T0))
+    assert "… …" not in text and "… …" not in html
+    assert "… said new *export controls* take effect …" in text
 
 
 def test_digest_groups_by_topic() -> None:

@@ -17,7 +17,8 @@ from aggregator.alerts.registry import WebhookChannelConfig, build_channel, pars
 from aggregator.alerts.types import AlertEvent
 from aggregator.alerts.webhook import WebhookChannel
 from aggregator.exceptions import DeliveryError
-from aggregator.http.fetcher import Fetcher, FetchPolicy
+from aggregator.http.fetcher import Fetcher
+from aggregator.http.policy import FetchPolicy
 from tests.alerts.test_alerts_email import HOSTILE_TITLES
 from tests.support.httpserver import LoopbackServer, Response
 from tests.support.outbox import (
@@ -88,6 +89,7 @@ async def test_signed_match_payload(receiver: WebhookReceiver, fetcher: Fetcher)
         "feeds": ["reuters"],
         "language": "en",
         "published": "2025-03-04T08:30:00Z",
+        "link": "https://news.example.org/reuters/1",
         "matched_terms": ["export controls"],
         "snippets": [
             "Brussels said on Tuesday that new export controls on advanced chips take effect."
@@ -155,7 +157,14 @@ async def test_change_payload(receiver: WebhookReceiver, fetcher: Fetcher) -> No
         "reasons": ["headline", "min_words"],
         "correction": "An earlier version misstated the date.",
         "topic_change": "context",
-        "diff_summary": "- take effect in May\n+ take effect in July",
+        "diff_summary": "- The rules take effect in May.\n+ The rules take effect in July.",
+        "passages": [
+            {
+                "removed": ["The rules take effect in May."],
+                "added": ["The rules take effect in July."],
+            }
+        ],
+        "more_changes": 0,
     }
 
 

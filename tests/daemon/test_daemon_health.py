@@ -25,6 +25,7 @@ from tests.support.httpserver import LoopbackServer
 
 T0 = datetime(2025, 2, 3, 12, 0, tzinfo=UTC)
 H = timedelta(hours=1)
+INSTALL = "0123456789abcdef0123456789abcdef"
 T = health.Thresholds(failing_after=6 * H)
 
 CHANNELS = """
@@ -110,7 +111,7 @@ def test_only_configured_enabled_feeds_are_judged() -> None:
 def test_alerts_go_to_channels_that_subscribe_to_source_events() -> None:
     cfg = parse_config(CHANNELS)
     [p] = health.feed_problems(state(health="html"), T0, T)
-    drafts = health.source_alerts(cfg, [p], T0)
+    drafts = health.source_alerts(cfg, [p], T0, installation=INSTALL)
     assert sorted(d.channel for d in drafts) == ["desk", "ops"]
     ops = next(d for d in drafts if d.channel == "ops")
     assert ops.not_before == T0 + H  # the channel's digest window holds it
@@ -120,10 +121,11 @@ def test_alerts_go_to_channels_that_subscribe_to_source_events() -> None:
 
 def test_alert_id_is_stable_per_feed_problem_and_day() -> None:
     [p] = health.feed_problems(state(health="html"), T0, T)
-    same_day = health.source_alert_id("desk", p, T0 + 3 * H)
-    assert health.source_alert_id("desk", p, T0) == same_day
-    assert health.source_alert_id("desk", p, T0 + 24 * H) != same_day
-    assert health.source_alert_id("ops", p, T0) != same_day
+    same_day = health.source_alert_id("desk", p, T0 + 3 * H, installation=INSTALL)
+    assert health.source_alert_id("desk", p, T0, installation=INSTALL) == same_day
+    assert health.source_alert_id("desk", p, T0 + 24 * H, installation=INSTALL) != same_day
+    assert health.source_alert_id("ops", p, T0, installation=INSTALL) != same_day
+    assert health.source_alert_id("desk", p, T0, installation="other") != same_day
 
 
 def test_outbox_insert_is_idempotent(db_url: str) -> None:
@@ -131,9 +133,14 @@ def test_outbox_insert_is_idempotent(db_url: str) -> None:
     [p] = health.feed_problems(state(health="html"), T0, T)
     store = Store.open(db_url)
     try:
-        assert insert_outbox(store, health.source_alerts(cfg, [p], T0)) == 2
-        assert insert_outbox(store, health.source_alerts(cfg, [p], T0 + H)) == 0
-        assert insert_outbox(store, health.source_alerts(cfg, [p], T0 + 25 * H)) == 2
+        assert insert_outbox(store, health.source_alerts(cfg, [p], T0, installation=INSTALL)) == 2
+        assert (
+            insert_outbox(store, health.source_alerts(cfg, [p], T0 + H, installation=INSTALL)) == 0
+        )
+        assert (
+            insert_outbox(store, health.source_alerts(cfg, [p], T0 + 25 * H, installation=INSTALL))
+            == 2
+        )
         with store.session() as s:
             rows = list(s.exec(select(OutboxRow)))
     finally:

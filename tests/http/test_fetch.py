@@ -28,14 +28,10 @@ from typing import Any
 import pytest
 
 from aggregator.exceptions import BlockedURLError, ConfigError, FetchError
-from aggregator.http.fetcher import (
-    Fetcher,
-    FetchPolicy,
-    check_host_allowed,
-    is_public_address,
-    parse_max_age,
-    parse_retry_after,
-)
+from aggregator.http.fetcher import Fetcher
+from aggregator.http.guard import check_host_allowed, is_public_address
+from aggregator.http.headers import parse_max_age, parse_retry_after
+from aggregator.http.policy import FetchPolicy
 from tests.support.httpserver import LoopbackServer, Request, Response, gzip_bomb, validated
 
 LOCAL = ("127.0.0.1/32",)

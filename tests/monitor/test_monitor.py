@@ -177,7 +177,15 @@ def test_topic_introduced_then_removed_alerts(
         payloads = agg.store.outbox_payloads()
     changes = [p for p in payloads if p["event"] == "change"]
     assert [c["change"]["topic_change"] for c in changes] == ["introduced", "removed"]
-    assert all("export-controls" in " ".join(c["change"]["reasons"]) for c in changes)
+    assert all("topic_change" in c["change"]["reasons"] for c in changes)
+    added = [s for p in changes[0]["change"]["passages"] for s in p["added"]]
+    removed = [s for p in changes[1]["change"]["passages"] for s in p["removed"]]
+    assert (
+        any("export" in s.lower() for s in added)
+        and not changes[0]["change"]["passages"][0]["removed"]
+    )
+    assert any("export" in s.lower() for s in removed)
+    assert changes[0]["change"]["diff_summary"].startswith("+ ")
     assert [c["change"]["version"] for c in changes] == [2, 3]
     assert r2.alerts >= 1 and r3.alerts == 1
     matches = [p for p in payloads if p["event"] == "match"]

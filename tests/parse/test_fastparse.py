@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from aggregator.parse import fast as fastparse
 from aggregator.parse import feeds as parse_module
 from aggregator.parse.feeds import Enclosure, ParsedFeed, parse_feed, text_of
+from aggregator.parse.sniff import prepare_xml
 
 FEED_URL = "https://news.example.com/feeds/main.xml"
 ROOT = Path(__file__).resolve().parents[2]
@@ -139,7 +140,7 @@ def fast_path(enabled: bool) -> Iterator[None]:
 
 
 def takes_fast_path(body: bytes, url: str = FEED_URL) -> bool:
-    prepared = parse_module._prepare_xml(body, None)
+    prepared = prepare_xml(body, None)
     return fastparse.feedparser_result(prepared.data, url) is not None
 
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.parse import htmltext
-from aggregator.parse.feeds import _slow_text_of, text_of
+from aggregator.parse.text import _slow_text_of, text_of
 
 CASES = [
     "",

@@ -16,6 +16,7 @@ from aggregator.alerts.types import (
     AlertArticle,
     AlertChange,
     AlertEvent,
+    Passage,
     Snippet,
     SourceHealth,
 )
@@ -142,7 +143,10 @@ def change_event(
         reasons=("headline", "min_words"),
         correction="An earlier version misstated the date.",
         topic_change="context",
-        diff_summary="- take effect in May\n+ take effect in July",
+        diff_summary="- The rules take effect in May.\n+ The rules take effect in July.",
+        passages=(
+            Passage(("The rules take effect in May.",), ("The rules take effect in July.",)),
+        ),
     )
     return AlertEvent(
         alert_id,
