@@ -8,7 +8,7 @@ unless a row says otherwise, so "mark all as read" writes one row, not a million
 daemon serving this database accepts the same cookies.
 
 Revision ID: 0005
-Revises: 0006
+Revises: 0004
 """
 import sqlalchemy as sa
 from alembic import op
@@ -16,7 +16,7 @@ from alembic import op
 from aggregator.storage.models import UTCDateTime
 
 revision = "0005"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
