@@ -245,7 +245,12 @@ class Aggregator:
         pause_point("before-send")
         configs = {c.name: c for c in channels(self.config)}
         chans = {
-            n: build_channel(c, fetcher_factory=lambda: st.fetcher, clock=self.clock)
+            n: build_channel(
+                c,
+                fetcher_factory=lambda: st.fetcher,
+                clock=self.clock,
+                allow_private=tuple(self.config.network.allow_private),
+            )
             for n, c in configs.items()
         }
         return await dispatch.deliver_due(
@@ -278,7 +283,12 @@ class Aggregator:
             created_at=now,
         )
         async with self.running() as st:
-            ch = build_channel(configs[name], fetcher_factory=lambda: st.fetcher, clock=self.clock)
+            ch = build_channel(
+                configs[name],
+                fetcher_factory=lambda: st.fetcher,
+                clock=self.clock,
+                allow_private=tuple(self.config.network.allow_private),
+            )
             return (await ch.send([event])).detail
 
     def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:

@@ -1,8 +1,14 @@
 """Chat alerts (Slack, Teams, Telegram, Matrix, ntfy ...) through the Apprise library.
 
 Apprise only answers "worked" or "did not", so every failure is treated as
-transient and left to the outbox's retry window. Apprise URLs carry tokens,
-so error messages name a URL by its position, never by its text.
+transient and left to the outbox's retry window, except a target the SSRF guard
+refused (permanent, as for webhooks). Apprise URLs carry tokens, so error
+messages name a URL by its position, never by its text.
+
+What Apprise sends over HTTP goes through the SSRF guard and ignores proxy
+variables (``alerts.apprise_guard``); schemes that open their own sockets
+(``mailto://``, ``mqtt://`` ...) are refused unless the channel lists them in
+``unguarded_schemes``.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from urllib.parse import quote
 
 import apprise
 
+from aggregator.alerts.apprise_guard import SendGuard, goes_through_requests, guarded
 from aggregator.alerts.registry import AppriseChannelConfig
 from aggregator.alerts.render import (
     by_topic,
@@ -39,9 +46,10 @@ class AppriseChannel:
     fail transiently (and survive the retry window) until the config is fixed.
     """
 
-    def __init__(self, config: AppriseChannelConfig) -> None:
+    def __init__(self, config: AppriseChannelConfig, allow_private: tuple[str, ...] = ()) -> None:
         self.name = config.name
         self.config = config
+        self.allow_private = allow_private
         self._apprise, self.problem = _load(config)
 
     async def send(self, events: Sequence[AlertEvent]) -> Delivery:
@@ -49,11 +57,17 @@ class AppriseChannel:
             raise DeliveryError(self.problem.message, hint=self.problem.hint)
         title, body = shorten(subject(events), MAX_TITLE), markdown(events)
         try:
-            result = await self._apprise.async_notify(
-                body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN
-            )
+            with guarded(SendGuard(self.allow_private)) as guard:
+                result = await self._apprise.async_notify(
+                    body=body, title=title, body_format=apprise.NotifyFormat.MARKDOWN
+                )
         except Exception as e:  # a plugin bug must not take the dispatcher down
             raise DeliveryError(f"apprise failed: {type(e).__name__}: {e}") from e
+        if guard.refused:
+            refused = guard.refused[0]
+            raise DeliveryError(
+                f"apprise not delivered: {refused.message}", permanent=True, hint=refused.hint
+            )
         if not result:
             raise DeliveryError(
                 f"apprise could not notify {len(self._apprise)} service(s)",
@@ -70,6 +84,16 @@ def _load(config: AppriseChannelConfig) -> tuple[apprise.Apprise, ConfigError | 
             return client, ConfigError(
                 f"alerts {config.name!r}: urls[{index}] is not a URL Apprise understands",
                 hint="see https://github.com/caronc/apprise/wiki for URL formats",
+            )
+        scheme = url.split("://", 1)[0].strip().lower()
+        if not goes_through_requests(client[len(client) - 1]) and (
+            scheme not in config.unguarded_schemes
+        ):
+            return client, ConfigError(
+                f"alerts {config.name!r}: urls[{index}] ({scheme}://) opens its own connections, "
+                "which the SSRF guard cannot check",
+                hint=f"use a web-hook style service, or accept the risk with "
+                f"unguarded_schemes: [{scheme}] on this channel",
             )
     return client, None
 

@@ -199,6 +199,14 @@ class WebhookChannelConfig(ChannelConfig):
 class AppriseChannelConfig(ChannelConfig):
     kind: Literal["apprise"] = "apprise"
     urls: list[str] = Field(min_length=1)
+    #: Apprise schemes that open their own sockets (mailto, mqtt, xmpp, irc, syslog ...),
+    #: which the SSRF guard cannot vet: refused unless listed here.
+    unguarded_schemes: list[str] = Field(default_factory=list)
+
+    @field_validator("unguarded_schemes")
+    @classmethod
+    def _lower(cls, v: list[str]) -> list[str]:
+        return [s.strip().lower().removesuffix("://") for s in v]
 
     @field_validator("urls")
     @classmethod
@@ -243,6 +251,7 @@ class BuildContext:
     fetcher_factory: Callable[[], Poster] | None = None
     ssl_context: ssl.SSLContext | None = None
     clock: Callable[[], datetime] | None = None
+    allow_private: tuple[str, ...] = ()  # network.allow_private, for what the fetcher cannot send
 
 
 ChannelFactory = Callable[[Any, BuildContext], Channel]
@@ -264,7 +273,7 @@ def _webhook(config: WebhookChannelConfig, ctx: BuildContext) -> Channel:
 def _apprise(config: AppriseChannelConfig, ctx: BuildContext) -> Channel:
     from aggregator.alerts.apprise_channel import AppriseChannel
 
-    return AppriseChannel(config)
+    return AppriseChannel(config, allow_private=ctx.allow_private)
 
 
 CHANNEL_KINDS: dict[str, tuple[type[ChannelConfig], ChannelFactory]] = {
@@ -290,12 +299,15 @@ def build_channel(
     fetcher_factory: Callable[[], Poster] | None = None,
     ssl_context: ssl.SSLContext | None = None,
     clock: Callable[[], datetime] | None = None,
+    allow_private: tuple[str, ...] = (),
 ) -> Channel:
     """The channel for a validated config.
 
     `fetcher_factory` should return the daemon's Fetcher (built with
     network.allow_private); `clock` dates emails (webhook signatures always use
-    the wall clock, which is what receivers check them against).
+    the wall clock, which is what receivers check them against); `allow_private`
+    is network.allow_private for channels that do not send through the Fetcher
+    (Apprise), so the same SSRF guard applies to them.
     """
     factory = CHANNEL_KINDS[config.kind][1]
-    return factory(config, BuildContext(fetcher_factory, ssl_context, clock))
+    return factory(config, BuildContext(fetcher_factory, ssl_context, clock, allow_private))

@@ -11,6 +11,8 @@ from tests.support.httpserver import LoopbackServer
 from tests.support.outbox import article, change_event, match_event
 from tests.support.receiver import WebhookReceiver
 
+LOOPBACK = ("127.0.0.1/32",)  # network.allow_private: the receiver is on this machine
+
 
 def chat(*urls: str) -> AppriseChannelConfig:
     config = parse_channel({"name": "chat", "kind": "apprise", "urls": list(urls)})
@@ -24,7 +26,7 @@ def json_url(receiver: WebhookReceiver) -> str:
 
 async def test_alert_reaches_the_service(http_server: LoopbackServer) -> None:
     receiver = WebhookReceiver(http_server)
-    channel = build_channel(chat(json_url(receiver)))
+    channel = build_channel(chat(json_url(receiver)), allow_private=LOOPBACK)
     delivery = await channel.send([match_event()])
     assert delivery.detail == "apprise: 1 service(s) notified"
     [payload] = receiver.payloads()
@@ -37,7 +39,7 @@ async def test_service_failure_is_transient(http_server: LoopbackServer) -> None
     receiver = WebhookReceiver(http_server)
     receiver.script(500)
     with pytest.raises(DeliveryError) as info:
-        await AppriseChannel(chat(json_url(receiver))).send([match_event()])
+        await AppriseChannel(chat(json_url(receiver)), LOOPBACK).send([match_event()])
     assert not info.value.permanent
     assert len(receiver.received) == 1
 

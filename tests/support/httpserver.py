@@ -72,7 +72,8 @@ def gzip_bomb(uncompressed_mb: int = 200) -> bytes:
 class LoopbackServer:
     """Threaded HTTP/1.1 server; routes may be changed while it runs."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.routes: dict[str, Handler] = {}
         self.requests: list[Request] = []
         self._lock = threading.Lock()
@@ -98,7 +99,7 @@ class LoopbackServer:
 
             do_GET = do_POST = do_HEAD = _serve
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _H)
+        self.httpd = ThreadingHTTPServer((host, 0), _H)
         self.httpd.daemon_threads = True
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(
@@ -129,7 +130,7 @@ class LoopbackServer:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base + path
