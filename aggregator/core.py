@@ -398,12 +398,18 @@ class Aggregator:
         since: datetime | None = None,
         topic: str | None = None,
         limit: int = 50,
+        published_since: datetime | None = None,
     ) -> list[Article]:
+        """Stored articles, newest first seen first. ``since`` filters on when we first
+        saw them, ``published_since`` on their published date (articles without one
+        are left out)."""
         if feed and self.config.feed(feed) is None and feed not in self.store.feed_states():
             raise NotFoundError(f"no feed named {feed!r}", hint="see `aggregator feeds list`")
         if topic and topic not in {t.name for t in self.config.topics}:
             raise NotFoundError(f"no topic named {topic!r}", hint="see `aggregator topics list`")
-        return self.store.list_articles(feed=feed, since=since, topic=topic, limit=limit)
+        return self.store.list_articles(
+            feed=feed, since=since, topic=topic, limit=limit, published_since=published_since
+        )
 
     def article(self, article_id: int) -> Article:
         return self.store.get_article(article_id)

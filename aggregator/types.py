@@ -105,6 +105,9 @@ class Article:
     last_checked_at: datetime | None = None
     retracted: str | None = None
     matches: tuple[Match, ...] = ()
+    #: where `published` comes from: "published" (the feed's date), "page" (the article
+    #: page's metadata), "updated" (the feed's updated date); None: no date, see first_seen_at
+    published_source: str | None = None
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,9 @@ def _json_default(v: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(v).__name__}")
 
 
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+def parse_since(
+    text: str | None, now: datetime | None = None, *, flag: str = "--since"
+) -> datetime | None:
     """'24h' / '7d' (ago) or an ISO date/datetime."""
     if not text:
         return None
@@ -80,8 +82,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
         dt = datetime.fromisoformat(text)
     except ValueError:
         raise UsageError(
-            f"--since {text!r} is neither a duration nor a date",
-            hint="write e.g. --since 24h, --since 7d or --since 2025-02-03",
+            f"{flag} {text!r} is neither a duration nor a date",
+            hint=f"write e.g. {flag} 24h, {flag} 7d or {flag} 2025-02-03",
         ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
@@ -97,6 +99,7 @@ def article_json(a: Article, *, full: bool = False) -> dict[str, Any]:
         "title": a.title,
         "feeds": list(a.feeds),
         "published": a.published,
+        "published_source": a.published_source,
         "language": a.language,
         "extracted": a.extracted,
         "versions": a.versions,
@@ -297,7 +300,11 @@ class _progress:
 def items_list(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
         items = agg.articles(
-            feed=args.feed, since=parse_since(args.since), topic=args.topic, limit=args.limit
+            feed=args.feed,
+            since=parse_since(args.since),
+            topic=args.topic,
+            limit=args.limit,
+            published_since=parse_since(args.published_since, flag="--published-since"),
         )
     if args.json:
         dump_json([article_json(a) for a in items])
@@ -397,14 +404,24 @@ def _feeds_parser(sub: Any) -> None:
 def _items_parser(sub: Any) -> None:
     i = sub.add_parser("items", help="stored articles").add_subparsers(dest="sub", required=True)
     ls = i.add_parser("list", help="list stored articles")
-    ls.add_argument("--feed")
-    ls.add_argument("--topic")
-    ls.add_argument("--since", help="24h, 7d or an ISO date")
-    ls.add_argument("--limit", type=int, default=50)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--feed", help="only articles carried by this feed (by name)")
+    ls.add_argument("--topic", help="only articles matching this topic (by name)")
+    ls.add_argument(
+        "--since",
+        metavar="24h|DATE",
+        help="only articles first seen (fetched by us) since then: 24h, 7d or an ISO date",
+    )
+    ls.add_argument(
+        "--published-since",
+        metavar="24h|DATE",
+        help="only articles published since then (their own date: the feed's published, "
+        "else the page's, else the feed's updated date); 24h, 7d or an ISO date",
+    )
+    ls.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output")
     sh = i.add_parser("show", help="one article")
-    sh.add_argument("id", type=int)
-    sh.add_argument("--json", action="store_true")
+    sh.add_argument("id", type=int, help="the article id (see `items list`)")
+    sh.add_argument("--json", action="store_true", help="machine-readable output")
 
 
 EXTENSIONS: list[Callable[[Any], None]] = []

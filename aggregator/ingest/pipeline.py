@@ -377,6 +377,7 @@ def _make_draft(
     url = (page.canonical_url if page and page.canonical_url else None) or e.url
     key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
     monitor = config.monitors(feed)
+    published, source = published_date(e.published, page.published if page else None, e.updated)
     return ArticleDraft(
         key=key,
         url=url,
@@ -385,7 +386,8 @@ def _make_draft(
         author=e.author or (page.author if page else None),
         summary=c.prep.summary_text or None,
         text=text,
-        published=e.published or (page.published if page else None),
+        published=published,
+        published_source=source,
         # languages are detected in the worker processes: the main process never loads
         # the ~100 MB language model
         updated=e.updated,
@@ -403,6 +405,18 @@ def _make_draft(
 
 def _fingerprinted(d: ArticleDraft) -> ArticleDraft:
     return replace(d, fingerprint=identity.simhash(d.text) if d.text else None)
+
+
+def published_date(
+    entry: datetime | None, page: datetime | None, updated: datetime | None
+) -> tuple[datetime | None, str | None]:
+    """The article's date and where it comes from: the entry's published date, else the
+    page's own metadata, else the entry's updated date (an Atom entry with only <updated>,
+    dated as every feed reader dates it), else none (listings fall back on first seen)."""
+    for value, source in ((entry, "published"), (page, "page"), (updated, "updated")):
+        if value is not None:
+            return value, source
+    return None, None
 
 
 def _site(url: str | None) -> str | None:

@@ -86,6 +86,8 @@ class ArticleRow(SQLModel, table=True):
     summary: str | None = Field(default=None, sa_column=Column(Text))
     text: str | None = Field(default=None, sa_column=Column(Text))
     published: datetime | None = _ts(index=True)
+    #: where `published` comes from: published (the feed's), page, updated (the feed's)
+    published_source: str | None = Field(default=None, max_length=12)
     updated: datetime | None = _ts()
     language: str | None = Field(default=None, max_length=12)
     extracted: bool = False

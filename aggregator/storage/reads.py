@@ -58,6 +58,7 @@ class ReadQueries(StoreBase):
         topic: str | None = None,
         limit: int = 50,
         ids: Sequence[int] | None = None,
+        published_since: datetime | None = None,
     ) -> list[t.Article]:
         with self.session() as s:
             q = select(ArticleRow)
@@ -75,6 +76,8 @@ class ReadQueries(StoreBase):
                 )
             if since:
                 q = q.where(col(ArticleRow.first_seen_at) >= since)
+            if published_since:
+                q = q.where(col(ArticleRow.published) >= published_since)
             if ids is not None:
                 q = q.where(col(ArticleRow.id).in_(list(ids)))
             q = q.order_by(col(ArticleRow.first_seen_at).desc(), col(ArticleRow.id).desc())

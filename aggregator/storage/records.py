@@ -90,6 +90,7 @@ class ArticleDraft:
     check_etag: str | None = None
     check_last_modified: str | None = None
     next_check_at: datetime | None = None
+    published_source: str | None = None  # published | page | updated
 
 
 @dataclass(frozen=True)
