@@ -8,14 +8,14 @@ feed reader does, and `published_source` says which date it is: `published`
 but with an updated one are dated the same way here.
 
 Revision ID: 0008
-Revises: 0004
+Revises: 0005
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0008"
-down_revision = "0004"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 
