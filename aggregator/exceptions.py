@@ -92,12 +92,13 @@ class FetchError(AggregatorError):
 class BlockedURLError(FetchError):
     """The URL's scheme or resolved address is not allowed (SSRF guard)."""
 
-    def __init__(self, message: str, *, url: str) -> None:
+    def __init__(self, message: str, *, url: str, hint: str | None = None) -> None:
         super().__init__(
             message,
             kind="blocked",
             url=url,
-            hint="add the host or its network to network.allow_private in feeds.yaml "
+            hint=hint
+            or "add the host or its network to network.allow_private in feeds.yaml "
             "if this address is really meant to be reached",
         )
 

@@ -45,3 +45,48 @@ def joiner(join: Callable[[str, str], str]) -> Callable[[str, str], str]:
         return url if is_plain_absolute(url) or _kept_as_is(url) else join(base, url)
 
     return joined
+
+
+# --------------------------------------------------------------------------- authority
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def ambiguous_authority(url: str) -> str | None:
+    """Why parsers could disagree about which host `url` reaches, or None if they cannot.
+
+    Python's urlsplit, httpx and a browser (WHATWG) read some authorities differently:
+    ``http://a:1\\@b:2/`` is host ``b`` with the password ``1\\`` to the first two and
+    host ``a`` to the third, which ends the authority at the backslash. The SSRF guard
+    vets one reading while another may be the one a later hop or a proxy acts on, and
+    the userinfo is sent as Basic credentials; so any such URL is refused before a
+    socket opens, instead of guessing. Checked: what follows ``scheme:`` is ``//`` and
+    a host; no backslash, whitespace, control character or percent-escape in the
+    authority; at most one ``@``.
+    """
+    if _CONTROL.search(url):
+        return "a control character (tab, newline ...) in the URL"
+    scheme, colon, rest = url.partition(":")
+    if not colon or not scheme:
+        return None  # relative: judged once joined to its base
+    if not rest.startswith("//") or rest[2:3] in ("/", "\\"):
+        if "\\" in rest[:3] or rest.startswith("/"):
+            return "the scheme is not followed by exactly '//' and a host"
+        return None  # mailto:, urn: ... are not fetched; the scheme check says so
+    authority = re.split(r"[/?#]", rest[2:], maxsplit=1)[0]
+    return _authority_problem(authority)
+
+
+def _authority_problem(authority: str) -> str | None:
+    """Malformed authorities (no host, a bad port, stray brackets) are left to the URL
+    parser, which rejects them; only forms parsers read differently are reported."""
+    if "\\" in authority:
+        return "a backslash in the host part"
+    if any(c.isspace() for c in authority):
+        return "whitespace in the host part"
+    if authority.count("@") > 1:
+        return "more than one '@' in the host part"
+    host = authority.rpartition("@")[2]
+    if "%" in host:
+        return "a percent-escape in the host name"
+    return None

@@ -23,6 +23,7 @@ from ruamel.yaml.error import YAMLError
 
 from aggregator.config.durations import parse_duration
 from aggregator.exceptions import ConfigError
+from aggregator.urls import ambiguous_authority
 
 DEFAULT_USER_AGENT = "aggregator/0.1 (newsroom feed aggregator; +https://example.org/aggregator)"
 NAME_RE = r"^[a-z0-9][a-z0-9-]*$"
@@ -93,6 +94,9 @@ class MonitorConfig(_Model):
 def _check_url(v: str) -> str:
     if not re.match(r"^https?://[^\s/]+", v or ""):
         raise ValueError(f"{v!r} is not an http(s) URL")
+    ambiguous = ambiguous_authority(v)
+    if ambiguous is not None:
+        raise ValueError(f"{v!r} is ambiguous ({ambiguous}); write scheme://host[:port]/path")
     return v
 
 

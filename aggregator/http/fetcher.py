@@ -66,6 +66,7 @@ from aggregator.http.headers import (
 )
 from aggregator.http.policy import FetchPolicy
 from aggregator.http.politeness import HostGates
+from aggregator.urls import ambiguous_authority
 
 __all__ = ["FetchResult", "Fetcher"]
 
@@ -257,7 +258,16 @@ class Fetcher:
             url = target
 
     def _checked_url(self, text: str, call: _Call) -> httpx.URL:
-        """Parse and pre-screen a URL (scheme, numeric host); the connect-time guard decides."""
+        """Parse and pre-screen a URL (authority, scheme, numeric host); the connect-time
+        guard decides on the address."""
+        ambiguous = ambiguous_authority(text)
+        if ambiguous is not None:
+            raise BlockedURLError(
+                f"refusing an ambiguous URL ({ambiguous}): {text}",
+                url=call.url,
+                hint="write the URL plainly: scheme://host[:port]/path, credentials "
+                "percent-encoded, no backslash",
+            )
         try:
             host = urlsplit(text).hostname or ""
             blocked = numeric_block(host, self._allow, call.url)
@@ -302,6 +312,11 @@ class Fetcher:
                 kind="protocol",
                 url=call.url,
                 status=raw.status,
+            )
+        ambiguous = ambiguous_authority(location.strip())  # before joining re-encodes it
+        if ambiguous is not None:
+            raise BlockedURLError(
+                f"{url} redirected to an ambiguous URL ({ambiguous}): {location}", url=call.url
             )
         try:
             joined = url.join(location.strip())
