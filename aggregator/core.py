@@ -20,6 +20,7 @@ from typing import Any, Self
 from aggregator import desk
 from aggregator.alerts import dispatch
 from aggregator.alerts.dispatch import DispatchReport
+from aggregator.alerts.outbox import StoreOutbox
 from aggregator.alerts.plan import channels, stable_alert_id
 from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
@@ -32,12 +33,10 @@ from aggregator.http.fetcher import Fetcher
 from aggregator.http.policy import fetch_policy
 from aggregator.ingest import feedtools
 from aggregator.ingest import rhythm as schedule
-from aggregator.ingest.pipeline import PollOutcome, Stages, poll_feed
+from aggregator.ingest.decide import PollOutcome
+from aggregator.ingest.pipeline import Stages, poll_feed
 from aggregator.ingest.prepare import run_job
 from aggregator.monitor.recheck import RecheckResult, recheck
-from aggregator.storage import checks
-from aggregator.storage.installation import installation_id
-from aggregator.storage.outbox import DbOutbox
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
@@ -167,7 +166,7 @@ class Aggregator:
         from aggregator.alerts.plan import plan_match_alerts
 
         return plan_match_alerts(
-            self.config, aid, draft, matches, now, feeds, installation=installation_id(self.store)
+            self.config, aid, draft, matches, now, feeds, installation=self.store.installation_id()
         )
 
     # ------------------------------------------------------------ polling
@@ -216,8 +215,7 @@ class Aggregator:
         """Re-check articles (and page watches) that are due, or exactly `ids`."""
         now = self.clock()
         self._sync_watches(now)
-        targets = checks.claim_due_checks(
-            self.store,
+        targets = self.store.claim_due_checks(
             now,
             worker=worker,
             limit=limit,
@@ -234,11 +232,11 @@ class Aggregator:
     def _sync_watches(self, now: datetime) -> None:
         for w in self.config.watches:
             if w.enabled:
-                checks.ensure_watch(self.store, w.name, w.url, now)
+                self.store.ensure_watch(w.name, w.url, now)
 
     def _boilerplate(self, sites: set[str]) -> dict[str, frozenset[str]]:
         """Per site, the lines that recur across its recent articles (promo blocks)."""
-        return {s: learn_boilerplate(checks.site_texts(self.store, s)) for s in sites}
+        return {s: learn_boilerplate(self.store.site_texts(s)) for s in sites}
 
     async def deliver_due(self, st: Stages, *, worker: str, limit: int = 100) -> DispatchReport:
         """Send the alerts that are due; mark each only after its receiver accepted."""
@@ -254,7 +252,7 @@ class Aggregator:
             for n, c in configs.items()
         }
         return await dispatch.deliver_due(
-            DbOutbox(self.store),
+            StoreOutbox(self.store),
             chans,
             configs,
             now=self.clock(),
@@ -275,7 +273,7 @@ class Aggregator:
         now = self.clock()
         event = AlertEvent(
             alert_id=stable_alert_id(
-                "test", name, now.isoformat(), installation=installation_id(self.store)
+                "test", name, now.isoformat(), installation=self.store.installation_id()
             ),
             event="test",
             channel=name,
@@ -295,7 +293,7 @@ class Aggregator:
         return self.store.list_alerts(status, limit)
 
     def retry_alerts(self, ids: Sequence[int] | None) -> int:
-        return DbOutbox(self.store).retry(ids, self.clock())
+        return self.store.retry_alerts(ids, self.clock())
 
     def changes(
         self,
@@ -305,9 +303,7 @@ class Aggregator:
         limit: int = 100,
         article_id: int | None = None,
     ) -> list[Change]:
-        return checks.list_changes(
-            self.store, since=since, topic=topic, limit=limit, article_id=article_id
-        )
+        return self.store.list_changes(since=since, topic=topic, limit=limit, article_id=article_id)
 
     def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
         """Re-check now, whatever the schedule: `ids`, or every monitored article."""
@@ -320,9 +316,7 @@ class Aggregator:
                         self.store.get_article(i)
                 limit = len(chosen) if chosen else 100_000
                 if chosen is None:
-                    checks.set_next_check(
-                        self.store, checks.monitored_ids(self.store), self.clock()
-                    )
+                    self.store.set_next_check(self.store.monitored_ids(), self.clock())
                 return await self.recheck_due(
                     st, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen
                 )

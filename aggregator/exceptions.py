@@ -115,6 +115,22 @@ class StorageError(AggregatorError):
     """The database failed (unreachable, locked, migration failed)."""
 
 
+class DatabaseUnavailableError(StorageError):
+    """The database cannot be reached or opened (server down, bad URL, no file access)."""
+
+
+class DatabaseBusyError(StorageError):
+    """The database stayed locked or a transaction could not be serialised: worth a retry."""
+
+
+class SchemaError(StorageError):
+    """The database's tables are missing or older than this version expects."""
+
+
+class IntegrityViolationError(StorageError):
+    """A write broke a constraint of the schema (a bug, or a concurrent writer)."""
+
+
 class NotFoundError(AggregatorError):
     """A feed, article, alert or topic named by the user does not exist. Exit 2."""
 

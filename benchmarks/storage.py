@@ -318,7 +318,7 @@ def measure_ingest(
     store: Any, feed_names: list[str], first: int, texts: Texts, now: datetime
 ) -> float:
     """Seconds for BATCH_FEEDS polls with ITEMS new articles each (the pipeline's storage calls)."""
-    from aggregator.storage.records import EntryLink, IngestBatch
+    from aggregator.storage.records import EntryLink, FeedUpdate, IngestBatch
 
     work = []
     i = first
@@ -338,13 +338,13 @@ def measure_ingest(
         store.articles_by_key([d.key for d in drafts])
         store.ingest(IngestBatch(state.id, drafts, links, now=now), None)
         store.update_feed(
-            state.id,
-            etag='"x"',
-            last_polled_at=now,
-            last_success_at=now,
-            last_status=200,
-            error_count=0,
-            next_due_at=now + timedelta(minutes=15),
+            FeedUpdate(
+                state.id,
+                polled_at=now,
+                next_due_at=now + timedelta(minutes=15),
+                status=200,
+                etag='"x"',
+            )
         )
     return time.perf_counter() - t0
 

@@ -23,9 +23,9 @@ from urllib.parse import urlsplit
 from aggregator.config.models import Config
 from aggregator.daemon import health
 from aggregator.daemon.metrics import Metrics
-from aggregator.storage import daemon_queries as dq
-from aggregator.storage.installation import installation_id
+from aggregator.exceptions import AggregatorError
 from aggregator.storage.records import FeedState
+from aggregator.storage.store import COOL_DOWN_STATUSES
 from aggregator.types import UpdateResult
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ async def run_cycle(ctx: CycleContext) -> CycleReport:
             continue
         try:
             await step(ctx, report)
-        except Exception as e:
+        except AggregatorError as e:  # storage, config edits: all translated below us
             log.exception("cycle step %s failed", name)
             ctx.metrics.cycle_errors.labels(name).inc()
             report.errors.append(f"{name}: {e}")
@@ -112,7 +112,7 @@ async def run_cycle(ctx: CycleContext) -> CycleReport:
 async def share_cool_downs(ctx: CycleContext, report: CycleReport) -> None:
     """Honour every Retry-After another worker (or a previous run) was given."""
     now = ctx.now()
-    for url, until in dq.host_cool_downs(ctx.agg.store, now):
+    for url, until in ctx.agg.store.host_cool_downs(now):
         _cool_down(ctx, url, (until - now).total_seconds())
 
 
@@ -153,7 +153,7 @@ def cool_down_hosts(ctx: CycleContext, results: Sequence[UpdateResult]) -> None:
     states = ctx.agg.store.feed_states([r.feed for r in failed])
     for r in failed:
         s = states.get(r.feed)
-        if s is not None and s.last_status in dq.COOL_DOWN_STATUSES:
+        if s is not None and s.last_status in COOL_DOWN_STATUSES:
             seconds = r.retry_after or DEFAULT_COOL_DOWN.total_seconds()
             _cool_down(ctx, s.url, seconds)
             log.warning(
@@ -223,7 +223,6 @@ async def redirect_step(ctx: CycleContext, report: CycleReport) -> None:
 def adopt_redirect(ctx: CycleContext, name: str, old: str, new: str) -> bool:
     """set_url in feeds.yaml, then apply the new config now (not a second later)."""
     from aggregator.config import edit as config_edit
-    from aggregator.exceptions import AggregatorError
 
     path = ctx.config.path
     assert path is not None
@@ -258,9 +257,9 @@ async def health_step(ctx: CycleContext, report: CycleReport) -> None:
         feed_states(ctx, report).values(), configured, now, health.Thresholds.of(ctx.config)
     )
     drafts = health.source_alerts(
-        ctx.config, problems, now, installation=installation_id(ctx.agg.store)
+        ctx.config, problems, now, installation=ctx.agg.store.installation_id()
     )
-    added = dq.insert_outbox(ctx.agg.store, drafts)
+    added = ctx.agg.store.insert_outbox(drafts)
     report.source_alerts += added
     ctx.metrics.source_events.inc(added)
     announce_problems(ctx, problems, now)
@@ -279,7 +278,7 @@ def announce_problems(ctx: CycleContext, problems: Sequence[SourceHealth], now: 
 
 async def depth_step(ctx: CycleContext, report: CycleReport) -> None:
     names = [f.name for f in ctx.config.feeds if f.enabled]
-    ctx.metrics.set_depths(dq.queue_depths(ctx.agg.store, names, ctx.now()))
+    ctx.metrics.set_depths(ctx.agg.store.queue_depths(names, ctx.now()))
 
 
 STEPS: tuple[tuple[str, Step], ...] = (

@@ -19,6 +19,8 @@ from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST as CONTENT_TYPE
 
+from aggregator.exceptions import AggregatorError
+
 log = logging.getLogger("aggregator.daemon")
 
 Clock = Callable[[], datetime]
@@ -61,7 +63,7 @@ class Readiness:
     def _alerts(self) -> str:
         try:
             oldest = self.oldest_alert()
-        except Exception as e:  # noqa: BLE001 - a schema-less database is "not ready", not a crash
+        except AggregatorError as e:  # a schema-less database is "not ready", not a crash
             return f"error: {type(e).__name__}"
         if oldest is None:
             return "ok"

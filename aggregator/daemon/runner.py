@@ -30,7 +30,6 @@ from aggregator.daemon.metrics import Metrics, TimedExtractor
 from aggregator.daemon.reload import ConfigWatcher
 from aggregator.daemon.worker import check_worker_id, make_worker_id
 from aggregator.exceptions import AggregatorError, StorageError
-from aggregator.storage import daemon_queries as dq
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator, Clock
@@ -81,7 +80,7 @@ class Daemon:
         self.metrics = metrics or Metrics()
         self.readiness = Readiness(
             ping=agg.store.ping,
-            oldest_alert=lambda: dq.oldest_pending_alert(agg.store, agg.clock()),
+            oldest_alert=lambda: agg.store.oldest_pending_alert(agg.clock()),
             clock=agg.clock,
             max_heartbeat_age=heartbeat_limit(agg.config),
             max_alert_age=agg.config.daemon.ready_max_alert_age,
@@ -286,7 +285,7 @@ class Daemon:
             report = await self.cycle_now()
         except asyncio.CancelledError:
             raise
-        except Exception:
+        except Exception:  # noqa: BLE001 - the crash barrier: a bug must not stop the daemon
             log.exception("cycle failed")
             report = CycleReport(errors=["cycle failed"])
         else:
@@ -322,7 +321,7 @@ class Daemon:
             return
         try:
             event = self.watcher.poll()
-        except Exception as e:  # noqa: BLE001 - e.g. database busy: retried next second
+        except AggregatorError as e:  # e.g. the database was busy: retried next second
             log.error("feeds.yaml changed but could not be applied (will retry): %s", e)
             self.metrics.reloads.labels("error").inc()
             return
@@ -377,8 +376,8 @@ class Daemon:
 
     def _release_leases(self) -> None:
         try:
-            n = dq.release_leases(self.agg.store, self.worker)
-        except Exception as e:  # noqa: BLE001 - the leases expire anyway
+            n = self.agg.store.release_leases(self.worker)
+        except AggregatorError as e:  # the leases expire anyway
             log.warning("could not release leases (they expire by themselves): %s", e)
             return
         if n:
@@ -402,20 +401,14 @@ def _log_changes(old: Config, new: Config) -> None:
 def open_aggregator(config: Config, clock: Clock | None = None, attempts: int = 3) -> Aggregator:
     """make_aggregator, retried briefly: workers starting together race on migrations
     and on creating feed rows; the loser succeeds a moment later."""
-    from sqlalchemy.exc import SQLAlchemyError
-
     from aggregator.core import make_aggregator
 
     for attempt in range(attempts):
         try:
             return make_aggregator(config, clock=clock)
-        except (StorageError, SQLAlchemyError) as e:
+        except StorageError as e:  # storage translated whatever the database raised
             if attempt == attempts - 1:
-                if isinstance(e, StorageError):
-                    raise
-                raise StorageError(
-                    f"cannot open the database: {e}", hint="check `database:` in feeds.yaml"
-                ) from e
+                raise
             log.warning("opening the database failed (%s); retrying", e)
             time.sleep(0.5 * 2**attempt)
     raise AssertionError("unreachable")

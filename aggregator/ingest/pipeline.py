@@ -13,8 +13,7 @@ import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from aggregator import changes
@@ -22,17 +21,19 @@ from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import AggregatorError, ExtractError, FetchError, ParseError
 from aggregator.extract.extractor import Extracted, ExtractPool
 from aggregator.http.fetcher import Fetcher, FetchResult
-from aggregator.ingest import identity
+from aggregator.ingest import decide, identity
+from aggregator.ingest.decide import PollOutcome
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
 from aggregator.ingest.writer import IngestWriter
-from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry, ParsedFeed
+from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry
 from aggregator.storage.records import (
     AlertDraft,
     ArticleDraft,
     EntryLink,
+    FeedMeta,
     FeedState,
+    FeedUpdate,
     IngestBatch,
-    KnownEntry,
     MatchDraft,
 )
 from aggregator.storage.store import Store
@@ -50,20 +51,7 @@ Clock = Callable[[], datetime]
 AlertPlanner = Callable[
     [int, ArticleDraft, Sequence[MatchDraft], datetime, Sequence[str]], list[AlertDraft]
 ]
-ScheduleFn = Callable[[FeedConfig, FeedState, "PollOutcome", datetime], datetime]
-
-
-@dataclass(frozen=True)
-class PollOutcome:
-    """What happened, for the scheduler's next-due decision."""
-
-    ok: bool
-    new: int = 0
-    status: int | None = None
-    retry_after: float | None = None
-    max_age: float | None = None
-    ttl_minutes: int | None = None
-    error_count: int = 0
+ScheduleFn = Callable[[FeedConfig, FeedState, PollOutcome, datetime], datetime]
 
 
 @dataclass
@@ -78,7 +66,7 @@ class Stages:
     clock: Clock
     plan_alerts: AlertPlanner
     schedule: ScheduleFn
-    feed_updates: list[tuple[int, dict[str, Any]]] = dataclasses.field(default_factory=list)
+    feed_updates: list[FeedUpdate] = dataclasses.field(default_factory=list)
     states: dict[str, FeedState] = dataclasses.field(default_factory=dict)
     writer: IngestWriter | None = None
 
@@ -92,10 +80,10 @@ class Stages:
         state = self.states.pop(name, None)
         return state if state is not None else self.store.feed_state(name)
 
-    def defer_feed_update(self, feed_id: int, values: dict[str, Any]) -> None:
+    def defer_feed_update(self, update: FeedUpdate) -> None:
         """Fetch-state writes are batched: one transaction per poll cycle, not per feed
         (a warm poll of a thousand 304s is otherwise a thousand commits)."""
-        self.feed_updates.append((feed_id, values))
+        self.feed_updates.append(update)
 
     def flush_feed_updates(self) -> None:
         pending, self.feed_updates = self.feed_updates, []
@@ -185,89 +173,42 @@ async def _ingest(
     prepared: PreparedFeed,
     now: datetime,
 ) -> UpdateResult:
+    """Read once, decide in pure code (`ingest.decide`), write one intent."""
     parsed = prepared.parsed
-    rule = pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
+    rule = decide.pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
     keyed = _dedupe_keys(
         [
             (identity.entry_key(e, rule, p.text), e, p)
             for e, p in zip(parsed.entries, prepared.prepared)
         ]
     )
-    listed = {k for k, _, _ in keyed}
-    stored = st.store.feed_entries(state.id, list(listed))
-    fresh = [(k, e, p) for k, e, p in keyed if k not in stored]
-    touched = [
-        (k, p.fingerprint)
-        for k, _, p in keyed
-        if k in stored and stored[k].fingerprint != p.fingerprint
-    ]
-    batch, counts = await _build_batch(st, feed, state, fresh, now)
-    gone = vanished_keys(stored, listed) if keyed else []
+    reads = st.store.poll_reads(state.id, [(k, p.article_key) for k, _, p in keyed])
+    plan = decide.plan_entries({k: p.fingerprint for k, _, p in keyed}, reads.entries)
+    fresh_keys = set(plan.fresh)
+    fresh = [item for item in keyed if item[0] in fresh_keys]
+    batch, counts = await _build_batch(st, feed, state, fresh, reads.articles, now)
+    titles = {e.article_id: e.title for e in reads.entries.values()}
     batch = replace(
         batch,
-        touched=tuple(touched),
-        gone_keys=tuple(gone),
-        seen_keys=tuple(k for k in listed if k in stored and stored[k].gone),
+        touched=plan.touched,
+        gone_keys=plan.gone,
+        seen_keys=plan.seen,
+        recheck=plan.recheck,
+        retractions=decide.retractions(plan.retract, titles, now),
     )
     await st.ingest_writer().write(
         batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,))
     )
-    if touched:
-        st.store.mark_changed_entries(state.id, [k for k, _ in touched], now)
-    if gone:
-        _retractions(st, possible_retractions(stored, listed), now)
-    _record_ok(st, feed, state, fetched, parsed, now, new=counts, rule=rule)
+    meta = FeedMeta(parsed.title, parsed.ttl_minutes, rule)
+    _record_ok(st, feed, state, fetched, meta, now, new=counts)
     return UpdateResult(
         feed.name,
         new=counts,
-        updated=len(touched),
-        unchanged=len(keyed) - len(fresh) - len(touched),
+        updated=len(plan.touched),
+        unchanged=len(keyed) - len(fresh) - len(plan.touched),
         warnings=parsed.warnings,
         matches=sum(len(v) for v in batch.matches.values()),
     )
-
-
-_RULE_RANK = {"id": 0, "url": 1, "hash": 2}
-
-
-def pinned_rule(stored: str | None, chosen: str) -> Any:
-    """Identity rules only ever degrade for a feed (id → url → hash): a feed whose ids
-    went missing once must not see every entry re-keyed back and forth."""
-    if stored in _RULE_RANK and _RULE_RANK[stored] > _RULE_RANK[chosen]:
-        return stored
-    return chosen
-
-
-def vanished_keys(stored: dict[str, KnownEntry], listed: set[str]) -> list[str]:
-    """Entries still marked as listed that this poll no longer lists."""
-    return [k for k, e in stored.items() if not e.gone and k not in listed]
-
-
-def possible_retractions(stored: dict[str, KnownEntry], listed: set[str]) -> list[int]:
-    """Articles that vanished while an older item is still listed: a possible retraction,
-    not a feed's rolling window (whose oldest items drop off the end)."""
-    live = {k: e for k, e in stored.items() if not e.gone}
-    still = [e.when for k, e in live.items() if k in listed and e.when]
-    if not still:
-        return []
-    oldest = min(still)
-    return sorted(
-        {e.article_id for k, e in live.items() if k not in listed and e.when and e.when > oldest}
-    )
-
-
-def _retractions(st: Stages, article_ids: list[int], now: datetime) -> None:
-    """Items gone from a feed that still lists older items: possible retractions,
-    re-checked at once (the page's 404/410 then confirms)."""
-    from aggregator.changes import retraction_summary
-    from aggregator.storage import checks
-
-    reason = "item vanished from its feed while neighbours remain"
-    for aid in article_ids:
-        article = st.store.get_article(aid)
-        summary = retraction_summary(article.title or "")
-        data = {**dataclasses.asdict(summary), "kind": "retraction", "reasons": [reason]}
-        checks.record_retraction(st.store, aid, now, reason, now, (), data)
 
 
 Keyed = tuple[str, ParsedEntry, PreparedEntry]
@@ -285,10 +226,14 @@ def _dedupe_keys(keyed: list[Keyed]) -> list[Keyed]:
 
 
 async def _build_batch(
-    st: Stages, feed: FeedConfig, state: FeedState, fresh: list[Keyed], now: datetime
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    fresh: list[Keyed],
+    existing: dict[str, int],
+    now: datetime,
 ) -> tuple[IngestBatch, int]:
     cands = [_Candidate(e, k, p) for k, e, p in fresh]
-    existing = st.store.articles_by_key([c.article_key for c in cands])
     links = [
         EntryLink(c.key, c.fingerprint, article_id=existing[c.article_key])
         for c in cands
@@ -453,85 +398,40 @@ def _record_ok(
     feed: FeedConfig,
     state: FeedState,
     fetched: FetchResult,
-    parsed: ParsedFeed | None,
+    meta: FeedMeta | None,
     now: datetime,
     *,
     new: int,
-    rule: str | None = None,
 ) -> None:
-    outcome = PollOutcome(
-        True,
-        new=new,
-        status=fetched.status,
-        max_age=fetched.max_age,
-        ttl_minutes=parsed.ttl_minutes if parsed else None,
+    update = decide.success_update(
+        state, fetched, meta, now, new=new, schedule=_schedule_for(st, feed)
     )
-    rhythm = _rhythm(state, now) if new else {}
-    if "avg_new_interval_s" in rhythm:  # schedule on the rhythm including this poll
-        state = dataclasses.replace(state, avg_new_interval_s=rhythm["avg_new_interval_s"])
-    values: dict[str, Any] = {
-        "etag": fetched.etag or state.etag,
-        "last_modified": fetched.last_modified or state.last_modified,
-        "last_status": fetched.status,
-        "last_error": None,
-        "last_error_kind": None,
-        "error_count": 0,
-        "last_polled_at": now,
-        "last_success_at": now,
-        "failing_since": None,
-        "max_age_s": fetched.max_age,
-        "next_due_at": st.schedule(feed, state, outcome, now),
-        "lease_owner": None,
-        "lease_until": None,
-        "health": None,
-    }
-    if not fetched.not_modified:
-        values["body_hash"] = fetched.content_hash
-    if parsed is not None:
-        values.update(title=parsed.title, ttl_minutes=parsed.ttl_minutes, identity_rule=rule)
-    if fetched.permanent_redirect:
-        values["permanent_redirect"] = fetched.permanent_redirect
-    values.update(rhythm)
-    st.defer_feed_update(state.id, values)
+    st.defer_feed_update(update)
 
 
-def _rhythm(state: FeedState, now: datetime) -> dict[str, Any]:
-    """Exponential moving average of the gap between polls that found new items."""
-    if state.last_new_at is None:
-        return {"last_new_at": now}
-    gap = (now - state.last_new_at).total_seconds()
-    avg = gap if state.avg_new_interval_s is None else 0.7 * state.avg_new_interval_s + 0.3 * gap
-    return {"last_new_at": now, "avg_new_interval_s": avg}
+def _schedule_for(st: Stages, feed: FeedConfig) -> decide.Schedule:
+    return lambda state, outcome, now: st.schedule(feed, state, outcome, now)
 
 
 def _record_failure(
     st: Stages, feed: FeedConfig, state: FeedState, err: AggregatorError, now: datetime
 ) -> UpdateResult:
     kind = getattr(err, "kind", None) or ("parse" if isinstance(err, ParseError) else "error")
-    status = getattr(err, "status", None)
-    retry_after = getattr(err, "retry_after", None)
-    disabled = status == 410
-    outcome = PollOutcome(
-        False, status=status, retry_after=retry_after, error_count=state.error_count + 1
+    failure = decide.Failure(
+        str(err),
+        kind,
+        status=getattr(err, "status", None),
+        retry_after=getattr(err, "retry_after", None),
+        looks_like_html=bool(getattr(err, "looks_like_html", False)),
     )
-    values: dict[str, Any] = {
-        "last_status": status,
-        "last_error": str(err),
-        "last_error_kind": kind,
-        "error_count": state.error_count + 1,
-        "last_polled_at": now,
-        "failing_since": state.failing_since or now,
-        "lease_owner": None,
-        "lease_until": None,
-        "next_due_at": st.schedule(feed, state, outcome, now),
-        "health": "html" if getattr(err, "looks_like_html", False) else state.health,
-    }
-    if retry_after:
-        values["retry_after_until"] = now + timedelta(seconds=retry_after)
-    if disabled:
-        values["disabled_reason"] = f"410 Gone at {now:%Y-%m-%d %H:%M} UTC: {err}"
-    st.defer_feed_update(state.id, values)
+    st.defer_feed_update(
+        decide.failure_update(state, failure, now, schedule=_schedule_for(st, feed))
+    )
     log.warning("feed %s: %s", feed.name, err, extra={"feed": feed.name})
     return UpdateResult(
-        feed.name, error=str(err), error_kind=kind, disabled=disabled, retry_after=retry_after
+        feed.name,
+        error=failure.message,
+        error_kind=kind,
+        disabled=failure.status == 410,
+        retry_after=failure.retry_after,
     )

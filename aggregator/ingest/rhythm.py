@@ -21,7 +21,7 @@ from aggregator.config.models import Config, FeedConfig
 from aggregator.storage.records import FeedState
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
-    from aggregator.ingest.pipeline import PollOutcome
+    from aggregator.ingest.decide import PollOutcome
 
 
 def base_interval(feed: FeedConfig, config: Config) -> timedelta:

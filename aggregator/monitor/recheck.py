@@ -30,8 +30,7 @@ from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.extractor import Extracted
 from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
-from aggregator.storage import checks
-from aggregator.storage.installation import installation_id
+from aggregator.storage.checks import NewVersion
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from aggregator.topics import Document
 
@@ -83,12 +82,12 @@ async def recheck(st: Stages, target: CheckTarget, boilerplate: frozenset[str]) 
     except FetchError as e:
         return _fetch_failed(st, target, e, now, nxt)
     if fetched.not_modified:
-        checks.record_check(st.store, target.id, now, nxt)
+        st.store.record_check(target.id, now, nxt)
         return RecheckResult(target.id, "unchanged")
     try:
         page = await _page_text(st, target, fetched.content, fetched.final_url)
     except ExtractError as e:
-        checks.record_check(st.store, target.id, now, nxt, error=str(e))
+        st.store.record_check(target.id, now, nxt, error=str(e))
         return RecheckResult(target.id, "error", error=str(e))
     page = _Page(page.title, page.text, page.extractor_version, fetched.etag, fetched.last_modified)
     return _compare(st, target, page, boilerplate, now, nxt)
@@ -193,15 +192,15 @@ def _fetch_failed(
     if reason is None or (target.check_errors == 0 and target.retracted is None):
         # a CMS can 404 briefly while republishing: a retraction needs a second look
         soon = now + timedelta(minutes=15) if reason else nxt
-        checks.record_check(st.store, target.id, now, soon, error=str(e))
+        st.store.record_check(target.id, now, soon, error=str(e))
         return RecheckResult(target.id, "error", error=str(e))
     summary = changes.retraction_summary(target.title or "")
-    old = checks.latest_matches(st.store, target.id, target.version_count)
+    old = st.store.latest_matches(target.id, target.version_count)
     drafts = _change_alerts(
         st, target, summary, None, _Edit(target.version_count, (), reason), now, old
     )
-    fresh = checks.record_retraction(
-        st.store, target.id, now, reason, nxt, drafts, _summary_json(summary, (reason,))
+    fresh = st.store.record_retraction(
+        target.id, now, reason, nxt, drafts, _summary_json(summary, (reason,))
     )
     return RecheckResult(
         target.id,
@@ -223,8 +222,7 @@ def _compare(
     same_text = changes.comparable_hash(page.text, bp) == changes.comparable_hash(target.text, bp)
     same_title = (page.title or "").strip() == (target.title or "").strip()
     if target.version_count and same_text and same_title:
-        checks.record_check(
-            st.store,
+        st.store.record_check(
             target.id,
             now,
             nxt,
@@ -244,7 +242,7 @@ def _new_version(
     now: datetime,
     nxt: datetime | None,
 ) -> RecheckResult:
-    history = checks.version_hashes(st.store, target.id)
+    history = st.store.version_hashes(target.id)
     earlier: dict[str, int] = {}
     for n, title, text in history[:-1]:
         earlier.setdefault(_story_hash(title, text, bp), n)
@@ -255,7 +253,7 @@ def _new_version(
     if revert_of is not None:
         summary = _with_revert(summary)
     matches = _match(st, target, page)
-    old = checks.latest_matches(st.store, target.id, target.version_count)
+    old = st.store.latest_matches(target.id, target.version_count)
     new = {m.topic: list(m.terms) for m in matches}
     delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
     version = target.version_count + 1
@@ -274,9 +272,8 @@ def _new_version(
     )
     drafts += _match_alerts(st, target, page, [m for m in matches if m.topic not in old], now)
     kind = "initial" if not target.version_count else ("revert" if revert_of else "edit")
-    checks.add_version(
-        st.store,
-        checks.NewVersion(
+    st.store.add_version(
+        NewVersion(
             target.id,
             page.title,
             page.text,
@@ -335,7 +332,7 @@ def _match_alerts(
         fresh,
         now,
         target.feeds,
-        installation=installation_id(st.store),
+        installation=st.store.installation_id(),
     )
 
 
@@ -387,7 +384,7 @@ def _change_alerts(
 ) -> list[AlertDraft]:
     out = []
     empty = changes.TopicDelta((), (), ())
-    installation = installation_id(st.store)
+    installation = st.store.installation_id()
     for ch in channels(st.config):
         topic = _relevant_topic(ch, target, topic_terms)
         if topic is False:

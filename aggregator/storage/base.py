@@ -1,13 +1,25 @@
-"""What every part of the Store shares: the engine, its dialect, sessions."""
+"""What every part of the Store shares: the engine, its dialect, and the sessions,
+connections and transactions, each of which translates database errors (the one
+place that does, see ``storage.errors``)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
+
+from aggregator.exceptions import StorageError
+from aggregator.storage import sql
+from aggregator.storage.db import redact
+from aggregator.storage.errors import translated
+from aggregator.storage.models import MatchRow, OutboxRow
+from aggregator.storage.records import AlertDraft, MatchDraft
+from aggregator.storage.sql import FtsDoc
 
 
 class StoreBase:
@@ -16,20 +28,36 @@ class StoreBase:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
+        self.where = redact(engine.url.render_as_string(hide_password=False))
 
     def close(self) -> None:
         self.engine.dispose()
 
-    def session(self) -> Session:
-        return Session(self.engine, expire_on_commit=False)
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """An ORM session; any database error in the block becomes a StorageError."""
+        with translated(self.where), Session(self.engine, expire_on_commit=False) as s:
+            yield s
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A Core connection (no transaction of its own), errors translated."""
+        with translated(self.where), self.engine.connect() as conn:
+            yield conn
+
+    @contextlib.contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """One transaction, committed at the end of the block, errors translated."""
+        with translated(self.where), self.engine.begin() as conn:
+            yield conn
 
     def ping(self) -> bool:
         """True when the database answers (for /readyz)."""
         try:
-            with self.engine.connect() as conn:
+            with self.connect() as conn:
                 conn.execute(text("SELECT 1"))
             return True
-        except SQLAlchemyError:
+        except StorageError:
             return False
 
     def _insert(self, model: Any) -> Any:
@@ -46,3 +74,81 @@ class StoreBase:
         """Whether another thread may write through this store (an in-memory SQLite
         database is one connection of one thread)."""
         return not (self.dialect == "sqlite" and self.engine.url.database in (None, "", ":memory:"))
+
+    # ------------------------------------------------------------ shared writes
+
+    def _alert_rows(self, conn: Any, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
+        """Outbox rows; a second alert for the same (event, channel) key is a no-op."""
+        rows = [
+            {
+                "alert_id": a.alert_id,
+                "channel": a.channel,
+                "event": a.event,
+                "topic": a.topic,
+                "article_id": aid,
+                "payload": a.payload,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": sql.naive(a.created_at or a.not_before),
+                "not_before": sql.naive(a.not_before),
+                "next_attempt_at": sql.naive(a.not_before),
+            }
+            for a in alerts
+        ]
+        if rows:
+            conn.execute(self._insert(OutboxRow).on_conflict_do_nothing(), rows)
+
+    def _fts_rows(self, conn: Any, docs: Sequence[FtsDoc], *, fresh: bool = False) -> None:
+        """Keep the full-text index in step with the articles' current text (`fresh`:
+        articles created in this transaction, which have no row to replace yet)."""
+        params = [
+            {"id": aid, "title": sql.search_text(title), "body": sql.search_text(body)}
+            for aid, title, body in docs
+        ]
+        if not params:
+            return
+        if self.dialect == "sqlite":
+            if not fresh:
+                conn.execute(
+                    text("DELETE FROM article_fts WHERE rowid = :id"),
+                    [{"id": p["id"]} for p in params],
+                )
+            sql.cursor(conn).executemany(
+                "INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)",
+                [(p["id"], p["title"], p["body"]) for p in params],
+            )
+        else:
+            conn.execute(
+                text(
+                    "INSERT INTO article_fts(article_id, tsv) VALUES "
+                    "(:id, to_tsvector('simple', :title || ' ' || :body)) "
+                    "ON CONFLICT (article_id) DO UPDATE SET tsv = EXCLUDED.tsv"
+                ),
+                params,
+            )
+
+    def _index_fts(self, s: Session, aid: int, title: str | None, body: str | None) -> None:
+        self._fts_rows(s.connection(), [(aid, title, body)])
+
+    def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
+        self._alert_rows(s.connection(), aid, alerts)
+
+    def _add_matches(
+        self,
+        s: Session,
+        aid: int,
+        version: int,
+        matches: Sequence[MatchDraft],
+        now: datetime | None,
+    ) -> None:
+        for m in matches:
+            s.add(
+                MatchRow(
+                    article_id=aid,
+                    version=version,
+                    topic=m.topic,
+                    terms=list(m.terms),
+                    snippets=list(m.snippets),
+                    created_at=now,
+                )
+            )

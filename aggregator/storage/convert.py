@@ -9,7 +9,7 @@ from typing import Any
 from aggregator import types as t
 from aggregator.storage import sql
 from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
-from aggregator.storage.records import ArticleDraft, FeedState
+from aggregator.storage.records import ArticleDraft, FeedState, FeedUpdate
 
 
 def reset_url(row: FeedRow, url: str) -> None:
@@ -42,6 +42,49 @@ def feed_state_of(r: FeedRow) -> FeedState:
         r.permanent_redirect,
         r.title,
     )
+
+
+def feed_update_values(u: FeedUpdate) -> dict[str, Any]:
+    """The feed columns one poll's update writes (a claim's lease is always released)."""
+    values: dict[str, Any] = {
+        "last_status": u.status,
+        "last_error": u.error,
+        "last_error_kind": u.error_kind,
+        "error_count": u.error_count,
+        "last_polled_at": u.polled_at,
+        "failing_since": u.failing_since,
+        "next_due_at": u.next_due_at,
+        "lease_owner": None,
+        "lease_until": None,
+        "health": u.health,
+    }
+    if u.ok:
+        values.update(
+            etag=u.etag,
+            last_modified=u.last_modified,
+            last_success_at=u.polled_at,
+            max_age_s=u.max_age_s,
+        )
+    if u.meta is not None:
+        values.update(
+            title=u.meta.title, ttl_minutes=u.meta.ttl_minutes, identity_rule=u.meta.identity_rule
+        )
+    for name in _SET_ONLY:
+        v = getattr(u, name)
+        if v is not None:
+            values[name] = v
+    return values
+
+
+#: FeedUpdate fields written only when set.
+_SET_ONLY = (
+    "body_hash",
+    "permanent_redirect",
+    "last_new_at",
+    "avg_new_interval_s",
+    "retry_after_until",
+    "disabled_reason",
+)
 
 
 def article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:

@@ -2,8 +2,9 @@
 events, queue depths for /metrics, the oldest pending alert for /readyz, lease
 release on shutdown and host cool-downs shared between workers.
 
-Functions over a Store (not methods) so the daemon's needs do not grow the
-core repository; each is one short transaction, like the Store's own.
+A query class of the Store (``DaemonQueries``), kept in its own module so the
+daemon's needs stay apart from the core queries; each is one short transaction,
+like the Store's own.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ from sqlalchemy import func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
+from aggregator.storage.base import StoreBase
 from aggregator.storage.models import ArticleRow, FeedRow, OutboxRow
 from aggregator.storage.records import AlertDraft
-from aggregator.storage.store import Store
 
 #: Statuses after which every feed of the host waits (429 Too Many Requests, 503 Unavailable).
 COOL_DOWN_STATUSES = (429, 503)
@@ -36,133 +37,129 @@ class QueueDepths:
     due_rechecks: int
 
 
-def insert_outbox(store: Store, drafts: Sequence[AlertDraft]) -> int:
-    """Queue alert drafts not tied to an article; returns how many were new.
-
-    ON CONFLICT DO NOTHING on alert_id: a stable id makes a repeated event
-    (every tick, every worker) one row.
-    """
-    dialect: Any = postgresql if store.dialect == "postgresql" else sqlite
-    added = 0
-    with store.session() as s:
-        for a in drafts:
-            stmt = (
-                dialect.insert(OutboxRow)
-                .values(
-                    alert_id=a.alert_id,
-                    channel=a.channel,
-                    event=a.event,
-                    topic=a.topic,
-                    article_id=None,
-                    payload=a.payload,
-                    status="pending",
-                    attempts=0,
-                    created_at=a.not_before,
-                    not_before=a.not_before,
-                    next_attempt_at=a.not_before,
-                )
-                .on_conflict_do_nothing(index_elements=["alert_id"])
-                .returning(OutboxRow.id)
-            )
-            added += len(list(s.exec(stmt)))
-        s.commit()
-    return added
-
-
 def _unleased(lease_until: Any, now: datetime) -> Any:
     return or_(col(lease_until).is_(None), col(lease_until) < now)
 
 
-def count_due_feeds(store: Store, names: Sequence[str], now: datetime) -> int:
-    """Enabled feeds that are due and not being polled by anyone."""
-    if not names:
-        return 0
-    q = (
-        select(func.count())
-        .select_from(FeedRow)
-        .where(col(FeedRow.name).in_(list(names)))
-        .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
-        .where(col(FeedRow.disabled_reason).is_(None))
-        .where(_unleased(FeedRow.lease_until, now))
-    )
-    with store.session() as s:
-        return int(s.exec(q).one())
+class DaemonQueries(StoreBase):
+    """The daemon's queries (part of :class:`~aggregator.storage.store.Store`)."""
 
+    def insert_outbox(self, drafts: Sequence[AlertDraft]) -> int:
+        """Queue alert drafts not tied to an article; returns how many were new.
 
-def count_pending_alerts(store: Store) -> int:
-    """Alerts not delivered yet (held for a digest, due, or failed and awaiting a retry)."""
-    with store.session() as s:
+        ON CONFLICT DO NOTHING on alert_id: a stable id makes a repeated event
+        (every tick, every worker) one row.
+        """
+        dialect: Any = postgresql if self.dialect == "postgresql" else sqlite
+        added = 0
+        with self.session() as s:
+            for a in drafts:
+                stmt = (
+                    dialect.insert(OutboxRow)
+                    .values(
+                        alert_id=a.alert_id,
+                        channel=a.channel,
+                        event=a.event,
+                        topic=a.topic,
+                        article_id=None,
+                        payload=a.payload,
+                        status="pending",
+                        attempts=0,
+                        created_at=a.not_before,
+                        not_before=a.not_before,
+                        next_attempt_at=a.not_before,
+                    )
+                    .on_conflict_do_nothing(index_elements=["alert_id"])
+                    .returning(OutboxRow.id)
+                )
+                added += len(list(s.exec(stmt)))
+            s.commit()
+        return added
+
+    def count_due_feeds(self, names: Sequence[str], now: datetime) -> int:
+        """Enabled feeds that are due and not being polled by anyone."""
+        if not names:
+            return 0
         q = (
             select(func.count())
-            .select_from(OutboxRow)
-            .where(col(OutboxRow.status).in_(UNDELIVERED))
+            .select_from(FeedRow)
+            .where(col(FeedRow.name).in_(list(names)))
+            .where(or_(col(FeedRow.next_due_at).is_(None), col(FeedRow.next_due_at) <= now))
+            .where(col(FeedRow.disabled_reason).is_(None))
+            .where(_unleased(FeedRow.lease_until, now))
         )
-        return int(s.exec(q).one())
+        with self.session() as s:
+            return int(s.exec(q).one())
 
-
-def count_due_rechecks(store: Store, now: datetime) -> int:
-    q = (
-        select(func.count())
-        .select_from(ArticleRow)
-        .where(col(ArticleRow.next_check_at).is_not(None), col(ArticleRow.next_check_at) <= now)
-        .where(_unleased(ArticleRow.lease_until, now))
-    )
-    with store.session() as s:
-        return int(s.exec(q).one())
-
-
-def queue_depths(store: Store, names: Sequence[str], now: datetime) -> QueueDepths:
-    return QueueDepths(
-        count_due_feeds(store, names, now),
-        count_pending_alerts(store),
-        count_due_rechecks(store, now),
-    )
-
-
-def oldest_pending_alert(store: Store, now: datetime) -> datetime | None:
-    """Since when the longest-waiting undelivered alert has been due, or None.
-
-    Due since its first attempt (kept across retries, whose not_before moves
-    on), else its not_before: an alert held for a digest window is not late,
-    and a channel failing for an hour is, however often it was retried.
-    """
-    due = func.coalesce(
-        col(OutboxRow.first_attempt_at), col(OutboxRow.not_before), col(OutboxRow.created_at)
-    )
-    q = select(func.min(due)).where(col(OutboxRow.status).in_(UNDELIVERED)).where(due <= now)
-    with store.session() as s:
-        return s.exec(q).one()
-
-
-def release_leases(store: Store, worker: str) -> int:
-    """Hand back every claim `worker` holds (feeds, re-checks, deliveries).
-
-    Called on a graceful stop after abandoning in-flight work, so other
-    workers need not wait for the leases to expire.
-    """
-    released = 0
-    with store.session() as s:
-        for model in (FeedRow, ArticleRow, OutboxRow):
-            stmt = (
-                update(model)
-                .where(col(model.lease_owner) == worker)
-                .values(lease_owner=None, lease_until=None)
+    def count_pending_alerts(self) -> int:
+        """Alerts not delivered yet (held for a digest, due, or failed and awaiting a retry)."""
+        with self.session() as s:
+            q = (
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(col(OutboxRow.status).in_(UNDELIVERED))
             )
-            released += s.exec(stmt).rowcount or 0
-        s.commit()
-    return released
+            return int(s.exec(q).one())
 
+    def count_due_rechecks(self, now: datetime) -> int:
+        q = (
+            select(func.count())
+            .select_from(ArticleRow)
+            .where(col(ArticleRow.next_check_at).is_not(None), col(ArticleRow.next_check_at) <= now)
+            .where(_unleased(ArticleRow.lease_until, now))
+        )
+        with self.session() as s:
+            return int(s.exec(q).one())
 
-def host_cool_downs(store: Store, now: datetime) -> list[tuple[str, datetime]]:
-    """(feed URL, until) for feeds told to wait by a 429/503 Retry-After still running.
+    def queue_depths(self, names: Sequence[str], now: datetime) -> QueueDepths:
+        return QueueDepths(
+            self.count_due_feeds(names, now),
+            self.count_pending_alerts(),
+            self.count_due_rechecks(now),
+        )
 
-    Read by every worker each cycle, so a cool-down one worker met is honoured
-    by all of them, and survives a restart.
-    """
-    q = (
-        select(FeedRow.url, FeedRow.retry_after_until)
-        .where(col(FeedRow.retry_after_until) > now)
-        .where(col(FeedRow.last_status).in_(COOL_DOWN_STATUSES))
-    )
-    with store.session() as s:
-        return [(url, until) for url, until in s.exec(q) if until is not None]
+    def oldest_pending_alert(self, now: datetime) -> datetime | None:
+        """Since when the longest-waiting undelivered alert has been due, or None.
+
+        Due since its first attempt (kept across retries, whose not_before moves
+        on), else its not_before: an alert held for a digest window is not late,
+        and a channel failing for an hour is, however often it was retried.
+        """
+        due = func.coalesce(
+            col(OutboxRow.first_attempt_at), col(OutboxRow.not_before), col(OutboxRow.created_at)
+        )
+        q = select(func.min(due)).where(col(OutboxRow.status).in_(UNDELIVERED)).where(due <= now)
+        with self.session() as s:
+            return s.exec(q).one()
+
+    def release_leases(self, worker: str) -> int:
+        """Hand back every claim `worker` holds (feeds, re-checks, deliveries).
+
+        Called on a graceful stop after abandoning in-flight work, so other
+        workers need not wait for the leases to expire.
+        """
+        released = 0
+        with self.session() as s:
+            for model in (FeedRow, ArticleRow, OutboxRow):
+                stmt = (
+                    update(model)
+                    .where(col(model.lease_owner) == worker)
+                    .values(lease_owner=None, lease_until=None)
+                )
+                released += s.exec(stmt).rowcount or 0
+            s.commit()
+        return released
+
+    def host_cool_downs(self, now: datetime) -> list[tuple[str, datetime]]:
+        """(feed URL, until) for feeds told to wait by a 429/503 Retry-After still running.
+
+        Read by every worker each cycle, so a cool-down one worker met is honoured
+        by all of them, and survives a restart.
+        """
+        q = (
+            select(FeedRow.url, FeedRow.retry_after_until)
+            .where(col(FeedRow.retry_after_until) > now)
+            .where(col(FeedRow.last_status).in_(COOL_DOWN_STATUSES))
+        )
+        with self.session() as s:
+            return [(url, until) for url, until in s.exec(q) if until is not None]

@@ -15,6 +15,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.exceptions import StorageError
+from aggregator.storage.errors import DATABASE_ERRORS, translated
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
@@ -82,7 +83,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with _upgrade_lock:
         try:
             command.upgrade(alembic_config(engine), revision)
-        except SQLAlchemyError as e:
+        except DATABASE_ERRORS as e:
             raise StorageError(
                 f"database migration failed: {e}",
                 hint="check that the database is reachable and writable",
@@ -92,7 +93,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 def current_revision(engine: Engine) -> str | None:
     from alembic.runtime.migration import MigrationContext
 
-    with engine.connect() as conn:
+    with translated(redact(str(engine.url))), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
 
 

@@ -12,9 +12,9 @@ from sqlmodel import col, select
 from aggregator.exceptions import NotFoundError
 from aggregator.storage import sql
 from aggregator.storage.base import StoreBase
-from aggregator.storage.convert import feed_state_of, reset_url
+from aggregator.storage.convert import feed_state_of, feed_update_values, reset_url
 from aggregator.storage.models import FeedEntryRow, FeedRow
-from aggregator.storage.records import FeedState
+from aggregator.storage.records import FeedState, FeedUpdate
 
 
 class FeedQueries(StoreBase):
@@ -71,20 +71,19 @@ class FeedQueries(StoreBase):
             q = select(FeedEntryRow.feed_id, func.count()).group_by(col(FeedEntryRow.feed_id))
             return {fid: n for fid, n in s.exec(q)}
 
-    def update_feed(self, feed_id: int, **values: Any) -> None:
-        """Set fetch-state columns (etag, errors, next_due_at ...) on one feed."""
-        with self.session() as s:
-            s.exec(update(FeedRow).where(col(FeedRow.id) == feed_id).values(**values))
-            s.commit()
+    def update_feed(self, update: FeedUpdate) -> None:
+        """One feed's fetch state (etag, errors, next_due_at ...) after a poll."""
+        self.update_feeds([update])
 
-    def update_feeds(self, updates: Sequence[tuple[int, dict[str, Any]]]) -> None:
+    def update_feeds(self, updates: Sequence[FeedUpdate]) -> None:
         """Many feeds' state in one transaction; rows with the same columns in one executemany."""
         groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for feed_id, values in updates:
+        for u in updates:
+            values = feed_update_values(u)
             cols = tuple(sorted(values))
-            groups.setdefault(cols, []).append({"_fid": feed_id, **values})
+            groups.setdefault(cols, []).append({"_fid": u.feed_id, **values})
         table = FeedRow.__table__  # type: ignore[attr-defined]
-        with self.engine.begin() as conn:
+        with self.begin() as conn:
             for cols, rows in groups.items():
                 stmt = (
                     update(table)

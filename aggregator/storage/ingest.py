@@ -13,21 +13,22 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select as core_select
-from sqlalchemy import text, update
-from sqlalchemy.exc import OperationalError
-from sqlmodel import Session, col, select
+from sqlalchemy import update
+from sqlmodel import col, select
 
 from aggregator.exceptions import StorageError
 from aggregator.storage import sql
 from aggregator.storage.base import StoreBase
 from aggregator.storage.convert import article_values
-from aggregator.storage.models import ArticleRow, FeedEntryRow, MatchRow, OutboxRow, VersionRow
+from aggregator.storage.models import ArticleRow, ChangeRow, FeedEntryRow, MatchRow, VersionRow
 from aggregator.storage.records import (
     AlertDraft,
     ArticleDraft,
     IngestBatch,
     KnownEntry,
     MatchDraft,
+    PollReads,
+    Retraction,
 )
 from aggregator.storage.sql import FtsDoc
 
@@ -39,43 +40,57 @@ AlertFactory = Callable[[int, ArticleDraft, Sequence[MatchDraft]], Sequence[Aler
 class IngestWrites(StoreBase):
     """Ingest reads and writes (part of :class:`~aggregator.storage.store.Store`)."""
 
+    def poll_reads(self, feed_id: int, listed: Sequence[tuple[str, str]]) -> PollReads:
+        """Everything a poll compares against, on one connection: the feed's entries
+        (see feed_entries) for the (entry key, article key) pairs it lists, and the
+        stored article of each article key whose entry is new to the feed (another
+        feed's copy of the story)."""
+        with self.connect() as conn:
+            entries = self._feed_entries(conn, feed_id, [k for k, _ in listed])
+            new = [a for k, a in listed if k not in entries]
+            return PollReads(entries, self._ids_for(conn, new) if new else {})
+
     def feed_entries(self, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
         """The feed's entries under `keys`, plus every entry it still lists (gone_at
         unset): all a poll compares against, in one query per chunk of keys."""
+        with self.connect() as conn:
+            return self._feed_entries(conn, feed_id, keys)
+
+    def _feed_entries(self, conn: Any, feed_id: int, keys: Sequence[str]) -> dict[str, KnownEntry]:
         fe = FeedEntryRow.__table__  # type: ignore[attr-defined]
         art = ArticleRow.__table__  # type: ignore[attr-defined]
         out: dict[str, KnownEntry] = {}
-        with self.engine.connect() as conn:
-            if self.dialect == "sqlite":
-                return self._sqlite_feed_entries(conn, feed_id, keys)
-            cols = (
-                fe.c.entry_key,
-                fe.c.article_id,
-                fe.c.fingerprint,
-                fe.c.gone_at,
-                fe.c.first_seen_at,
-                art.c.published,
+        if self.dialect == "sqlite":
+            return self._sqlite_feed_entries(conn, feed_id, keys)
+        cols = (
+            fe.c.entry_key,
+            fe.c.article_id,
+            fe.c.fingerprint,
+            fe.c.gone_at,
+            fe.c.first_seen_at,
+            art.c.published,
+            art.c.title,
+        )
+        base = core_select(*cols).join(art, art.c.id == fe.c.article_id, isouter=True)
+        # two index lookups, not one OR that reads every entry the feed ever had
+        queries = [base.where(fe.c.feed_id == feed_id, fe.c.gone_at.is_(None))]
+        queries += [
+            base.where(fe.c.feed_id == feed_id, fe.c.entry_key.in_(chunk))
+            for chunk in sql.chunks(list(keys))
+        ]
+        for q in queries:
+            out.update(
+                {
+                    k: KnownEntry(a, fp, gone is not None, pub or first, title)
+                    for k, a, fp, gone, first, pub, title in conn.execute(q)
+                }
             )
-            base = core_select(*cols).join(art, art.c.id == fe.c.article_id, isouter=True)
-            # two index lookups, not one OR that reads every entry the feed ever had
-            queries = [base.where(fe.c.feed_id == feed_id, fe.c.gone_at.is_(None))]
-            queries += [
-                base.where(fe.c.feed_id == feed_id, fe.c.entry_key.in_(chunk))
-                for chunk in sql.chunks(list(keys))
-            ]
-            for q in queries:
-                out.update(
-                    {
-                        k: KnownEntry(a, fp, gone is not None, pub or first)
-                        for k, a, fp, gone, first, pub in conn.execute(q)
-                    }
-                )
         return out
 
     def articles_by_key(self, keys: Sequence[str]) -> dict[str, int]:
         if not keys:
             return {}
-        with self.engine.connect() as conn:
+        with self.connect() as conn:
             return self._ids_for(conn, keys)
 
     def ingest(self, batch: IngestBatch, alerts_for: AlertFactory | None = None) -> list[int]:
@@ -93,20 +108,14 @@ class IngestWrites(StoreBase):
     ) -> list[list[int]]:
         """Several feeds' batches in one transaction (group commit): a commit, and the
         full-text index's segment flush with it, costs more than a feed's rows."""
-        try:
-            with self.engine.begin() as conn:
-                written = [self._ingest_one(conn, b, a) for b, a in batches]
-                # full-text rows last, in one statement: SQLite's FTS5 writes its pending
-                # terms out at the start of every later statement of the transaction
-                # (a savepoint), so per feed they cost a segment each, and slowed every
-                # other insert (23 µs per article, half of a cold poll's writes)
-                self._fts_rows(conn, [doc for _, docs in written for doc in docs], fresh=True)
-                return [ids for ids, _ in written]
-        except OperationalError as e:
-            raise StorageError(
-                f"database write failed: {e.orig}",
-                hint="is the database locked by another program?",
-            ) from e
+        with self.begin() as conn:
+            written = [self._ingest_one(conn, b, a) for b, a in batches]
+            # full-text rows last, in one statement: SQLite's FTS5 writes its pending
+            # terms out at the start of every later statement of the transaction
+            # (a savepoint), so per feed they cost a segment each, and slowed every
+            # other insert (23 µs per article, half of a cold poll's writes)
+            self._fts_rows(conn, [doc for _, docs in written for doc in docs], fresh=True)
+            return [ids for ids, _ in written]
 
     def _ingest_one(
         self, conn: Any, batch: IngestBatch, alerts_for: AlertFactory | None
@@ -114,7 +123,12 @@ class IngestWrites(StoreBase):
         """One feed's rows, but for its full-text documents, returned to be indexed last."""
         ids, fresh = self._insert_articles(conn, batch)
         self._link_entries(conn, batch, ids)
-        return ids, self._write_new(conn, batch, ids, fresh, alerts_for)
+        docs = self._write_new(conn, batch, ids, fresh, alerts_for)
+        if batch.recheck:
+            self._recheck_now(conn, batch.recheck, batch.now)
+        for r in batch.retractions:
+            self._retract(conn, r, batch.now)
+        return ids, docs
 
     def checkpoint(self) -> None:
         """Copy committed write-ahead-log pages into the SQLite database file, beside the
@@ -127,9 +141,9 @@ class IngestWrites(StoreBase):
         if not self.checkpoints:
             return
         try:
-            with self.engine.connect() as conn:
+            with self.connect() as conn:
                 conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-        except OperationalError as e:  # harmless: the next checkpoint copies these pages
+        except StorageError as e:  # harmless: the next checkpoint copies these pages
             log.debug("checkpoint skipped: %s", e)
 
     def _insert_articles(self, conn: Any, batch: IngestBatch) -> tuple[list[int], set[int]]:
@@ -190,7 +204,7 @@ class IngestWrites(StoreBase):
         out: dict[str, KnownEntry] = {}
         select_ = (
             "SELECT fe.entry_key, fe.article_id, fe.fingerprint, fe.gone_at, "
-            "coalesce(a.published, fe.first_seen_at) FROM feed_entry fe "
+            "coalesce(a.published, fe.first_seen_at), a.title FROM feed_entry fe "
             "LEFT OUTER JOIN article a ON a.id = fe.article_id WHERE fe.feed_id = ? "
         )
         # two index lookups (UNION ALL), not one OR that reads every entry the feed ever had
@@ -203,8 +217,8 @@ class IngestWrites(StoreBase):
             )
             out.update(
                 {
-                    k: KnownEntry(a, fp, gone is not None, sql.sqlite_when(when))
-                    for k, a, fp, gone, when in cur.fetchall()
+                    k: KnownEntry(a, fp, gone is not None, sql.sqlite_when(when), title)
+                    for k, a, fp, gone, when, title in cur.fetchall()
                 }
             )
         return out
@@ -319,92 +333,41 @@ class IngestWrites(StoreBase):
                     self._alert_rows(conn, aid, alerts_for(aid, d, batch.matches[i]))
         return [(aid, d.title, sql.fts_body(d.summary, d.text)) for _, aid, d in new]
 
-    def _alert_rows(self, conn: Any, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
-        """Outbox rows; a second alert for the same (event, channel) key is a no-op."""
-        rows = [
-            {
-                "alert_id": a.alert_id,
-                "channel": a.channel,
-                "event": a.event,
-                "topic": a.topic,
-                "article_id": aid,
-                "payload": a.payload,
-                "status": "pending",
-                "attempts": 0,
-                "created_at": sql.naive(a.created_at or a.not_before),
-                "not_before": sql.naive(a.not_before),
-                "next_attempt_at": sql.naive(a.not_before),
-            }
-            for a in alerts
-        ]
-        if rows:
-            conn.execute(self._insert(OutboxRow).on_conflict_do_nothing(), rows)
-
-    def _fts_rows(self, conn: Any, docs: Sequence[FtsDoc], *, fresh: bool = False) -> None:
-        """Keep the full-text index in step with the articles' current text (`fresh`:
-        articles created in this transaction, which have no row to replace yet)."""
-        params = [
-            {"id": aid, "title": sql.search_text(title), "body": sql.search_text(body)}
-            for aid, title, body in docs
-        ]
-        if not params:
-            return
-        if self.dialect == "sqlite":
-            if not fresh:
-                conn.execute(
-                    text("DELETE FROM article_fts WHERE rowid = :id"),
-                    [{"id": p["id"]} for p in params],
-                )
-            sql.cursor(conn).executemany(
-                "INSERT INTO article_fts(rowid, title, body) VALUES (?, ?, ?)",
-                [(p["id"], p["title"], p["body"]) for p in params],
-            )
-        else:
-            conn.execute(
-                text(
-                    "INSERT INTO article_fts(article_id, tsv) VALUES "
-                    "(:id, to_tsvector('simple', :title || ' ' || :body)) "
-                    "ON CONFLICT (article_id) DO UPDATE SET tsv = EXCLUDED.tsv"
-                ),
-                params,
-            )
-
-    # Session-based variants used by change monitoring (storage/checks.py).
-
-    def _index_fts(self, s: Session, aid: int, title: str | None, body: str | None) -> None:
-        self._fts_rows(s.connection(), [(aid, title, body)])
-
-    def _add_matches(
-        self,
-        s: Session,
-        aid: int,
-        version: int,
-        matches: Sequence[MatchDraft],
-        now: datetime | None,
-    ) -> None:
-        for m in matches:
-            s.add(
-                MatchRow(
-                    article_id=aid,
-                    version=version,
-                    topic=m.topic,
-                    terms=list(m.terms),
-                    snippets=list(m.snippets),
-                    created_at=now,
-                )
-            )
-
-    def _add_alerts(self, s: Session, aid: int | None, alerts: Sequence[AlertDraft]) -> None:
-        self._alert_rows(s.connection(), aid, alerts)
-
-    def mark_changed_entries(self, feed_id: int, keys: Sequence[str], now: datetime) -> None:
+    def _recheck_now(self, conn: Any, ids: Sequence[int], now: datetime | None) -> None:
         """A feed item whose title/summary/content changed: re-check its page at once."""
-        with self.session() as s:
-            for chunk in sql.chunks(keys):
-                ids = select(FeedEntryRow.article_id).where(
-                    FeedEntryRow.feed_id == feed_id, col(FeedEntryRow.entry_key).in_(chunk)
-                )
-                s.exec(
-                    update(ArticleRow).where(col(ArticleRow.id).in_(ids)).values(next_check_at=now)
-                )
-            s.commit()
+        art = ArticleRow.__table__  # type: ignore[attr-defined]
+        for chunk in sql.chunks(list(ids)):
+            conn.execute(update(art).where(art.c.id.in_(chunk)).values(next_check_at=now))
+
+    def _retract(self, conn: Any, r: Retraction, now: datetime | None) -> None:
+        """Mark an article possibly retracted, with a change row the first time only."""
+        art = ArticleRow.__table__  # type: ignore[attr-defined]
+        row = conn.execute(
+            core_select(art.c.retracted, art.c.version_count).where(art.c.id == r.article_id)
+        ).first()
+        if row is None:
+            return
+        conn.execute(
+            update(art)
+            .where(art.c.id == r.article_id)
+            .values(
+                retracted=r.reason,
+                last_checked_at=now,
+                next_check_at=r.next_check_at,
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+        if row.retracted is None:
+            conn.execute(
+                ChangeRow.__table__.insert(),  # type: ignore[attr-defined]
+                {
+                    "article_id": r.article_id,
+                    "from_version": row.version_count,
+                    "to_version": row.version_count,
+                    "kind": "retraction",
+                    "summary": r.summary,
+                    "topics": {},
+                    "created_at": now,
+                },
+            )

@@ -11,50 +11,45 @@ import threading
 import uuid
 import weakref
 from datetime import UTC, datetime
-from typing import Protocol
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from aggregator.exceptions import StorageError
+from aggregator.exceptions import SchemaError, StorageError
+from aggregator.storage.base import StoreBase
 from aggregator.storage.models import InstallationRow
-
-
-class HasEngine(Protocol):
-    @property
-    def engine(self) -> Engine: ...
-
 
 _known: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
-def installation_id(store: HasEngine) -> str:
-    """This database's id (32 hex digits), stable for its lifetime."""
-    engine = store.engine
-    with _lock:
-        known = _known.get(engine)
-        if known is None:
-            known = _known[engine] = _read_or_make(engine)
-        return known
+class InstallationQueries(StoreBase):
+    """The installation row (part of :class:`~aggregator.storage.store.Store`)."""
 
+    def installation_id(self) -> str:
+        """This database's id (32 hex digits), stable for its lifetime."""
+        with _lock:
+            known = _known.get(self.engine)
+            if known is None:
+                known = _known[self.engine] = self._read_or_make_installation()
+            return known
 
-def _read_or_make(engine: Engine) -> str:
-    """Migration 0004 makes the row; a database whose row was deleted gets a new one."""
-    try:
-        with Session(engine) as s:
-            row = s.exec(select(InstallationRow).order_by(col(InstallationRow.created_at))).first()
-            if row is not None:
-                return row.id
-            made = InstallationRow(
-                id=uuid.uuid4().hex, created_at=datetime.now(UTC).replace(tzinfo=None)
-            )
-            s.add(made)
-            s.commit()
-            return made.id
-    except SQLAlchemyError as e:
-        raise StorageError(
-            f"cannot read the installation id: {e}",
-            hint="run `aggregator db upgrade` (the database predates migration 0004)",
-        ) from e
+    def _read_or_make_installation(self) -> str:
+        """Migration 0004 makes the row; a database whose row was deleted gets a new one."""
+        try:
+            with self.session() as s:
+                q = select(InstallationRow).order_by(col(InstallationRow.created_at))
+                row = s.exec(q).first()
+                if row is not None:
+                    return row.id
+                made = InstallationRow(
+                    id=uuid.uuid4().hex, created_at=datetime.now(UTC).replace(tzinfo=None)
+                )
+                s.add(made)
+                s.commit()
+                return made.id
+        except StorageError as e:
+            raise SchemaError(
+                f"cannot read the installation id: {e}",
+                hint="run `aggregator db upgrade` (the database predates migration 0004)",
+            ) from e

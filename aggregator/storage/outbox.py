@@ -1,4 +1,9 @@
-"""The outbox on the real database: the dispatcher's OutboxStore.
+"""The outbox table's queries (``OutboxQueries``, part of the Store): what the
+dispatcher's OutboxStore needs, plus replay for the CLI.
+
+Claims come back as :class:`OutboxClaim` records whose payload is still the
+stored JSON: decoding it into an alert event is the alerts package's business
+(``alerts.dispatch.StoreOutbox``), so storage imports nothing above it.
 
 Rows are claimed with a lease (SELECT … FOR UPDATE SKIP LOCKED on
 PostgreSQL), and marked sent only after the receiver accepted: a crash in
@@ -10,34 +15,29 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
 from aggregator.exceptions import NotFoundError
+from aggregator.storage.base import StoreBase
 from aggregator.storage.models import OutboxRow
+from aggregator.storage.records import OutboxClaim
 from aggregator.storage.sql import chunks as _chunks
-from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
-
-if TYPE_CHECKING:
-    from aggregator.alerts.dispatch import OutboxItem
 
 RETRYABLE = ("pending", "failed")
 
 
-class DbOutbox:
-    """OutboxStore over one Store (SQLite or PostgreSQL)."""
+class OutboxQueries(StoreBase):
+    """The outbox on the real database (SQLite or PostgreSQL)."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    def claim_due(
+    def claim_due_alerts(
         self, now: datetime, *, limit: int, worker: str, lease: timedelta
-    ) -> list[OutboxItem]:
-
-        with self.store.session() as s:
+    ) -> list[OutboxClaim]:
+        """Pending rows with not_before <= now and no live lease, leased to `worker`."""
+        with self.session() as s:
             q = (
                 select(OutboxRow)
                 .where(col(OutboxRow.status).in_(RETRYABLE), col(OutboxRow.next_attempt_at) <= now)
@@ -45,7 +45,7 @@ class DbOutbox:
                 .order_by(col(OutboxRow.id))
                 .limit(limit)
             )
-            if self.store.dialect == "postgresql":
+            if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.exec(q))
             for r in rows:
@@ -53,17 +53,17 @@ class DbOutbox:
                 r.first_attempt_at = r.first_attempt_at or now
                 s.add(r)
             s.commit()
-            return [_item(r) for r in rows]
+            return [_claim(r) for r in rows]
 
-    def _set(self, ids: Sequence[int], **values: Any) -> None:
-        with self.store.session() as s:
+    def _set_outbox(self, ids: Sequence[int], **values: Any) -> None:
+        with self.session() as s:
             for chunk in _chunks(list(ids)):
                 s.exec(update(OutboxRow).where(col(OutboxRow.id).in_(chunk)).values(**values))
             s.commit()
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
         pause_point("before-mark-sent")
-        self._set(
+        self._set_outbox(
             ids,
             status="sent",
             sent_at=now,
@@ -74,7 +74,7 @@ class DbOutbox:
         )
 
     def mark_retry(self, ids: Sequence[int], next_at: datetime, error: str, now: datetime) -> None:
-        self._set(
+        self._set_outbox(
             ids,
             status="failed",
             next_attempt_at=next_at,
@@ -86,7 +86,7 @@ class DbOutbox:
         )
 
     def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
-        self._set(
+        self._set_outbox(
             ids,
             status="dead",
             last_error=error,
@@ -97,9 +97,9 @@ class DbOutbox:
 
     # -------------------------------------------------------------- CLI support
 
-    def retry(self, ids: Sequence[int] | None, now: datetime) -> int:
+    def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
         """Replay alerts (by id, or every dead one): pending again, a fresh retry window."""
-        with self.store.session() as s:
+        with self.session() as s:
             q = select(OutboxRow)
             q = (
                 q.where(col(OutboxRow.id).in_(list(ids)))
@@ -121,9 +121,9 @@ class DbOutbox:
             s.commit()
             return len(rows)
 
-    def oldest_pending(self) -> datetime | None:
+    def oldest_queued_alert(self) -> datetime | None:
         """Creation time of the oldest undelivered alert (for /readyz)."""
-        with self.store.session() as s:
+        with self.session() as s:
             q = (
                 select(OutboxRow.created_at)
                 .where(col(OutboxRow.status).in_(RETRYABLE))
@@ -132,18 +132,15 @@ class DbOutbox:
             )
             return s.exec(q).first()
 
-    def counts(self) -> dict[str, int]:
+    def outbox_counts(self) -> dict[str, int]:
         from sqlalchemy import func
 
-        with self.store.session() as s:
+        with self.session() as s:
             q = select(OutboxRow.status, func.count()).group_by(OutboxRow.status)
             return {status: n for status, n in s.exec(q)}
 
 
-def _item(r: OutboxRow) -> OutboxItem:
-    """A claimed row as the dispatcher sees it; the store always sets these columns."""
-    from aggregator.alerts.dispatch import OutboxItem
-    from aggregator.alerts.plan import decode_event
-
+def _claim(r: OutboxRow) -> OutboxClaim:
+    """A claimed row as a record; the store always sets these columns."""
     assert r.id is not None and r.created_at is not None and r.not_before is not None
-    return OutboxItem(r.id, decode_event(r.payload), r.attempts, r.created_at, r.not_before)
+    return OutboxClaim(r.id, dict(r.payload), r.attempts, r.created_at, r.not_before)

@@ -36,11 +36,71 @@ class FeedState:
 
 
 @dataclass(frozen=True)
+class FeedMeta:
+    """What a feed document said about itself, written whenever one was parsed."""
+
+    title: str | None
+    ttl_minutes: int | None
+    identity_rule: str | None
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """One poll's write to its feed's fetch state, as the pipeline decided it (the
+    role of reader's FeedUpdateIntent). Storage maps it to columns.
+
+    A success (`ok`) clears the error fields and writes the validators; a failure
+    keeps them. The optional fields below the line are written only when set.
+    """
+
+    feed_id: int
+    polled_at: datetime
+    next_due_at: datetime
+    status: int | None
+    ok: bool = True
+    error: str | None = None
+    error_kind: str | None = None
+    error_count: int = 0
+    failing_since: datetime | None = None
+    health: str | None = None
+    etag: str | None = None  # a success's validators (kept from before when not sent)
+    last_modified: str | None = None
+    max_age_s: float | None = None
+    # ---- written only when set
+    body_hash: str | None = None  # the body was read (not a 304)
+    meta: FeedMeta | None = None  # the body parsed as a feed
+    permanent_redirect: str | None = None
+    last_new_at: datetime | None = None  # this poll found new items
+    avg_new_interval_s: float | None = None
+    retry_after_until: datetime | None = None
+    disabled_reason: str | None = None
+
+
+@dataclass(frozen=True)
 class KnownEntry:
     article_id: int
     fingerprint: str | None
     gone: bool = False  # no longer listed by its feed
     when: datetime | None = None  # the article's publication date, else first seen
+    title: str | None = None  # the article's title (for a retraction's summary)
+
+
+@dataclass(frozen=True)
+class PollReads:
+    """All one poll reads before deciding (``Store.poll_reads``)."""
+
+    entries: dict[str, KnownEntry]  # entry key → what the feed listed under it before
+    articles: dict[str, int]  # article key → id, for entries new to this feed
+
+
+@dataclass(frozen=True)
+class Retraction:
+    """An article possibly pulled: marked once, with a change row, re-checked at once."""
+
+    article_id: int
+    reason: str
+    next_check_at: datetime | None
+    summary: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -63,6 +123,17 @@ class AlertDraft:
     payload: dict[str, Any]
     not_before: datetime
     created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class OutboxClaim:
+    """An outbox row leased for delivery; `payload` is the stored JSON event."""
+
+    id: int
+    payload: dict[str, Any]
+    attempts: int
+    created_at: datetime
+    not_before: datetime
 
 
 @dataclass(frozen=True)
@@ -105,7 +176,8 @@ class EntryLink:
 
 @dataclass(frozen=True)
 class IngestBatch:
-    """Everything one feed poll writes, in one transaction."""
+    """Everything one feed poll writes, in one transaction (its write intent, with the
+    FeedUpdate that follows in the cycle's batch of fetch states)."""
 
     feed_id: int
     drafts: tuple[ArticleDraft, ...] = ()
@@ -115,6 +187,8 @@ class IngestBatch:
     gone_keys: tuple[str, ...] = ()  # no longer listed: gone_at is set
     matches: dict[int, tuple[MatchDraft, ...]] = field(default_factory=dict)  # draft index →
     now: datetime | None = None
+    recheck: tuple[int, ...] = ()  # articles whose feed item changed: re-check them now
+    retractions: tuple[Retraction, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ import pytest
 
 from aggregator import make_aggregator
 from aggregator.alerts.plan import match_alert_id, stable_alert_id
-from aggregator.storage.installation import installation_id
 from aggregator.storage.store import Store
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
@@ -92,10 +91,10 @@ def test_a_rebuilt_database_never_reuses_an_alert_id_for_another_story(
 
 def test_the_installation_id_is_made_with_the_database_and_kept(db_url: str) -> None:
     store = Store.open(db_url)
-    made = installation_id(store)
+    made = store.installation_id()
     store.close()
     again = Store.open(db_url)  # a new engine reads it back, it is not made again
-    assert installation_id(again) == made and len(made) == 32
+    assert again.installation_id() == made and len(made) == 32
     again.close()
 
 

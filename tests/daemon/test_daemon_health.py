@@ -16,7 +16,6 @@ from aggregator.config.models import parse_config
 from aggregator.core import make_aggregator
 from aggregator.daemon import health
 from aggregator.daemon.runner import Daemon, Options
-from aggregator.storage.daemon_queries import insert_outbox
 from aggregator.storage.models import OutboxRow
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
@@ -133,12 +132,12 @@ def test_outbox_insert_is_idempotent(db_url: str) -> None:
     [p] = health.feed_problems(state(health="html"), T0, T)
     store = Store.open(db_url)
     try:
-        assert insert_outbox(store, health.source_alerts(cfg, [p], T0, installation=INSTALL)) == 2
+        assert store.insert_outbox(health.source_alerts(cfg, [p], T0, installation=INSTALL)) == 2
         assert (
-            insert_outbox(store, health.source_alerts(cfg, [p], T0 + H, installation=INSTALL)) == 0
+            store.insert_outbox(health.source_alerts(cfg, [p], T0 + H, installation=INSTALL)) == 0
         )
         assert (
-            insert_outbox(store, health.source_alerts(cfg, [p], T0 + 25 * H, installation=INSTALL))
+            store.insert_outbox(health.source_alerts(cfg, [p], T0 + 25 * H, installation=INSTALL))
             == 2
         )
         with store.session() as s:

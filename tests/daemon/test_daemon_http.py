@@ -18,7 +18,6 @@ from aggregator.core import make_aggregator
 from aggregator.daemon.background import BackgroundDaemon
 from aggregator.daemon.httpd import Readiness
 from aggregator.daemon.runner import Options
-from aggregator.storage.daemon_queries import insert_outbox, oldest_pending_alert
 from aggregator.storage.records import AlertDraft
 from aggregator.storage.store import Store
 from tests.conftest import postgres_url
@@ -168,9 +167,8 @@ def draft(alert_id: str, not_before: datetime) -> AlertDraft:
 def test_oldest_pending_alert_ignores_held_and_delivered_ones(db_url: str) -> None:
     store = Store.open(db_url)
     try:
-        assert oldest_pending_alert(store, T0) is None
-        insert_outbox(
-            store,
+        assert store.oldest_pending_alert(T0) is None
+        store.insert_outbox(
             [
                 draft("held", T0 + timedelta(hours=1)),  # digest window
                 draft("late", T0 - timedelta(minutes=40)),
@@ -185,7 +183,7 @@ def test_oldest_pending_alert_ignores_held_and_delivered_ones(db_url: str) -> No
 
             s.exec(update(OutboxRow).where(col(OutboxRow.alert_id) == "sent").values(status="sent"))
             s.commit()
-        assert oldest_pending_alert(store, T0) == T0 - timedelta(minutes=40)
+        assert store.oldest_pending_alert(T0) == T0 - timedelta(minutes=40)
     finally:
         store.close()
 

@@ -10,7 +10,6 @@ import pytest
 
 from aggregator import make_aggregator
 from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
-from aggregator.storage import checks
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -310,9 +309,7 @@ def test_schedule_stops_after_thirty_days(
         aid = agg.articles()[0].id
         from aggregator.monitor.recheck import next_check
 
-        [target] = checks.claim_due_checks(
-            agg.store, T0, worker="t", ids=[aid], limit=1, lease_until=T0
-        )
+        [target] = agg.store.claim_due_checks(T0, worker="t", ids=[aid], limit=1, lease_until=T0)
     assert next_check(agg.config, target, T0 + timedelta(days=31)) is None
     assert next_check(agg.config, target, T0 + timedelta(days=2)) == T0 + timedelta(days=2, hours=3)
 
@@ -344,12 +341,11 @@ def test_feed_item_change_triggers_recheck_and_vanished_item_is_flagged(
         _three_item_feed(http_server, (1, 2, 3), desc="(updated)")
         [r] = agg.poll()
         assert r.updated == 3
-        [target] = checks.claim_due_checks(
-            agg.store, clock.now, worker="t", limit=10, lease_until=clock.now, ids=[ids["Story 2"]]
+        [target] = agg.store.claim_due_checks(
+            clock.now, worker="t", limit=10, lease_until=clock.now, ids=[ids["Story 2"]]
         )
         assert target.id == ids["Story 2"]
-        due = checks.claim_due_checks(
-            agg.store,
+        due = agg.store.claim_due_checks(
             clock.now,
             worker="t2",
             limit=10,
@@ -383,8 +379,5 @@ def test_monitor_false_switches_rechecks_off_for_a_feed(
         agg.poll()
         clock.now += timedelta(days=1)
         assert (
-            checks.claim_due_checks(
-                agg.store, clock.now, worker="t", limit=10, lease_until=clock.now
-            )
-            == []
+            agg.store.claim_due_checks(clock.now, worker="t", limit=10, lease_until=clock.now) == []
         )

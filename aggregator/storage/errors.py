@@ -1,0 +1,87 @@
+"""The one translation of database errors into :class:`StorageError` subclasses.
+
+SQLAlchemy wraps driver errors in its own classes, but the SQLite hot paths go
+straight through the driver cursor (``storage.sql.cursor``), so sqlite3's and
+psycopg's own errors arrive here too. Every session, connection and transaction
+the Store opens goes through :func:`translated`; nothing above storage catches a
+database library's exception.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+
+from sqlalchemy import exc as sa_exc
+
+from aggregator.exceptions import (
+    DatabaseBusyError,
+    DatabaseUnavailableError,
+    IntegrityViolationError,
+    SchemaError,
+    StorageError,
+)
+
+try:  # psycopg is an optional dependency (PostgreSQL only)
+    import psycopg
+
+    _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
+except ImportError:  # pragma: no cover - installed with the package
+    _DRIVER_ERRORS = (sqlite3.Error,)
+
+#: What counts as a database error: SQLAlchemy's, and the drivers' own.
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, *_DRIVER_ERRORS)
+
+#: Substrings of driver messages that mean "try again shortly", per backend.
+_BUSY = ("database is locked", "database table is locked", "could not serialize", "deadlock")
+_NO_SCHEMA = ("no such table", "no such column")
+_UNREACHABLE = ("unable to open", "connection refused", "could not connect", "connection failed")
+
+
+@contextlib.contextmanager
+def translated(where: str) -> Iterator[None]:
+    """Re-raise any database error inside the block as a StorageError subclass;
+    `where` names the database (its redacted URL) for the hint."""
+    try:
+        yield
+    except StorageError:
+        raise
+    except DATABASE_ERRORS as e:
+        raise storage_error(e, where) from e
+
+
+def storage_error(e: BaseException, where: str) -> StorageError:
+    """The StorageError subclass, message and fix-it hint for one database error."""
+    orig = getattr(e, "orig", None) or e
+    detail = str(orig).strip().splitlines()[0] if str(orig).strip() else type(orig).__name__
+    text = detail.lower()
+    if any(s in text for s in _BUSY):
+        return DatabaseBusyError(
+            f"database busy: {detail}",
+            hint=f"another program holds a lock on {where}; it is retried, or stop that program",
+        )
+    if any(s in text for s in _NO_SCHEMA) or (
+        "does not exist" in text and ("relation" in text or "column" in text)
+    ):
+        return SchemaError(
+            f"database schema is missing or old: {detail}",
+            hint=f"run `aggregator db upgrade` against {where}",
+        )
+    if isinstance(e, (sa_exc.IntegrityError, sqlite3.IntegrityError)) or _is_pg_integrity(orig):
+        return IntegrityViolationError(
+            f"database constraint violated: {detail}",
+            hint="this is a bug or a concurrent writer; the write was rolled back",
+        )
+    if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)) or any(
+        s in text for s in _UNREACHABLE
+    ):
+        return DatabaseUnavailableError(
+            f"database unavailable: {detail}",
+            hint=f"check that {where} is reachable and writable (`database:` in feeds.yaml)",
+        )
+    return StorageError(f"database error: {detail}", hint=f"database: {where}")
+
+
+def _is_pg_integrity(e: BaseException) -> bool:
+    return type(e).__name__.endswith("Violation") or type(e).__name__ == "IntegrityError"
