@@ -472,7 +472,7 @@ class Aggregator:
 
     def alert_counts(self) -> dict[str, int]:
         """Alerts in the outbox per status (pending, failed, dead, sent)."""
-        return DbOutbox(self.store).counts()
+        return self.store.outbox_counts()
 
     def watch_states(self) -> dict[str, tuple[datetime | None, int, str | None]]:
         """Per watched page: last check, check errors in a row, retraction note."""
