@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -46,9 +46,16 @@ class OutboxStore(Protocol):
     """What the dispatcher needs from storage (the database implements it for real)."""
 
     def claim_due(
-        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        worker: str,
+        lease: timedelta,
+        ids: Collection[int] | None = None,
     ) -> list[OutboxItem]:
-        """Pending items with not_before <= now and no live lease, leased to `worker`."""
+        """Pending items with not_before <= now and no live lease, leased to `worker`
+        (only those of `ids` when given: `alerts retry ID` sends exactly those)."""
         ...
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
@@ -97,6 +104,7 @@ async def deliver_due(
     rng: random.Random,
     limit: int = 100,
     lease: timedelta = timedelta(minutes=5),
+    ids: Collection[int] | None = None,
 ) -> DispatchReport:
     """One dispatcher pass: send everything due, then record every outcome.
 
@@ -107,7 +115,7 @@ async def deliver_due(
     timeouts, claims by `limit`), or another worker may claim the same items.
     """
     report = DispatchReport()
-    items = store.claim_due(now, limit=limit, worker=worker, lease=lease)
+    items = store.claim_due(now, limit=limit, worker=worker, lease=lease, ids=ids)
     known = _drop_orphans(store, items, channels, configs, now, report)
     lanes: dict[str, list[Batch]] = {}
     for batch in plan(known, configs):

@@ -6,7 +6,7 @@ event is decoded here, in alerts, which owns its shape.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 
 from aggregator.alerts.dispatch import OutboxItem
@@ -21,9 +21,17 @@ class StoreOutbox:
         self.store = store
 
     def claim_due(
-        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        worker: str,
+        lease: timedelta,
+        ids: Collection[int] | None = None,
     ) -> list[OutboxItem]:
-        claims = self.store.claim_due_alerts(now, limit=limit, worker=worker, lease=lease)
+        claims = self.store.claim_due_alerts(
+            now, limit=limit, worker=worker, lease=lease, ids=ids
+        )
         return [
             OutboxItem(c.id, decode_event(c.payload), c.attempts, c.created_at, c.not_before)
             for c in claims

@@ -7,6 +7,7 @@ their message and a fix-it hint, never a traceback.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -243,10 +244,18 @@ def feeds_test(args: argparse.Namespace) -> int:
 
 @command("poll")
 def poll(args: argparse.Namespace) -> int:
+    from aggregator.cli.more import deliver_now, delivery_line
+
+    report = None
     with open_aggregator(args) as agg:
         feeds = agg.select_feeds(args.names)
+        before = _pending_ids(agg)
         with _progress(len(feeds)) as tick:
             results = agg.poll(args.names, progress=tick)
+        queued = sorted(_pending_ids(agg) - before)
+        if args.deliver and queued:
+            agg.retry_alerts(queued)  # due now: the poll is over, its copies are all queued
+            report = asyncio.run(deliver_now(agg, queued))
     for r in sorted(results, key=lambda r: r.feed):
         out(summary_line(r))
     failed = [r for r in results if r.error]
@@ -254,7 +263,19 @@ def poll(args: argparse.Namespace) -> int:
         f"{len(results)} feeds: {sum(r.new for r in results)} new, "
         f"{sum(r.updated for r in results)} updated, {len(failed)} failed"
     )
+    n = len(queued)
+    if report is not None:
+        out(f"{n} alert{'s' if n != 1 else ''} queued and delivered: {delivery_line(report)}")
+    elif queued:
+        out(
+            f"{n} alert{'s' if n != 1 else ''} queued; `aggregator run` delivers them "
+            "(or poll with --deliver)"
+        )
     return 1 if failed and len(failed) == len(results) else 0
+
+
+def _pending_ids(agg: Any) -> set[int]:
+    return {a.id for a in agg.alerts("pending", 1_000_000)}
 
 
 def summary_line(r: UpdateResult) -> str:
@@ -371,7 +392,12 @@ def build_parser() -> argparse.ArgumentParser:
     _feeds_parser(sub)
     _items_parser(sub)
     pp = sub.add_parser("poll", help="poll now (all enabled feeds, or those named)")
-    pp.add_argument("names", nargs="*")
+    pp.add_argument("names", nargs="*", metavar="NAME", help="feeds to poll (default: all enabled)")
+    pp.add_argument(
+        "--deliver",
+        action="store_true",
+        help="send the alerts this poll queued now, instead of leaving them to `aggregator run`",
+    )
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="apply migrations")
     d = sub.add_parser("demo", help="offline demo on the seed article")

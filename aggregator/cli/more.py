@@ -124,22 +124,32 @@ def alerts_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.dead:
         raise UsageError("name alert ids or pass --dead", hint="aggregator alerts retry 12 13")
     with open_aggregator(args, extract_workers=0) as agg:
-        n = agg.retry_alerts(args.ids or None)
-        report = asyncio.run(_deliver_now(agg))
-    out(
-        f"requeued {n} alert(s); delivered {report.sent}, retrying {report.retried}, "
-        f"dead {report.dead}"
-    )
+        ids = args.ids or [a.id for a in agg.alerts("dead", 100_000)]
+        n = agg.retry_alerts(ids, resend=args.resend)
+        report = asyncio.run(deliver_now(agg, ids))
+    out(f"retried {n} alert(s): {delivery_line(report)}")
     for e in report.errors:
         out(f"  {e}")
     return 0 if not report.dead else 1
 
 
-async def _deliver_now(agg: Any) -> Any:
+async def deliver_now(agg: Any, ids: list[int] | None = None) -> Any:
     import os
 
     async with agg.running() as st:
-        return await agg.deliver_due(st, worker=f"cli-{os.getpid()}")
+        return await agg.deliver_due(st, worker=f"cli-{os.getpid()}", ids=ids)
+
+
+def delivery_line(report: Any, pending: int | None = None) -> str:
+    """'2 sent, 1 failed (will be retried), 0 failed for good' — plain words, every count."""
+    parts = [
+        f"{report.sent} sent",
+        f"{report.retried} failed (will be retried)",
+        f"{report.dead} failed for good (dead)",
+    ]
+    if pending is not None:
+        parts.append(f"{pending} pending")
+    return ", ".join(parts)
 
 
 @command("alerts test")
@@ -288,7 +298,12 @@ def _alerts(sub: Any) -> None:
     ls.add_argument("--json", action="store_true")
     r = a.add_parser("retry", help="replay alerts (by id, or all dead ones)")
     r.add_argument("ids", nargs="*", type=int)
-    r.add_argument("--dead", action="store_true")
+    r.add_argument("--dead", action="store_true", help="every dead-lettered alert")
+    r.add_argument(
+        "--resend",
+        action="store_true",
+        help="also send again alerts that were already sent (same webhook-id / Message-ID)",
+    )
     a.add_parser("test", help="send a test message").add_argument("channel")
 
 

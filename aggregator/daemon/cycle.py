@@ -46,7 +46,10 @@ class CycleReport:
     polls: list[UpdateResult] = field(default_factory=list)
     rechecks: int = 0
     delivered: int = 0
-    delivery_failures: int = 0
+    delivery_failures: int = 0  # retried + dead
+    retrying: int = 0  # failed this time, will be retried
+    dead: int = 0  # failed for good (permanent error or retry window over)
+    pending: int | None = None  # still queued after the cycle (`run --once` reads it)
     source_alerts: int = 0
     adopted: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -55,10 +58,12 @@ class CycleReport:
     def summary(self) -> str:
         new = sum(r.new for r in self.polls)
         failed = sum(1 for r in self.polls if r.error)
+        pending = "" if self.pending is None else f", {self.pending} still queued"
         return (
             f"{len(self.polls)} feeds polled ({new} new articles, {failed} failed), "
-            f"{self.rechecks} re-checks, {self.delivered} alerts delivered"
-            f" ({self.delivery_failures} failed), {self.source_alerts} source alerts"
+            f"{self.rechecks} re-checks, alerts: {self.delivered} sent, "
+            f"{self.retrying} failed (will be retried), {self.dead} failed for good{pending}; "
+            f"{self.source_alerts} source alerts"
             + (f", {len(self.errors)} step errors" if self.errors else "")
         )
 
@@ -192,6 +197,8 @@ async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
         ctx.metrics.record_delivery(result)
         report.delivered += int(getattr(result, "sent", 0) or 0)
         report.delivery_failures += _done(result) - int(getattr(result, "sent", 0) or 0)
+        report.retrying += int(getattr(result, "retried", 0) or 0)
+        report.dead += int(getattr(result, "dead", 0) or 0)
         if _done(result) < ctx.batch:
             return
 

@@ -166,8 +166,20 @@ class Daemon:
             await self._shutdown(loop)
         if not task.cancelled():
             self.last_report = task.result()
+            self.last_report.pending = self._queued()
             self.options.announce(f"run --once: {self.last_report.summary()}")
         return 0
+
+    def _queued(self) -> int | None:
+        """Alerts still waiting (held for grouping or a digest, or for a retry)."""
+        counts = getattr(self.agg, "alert_counts", None)
+        if counts is None:
+            return None
+        try:
+            found = counts()
+        except AggregatorError:
+            return None
+        return int(found.get("pending", 0)) + int(found.get("failed", 0))
 
     async def _serve_forever(self) -> int:
         listen = self._web_listen()  # a desk open beyond loopback stops here, before anything

@@ -13,14 +13,14 @@ alert id (at-least-once, deduplicated by receivers on webhook-id/Message-ID).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import or_, update
 from sqlmodel import col, select
 
-from aggregator.exceptions import NotFoundError
+from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.storage.base import StoreBase
 from aggregator.storage.models import OutboxRow
 from aggregator.storage.records import OutboxClaim
@@ -34,9 +34,16 @@ class OutboxQueries(StoreBase):
     """The outbox on the real database (SQLite or PostgreSQL)."""
 
     def claim_due_alerts(
-        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        worker: str,
+        lease: timedelta,
+        ids: Collection[int] | None = None,
     ) -> list[OutboxClaim]:
-        """Pending rows with not_before <= now and no live lease, leased to `worker`."""
+        """Pending rows with not_before <= now and no live lease, leased to `worker`
+        (only those of `ids` when given: `alerts retry ID` sends exactly those)."""
         with self.session() as s:
             q = (
                 select(OutboxRow)
@@ -45,6 +52,8 @@ class OutboxQueries(StoreBase):
                 .order_by(col(OutboxRow.id))
                 .limit(limit)
             )
+            if ids is not None:
+                q = q.where(col(OutboxRow.id).in_(list(ids)))
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.exec(q))
@@ -97,8 +106,14 @@ class OutboxQueries(StoreBase):
 
     # -------------------------------------------------------------- CLI support
 
-    def retry_alerts(self, ids: Sequence[int] | None, now: datetime) -> int:
-        """Replay alerts (by id, or every dead one): pending again, a fresh retry window."""
+    def retry_alerts(
+        self, ids: Sequence[int] | None, now: datetime, *, resend: bool = False
+    ) -> int:
+        """Replay alerts (by id, or every dead one): pending again, a fresh retry window.
+
+        An alert already sent is replayed only with ``resend``: the receiver got it once,
+        and sending it again is a decision, not a retry.
+        """
         with self.session() as s:
             q = select(OutboxRow)
             q = (
@@ -112,6 +127,13 @@ class OutboxQueries(StoreBase):
                 raise NotFoundError(
                     f"no alert with id {', '.join(map(str, sorted(missing)))}",
                     hint="see `aggregator alerts list`",
+                )
+            sent = sorted(r.id for r in rows if r.status == "sent" and r.id is not None)
+            if sent and not resend:
+                raise UsageError(
+                    f"alert {', '.join(map(str, sent))} {'was' if len(sent) == 1 else 'were'} "
+                    "already sent",
+                    hint="pass --resend to send it again (same webhook-id / Message-ID)",
                 )
             for r in rows:
                 r.status, r.next_attempt_at, r.not_before = "pending", now, now

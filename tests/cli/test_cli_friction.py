@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from aggregator import make_aggregator
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
@@ -38,6 +40,7 @@ def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]
     )
 
 
+@pytest.mark.slow  # several fresh interpreters
 def test_atom_updated_only_is_the_published_date(
     http_server: LoopbackServer, tmp_path: Path
 ) -> None:
@@ -60,3 +63,79 @@ def test_atom_updated_only_is_the_published_date(
     assert [i["title"] for i in json.loads(since.stdout)] == ["Old story"]
     helptext = cli("items", "list", "--help").stdout
     assert "first seen" in helptext and "--published-since" in helptext
+
+
+CHIPS_FEED = """<rss version="2.0"><channel><title>Chips</title><link>{base}/</link>
+<item><title>New chip export rules</title><link>{base}/a.html</link><guid>a</guid>
+<description>Chips face new export rules.</description></item>
+<item><title>Chip makers react</title><link>{base}/b.html</link><guid>b</guid>
+<description>Makers of chips react to the rules.</description></item>
+</channel></rss>"""
+
+
+def _chips_config(server: LoopbackServer, tmp_path: Path, hook: str, window: str) -> Path:
+    server.route(
+        "/chips.xml", CHIPS_FEED.format(base=server.url("")), content_type="application/rss+xml"
+    )
+    return write_config(
+        tmp_path,
+        [{"name": "chips", "url": server.url("/chips.xml")}],
+        topics=[{"name": "chips", "query": "chip*"}],
+        alerts=[{"name": "hook", "kind": "webhook", "url": hook, "group_window": window}],
+        network={"allow_private": ["127.0.0.1/32"], "timeout": "5s"},
+    )
+
+
+@pytest.mark.slow  # several fresh interpreters
+def test_poll_says_alerts_are_queued_and_delivers_with_deliver(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    from tests.support.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(http_server)
+    cfg = _chips_config(http_server, tmp_path, receiver.url, "2m")
+    done = cli("--config", str(cfg), "poll")
+    assert done.returncode == 0, done.stderr
+    assert "2 alerts queued; `aggregator run` delivers them (or poll with --deliver)" in done.stdout
+    assert receiver.received == []
+    once = cli("--config", str(cfg), "run", "--once", "--http-port", "0")
+    assert once.returncode == 0, once.stderr
+    said = once.stdout + once.stderr
+    assert "alerts: 0 sent, 0 failed (will be retried), 0 failed for good, 2 still queued" in said
+
+    other = tmp_path / "deliver"
+    other.mkdir()
+    cfg2 = _chips_config(http_server, other, receiver.url, "2m")
+    done = cli("--config", str(cfg2), "poll", "--deliver")
+    assert done.returncode == 0, done.stderr
+    assert "2 alerts queued and delivered: 2 sent, 0 failed (will be retried)" in done.stdout
+    assert len(receiver.received) == 2
+
+
+@pytest.mark.slow  # several fresh interpreters
+def test_alerts_retry_sends_exactly_the_ids_named_and_asks_before_resending(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    from tests.support.receiver import WebhookReceiver
+
+    receiver = WebhookReceiver(http_server)
+    receiver.script(500, 500)
+    cfg = _chips_config(http_server, tmp_path, receiver.url, "0s")
+    assert cli("--config", str(cfg), "poll", "--deliver").returncode == 0
+    listed = json.loads(cli("--config", str(cfg), "alerts", "list", "--json").stdout)
+    assert sorted(a["status"] for a in listed) == ["failed", "failed"]
+    first, second = sorted(a["id"] for a in listed)
+    done = cli("--config", str(cfg), "alerts", "retry", str(first))
+    assert done.returncode == 0, done.stderr
+    assert "retried 1 alert(s): 1 sent" in done.stdout
+    status = {
+        a["id"]: a["status"]
+        for a in json.loads(cli("--config", str(cfg), "alerts", "list", "--json").stdout)
+    }
+    assert status == {first: "sent", second: "failed"}  # the other one was not touched
+    again = cli("--config", str(cfg), "alerts", "retry", str(first))
+    assert again.returncode == 2
+    assert "already sent" in again.stderr and "--resend" in again.stderr
+    resent = cli("--config", str(cfg), "alerts", "retry", str(first), "--resend")
+    assert resent.returncode == 0 and "1 sent" in resent.stdout
+    assert len(receiver.received) == 4  # 2 failures, the retry, the resend

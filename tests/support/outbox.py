@@ -7,7 +7,7 @@ worker so two workers cannot send the same row at once, and an expired lease
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -45,12 +45,19 @@ class MemoryOutbox:
         return row_id
 
     def claim_due(
-        self, now: datetime, *, limit: int, worker: str, lease: timedelta
+        self,
+        now: datetime,
+        *,
+        limit: int,
+        worker: str,
+        lease: timedelta,
+        ids: Collection[int] | None = None,
     ) -> list[OutboxItem]:
         due = [
             r
             for r in self.rows.values()
-            if r.status == "pending"
+            if (ids is None or r.item.id in ids)
+            and r.status == "pending"
             and r.item.not_before <= now
             and (r.lease_until is None or r.lease_until <= now)
         ]
