@@ -238,8 +238,16 @@ class Aggregator:
         """Per site, the lines that recur across its recent articles (promo blocks)."""
         return {s: learn_boilerplate(self.store.site_texts(s)) for s in sites}
 
-    async def deliver_due(self, st: Stages, *, worker: str, limit: int = 100) -> DispatchReport:
-        """Send the alerts that are due; mark each only after its receiver accepted."""
+    async def deliver_due(
+        self,
+        st: Stages,
+        *,
+        worker: str,
+        limit: int = 100,
+        ids: Sequence[int] | None = None,
+    ) -> DispatchReport:
+        """Send the alerts that are due (only `ids` when given); mark each only after its
+        receiver accepted."""
         pause_point("before-send")
         configs = {c.name: c for c in channels(self.config)}
         chans = {
@@ -260,6 +268,7 @@ class Aggregator:
             rng=random.Random(),
             limit=limit,
             lease=self.config.daemon.lease,
+            ids=ids,
         )
 
     async def test_channel(self, name: str) -> str:
@@ -292,8 +301,9 @@ class Aggregator:
     def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:
         return self.store.list_alerts(status, limit)
 
-    def retry_alerts(self, ids: Sequence[int] | None) -> int:
-        return self.store.retry_alerts(ids, self.clock())
+    def retry_alerts(self, ids: Sequence[int] | None, *, resend: bool = False) -> int:
+        """Make alerts due again (by id, or every dead one); a sent one only with `resend`."""
+        return self.store.retry_alerts(ids, self.clock(), resend=resend)
 
     def changes(
         self,

@@ -29,9 +29,7 @@ class StoreOutbox:
         lease: timedelta,
         ids: Collection[int] | None = None,
     ) -> list[OutboxItem]:
-        claims = self.store.claim_due_alerts(
-            now, limit=limit, worker=worker, lease=lease, ids=ids
-        )
+        claims = self.store.claim_due_alerts(now, limit=limit, worker=worker, lease=lease, ids=ids)
         return [
             OutboxItem(c.id, decode_event(c.payload), c.attempts, c.created_at, c.not_before)
             for c in claims
