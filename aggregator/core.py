@@ -21,7 +21,7 @@ from aggregator import desk
 from aggregator.alerts import dispatch
 from aggregator.alerts.dispatch import DispatchReport
 from aggregator.alerts.outbox import StoreOutbox
-from aggregator.alerts.plan import channels, stable_alert_id
+from aggregator.alerts.plan import stable_alert_id
 from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
@@ -249,7 +249,7 @@ class Aggregator:
         """Send the alerts that are due (only `ids` when given); mark each only after its
         receiver accepted."""
         pause_point("before-send")
-        configs = {c.name: c for c in channels(self.config)}
+        configs = {c.name: c for c in self.config.alerts}
         chans = {
             n: build_channel(
                 c,
@@ -273,7 +273,7 @@ class Aggregator:
 
     async def test_channel(self, name: str) -> str:
         """Send a test message through one channel; returns what the receiver answered."""
-        configs = {c.name: c for c in channels(self.config)}
+        configs = {c.name: c for c in self.config.alerts}
         if name not in configs:
             raise NotFoundError(
                 f"no alert channel named {name!r}",

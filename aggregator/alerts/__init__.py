@@ -8,16 +8,7 @@ from __future__ import annotations
 
 from aggregator.alerts.dispatch import DispatchReport, OutboxItem, OutboxStore, deliver_due
 from aggregator.alerts.policy import is_dead, next_attempt
-from aggregator.alerts.registry import (
-    CHANNEL_KINDS,
-    AppriseChannelConfig,
-    Channel,
-    ChannelConfig,
-    EmailChannelConfig,
-    WebhookChannelConfig,
-    build_channel,
-    parse_channel,
-)
+from aggregator.alerts.registry import CHANNEL_KINDS, Channel, build_channel
 from aggregator.alerts.types import (
     AlertArticle,
     AlertChange,
@@ -27,6 +18,13 @@ from aggregator.alerts.types import (
     SourceHealth,
     SourceRef,
     message_id,
+)
+from aggregator.config.alerts import (
+    AppriseChannelConfig,
+    ChannelConfig,
+    EmailChannelConfig,
+    WebhookChannelConfig,
+    parse_channel,
 )
 
 __all__ = [

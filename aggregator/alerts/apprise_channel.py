@@ -19,7 +19,6 @@ from urllib.parse import quote
 import apprise
 
 from aggregator.alerts.apprise_guard import SendGuard, goes_through_requests, guarded
-from aggregator.alerts.registry import AppriseChannelConfig
 from aggregator.alerts.render import (
     by_topic,
     headline,
@@ -32,6 +31,7 @@ from aggregator.alerts.render import (
     subject,
 )
 from aggregator.alerts.types import AlertEvent, Delivery
+from aggregator.config.alerts import AppriseChannelConfig
 from aggregator.exceptions import ConfigError, DeliveryError
 
 MAX_TITLE = 250

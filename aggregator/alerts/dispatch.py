@@ -18,8 +18,9 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from aggregator.alerts.policy import is_dead, next_attempt
-from aggregator.alerts.registry import Channel, ChannelConfig
+from aggregator.alerts.registry import Channel
 from aggregator.alerts.types import AlertEvent, Delivery, SourceRef
+from aggregator.config.alerts import ChannelConfig
 from aggregator.config.durations import format_duration
 from aggregator.exceptions import DeliveryError
 

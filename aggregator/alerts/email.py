@@ -26,7 +26,6 @@ from email.utils import format_datetime
 from html import escape
 from typing import Self
 
-from aggregator.alerts.registry import EmailChannelConfig
 from aggregator.alerts.render import (
     Markup,
     Templates,
@@ -53,6 +52,7 @@ from aggregator.alerts.types import (
     batch_id,
     message_id,
 )
+from aggregator.config.alerts import EmailChannelConfig
 from aggregator.exceptions import ConfigError, DeliveryError
 
 _BLANK_RUNS = re.compile(r"\n{3,}")

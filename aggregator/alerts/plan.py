@@ -9,12 +9,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Sequence
-from datetime import datetime, timedelta
-from functools import lru_cache
+from datetime import datetime
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints
 
 from aggregator.alerts.types import AlertArticle, AlertEvent
+from aggregator.config.alerts import ChannelConfig, EventKind
 from aggregator.config.models import Config
 from aggregator.storage.records import AlertDraft, ArticleDraft, MatchDraft
 from aggregator.types import Snippet
@@ -56,39 +56,13 @@ def desk_url(config: Config, article_id: int) -> str | None:
     return f"{str(base).rstrip('/')}/items/{article_id}"
 
 
-@lru_cache(maxsize=16)
-def _channels_cached(key: int, raw: tuple[Any, ...]) -> tuple[Any, ...]:
-    from aggregator.alerts.registry import parse_channel
-
-    return tuple(parse_channel(r) for r in raw)
+def subscribed(channel: ChannelConfig, event: EventKind, topic: str | None) -> bool:
+    return channel.wants(event, topic)
 
 
-def channels(config: Config) -> tuple[Any, ...]:
-    """Validated channel configs (parsed once per config object)."""
-    return _channels_cached(id(config), tuple(_freeze(a) for a in config.alerts))
-
-
-def _freeze(v: Any) -> Any:
-    if isinstance(v, dict):
-        return _FrozenDict(v)
-    return v
-
-
-class _FrozenDict(dict):  # type: ignore[type-arg]
-    """A hashable dict for the lru_cache key (configs are immutable once loaded)."""
-
-    def __hash__(self) -> int:  # type: ignore[override]
-        return hash(repr(sorted(self.items(), key=lambda kv: kv[0])))
-
-
-def subscribed(channel: Any, event: str, topic: str | None) -> bool:
-    return bool(channel.wants(event, topic))
-
-
-def hold_until(channel: Any, now: datetime) -> datetime:
+def hold_until(channel: ChannelConfig, now: datetime) -> datetime:
     """Delay for wire-copy grouping or the digest window before a row is due."""
-    hold: timedelta = channel.hold()
-    return now + hold
+    return now + channel.hold()
 
 
 def plan_match_alerts(
@@ -107,7 +81,7 @@ def plan_match_alerts(
     ingest) falls back to the article id.
     """
     out = []
-    for ch in channels(config):
+    for ch in config.alerts:
         m = next((m for m in matches if subscribed(ch, "match", m.topic)), None)
         if m is None:
             continue

@@ -1,233 +1,34 @@
-"""Alert channel configuration and the registry that turns it into channels.
+"""The registry that turns typed channel configs into channels.
 
-``CHANNEL_KINDS`` is a plain dict keyed by ``kind``: adding a channel type
-means adding one entry, nothing is discovered implicitly. The factories import
-their channel module lazily, so validating feeds.yaml does not pay for
+``CHANNEL_KINDS`` is a plain dict keyed by ``kind``: adding a channel type means
+adding its model to ``config.alerts`` and one entry here; nothing is discovered
+implicitly. The configs were parsed once, with feeds.yaml (``config.alerts``); the
+builders import their channel module lazily, so importing the facade does not pay for
 importing Apprise and its hundred plugins.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import ssl
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from email.errors import HeaderParseError
-from email.headerregistry import Address
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
-from urllib.parse import urlsplit
+from datetime import datetime
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-
-from aggregator.alerts.types import AlertChange, AlertEvent, Delivery, EventKind
-from aggregator.config.durations import parse_duration
+from aggregator.alerts.types import AlertEvent, Delivery
+from aggregator.config.alerts import (
+    AppriseChannelConfig,
+    ChannelConfig,
+    EmailChannelConfig,
+    WebhookChannelConfig,
+)
 
 if TYPE_CHECKING:
     from aggregator.alerts.webhook import Poster
 
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
-_RESERVED_HEADERS = {
-    "webhook-id",
-    "webhook-timestamp",
-    "webhook-signature",
-    "content-type",
-    "content-length",
-    "host",
-    "transfer-encoding",
-    "connection",
-}
+__all__ = ["CHANNEL_KINDS", "BuildContext", "Channel", "ChannelKind", "build_channel"]
 
-
-def _duration(value: Any) -> timedelta:
-    """Pydantic pre-validator: '15m', 900 or a timedelta."""
-    return value if isinstance(value, timedelta) else parse_duration(value)
-
-
-def _address(value: str) -> str:
-    """A bare addr-spec (desk@example.org); anything a header could be split on is refused."""
-    try:
-        parsed = Address(addr_spec=value)
-    except (ValueError, IndexError, HeaderParseError) as e:
-        raise ValueError(f"{value!r} is not an email address (write e.g. desk@example.org)") from e
-    if not parsed.username or "." not in parsed.domain and parsed.domain != "localhost":
-        raise ValueError(f"{value!r} is not an email address (write e.g. desk@example.org)")
-    return parsed.addr_spec
-
-
-def _optional_duration(value: Any) -> timedelta | None:
-    return None if value is None else _duration(value)
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-
-class ChangeThreshold(_Model):
-    """Which edits deserve a change alert; any enabled criterion is enough."""
-
-    headline: bool = True
-    min_words: int = Field(default=50, ge=0)
-    topic_change: bool = True
-    correction: bool = True
-
-    def passes(self, change: AlertChange) -> bool:
-        """True if this edit is worth telling the channel about."""
-        return any(
-            (
-                self.headline and change.headline_changed,
-                self.topic_change and change.topic_change in ("introduced", "removed"),
-                self.correction and change.correction is not None,
-                change.words_added + change.words_removed >= max(self.min_words, 1),
-            )
-        )
-
-
-class ChannelConfig(_Model):
-    """Keys every alert channel has, whatever its kind."""
-
-    name: str = Field(pattern=NAME_PATTERN, max_length=64)
-    kind: str
-    topics: list[str] = []
-    events: list[Literal["match", "change", "source"]] = ["match"]
-    digest: timedelta | None = None
-    group_window: timedelta = timedelta(minutes=2)
-    retry_window: timedelta = timedelta(hours=24)
-    change_threshold: ChangeThreshold | None = None
-
-    _durations = field_validator("digest", "group_window", "retry_window", mode="before")(
-        _optional_duration
-    )
-
-    def wants(self, event: EventKind, topic: str | None) -> bool:
-        """Whether an event of this kind about `topic` goes to this channel (tests always do)."""
-        if event == "test":
-            return True
-        if event not in self.events:
-            return False
-        return not self.topics or topic is None or topic in self.topics
-
-    def hold(self) -> timedelta:
-        """How long the outbox keeps a new item back: the digest window or the group window."""
-        return self.digest if self.digest is not None else self.group_window
-
-
-class SmtpConfig(_Model):
-    host: str = Field(min_length=1)
-    port: int = Field(default=587, ge=1, le=65535)
-    security: Literal["none", "starttls", "tls"] = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    timeout: timedelta = timedelta(seconds=30)
-
-    _timeout = field_validator("timeout", mode="before")(_duration)
-
-    @model_validator(mode="before")
-    @classmethod
-    def _implicit_tls_port(cls, data: Any) -> Any:
-        """security: tls without a port means 465, the implicit-TLS submission port."""
-        if isinstance(data, Mapping) and data.get("security") == "tls" and "port" not in data:
-            return {**data, "port": 465}
-        return data
-
-    @model_validator(mode="after")
-    def _no_cleartext_login(self) -> SmtpConfig:
-        if self.security == "none" and (self.username or self.password):
-            raise ValueError(
-                "refusing to send a password over an unencrypted connection; "
-                "use security: starttls or tls"
-            )
-        if (self.username is None) != (self.password is None):
-            raise ValueError("give both username and password, or neither")
-        return self
-
-
-class EmailChannelConfig(ChannelConfig):
-    kind: Literal["email"] = "email"
-    to: list[str] = Field(min_length=1)
-    from_: str = Field(alias="from")
-    smtp: SmtpConfig
-    templates: Path | None = None
-
-    @field_validator("to")
-    @classmethod
-    def _recipients(cls, v: list[str]) -> list[str]:
-        return [_address(a) for a in v]
-
-    @field_validator("from_")
-    @classmethod
-    def _sender(cls, v: str) -> str:
-        return _address(v)
-
-
-class WebhookChannelConfig(ChannelConfig):
-    kind: Literal["webhook"] = "webhook"
-    url: str
-    secret: SecretStr | None = None
-    headers: dict[str, str] = {}
-
-    @field_validator("url")
-    @classmethod
-    def _http_url(cls, v: str) -> str:
-        parts = urlsplit(v)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"{v!r} is not an http(s) URL")
-        return v
-
-    @field_validator("secret")
-    @classmethod
-    def _whsec(cls, v: SecretStr | None) -> SecretStr | None:
-        if v is not None:
-            secret_key(v.get_secret_value())
-        return v
-
-    @field_validator("headers")
-    @classmethod
-    def _safe_headers(cls, v: dict[str, str]) -> dict[str, str]:
-        for name, value in v.items():
-            if not _HEADER_NAME.fullmatch(name) or name.lower() in _RESERVED_HEADERS:
-                raise ValueError(f"header {name!r} cannot be set here")
-            if any(ord(c) < 32 and c != "\t" or ord(c) == 127 for c in value):
-                raise ValueError(f"header {name!r} has a control character in its value")
-        return v
-
-
-class AppriseChannelConfig(ChannelConfig):
-    kind: Literal["apprise"] = "apprise"
-    urls: list[str] = Field(min_length=1)
-    #: Apprise schemes that open their own sockets (mailto, mqtt, xmpp, irc, syslog ...),
-    #: which the SSRF guard cannot vet: refused unless listed here.
-    unguarded_schemes: list[str] = Field(default_factory=list)
-
-    @field_validator("unguarded_schemes")
-    @classmethod
-    def _lower(cls, v: list[str]) -> list[str]:
-        return [s.strip().lower().removesuffix("://") for s in v]
-
-    @field_validator("urls")
-    @classmethod
-    def _present(cls, v: list[str]) -> list[str]:
-        if any(not u.strip() for u in v):
-            raise ValueError("an Apprise URL is empty (is its environment variable set?)")
-        return v
-
-
-def secret_key(secret: str) -> bytes:
-    """The HMAC key of a Standard Webhooks secret: the base64 after 'whsec_'."""
-    if not secret.startswith("whsec_"):
-        raise ValueError("a webhook secret looks like whsec_<base64>")
-    body = secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
-    except (binascii.Error, ValueError) as e:
-        raise ValueError("the part after whsec_ is not base64") from e
-    if len(key) < 16:
-        raise ValueError("a webhook secret needs at least 16 bytes (24 to 64 recommended)")
-    return key
+_C = TypeVar("_C", bound=ChannelConfig)
 
 
 class Channel(Protocol):
@@ -254,43 +55,46 @@ class BuildContext:
     allow_private: tuple[str, ...] = ()  # network.allow_private, for what the fetcher cannot send
 
 
-ChannelFactory = Callable[[Any, BuildContext], Channel]
+class ChannelKind(NamedTuple):
+    """One kind of channel: the model its config is parsed into, and how to build it."""
+
+    config: type[ChannelConfig]
+    build: Callable[[ChannelConfig, BuildContext], Channel]
 
 
-def _email(config: EmailChannelConfig, ctx: BuildContext) -> Channel:
+def _email(config: ChannelConfig, ctx: BuildContext) -> Channel:
     from aggregator.alerts.email import EmailChannel
 
-    return EmailChannel(config, ssl_context=ctx.ssl_context, clock=ctx.clock)
+    return EmailChannel(
+        _as(config, EmailChannelConfig), ssl_context=ctx.ssl_context, clock=ctx.clock
+    )
 
 
-def _webhook(config: WebhookChannelConfig, ctx: BuildContext) -> Channel:
+def _webhook(config: ChannelConfig, ctx: BuildContext) -> Channel:
     from aggregator.alerts.webhook import WebhookChannel, default_fetcher
 
     fetcher = ctx.fetcher_factory() if ctx.fetcher_factory else default_fetcher()
-    return WebhookChannel(config, fetcher)
+    return WebhookChannel(_as(config, WebhookChannelConfig), fetcher)
 
 
-def _apprise(config: AppriseChannelConfig, ctx: BuildContext) -> Channel:
+def _apprise(config: ChannelConfig, ctx: BuildContext) -> Channel:
     from aggregator.alerts.apprise_channel import AppriseChannel
 
-    return AppriseChannel(config, allow_private=ctx.allow_private)
+    return AppriseChannel(_as(config, AppriseChannelConfig), allow_private=ctx.allow_private)
 
 
-CHANNEL_KINDS: dict[str, tuple[type[ChannelConfig], ChannelFactory]] = {
-    "email": (EmailChannelConfig, _email),
-    "webhook": (WebhookChannelConfig, _webhook),
-    "apprise": (AppriseChannelConfig, _apprise),
+def _as(config: ChannelConfig, model: type[_C]) -> _C:
+    """The config as its kind's model; a mismatch is a programming error, not a user's."""
+    if not isinstance(config, model):
+        raise TypeError(f"a {config.kind} channel config is not a {model.__name__}")
+    return config
+
+
+CHANNEL_KINDS: dict[str, ChannelKind] = {
+    "email": ChannelKind(EmailChannelConfig, _email),
+    "webhook": ChannelKind(WebhookChannelConfig, _webhook),
+    "apprise": ChannelKind(AppriseChannelConfig, _apprise),
 }
-
-
-def parse_channel(mapping: Mapping[str, Any]) -> ChannelConfig:
-    """Validate one `alerts:` entry; raises pydantic ValidationError or ValueError (unknown kind)."""
-    kind = mapping.get("kind")
-    if not isinstance(kind, str) or kind not in CHANNEL_KINDS:
-        expected = ", ".join(CHANNEL_KINDS)
-        shown = "missing alert kind" if kind is None else f"unknown alert kind {kind!r}"
-        raise ValueError(f"{shown}; expected one of {expected}")
-    return CHANNEL_KINDS[kind][0].model_validate(dict(mapping))
 
 
 def build_channel(
@@ -309,5 +113,6 @@ def build_channel(
     is network.allow_private for channels that do not send through the Fetcher
     (Apprise), so the same SSRF guard applies to them.
     """
-    factory = CHANNEL_KINDS[config.kind][1]
-    return factory(config, BuildContext(fetcher_factory, ssl_context, clock, allow_private))
+    return CHANNEL_KINDS[config.kind].build(
+        config, BuildContext(fetcher_factory, ssl_context, clock, allow_private)
+    )

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from aggregator.changes.passages import Passage
+from aggregator.config.alerts import EventKind
 from aggregator.types import Snippet
 
 __all__ = [
@@ -33,7 +34,6 @@ __all__ = [
     "message_id",
 ]
 
-EventKind = Literal["match", "change", "source", "test"]
 TopicChange = Literal["introduced", "removed", "context"]
 
 # The id travels in headers (webhook-id, Message-ID), so it must be a dot-atom:

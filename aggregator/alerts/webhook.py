@@ -18,7 +18,6 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from aggregator.alerts.registry import WebhookChannelConfig, secret_key
 from aggregator.alerts.render import clean_block, clean_line
 from aggregator.alerts.types import (
     AlertArticle,
@@ -28,6 +27,7 @@ from aggregator.alerts.types import (
     SourceHealth,
     batch_id,
 )
+from aggregator.config.alerts import WebhookChannelConfig, secret_key
 from aggregator.exceptions import DeliveryError, FetchError
 
 EVENT_TYPES = {

@@ -167,13 +167,14 @@ def _show_article(agg: Aggregator, article_id: int, say: Print) -> None:
 
 def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
     from aggregator.alerts.email import build_message
-    from aggregator.alerts.plan import channels, decode_event
+    from aggregator.alerts.plan import decode_event
     from aggregator.alerts.render import Templates
+    from aggregator.config.alerts import EmailChannelConfig
     from aggregator.core import utcnow
 
     store = agg.store
     config = agg.config
-    emails = {c.name: c for c in channels(config) if c.kind == "email"}
+    emails = {c.name: c for c in config.alerts if isinstance(c, EmailChannelConfig)}
     for row in store.outbox_payloads(status="pending"):
         event = decode_event(row)
         say(

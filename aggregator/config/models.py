@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
+from aggregator.config.alerts import CHANNEL_MODELS, AlertChannel, unknown_kind_message
 from aggregator.config.durations import parse_duration
 from aggregator.exceptions import ConfigError
 from aggregator.urls import ambiguous_authority
@@ -257,7 +258,7 @@ class Config(_Model):
     feeds: list[FeedConfig] = []
     watches: list[WatchConfig] = []
     topics: list[TopicConfig] = []
-    alerts: list[dict[str, Any]] = []
+    alerts: list[AlertChannel] = []
     web: WebConfig = WebConfig()
 
     _path: Path | None = PrivateAttr(default=None)
@@ -270,7 +271,7 @@ class Config(_Model):
             ("watches", self.watches),
         ):
             _no_duplicates(key, [i.name for i in items])
-        _no_duplicates("alerts", [str(a.get("name")) for a in self.alerts])
+        _no_duplicates("alerts", [a.name for a in self.alerts])
 
     @property
     def path(self) -> Path | None:
@@ -452,12 +453,35 @@ def _config_error(err: ValidationError, where: str, tree: Any) -> ConfigError:
     """The first validation problem, located and explained."""
     first = err.errors()[0]
     loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    if loc[:1] == ["alerts"] and len(loc) >= 2:
+        return _alert_error(first, loc, where, tree)
     if first["type"] == "extra_forbidden":
         return _unknown_key(where, tree, loc)
     msg = first["msg"].removeprefix("Value error, ")
     more = len(err.errors()) - 1
     hint = f"({more} more problem{'s' if more > 1 else ''} after this one)" if more else None
     return _located(where, tree, loc, msg, _expected_hint(first) or hint)
+
+
+def _alert_error(error: Mapping[str, Any], loc: list[Any], where: str, tree: Any) -> ConfigError:
+    """A problem in one ``alerts:`` entry, located in the entry (without pydantic's tag)."""
+    index = loc[1]
+    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        entry = error.get("input")
+        kind = entry.get("kind") if isinstance(entry, Mapping) else None
+        return _located(where, tree, ("alerts", index, "kind"), unknown_kind_message(kind), None)
+    tag = loc[2] if len(loc) > 2 and loc[2] in CHANNEL_MODELS else None
+    inner = loc[3:] if tag else loc[2:]
+    loc = ["alerts", index, *inner]
+    if error["type"] == "extra_forbidden" and tag:
+        allowed = _allowed_keys(inner[:-1], CHANNEL_MODELS[tag])
+        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]!r}?" if close else "see the alert channel keys in README.md"
+        return _located(where, tree, loc, f"unknown key {loc[-1]!r}", hint)
+    if error["type"] == "model_attributes_type":  # pydantic's wording names Python objects
+        return _located(where, tree, loc, "Input should be a valid dictionary", None)
+    msg = error["msg"].removeprefix("Value error, ")
+    return _located(where, tree, loc, msg, _expected_hint(error))
 
 
 def _expected_hint(error: Mapping[str, Any]) -> str | None:
@@ -480,9 +504,9 @@ def _unknown_key(where: str, tree: Any, loc: list[Any]) -> ConfigError:
     return _located(where, tree, loc, f"unknown key {key!r}", hint)
 
 
-def _allowed_keys(parent: Sequence[Any]) -> list[str]:
-    """Field names of the model at `parent` (a loc without the unknown key)."""
-    model: Any = Config
+def _allowed_keys(parent: Sequence[Any], root: type[BaseModel] | None = None) -> list[str]:
+    """Field names of the model at `parent` (a loc without the unknown key), from `root`."""
+    model: Any = root or Config
     for part in parent:
         if isinstance(part, int):
             continue
@@ -543,10 +567,10 @@ def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
 
 
 def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
+    """Channels were parsed with the config; what is left is their topic references."""
     topic_names = {t.name for t in cfg.topics}
-    for i, raw in enumerate(cfg.alerts):
-        _check_channel(raw, i, where, tree)
-        for j, name in enumerate(raw.get("topics") or []):
+    for i, channel in enumerate(cfg.alerts):
+        for j, name in enumerate(channel.topics):
             if name not in topic_names:
                 raise _located(
                     where,
@@ -555,29 +579,6 @@ def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
                     f"no topic named {name!r}",
                     _suggest(name, topic_names),
                 )
-
-
-def _check_channel(raw: Mapping[str, Any], index: int, where: str, tree: Any) -> None:
-    from aggregator.alerts.registry import parse_channel
-
-    try:
-        parse_channel(raw)
-    except ValidationError as e:
-        first = e.errors()[0]
-        loc = ("alerts", index, *[p for p in first["loc"] if isinstance(p, (str, int))])
-        if first["type"] == "extra_forbidden":
-            raise _located(
-                where,
-                tree,
-                loc,
-                f"unknown key {loc[-1]!r}",
-                "see the alert channel keys in README.md",
-            ) from None
-        raise _located(
-            where, tree, loc, first["msg"].removeprefix("Value error, "), _expected_hint(first)
-        ) from None
-    except ValueError as e:
-        raise _located(where, tree, ("alerts", index, "kind"), str(e), None) from None
 
 
 def _suggest(name: str, choices: set[str]) -> str | None:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from aggregator.alerts.plan import channels, encode, hold_until, stable_alert_id, subscribed
+from aggregator.alerts.plan import encode, hold_until, stable_alert_id, subscribed
 from aggregator.alerts.types import AlertEvent, SourceHealth
 from aggregator.config.durations import format_duration
 from aggregator.config.models import Config
@@ -131,7 +131,7 @@ def source_alerts(
 ) -> list[AlertDraft]:
     """One outbox draft per problem per channel subscribed to `source` events."""
     out = []
-    for ch in channels(config):
+    for ch in config.alerts:
         if not subscribed(ch, "source", None):
             continue
         for p in problems:

@@ -11,13 +11,12 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from lxml import html as lxml_html
 
 from aggregator import changes
 from aggregator.alerts.plan import (
-    channels,
     desk_url,
     encode,
     match_alert_id,
@@ -25,6 +24,7 @@ from aggregator.alerts.plan import (
     stable_alert_id,
 )
 from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, WatchRef
+from aggregator.config.alerts import ChannelConfig
 from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.extractor import Extracted
@@ -385,7 +385,7 @@ def _change_alerts(
     out = []
     empty = changes.TopicDelta((), (), ())
     installation = st.store.installation_id()
-    for ch in channels(st.config):
+    for ch in st.config.alerts:
         topic = _relevant_topic(ch, target, topic_terms)
         if topic is False:
             continue
@@ -421,8 +421,8 @@ def _change_alerts(
 
 
 def _relevant_topic(
-    ch: Any, target: CheckTarget, topic_terms: dict[str, list[str]]
-) -> str | None | bool:
+    ch: ChannelConfig, target: CheckTarget, topic_terms: dict[str, list[str]]
+) -> str | None | Literal[False]:
     """The topic a change alert is filed under; False when the channel doesn't care.
 
     Edits of stories that matched a topic (before or after) go to channels
@@ -436,7 +436,9 @@ def _relevant_topic(
     return False
 
 
-def _threshold(config: Config, ch: Any, topic: Any, watch: bool) -> changes.ChangeThreshold:
+def _threshold(
+    config: Config, ch: ChannelConfig, topic: str | None, watch: bool
+) -> changes.ChangeThreshold:
     """The channel's threshold, else the topic's; a page watch reports any edit of its part."""
     if ch.change_threshold is not None:
         return changes.parse_threshold(ch.change_threshold.model_dump())

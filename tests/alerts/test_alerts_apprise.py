@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from aggregator.alerts.apprise_channel import AppriseChannel, markdown
-from aggregator.alerts.registry import AppriseChannelConfig, build_channel, parse_channel
+from aggregator.alerts.registry import build_channel
+from aggregator.config.alerts import AppriseChannelConfig, parse_channel
 from aggregator.exceptions import ConfigError, DeliveryError
 from tests.support.httpserver import LoopbackServer
 from tests.support.outbox import article, change_event, match_event

@@ -16,10 +16,10 @@ import pytest
 
 from aggregator.alerts.apprise_channel import markdown
 from aggregator.alerts.email import EmailChannel
-from aggregator.alerts.registry import EmailChannelConfig, WebhookChannelConfig, parse_channel
 from aggregator.alerts.render import clean_block, clean_line, subject
 from aggregator.alerts.types import AlertArticle, Snippet
 from aggregator.alerts.webhook import WebhookChannel
+from aggregator.config.alerts import EmailChannelConfig, WebhookChannelConfig, parse_channel
 from aggregator.http.fetcher import Fetcher, FetchPolicy
 from tests.support.httpserver import LoopbackServer
 from tests.support.outbox import T0, article, match_event

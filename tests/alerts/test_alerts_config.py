@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from aggregator.alerts.registry import (
-    CHANNEL_KINDS,
+from aggregator.alerts.registry import CHANNEL_KINDS
+from aggregator.alerts.types import AlertChange, AlertEvent
+from aggregator.config.alerts import (
     AppriseChannelConfig,
     ChangeThreshold,
     EmailChannelConfig,
     WebhookChannelConfig,
     parse_channel,
 )
-from aggregator.alerts.types import AlertChange, AlertEvent
 from tests.support.outbox import T0
 
 SECRET = "whsec_" + base64.b64encode(b"k" * 32).decode()
@@ -219,3 +219,81 @@ def test_alert_id_must_be_header_safe() -> None:
         AlertEvent("match 1\r\nX: y", "match", "desk", "t", T0)
     with pytest.raises(ValueError, match="thread_id"):
         AlertEvent("match-1", "change", "desk", "t", T0, thread_id="<a b@c>")
+
+
+FEEDS_AND_TOPIC = (
+    "feeds:\n  - name: a\n    url: https://example.org/feed\n"
+    "topics:\n  - name: export-controls\n    query: chips\n"
+)
+
+
+def _yaml_entry(*entries: dict[str, Any]) -> str:
+    """An `alerts:` section as YAML (flow style is enough: YAML is a superset of JSON)."""
+    import json
+
+    return "alerts:\n" + "".join(f"  - {json.dumps(e)}\n" for e in entries)
+
+
+def test_config_keeps_each_channel_as_its_kinds_model() -> None:
+    from aggregator.config.models import parse_config
+
+    cfg = parse_config(FEEDS_AND_TOPIC + _yaml_entry(EMAIL, WEBHOOK))
+    email, hook = cfg.alerts
+    assert isinstance(email, EmailChannelConfig) and isinstance(hook, WebhookChannelConfig)
+    assert email.smtp.host == "smtp.example.org" and email.digest == timedelta(hours=1)
+    assert email == parse_channel(EMAIL)
+    # parsed once: the same objects every time the stages read them
+    assert cfg.alerts[0] is email
+
+
+@pytest.mark.parametrize(
+    "entry,key,hint",
+    [
+        (
+            {**EMAIL, "smtp": {"host": "mx", "prot": 25}},
+            "alerts[0].smtp.prot",
+            "did you mean 'port'?",
+        ),
+        (
+            {**APPRISE, "colour": "red"},
+            "alerts[0].colour",
+            "see the alert channel keys in README.md",
+        ),
+        (
+            {**WEBHOOK, "change_threshold": {"min_word": 3}},
+            "alerts[0].change_threshold.min_word",
+            "did you mean 'min_words'?",
+        ),
+    ],
+)
+def test_config_unknown_channel_key_names_line_key_and_a_fix(
+    entry: dict[str, Any], key: str, hint: str
+) -> None:
+    from aggregator.config.models import parse_config
+    from aggregator.exceptions import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(FEEDS_AND_TOPIC + _yaml_entry(entry))
+    assert info.value.key == key and info.value.hint == hint
+    assert info.value.line == 8 and str(info.value).startswith(f"<config>:8: {key}: unknown key")
+
+
+@pytest.mark.parametrize(
+    "entry,message",
+    [
+        (
+            {"name": "x", "kind": "pager"},
+            "unknown alert kind 'pager'; expected one of email, webhook, apprise",
+        ),
+        ({"name": "x"}, "missing alert kind; expected one of email, webhook, apprise"),
+    ],
+)
+def test_config_unknown_or_missing_kind_is_located_at_kind(
+    entry: dict[str, Any], message: str
+) -> None:
+    from aggregator.config.models import parse_config
+    from aggregator.exceptions import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        parse_config(FEEDS_AND_TOPIC + _yaml_entry(entry))
+    assert info.value.key == "alerts[0].kind" and message in str(info.value)

@@ -13,8 +13,8 @@ import pytest
 
 from aggregator.alerts.dispatch import OutboxItem, deliver_due, near_duplicate, plan
 from aggregator.alerts.email import EmailChannel
-from aggregator.alerts.registry import ChannelConfig, EmailChannelConfig, parse_channel
 from aggregator.alerts.types import AlertEvent, Delivery
+from aggregator.config.alerts import ChannelConfig, EmailChannelConfig, parse_channel
 from aggregator.exceptions import DeliveryError, StorageError
 from tests.support.outbox import T0, MemoryOutbox, article, change_event, match_event
 from tests.support.smtp import SmtpServer

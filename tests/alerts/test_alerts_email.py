@@ -16,9 +16,10 @@ import pytest
 
 from aggregator.alerts.dispatch import deliver_due
 from aggregator.alerts.email import EmailChannel, build_message
-from aggregator.alerts.registry import EmailChannelConfig, build_channel, parse_channel
+from aggregator.alerts.registry import build_channel
 from aggregator.alerts.render import Templates
 from aggregator.alerts.types import AlertEvent, Passage
+from aggregator.config.alerts import EmailChannelConfig, parse_channel
 from aggregator.exceptions import ConfigError, DeliveryError
 from aggregator.types import Snippet
 from tests.support.outbox import (

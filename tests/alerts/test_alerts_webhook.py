@@ -13,9 +13,10 @@ import pytest
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from aggregator.alerts.dispatch import deliver_due
-from aggregator.alerts.registry import WebhookChannelConfig, build_channel, parse_channel
+from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.alerts.webhook import WebhookChannel
+from aggregator.config.alerts import WebhookChannelConfig, parse_channel
 from aggregator.exceptions import DeliveryError
 from aggregator.http.fetcher import Fetcher
 from aggregator.http.policy import FetchPolicy
