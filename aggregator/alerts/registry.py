@@ -18,15 +18,31 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 from aggregator.alerts.types import AlertEvent, Delivery
 from aggregator.config.alerts import (
     AppriseChannelConfig,
+    ChangeThreshold,
     ChannelConfig,
     EmailChannelConfig,
     WebhookChannelConfig,
+    parse_channel,
 )
 
 if TYPE_CHECKING:
     from aggregator.alerts.webhook import Poster
 
-__all__ = ["CHANNEL_KINDS", "BuildContext", "Channel", "ChannelKind", "build_channel"]
+__all__ = [
+    "CHANNEL_KINDS",
+    "AppriseChannelConfig",
+    "BuildContext",
+    "ChangeThreshold",
+    "Channel",
+    "ChannelConfig",
+    "ChannelKind",
+    "EmailChannelConfig",
+    "WebhookChannelConfig",
+    "build_channel",
+    "parse_channel",
+]
+# The channel models and parse_channel live in config.alerts; they are re-exported here
+# because tests and tools written before the move import them from the registry.
 
 _C = TypeVar("_C", bound=ChannelConfig)
 
