@@ -47,6 +47,8 @@ from aggregator.types import (
     Article,
     Change,
     Feed,
+    ReaderItem,
+    ReaderToken,
     StreamFilter,
     StreamPage,
     Triage,
@@ -468,6 +470,40 @@ class Aggregator:
             raise UsageError("mark_all_read needs the desk user whose stories to mark")
         scope = desk.feed_scope(self.store, self.config, f)
         return self.store.desk.mark_all_read(f, scope, until or self.clock(), self.clock())
+
+    def stream_ids(self, f: StreamFilter) -> list[int]:
+        """Up to f.limit + 1 story ids of a stream, one per story (no wire-copy grouping,
+        as reader apps expect): the reader API's pages."""
+        scope = desk.feed_scope(self.store, self.config, f)
+        return [r.article_id for r in self.store.desk.stream(f, scope)]
+
+    # ------------------------------------------------------------ the reader API
+
+    def reader_installation_id(self) -> str:
+        """The random id of this database that the reader API's item ids derive from."""
+        return self.store.installation_id()
+
+    def add_reader_token(self, user: str, token_hash: str, client: str | None) -> None:
+        """Record a reader app's login (only the token's digest is kept)."""
+        self.store.reader_api.add_token(user, token_hash, client, self.clock())
+
+    def reader_token_user(self, token_hash: str) -> str | None:
+        """Whose login the token with this digest is, unless it was revoked."""
+        return self.store.reader_api.token_user(token_hash, self.clock())
+
+    def reader_tokens(self, user: str | None = None) -> list[ReaderToken]:
+        return self.store.reader_api.tokens(user)
+
+    def revoke_reader_tokens(self, *, user: str | None = None, token_id: int | None = None) -> int:
+        """Log reader apps out: one token, a user's, or everyone's (neither given)."""
+        return self.store.reader_api.revoke_tokens(self.clock(), user=user, token_id=token_id)
+
+    def reader_items(self, ids: Sequence[int]) -> list[ReaderItem]:
+        """Stories with their feeds, topics and edits, in the order given."""
+        return self.store.reader_api.items(ids)
+
+    def first_seen(self, ids: Sequence[int]) -> dict[int, datetime]:
+        return self.store.reader_api.first_seen(ids)
 
     def compare_versions(self, article_id: int, old: int, new: int) -> VersionDiff:
         """Versions `old` and `new` of a story side by side, word by word."""

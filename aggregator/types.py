@@ -262,3 +262,48 @@ class VersionDiff:
     rows: tuple[DiffRow, ...]
     words_added: int
     words_removed: int
+
+
+@dataclass(frozen=True)
+class EditFacts:
+    """What changed from a story's first version to its latest (the reader API's
+    "edited: headline changed, +42 words" line)."""
+
+    edits: int
+    headline_changed: bool
+    words_added: int
+    words_removed: int
+    latest_kind: str
+
+
+@dataclass(frozen=True)
+class ReaderItem:
+    """A story as the reader API shows it: its text, the feeds that carried it (first
+    carrier first), the topics it matched, and its edits when it has several versions."""
+
+    article_id: int
+    title: str | None
+    url: str | None
+    author: str | None
+    published: datetime | None
+    first_seen_at: datetime
+    language: str | None
+    text: str | None
+    summary: str | None
+    versions: int
+    retracted: str | None
+    feeds: tuple[str, ...]
+    topics: tuple[str, ...]
+    edits: EditFacts | None = None
+
+
+@dataclass(frozen=True)
+class ReaderToken:
+    """A reader app's login (the token itself is never stored, only its digest)."""
+
+    id: int
+    user: str
+    client: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

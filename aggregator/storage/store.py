@@ -23,6 +23,7 @@ from aggregator.storage.ingest import AlertFactory, IngestWrites
 from aggregator.storage.installation import InstallationQueries
 from aggregator.storage.models import ChangeRow, SiteBoilerplateRow
 from aggregator.storage.outbox import OutboxQueries
+from aggregator.storage.reader_api import ReaderApiQueries
 from aggregator.storage.reads import ReadQueries
 from aggregator.storage.records import CheckTarget
 from aggregator.storage.sql import FtsDoc, fts_body, search_text, signed64, unsigned64
@@ -57,6 +58,12 @@ class Store(
     def desk(self) -> DeskQueries:
         """The desk's streams, per-user triage state and web secret (storage/desk.py)."""
         return DeskQueries(self.engine)
+
+    @cached_property
+    def reader_api(self) -> ReaderApiQueries:
+        """The reader API's login tokens and item details
+        (storage/reader_api.py)."""
+        return ReaderApiQueries(self.engine)
 
 
 __all__ = [

@@ -3,7 +3,6 @@ second story that matches nothing; the reader API mounted at /api/greader."""
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -11,15 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
 from aggregator import make_aggregator
 from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
-from aggregator.storage.reader_api import TRIAGE, ReaderApiStore
-from aggregator.web.greader import routes
+from aggregator.web.app import create_app
 from tests.support.config import write_config
-from tests.support.greader import API
 from tests.support.httpserver import LoopbackServer
 
 EXPORT_TOPIC = {
@@ -41,18 +36,6 @@ class Clock:
         return self.now
 
 
-class _Ctx:
-    def __init__(self, agg: Any) -> None:
-        self.agg = agg
-        self.base_url = BASE_URL
-
-    def check_password(self, user: str, password: str) -> bool:
-        return user == "desk" and hmac.compare_digest(password.encode(), b"s3cret")
-
-    def usernames(self) -> set[str]:
-        return {"desk"}
-
-
 @dataclass
 class SeedDesk:
     agg: Any
@@ -70,8 +53,8 @@ class SeedDesk:
         )
 
     def mark_read(self, article_id: int, read: bool = True) -> None:
-        """What the web desk's "mark read" does."""
-        self.agg.reader_api.set_state("desk", [article_id], self.clock(), read=read)
+        """What the web desk's "mark read" button does."""
+        self.agg.set_read("desk", [article_id], read)
 
 
 @pytest.fixture
@@ -100,16 +83,15 @@ def seed_desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[SeedDesk]
             }
         ],
         topics=[EXPORT_TOPIC],
+        web={"users": [{"name": "desk", "password": "s3cret"}], "base_url": BASE_URL},
     )
     clock = Clock()
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
     try:
-        TRIAGE.create(agg.store.engine, checkfirst=True)
-        agg.reader_api = ReaderApiStore(agg.store.engine)
         [result] = agg.poll()
         assert result.error is None and result.new == 2 and result.matches == 1
         [seed_article] = agg.articles(topic="export-controls")
-        app = Starlette(routes=[Mount(API, routes=routes(_Ctx(agg)))])
+        app = create_app(agg)
         yield SeedDesk(agg, app, http_server, seed, page, clock, seed_article.id)
     finally:
         agg.close()

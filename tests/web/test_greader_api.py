@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -10,13 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from starlette.applications import Starlette
-from starlette.routing import Mount
 from starlette.testclient import TestClient
 
 from aggregator import make_aggregator
-from aggregator.storage.reader_api import TRIAGE, ReaderApiStore
-from aggregator.web.greader import routes
+from aggregator.web.app import create_app
 from tests.support.config import write_config
 from tests.support.greader import API, Z, auth, get_json, login, rss
 from tests.support.httpserver import LoopbackServer
@@ -28,20 +24,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-class _Ctx:
-    """Stand-in for the web app's context until it lands."""
-
-    def __init__(self, agg: Any, users: dict[str, str]) -> None:
-        self.agg = agg
-        self._users = users
-
-    def check_password(self, user: str, password: str) -> bool:
-        return hmac.compare_digest(self._users.get(user, "\0").encode(), password.encode())
-
-    def usernames(self) -> set[str]:
-        return set(self._users)
 
 
 @dataclass
@@ -58,6 +40,9 @@ class Desk:
 
     def post(self, path: str, data: Any, token: str | None = None) -> Any:
         return self.client.post(Z + path, data=data, headers=auth(token or self.token))
+
+
+USERS = [{"name": "desk", "password": "s3cret"}, {"name": "night", "password": "owl"}]
 
 
 def _stories(n: int, prefix: str = "s") -> list[tuple[str, str, str]]:
@@ -99,16 +84,11 @@ def desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[Desk]:
         },
     ]
     topics = [{"name": "export-controls", "query": '"export controls"'}]
-    cfg = write_config(tmp_path, feeds, topics=topics)
+    cfg = write_config(tmp_path, feeds, topics=topics, web={"users": USERS})
     clock = Clock()
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
-    TRIAGE.create(agg.store.engine, checkfirst=True)
-    agg.reader_api = ReaderApiStore(agg.store.engine)
     agg.poll()
-    app = Starlette(
-        routes=[Mount(API, routes=routes(_Ctx(agg, {"desk": "s3cret", "night": "owl"})))]
-    )
-    with TestClient(app) as client:
+    with TestClient(create_app(agg)) as client:
         yield Desk(client, agg, http_server, cfg, clock, login(client))
     agg.close()
 
@@ -137,12 +117,12 @@ def test_wrong_credentials_get_the_same_401(desk: Desk) -> None:
 
 
 def test_tokens_are_stored_hashed_and_revocable(desk: Desk) -> None:
-    store = desk.agg.reader_api
     with desk.agg.store.engine.connect() as conn:
         stored = [r[0] for r in conn.exec_driver_sql("SELECT token_hash FROM reader_token")]
     assert stored and desk.token not in stored and all(len(h) == 64 for h in stored)
     other = login(desk.client, "night", "owl")
-    store.revoke_tokens(desk.clock(), user="desk")
+    assert desk.agg.revoke_reader_tokens(user="desk") == 1
+    assert [t.user for t in desk.agg.reader_tokens() if t.revoked_at is None] == ["night"]
     r = desk.client.get(Z + "/tag/list", headers=auth(desk.token))
     assert r.status_code == 401
     assert get_json(desk.client, other, "/tag/list")["tags"]
@@ -282,9 +262,14 @@ def test_both_id_forms_name_the_same_item(desk: Desk) -> None:
 
 def test_item_ids_are_stable_across_restarts(desk: Desk) -> None:
     before = [r["id"] for r in desk.get("/stream/items/ids", s=RL, n=100)["itemRefs"]]
-    again = ReaderApiStore(desk.agg.store.engine)
-    desk.agg.reader_api = again
-    assert [r["id"] for r in desk.get("/stream/items/ids", s=RL, n=100)["itemRefs"]] == before
+    desk.client.close()
+    desk.agg.close()
+    with make_aggregator(desk.config, extract_workers=0) as again:
+        client = TestClient(create_app(again))
+        token = login(client)  # the old token still works too: it is in the database
+        for t in (token, desk.token):
+            refs = get_json(client, t, "/stream/items/ids", s=RL, n=100)["itemRefs"]
+            assert [r["id"] for r in refs] == before
 
 
 # ------------------------------------------------------------------------ state
@@ -422,7 +407,10 @@ def test_ot_nt_xt_it_filters(desk: Desk) -> None:
     assert _titles(desk.get("/stream/contents/user/-/label/world", it=TOPIC)) == [
         "Nvidia chips face export controls"
     ]
-    assert len(desk.get("/stream/contents/user/-/label/world", xt=TOPIC)["items"]) == 8
+    r = desk.client.get(
+        Z + "/stream/contents/user/-/label/world", params={"xt": TOPIC}, headers=auth(desk.token)
+    )
+    assert r.status_code == 400 and "only the read, starred" in r.text
     ids_only = desk.get("/stream/items/ids", s=STARRED, xt=READ)["itemRefs"]
     assert len(ids_only) == 1
 

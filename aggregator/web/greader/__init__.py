@@ -6,15 +6,18 @@ docs/reader-api.md for what each call does and which clients were tried.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Route
 
-from . import reading, writing
-from .api import ReaderApi
+from aggregator.web.greader import reading, writing
+from aggregator.web.greader.api import ReaderApi
+
+if TYPE_CHECKING:
+    from aggregator.web.context import WebContext
 
 
-def routes(ctx: Any) -> list[BaseRoute]:
+def routes(ctx: WebContext) -> list[BaseRoute]:
     """The API's routes, relative to its mount point."""
     api = ReaderApi(ctx)
     a = api.authed

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from starlette.concurrency import run_in_threadpool
@@ -23,16 +24,17 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from ...exceptions import AggregatorError, NotFoundError
-from .ids import ItemIds
-from .render import Origin, Shown, content_html, edit_line
-from .render import categories as item_categories
-from .streams import (
-    LABEL_PREFIX,
-    Stream,
-    parse_stream,
-)
-from .tokens import new_login_token, post_token, post_token_ok, token_hash
+from aggregator.exceptions import AggregatorError, NotFoundError
+from aggregator.types import StreamFilter
+from aggregator.web.greader.ids import ItemIds
+from aggregator.web.greader.render import Origin, Shown, content_html, edit_line
+from aggregator.web.greader.render import categories as item_categories
+from aggregator.web.greader.streams import LABEL_PREFIX, Stream, parse_stream
+from aggregator.web.greader.tokens import new_login_token, post_token, post_token_ok, token_hash
+
+if TYPE_CHECKING:
+    from aggregator.core import Aggregator
+    from aggregator.web.context import WebContext
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -41,12 +43,7 @@ MAX_IDS = 10000
 DEFAULT_N = 20
 #: Seconds a failed login waits before answering: slows a password guesser down.
 LOGIN_FAILURE_DELAY_S = 0.3
-
-
-class Backend(Protocol):
-    """What the API needs from the web application's context."""
-
-    def check_password(self, user: str, password: str) -> bool: ...
+_NO_PARAMS: QueryParams = QueryParams()
 
 
 @dataclass(frozen=True)
@@ -93,36 +90,30 @@ def _int(value: str | None, default: int, top: int) -> int:
 class ReaderApi:
     """One per application: resolves stream ids against the live config."""
 
-    def __init__(self, ctx: Any) -> None:
+    def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
+        self._ids: ItemIds | None = None
+        self._lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
 
     @property
-    def agg(self) -> Any:
+    def agg(self) -> Aggregator:
         return self.ctx.agg
 
-    @property
-    def store(self) -> Any:
-        return self.agg.reader_api
-
     def now(self) -> datetime:
-        return self.agg.clock()  # type: ignore[no-any-return]
+        return self.agg.clock()
 
     def ids(self) -> ItemIds:
-        return ItemIds.of(self.store.installation_id(), (t.name for t in self.agg.config.topics))
+        topics = tuple(t.name for t in self.agg.config.topics)
+        with self._lock:
+            if self._ids is None or self._ids.topics != topics:
+                self._ids = ItemIds.of(self.agg.reader_installation_id(), topics)
+            return self._ids
 
     def base_url(self) -> str | None:
-        web = getattr(self.agg.config, "web", None)
-        base = getattr(self.ctx, "base_url", None) or getattr(web, "base_url", None)
+        base = self.ctx.web.base_url
         return str(base).rstrip("/") if base else None
-
-    def users(self) -> set[str]:
-        names = getattr(self.ctx, "usernames", None)
-        if names is not None:
-            return set(names())
-        web = getattr(self.agg.config, "web", None)
-        return {u.name for u in getattr(web, "users", None) or ()}
 
     async def run(self, fn: Callable[..., Any], *args: Any, **kw: Any) -> Any:
         return await run_in_threadpool(fn, *args, **kw)
@@ -138,6 +129,8 @@ class ReaderApi:
                 return unauthorized()
             try:
                 return await handler(self, request, caller)
+            except BadParameter as e:
+                return bad_request(str(e))
             except NotFoundError as e:
                 return PlainTextResponse(f"Not Found: {e.message}", 404)
             except AggregatorError as e:
@@ -147,6 +140,8 @@ class ReaderApi:
         return wrapped
 
     async def caller(self, request: Request) -> Caller | None:
+        """Who sent `Authorization: GoogleLogin auth=<token>`: a live token of a user
+        still listed in web.users (removing a user logs their apps out)."""
         header = request.headers.get("authorization", "")
         scheme, _, rest = header.partition(" ")
         if scheme.lower() != "googlelogin" or not rest.strip().lower().startswith("auth="):
@@ -155,8 +150,8 @@ class ReaderApi:
         if not token:
             return None
         digest = token_hash(token)
-        user = await self.run(self.store.token_user, digest, self.now())
-        if user is None or user not in self.users():
+        user = await self.run(self.agg.reader_token_user, digest)
+        if user is None or user not in self.ctx.auth.user_names:
             return None
         return Caller(user, digest)
 
@@ -181,104 +176,90 @@ class ReaderApi:
 
     # ------------------------------------------------------------ streams
 
-    def select(self, stream: Stream) -> Any:
-        """The StreamSelect for a parsed stream id; NotFoundError for unknown ones."""
-        from ...storage.reader_api import StreamSelect
-
-        cfg = self.agg.config
-        if stream.kind == "state":
-            kind = {"reading-list": "all"}.get(stream.value, stream.value)
-            return StreamSelect(kind)  # type: ignore[arg-type]
-        if stream.kind == "feed":
-            feed = next((f for f in cfg.feeds if f.url == stream.value), None)
-            if feed is None:
-                raise NotFoundError(f"no subscription feed/{stream.value}")
-            return StreamSelect("feeds", (feed.name,))
-        if stream.kind == "topic":
-            if stream.value not in {t.name for t in cfg.topics}:
-                raise NotFoundError(f"no topic named {stream.value!r}")
-            return StreamSelect("topics", (stream.value,))
-        return StreamSelect("feeds", tuple(f.name for f in cfg.feeds if stream.value in f.tags))
-
     def parse(self, value: str) -> Stream:
         stream = parse_stream(value)
         if stream is None:
             raise NotFoundError(f"unknown stream id {value!r}")
         return stream
 
-    def query(self, user: str, stream: Stream, p: QueryParams | FormData, top: int) -> Any:
-        from ...storage.reader_api import StreamQuery
+    def scope(self, stream: Stream) -> dict[str, Any]:
+        """The StreamFilter fields a stream id stands for; NotFoundError for unknown ones."""
+        cfg = self.agg.config
+        if stream.kind == "state":
+            return dict(_STATES[stream.value])
+        if stream.kind == "feed":
+            feed = next((f for f in cfg.feeds if f.url == stream.value), None)
+            if feed is None:
+                raise NotFoundError(f"no subscription feed/{stream.value}")
+            return {"feed": feed.name}
+        if stream.kind == "topic":
+            if stream.value not in {t.name for t in cfg.topics}:
+                raise NotFoundError(f"no topic named {stream.value!r}")
+            return {"topic": stream.value}
+        return {"tag": stream.value}
 
-        after = None
-        c = p.get("c")
-        if isinstance(c, str) and c:
-            after = _continuation(c)
-            if after is None:
-                raise BadParameter(f"bad continuation {c!r}")
-        return StreamQuery(
-            user=user,
-            stream=self.select(stream),
-            include=tuple(self.select(self.parse(str(v))) for v in p.getlist("it") if v),
-            exclude=tuple(self.select(self.parse(str(v))) for v in p.getlist("xt") if v),
-            since=_ts(_str(p.get("ot"))),
-            until=_ts(_str(p.get("nt"))),
-            after=after,
-            oldest_first=p.get("r") == "o",
-            limit=_int(_str(p.get("n")), DEFAULT_N, top) + 1,
-        )
+    def filter(
+        self, user: str, stream: Stream, p: QueryParams | FormData = _NO_PARAMS, top: int = MAX_IDS
+    ) -> StreamFilter:
+        """The desk's StreamFilter for a stream id and its it=/xt=/ot=/nt=/c=/r=/n=.
 
-    def page(self, q: Any) -> tuple[list[Any], str | None]:
-        """A page of item refs and the continuation for the next one."""
-        refs = self.store.stream(q)
-        more = len(refs) == q.limit
-        refs = refs[: q.limit - 1]
-        return refs, (f"{refs[-1].article_id:x}" if more and refs else None)
+        it= narrows by any stream (a feed, a tag, a topic, a state); xt= excludes a
+        state (read, starred, kept-unread). A combination the desk's streams cannot
+        express (two topics, a second feed, xt= of a feed) is a 400, not a wrong answer.
+        """
+        fields = self.scope(stream)
+        for v in p.getlist("it"):
+            _merge(fields, self.scope(self.parse(str(v))), str(v))
+        for v in p.getlist("xt"):
+            _merge(fields, _exclusion(self.parse(str(v)), str(v)), str(v))
+        oldest = p.get("r") == "o"
+        c = _str(p.get("c"))
+        cursor = _continuation(c) if c else None
+        if c and cursor is None:
+            raise BadParameter(f"bad continuation {c!r}")
+        return StreamFilter(
+            user=user, **fields, since=_ts(_str(p.get("ot"))), until=_until(_str(p.get("nt"))),
+            before=None if oldest else cursor, after=cursor if oldest else None,
+            oldest_first=oldest, limit=_int(_str(p.get("n")), DEFAULT_N, top),
+        )  # fmt: skip
+
+    def page(self, f: StreamFilter) -> tuple[list[int], str | None]:
+        """A page of story ids and the continuation for the next one (the last id)."""
+        ids = self.agg.stream_ids(f)
+        more = len(ids) > f.limit
+        ids = ids[: f.limit]
+        return ids, (f"{ids[-1]:x}" if more and ids else None)
 
     def shown(
         self, user: str, article_ids: Sequence[int], *, view: str | None = None
     ) -> list[Shown]:
         ids = self.ids()
-        cfg = self.agg.config
-        feeds = {f.name: f for f in cfg.feeds}
+        feeds = {f.name: f for f in self.agg.config.feeds}
         base = self.base_url()
+        items = self.agg.reader_items(article_ids)
+        state = self.agg.triage(user, [it.article_id for it in items]) if items else {}
         out = []
-        for it in self.store.items(user, article_ids):
+        for it in items:
+            triage = state.get(it.article_id)
             tags = [t for name in it.feeds if (f := feeds.get(name)) for t in f.tags]
-            origin = _origin(it.feeds, feeds)
             desk = f"{base}/items/{it.article_id}" if base else None
+            e = it.edits
             edited = (
-                edit_line(
-                    it.edits.edits,
-                    it.edits.headline_changed,
-                    it.edits.words_added,
-                    it.edits.words_removed,
-                )
-                if it.edits
+                edit_line(e.edits, e.headline_changed, e.words_added, e.words_removed)
+                if e
                 else None
             )
-            out.append(
-                Shown(
-                    id_long=ids.long(it.article_id, view),
-                    id_short=ids.short(it.article_id),
-                    title=it.title or "(no title)",
-                    url=it.url,
-                    author=it.author,
-                    published=it.published or it.first_seen_at,
-                    crawled=it.first_seen_at,
-                    categories=item_categories(
-                        tags=tags, topics=it.topics, read=it.read, starred=it.starred
-                    ),
-                    origin=origin,
-                    content=content_html(
-                        it.text,
-                        it.summary,
-                        url=it.url,
-                        desk_url=desk,
-                        edited=edited,
-                        retracted=it.retracted,
-                    ),
-                )
-            )
+            out.append(Shown(
+                id_long=ids.long(it.article_id, view), id_short=ids.short(it.article_id),
+                title=it.title or "(no title)", url=it.url, author=it.author,
+                published=it.published or it.first_seen_at, crawled=it.first_seen_at,
+                categories=item_categories(
+                    tags=tags, topics=it.topics, read=bool(triage and triage.read),
+                    starred=bool(triage and triage.starred)),
+                origin=_origin(it.feeds, feeds),
+                content=content_html(it.text, it.summary, url=it.url, desk_url=desk,
+                                     edited=edited, retracted=it.retracted),
+            ))  # fmt: skip
         return out
 
     def stream_title(self, stream: Stream) -> str:
@@ -289,30 +270,21 @@ class ReaderApi:
             return f"Topic: {stream.value}"
         if stream.kind == "label":
             return stream.value
-        return {
-            "all": "Reading list",
-            "reading-list": "Reading list",
-            "starred": "Starred",
-            "read": "Read",
-            "unread": "Unread",
-        }.get(stream.value, stream.value)
+        return _TITLES.get(stream.value, stream.value)
 
     # ------------------------------------------------------------ handlers: auth
 
     async def client_login(self, request: Request) -> Response:
         p = await self.params(request)
         user, password = _str(p.get("Email")) or "", _str(p.get("Passwd")) or ""
-        ok = (
-            bool(user)
-            and user in self.users()
-            and await self.run(self.ctx.check_password, user, password)
-        )
-        if not ok:
+        # constant time whoever asks (the desk's check compares with every user)
+        ok = await self.run(self.ctx.auth.check_password, user, password)
+        if not ok or not user:
             await asyncio.sleep(LOGIN_FAILURE_DELAY_S)
             return PlainTextResponse("Error=BadAuthentication\n", 401)
         token = new_login_token()
         client = _str(p.get("source")) or request.headers.get("user-agent")
-        await self.run(self.store.add_token, user, token_hash(token), client, self.now())
+        await self.run(self.agg.add_reader_token, user, token_hash(token), client)
         return PlainTextResponse(f"SID={token}\nLSID=null\nAuth={token}\n")
 
     @staticmethod
@@ -333,6 +305,39 @@ class ReaderApi:
 
 class BadParameter(ValueError):
     pass
+
+
+_STATES: dict[str, dict[str, Any]] = {
+    "reading-list": {}, "starred": {"starred": True}, "read": {"read": True},
+    "unread": {"read": False},
+}  # fmt: skip
+_TITLES = {"reading-list": "Reading list", "starred": "Starred", "read": "Read",
+           "unread": "Unread"}  # fmt: skip
+
+
+def _exclusion(stream: Stream, given: str) -> dict[str, Any]:
+    if stream.kind == "state" and stream.value in ("read", "starred", "unread"):
+        field = "starred" if stream.value == "starred" else "read"
+        return {field: stream.value == "unread"}
+    raise BadParameter(
+        f"xt={given}: only the read, starred and kept-unread states can be excluded here"
+    )
+
+
+def _merge(fields: dict[str, Any], more: dict[str, Any], given: str) -> None:
+    for key, value in more.items():
+        if key in fields and fields[key] != value:
+            raise BadParameter(
+                f"{given} cannot be combined with this stream "
+                f"(it already has {key}={fields[key]!r})"
+            )
+        fields[key] = value
+
+
+def _until(value: str | None) -> datetime | None:
+    """nt= keeps stories first seen at or before it (the desk's `until` is exclusive)."""
+    when = _ts(value)
+    return when + timedelta(microseconds=1) if when else None
 
 
 def _str(v: object) -> str | None:

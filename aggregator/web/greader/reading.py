@@ -2,27 +2,29 @@
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import replace
 from urllib.parse import quote
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .api import (
+from aggregator.types import StreamFilter
+from aggregator.web.greader.api import (
     MAX_CONTENTS,
     MAX_IDS,
-    BadParameter,
     Caller,
     ReaderApi,
     _site,
     _str,
     _stream_from_path,
-    bad_request,
     json_response,
 )
-from .render import Shown, atom, stream_json
-from .streams import READING_LIST, STARRED, label_stream_id, topic_stream_id
+from aggregator.web.greader.render import Shown, atom, stream_json
+from aggregator.web.greader.streams import READING_LIST, STARRED, label_stream_id, topic_stream_id
+
+#: Unread counts stop here, as Google Reader's did ("1000+").
+UNREAD_MAX = 1000
 
 # ------------------------------------------------------------ handlers: lists
 
@@ -69,29 +71,30 @@ async def tag_list(api: ReaderApi, request: Request, caller: Caller) -> Response
 
 
 async def unread_count(api: ReaderApi, request: Request, caller: Caller) -> Response:
-    from ...storage.reader_api import UNREAD_MAX, StreamSelect
-
+    """Unread stories per feed, tag, topic and the reading list, counted up to UNREAD_MAX
+    (as Google Reader's "1000+"); streams with none are left out, the reading list never."""
     cfg = api.agg.config
-    wanted: list[tuple[str, Any]] = [
-        (f"feed/{f.url}", StreamSelect("feeds", (f.name,))) for f in cfg.feeds
+    wanted: list[tuple[str, dict[str, str]]] = [
+        (f"feed/{f.url}", {"feed": f.name}) for f in cfg.feeds
     ]
-    for tag in sorted({t for f in cfg.feeds for t in f.tags}):
-        wanted.append(
-            (
-                label_stream_id(tag),
-                StreamSelect("feeds", tuple(f.name for f in cfg.feeds if tag in f.tags)),
-            )
-        )
-    wanted += [(topic_stream_id(t.name), StreamSelect("topics", (t.name,))) for t in cfg.topics]
-    wanted.append((READING_LIST, StreamSelect("all")))
+    wanted += [
+        (label_stream_id(tag), {"tag": tag})
+        for tag in sorted({t for f in cfg.feeds for t in f.tags})
+    ]
+    wanted += [(topic_stream_id(t.name), {"topic": t.name}) for t in cfg.topics]
+    wanted.append((READING_LIST, {}))
 
     def count() -> list[dict[str, object]]:
         out = []
-        for sid, sel in wanted:
-            c = api.store.unread_count(caller.user, sel)
-            if c.unread or sid == READING_LIST:
-                newest = int(c.newest.timestamp() * 1_000_000) if c.newest else 0
-                out.append({"id": sid, "count": c.unread, "newestItemTimestampUsec": str(newest)})
+        for sid, fields in wanted:
+            unread = StreamFilter(user=caller.user, read=False, **fields)  # type: ignore[arg-type]
+            n = api.agg.count_stream(unread, cap=UNREAD_MAX)
+            if not n and sid != READING_LIST:
+                continue
+            newest = api.agg.stream_ids(replace(unread, read=None, limit=1))[:1]
+            seen = api.agg.first_seen(newest).get(newest[0]) if newest else None
+            usec = int(seen.timestamp() * 1_000_000) if seen else 0
+            out.append({"id": sid, "count": n, "newestItemTimestampUsec": str(usec)})
         return out
 
     return json_response({"max": UNREAD_MAX, "unreadcounts": await api.run(count)})
@@ -122,16 +125,13 @@ async def _contents(
     *,
     atom_out: bool,
 ) -> Response:
-    try:
-        stream = api.parse(raw)
-        q = api.query(caller.user, stream, p, MAX_CONTENTS)
-    except BadParameter as e:
-        return bad_request(str(e))
+    stream = api.parse(raw)
+    f = api.filter(caller.user, stream, p, MAX_CONTENTS)
     view = stream.value if atom_out and stream.kind == "topic" else None
 
     def build() -> tuple[list[Shown], str | None]:
-        refs, cont = api.page(q)
-        return api.shown(caller.user, [r.article_id for r in refs], view=view), cont
+        ids, cont = api.page(f)
+        return api.shown(caller.user, ids, view=view), cont
 
     items, cont = await api.run(build)
     title = api.stream_title(stream)
@@ -160,23 +160,11 @@ async def _contents(
 
 async def items_ids(api: ReaderApi, request: Request, caller: Caller) -> Response:
     p = await api.params(request)
-    try:
-        stream = api.parse(_str(p.get("s")) or READING_LIST)
-        q = api.query(caller.user, stream, p, MAX_IDS)
-    except BadParameter as e:
-        return bad_request(str(e))
-    refs, cont = await api.run(api.page, q)
+    stream = api.parse(_str(p.get("s")) or READING_LIST)
+    f = api.filter(caller.user, stream, p, MAX_IDS)
+    found, cont = await api.run(api.page, f)
     ids = api.ids()
-    out: dict[str, object] = {
-        "itemRefs": [
-            {
-                "id": ids.short(r.article_id),
-                "directStreamIds": [],
-                "timestampUsec": str(int(r.first_seen_at.timestamp() * 1_000_000)),
-            }
-            for r in refs
-        ]
-    }
+    out: dict[str, object] = {"itemRefs": [{"id": ids.short(a)} for a in found]}
     if cont:
         out["continuation"] = cont
     return json_response(out)

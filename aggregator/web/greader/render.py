@@ -22,7 +22,14 @@ from xml.sax.saxutils import quoteattr
 
 import nh3
 
-from .streams import FRESH, READ, READING_LIST, STARRED, label_stream_id, topic_stream_id
+from aggregator.web.greader.streams import (
+    FRESH,
+    READ,
+    READING_LIST,
+    STARRED,
+    label_stream_id,
+    topic_stream_id,
+)
 
 _URL = re.compile(r"\bhttps?://[^\s<>\"'\u00a0]+[^\s<>\"'\u00a0.,;:!?)\]]")
 _TAGS = {"p", "a", "em", "strong", "br"}

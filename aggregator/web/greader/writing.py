@@ -5,9 +5,9 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from ...exceptions import AggregatorError, NotFoundError
-from .api import Caller, ReaderApi, _str, _ts, bad_request, json_response
-from .streams import KEPT_UNREAD, READ, STARRED, parse_stream
+from aggregator.exceptions import AggregatorError, NotFoundError
+from aggregator.web.greader.api import Caller, ReaderApi, _str, _ts, bad_request, json_response
+from aggregator.web.greader.streams import KEPT_UNREAD, READ, STARRED, parse_stream
 
 # ------------------------------------------------------------ handlers: state
 
@@ -28,10 +28,22 @@ async def edit_tag(api: ReaderApi, request: Request, caller: Caller) -> Response
         read = False
     starred = _flag(add, remove, STARRED)
     if articles and (read is not None or starred is not None):
-        await api.run(
-            api.store.set_state, caller.user, articles, api.now(), read=read, starred=starred
-        )
+        await api.run(_set_state, api, caller.user, articles, read, starred)
     return PlainTextResponse("OK")
+
+
+def _set_state(
+    api: ReaderApi, user: str, ids: list[int], read: bool | None, starred: bool | None
+) -> None:
+    """The desk's triage, for the stories that exist (an id is ours by its prefix, but
+    the story may have been pruned)."""
+    known = [i for i in ids if i in api.agg.first_seen(ids)]
+    if not known:
+        return
+    if read is not None:
+        api.agg.set_read(user, known, read)
+    if starred is not None:
+        api.agg.set_starred(user, known, starred)
 
 
 async def mark_all_as_read(api: ReaderApi, request: Request, caller: Caller) -> Response:
@@ -41,9 +53,9 @@ async def mark_all_as_read(api: ReaderApi, request: Request, caller: Caller) -> 
     s = _str(p.get("s"))
     if not s:
         return bad_request("no stream (s=) given")
-    sel = api.select(api.parse(s))
-    before = _ts(_str(p.get("ts")))
-    await api.run(api.store.mark_read, caller.user, sel, api.now(), before=before)
+    f = api.filter(caller.user, api.parse(s))
+    until = _ts(_str(p.get("ts")))
+    await api.run(api.agg.mark_all_read, f, until)
     return PlainTextResponse("OK")
 
 
