@@ -25,7 +25,6 @@ from aggregator.alerts.plan import stable_alert_id
 from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
-from aggregator.config import edit as config_edit
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.extract.extractor import ExtractPool
@@ -357,38 +356,12 @@ class Aggregator:
 
     def remove_feed(self, name: str) -> None:
         """Drop a feed from feeds.yaml (its stored stories are kept)."""
-        self.reload(config_edit.remove_feed(self._config_file(), name))
+        self.reload(feedtools.remove_feed(self.config, name))
 
-    def edit_feed(
-        self,
-        name: str,
-        *,
-        title: str | None = None,
-        add_tags: Sequence[str] = (),
-        remove_tags: Sequence[str] = (),
-    ) -> Feed:
+    def edit_feed(self, name: str, *, title: str | None = None, add_tags: Sequence[str] = (),
+                  remove_tags: Sequence[str] = ()) -> None:  # fmt: skip
         """Retitle a feed or change its tags in feeds.yaml (comments kept)."""
-        path = self._config_file()
-        self.reload(
-            config_edit.edit_feed(
-                path, name, title=title, add_tags=add_tags, remove_tags=remove_tags
-            )
-        )
-        return self._feed_named(name)
-
-    def _config_file(self) -> Path:
-        if self.config.path is None:
-            raise UsageError(
-                "this configuration has no file to edit",
-                hint="load it from feeds.yaml (--config PATH)",
-            )
-        return self.config.path
-
-    def _feed_named(self, name: str) -> Feed:
-        found = next((f for f in self.feeds() if f.name == name), None)
-        if found is None:
-            raise NotFoundError(f"no feed named {name!r}", hint="see `aggregator feeds list`")
-        return found
+        self.reload(feedtools.edit_feed(self.config, name, title, add_tags, remove_tags))
 
     # ------------------------------------------------------------ reading
 

@@ -92,11 +92,7 @@ def add_feed(
     passes, and the new file is validated whole before it replaces the old one.
     Without `name`, one is made from the feed's title, unique among the feeds.
     """
-    if config.path is None:
-        raise UsageError(
-            "this configuration has no file to add the feed to",
-            hint="load it from feeds.yaml (--config PATH)",
-        )
+    path = config_file(config)
     if interval:
         from aggregator.config.durations import parse_duration
 
@@ -113,11 +109,33 @@ def add_feed(
         entry["extract"] = False
     if tags:
         entry["tags"] = list(dict.fromkeys(tags))
-    new = config_edit.add_feed(config.path, entry)
+    new = config_edit.add_feed(path, entry)
     found = url if probe.url != url else None
     return AddedFeed(
         chosen, probe.url, title or probe.title, probe.format, probe.entries, found
     ), new
+
+
+def remove_feed(config: Config, name: str) -> Config:
+    """Drop a feed from the config's file, comments kept; returns the new config."""
+    return config_edit.remove_feed(config_file(config), name)
+
+
+def edit_feed(
+    config: Config, name: str, title: str | None, add: Sequence[str], remove: Sequence[str]
+) -> Config:
+    """Retitle a feed and add or remove its tags in the config's file, comments kept."""
+    return config_edit.edit_feed(
+        config_file(config), name, title=title, add_tags=add, remove_tags=remove
+    )
+
+
+def config_file(config: Config) -> Path:
+    if config.path is None:
+        raise UsageError(
+            "this configuration has no file to edit", hint="load it from feeds.yaml (--config PATH)"
+        )
+    return config.path
 
 
 def test_feed(config: Config, url: str) -> dict[str, Any]:
