@@ -55,6 +55,7 @@ from aggregator.types import (
     Version,
     VersionDiff,
 )
+from aggregator.urls import redact_text, redact_url
 
 Clock = Callable[[], datetime]
 Progress = Callable[[UpdateResult], None]
@@ -546,7 +547,7 @@ def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Confi
     extract, monitor = cfg.extracts(f), cfg.monitors(f)
     base = Feed(
         name=f.name,
-        url=f.url,
+        url=redact_url(f.url),  # a record to show: feeds list, the desk, JSON
         interval_s=interval,
         extract=extract,
         monitor=monitor,
@@ -563,13 +564,13 @@ def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Confi
         last_modified=s.last_modified,
         next_due_at=s.next_due_at,
         error_count=s.error_count,
-        disabled_reason=s.disabled_reason,
+        disabled_reason=redact_text(s.disabled_reason) if s.disabled_reason else None,
         last_success_at=s.last_success_at,
         articles=counts.get(s.id, 0),
         last_status=s.last_status,
-        last_error=s.last_error,
+        last_error=redact_text(s.last_error) if s.last_error else None,
         last_polled_at=s.last_polled_at,
-        permanent_redirect=s.permanent_redirect,
+        permanent_redirect=redact_url(s.permanent_redirect) if s.permanent_redirect else None,
         title=f.title or s.title,
     )
 

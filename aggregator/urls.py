@@ -90,3 +90,91 @@ def _authority_problem(authority: str) -> str | None:
     if "%" in host:
         return "a percent-escape in the host name"
     return None
+
+
+# --------------------------------------------------------------------------- redaction
+
+#: Query parameter names whose values are secrets (compared lower-case, '-' read as '_').
+SECRET_PARAMS = frozenset(
+    {
+        "key",
+        "apikey",
+        "api_key",
+        "token",
+        "access_token",
+        "auth",
+        "auth_token",
+        "authorization",
+        "sig",
+        "signature",
+        "secret",
+        "client_secret",
+        "password",
+        "passwd",
+        "pass",
+        "pwd",
+        "session",
+        "sessionid",
+        "jwt",
+        "credential",
+        "x_amz_signature",
+        "x_amz_credential",
+        "x_amz_security_token",
+        "x_goog_signature",
+        "x_goog_credential",
+    }
+)
+#: ... and names that end like one: private_token, feed_key, hmac_signature, app_secret.
+_SECRET_SUFFIXES = ("_token", "_key", "_secret", "_signature", "_password", "_sig")
+MASK = "***"
+_URL_IN_TEXT = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"'`]+")
+_QUERY_PAIR = re.compile(r"([^&;=#]*)(=)([^&;#]*)")
+
+
+def is_secret_param(name: str) -> bool:
+    """Whether a query parameter's value should never be shown."""
+    norm = urllib.parse.unquote_plus(name).strip().lower().replace("-", "_")
+    return norm in SECRET_PARAMS or norm.endswith(_SECRET_SUFFIXES)
+
+
+def redact_url(url: str) -> str:
+    """`url` with its credentials masked: the password of ``user:pass@`` (all of a lone
+    ``token@``, which services use as a bare credential) and the values of secret-looking
+    query parameters (``api_key``, ``token``, ``key``, ``sig`` ...). The rest is kept
+    byte for byte, so the URL still says which feed it is; a URL with nothing to hide
+    comes back unchanged. Works on database URLs too (``postgresql://u:***@host/db``).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostport = authority.rpartition("@")
+    if at:
+        user, colon, _password = userinfo.partition(":")
+        authority = f"{user}:{MASK}@{hostport}" if colon else f"{MASK}@{hostport}"
+    return f"{scheme}://{authority}{_redact_query(tail)}"
+
+
+def _redact_query(tail: str) -> str:
+    path, q, rest = tail.partition("?")
+    if not q:
+        return tail
+    query, hash_, fragment = rest.partition("#")
+    masked = _QUERY_PAIR.sub(
+        lambda m: f"{m[1]}={MASK}" if is_secret_param(m[1]) and m[3] else m[0], query
+    )
+    return f"{path}?{masked}{hash_}{fragment}"
+
+
+def redact_text(text: str) -> str:
+    """Every URL inside a message (an error, a log line) passed through `redact_url`."""
+    if "://" not in text:
+        return text
+    return _URL_IN_TEXT.sub(_redact_match, text)
+
+
+def _redact_match(m: re.Match[str]) -> str:
+    """Sentence punctuation after a URL ("… from https://e.org/f?token=x).") is not its."""
+    url = m[0].rstrip(".,;:!?)]}")
+    return redact_url(url) + m[0][len(url) :]

@@ -20,6 +20,7 @@ from aggregator.config.durations import format_duration, parse_duration
 from aggregator.config.models import Config, default_config_path, load_config
 from aggregator.exceptions import AggregatorError, QuerySyntaxError, UsageError
 from aggregator.types import Article, UpdateResult
+from aggregator.urls import redact_url
 
 Handler = Callable[[argparse.Namespace], int]
 COMMANDS: dict[str, Handler] = {}
@@ -164,7 +165,8 @@ def feeds_add(args: argparse.Namespace) -> int:
         extract=False if args.no_extract else None,
     )
     found = f" (discovered from {added.discovered_from})" if added.discovered_from else ""
-    out(f"added {added.name}: {added.url}{found} — {added.entries} entries, {added.format}")
+    shown = redact_url(added.url)
+    out(f"added {added.name}: {shown}{found} — {added.entries} entries, {added.format}")
     return 0
 
 
@@ -229,7 +231,7 @@ def feeds_test(args: argparse.Namespace) -> int:
         dump_json(report)
         return 0
     out(
-        f"{report['url']}: {report['format']}, {len(report['entries'])} entries, "
+        f"{redact_url(report['url'])}: {report['format']}, {len(report['entries'])} entries, "
         f"identity by {report['identity']}"
     )
     for w in report["warnings"]:
@@ -455,14 +457,17 @@ EXTENSIONS: list[Callable[[Any], None]] = []
 
 def main(argv: Sequence[str] | None = None) -> int:
     from aggregator.cli import more as cli_more  # noqa: F401  (registers the other commands)
+    from aggregator.daemon.logs import cli_logging
+    from aggregator.urls import redact_text
 
     parser = build_parser()
     args = parser.parse_args(argv)
     name = f"{args.cmd} {args.sub}" if getattr(args, "sub", None) else args.cmd
+    cli_logging()
     try:
         return COMMANDS[name](args)
     except AggregatorError as e:
-        print(f"error: {e.message}", file=sys.stderr)
+        print(f"error: {redact_text(e.message)}", file=sys.stderr)
         if isinstance(e, QuerySyntaxError):
             print(f"at column {e.column}:\n{e.pointer()}", file=sys.stderr)
         if e.hint:

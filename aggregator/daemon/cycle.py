@@ -27,6 +27,7 @@ from aggregator.exceptions import AggregatorError
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import COOL_DOWN_STATUSES
 from aggregator.types import UpdateResult
+from aggregator.urls import redact_url
 
 if TYPE_CHECKING:
     from aggregator.alerts.types import SourceHealth
@@ -233,7 +234,7 @@ def adopt_redirect(ctx: CycleContext, name: str, old: str, new: str) -> bool:
 
     path = ctx.config.path
     assert path is not None
-    comment = f"moved permanently from {old} (adopted {ctx.now():%Y-%m-%d})"
+    comment = f"moved permanently from {redact_url(old)} (adopted {ctx.now():%Y-%m-%d})"
     try:
         config = config_edit.set_url(path, name, new, comment)
     except (OSError, AggregatorError) as e:

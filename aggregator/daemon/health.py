@@ -11,7 +11,7 @@ daily reminder rather than silence.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from aggregator.alerts.plan import encode, hold_until, stable_alert_id, subscribed
@@ -19,6 +19,7 @@ from aggregator.alerts.types import AlertEvent, SourceHealth
 from aggregator.config.durations import format_duration
 from aggregator.config.models import Config
 from aggregator.storage.records import AlertDraft, FeedState
+from aggregator.urls import redact_text, redact_url
 
 #: "Silent far longer than its usual rhythm": this many average gaps without news.
 SILENCE_FACTOR = 10.0
@@ -107,7 +108,12 @@ RULES = (failing, silent, html_instead_of_feed, disabled, moved)
 
 
 def feed_problems(state: FeedState, now: datetime, t: Thresholds) -> list[SourceHealth]:
-    return [p for rule in RULES if (p := rule(state, now, t)) is not None]
+    """The feed's problems, its URL and details redacted: they go to outside channels."""
+    return [_redacted(p) for rule in RULES if (p := rule(state, now, t)) is not None]
+
+
+def _redacted(p: SourceHealth) -> SourceHealth:
+    return replace(p, url=redact_url(p.url), detail=redact_text(p.detail))
 
 
 def source_problems(

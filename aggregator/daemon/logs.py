@@ -13,6 +13,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from aggregator.urls import redact_text
+
 #: LogRecord's own attributes; anything else on a record came from `extra=`.
 _STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime"}
 
@@ -38,7 +40,7 @@ class JsonFormatter(logging.Formatter):
         }
         data.update(extras(record))
         if record.exc_info:
-            data["exc"] = self.formatException(record.exc_info)
+            data["exc"] = record.exc_text or self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False, default=str)
 
 
@@ -50,8 +52,29 @@ class TextFormatter(logging.Formatter):
         line = f"{_stamp(record)} {record.levelname} {record.name} {record.getMessage()}"
         line = f"{line}  {fields}" if fields else line
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            line += "\n" + (record.exc_text or self.formatException(record.exc_info))
         return line
+
+
+class RedactFilter(logging.Filter):
+    """Credentials in any URL a log line carries (message, arguments, exception) are masked.
+
+    On the handler, so it sees every record whichever logger made it: a feed URL's
+    ``user:pass@`` or ``?api_key=`` never reaches a log file or a collector.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and record.exc_info[1] is not None:
+            text = record.exc_text or logging.Formatter().formatException(record.exc_info)
+            record.exc_text = redact_text(text)  # formatters reuse it instead of re-rendering
+        for key, value in extras(record).items():
+            if isinstance(value, str) and "://" in value:
+                setattr(record, key, redact_text(value))
+        return True
 
 
 class WorkerFilter(logging.Filter):
@@ -74,6 +97,7 @@ def setup_logging(
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
     handler.addFilter(WorkerFilter(worker))
+    handler.addFilter(RedactFilter())
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_aggregator", False)]:
         root.removeHandler(old)
@@ -84,3 +108,17 @@ def setup_logging(
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     logging.getLogger("httpx").setLevel(logging.WARNING)
     return handler
+
+
+def cli_logging() -> None:
+    """The command line's warnings on stderr, as Python's last-resort handler prints them,
+    but redacted; the daemon's `setup_logging` replaces this handler."""
+    root = logging.getLogger()
+    if root.handlers:
+        return
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(logging.WARNING)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    handler.addFilter(RedactFilter())
+    handler._aggregator = True  # type: ignore[attr-defined]
+    root.addHandler(handler)

@@ -39,7 +39,7 @@ from aggregator.storage.records import (
 from aggregator.storage.store import Store
 from aggregator.topics import Document, TopicIndex, TopicMatch
 from aggregator.types import UpdateResult
-from aggregator.urls import is_plain_absolute
+from aggregator.urls import is_plain_absolute, redact_text
 
 log = logging.getLogger("aggregator.ingest.pipeline")
 
@@ -418,7 +418,7 @@ def _record_failure(
 ) -> UpdateResult:
     kind = getattr(err, "kind", None) or ("parse" if isinstance(err, ParseError) else "error")
     failure = decide.Failure(
-        str(err),
+        redact_text(str(err)),  # last_error, UpdateResult and logs never carry credentials
         kind,
         status=getattr(err, "status", None),
         retry_after=getattr(err, "retry_after", None),
@@ -427,7 +427,7 @@ def _record_failure(
     st.defer_feed_update(
         decide.failure_update(state, failure, now, schedule=_schedule_for(st, feed))
     )
-    log.warning("feed %s: %s", feed.name, err, extra={"feed": feed.name})
+    log.warning("feed %s: %s", feed.name, failure.message, extra={"feed": feed.name})
     return UpdateResult(
         feed.name,
         error=failure.message,

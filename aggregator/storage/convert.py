@@ -10,6 +10,7 @@ from aggregator import types as t
 from aggregator.storage import sql
 from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
 from aggregator.storage.records import ArticleDraft, FeedState, FeedUpdate
+from aggregator.urls import redact_text
 
 
 def reset_url(row: FeedRow, url: str) -> None:
@@ -48,7 +49,7 @@ def feed_update_values(u: FeedUpdate) -> dict[str, Any]:
     """The feed columns one poll's update writes (a claim's lease is always released)."""
     values: dict[str, Any] = {
         "last_status": u.status,
-        "last_error": u.error,
+        "last_error": redact_text(u.error) if u.error else u.error,
         "last_error_kind": u.error_kind,
         "error_count": u.error_count,
         "last_polled_at": u.polled_at,
@@ -73,6 +74,8 @@ def feed_update_values(u: FeedUpdate) -> dict[str, Any]:
         v = getattr(u, name)
         if v is not None:
             values[name] = v
+    if u.disabled_reason:
+        values["disabled_reason"] = redact_text(u.disabled_reason)
     return values
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.exceptions import StorageError
 from aggregator.storage.errors import DATABASE_ERRORS, translated
+from aggregator.urls import redact_url
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
@@ -62,13 +63,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def redact(url: str) -> str:
-    """Hide a password in a database URL before printing it."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}" if ":" in creds else url
-    return url
+    """Hide a password in a database URL before printing it (see aggregator.urls)."""
+    return redact_url(url)
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:

@@ -240,3 +240,25 @@ def test_metrics_count_deliveries_from_the_dispatch_report() -> None:
     assert "aggregator_alerts_delivered_total 4.0" in text
     assert 'aggregator_alerts_failed_total{outcome="retry"} 2.0' in text
     assert 'aggregator_alerts_failed_total{outcome="dead"} 1.0' in text
+
+
+def test_log_lines_never_carry_url_credentials() -> None:
+    """The handler's RedactFilter masks userinfo and secret parameters in any record."""
+    from aggregator.daemon.logs import setup_logging
+
+    stream = io.StringIO()
+    handler = setup_logging("json", "info", "w1", stream=stream)
+    try:
+        log = logging.getLogger("aggregator.test.redact")
+        log.warning("feed x: HTTP 500 from %s", "https://u:pw@e.org/f?api_key=K&x=1")
+        try:
+            raise ValueError("boom at https://e.org/f?token=T")
+        except ValueError:
+            log.exception("crashed", extra={"url": "https://e.org/?sig=S"})
+    finally:
+        logging.getLogger().removeHandler(handler)
+    text = stream.getvalue()
+    assert "pw" not in text and "K&" not in text and "token=T" not in text and "sig=S" not in text
+    first, second = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
+    assert first["msg"] == "feed x: HTTP 500 from https://u:***@e.org/f?api_key=***&x=1"
+    assert "token=***" in second["exc"] and second["url"] == "https://e.org/?sig=***"
