@@ -247,9 +247,10 @@ class Aggregator:
         worker: str,
         limit: int = 100,
         ids: Sequence[int] | None = None,
+        only: Sequence[str] | None = None,
     ) -> DispatchReport:
-        """Send the alerts that are due (only `ids` when given); mark each only after its
-        receiver accepted."""
+        """Send the alerts that are due (only `ids` when given, only the channels `only`
+        names when given); mark each as soon as its receiver accepted, never before."""
         pause_point("before-send")
         configs = {c.name: c for c in self.config.alerts}
         chans = {
@@ -271,6 +272,8 @@ class Aggregator:
             limit=limit,
             lease=self.config.daemon.lease,
             ids=ids,
+            clock=self.clock,
+            only=only,
         )
 
     async def test_channel(self, name: str) -> str:

@@ -1,8 +1,10 @@
-"""The outbox dispatcher: claim due alerts, group them, send, then record the outcome.
+"""The outbox dispatcher: claim due alerts, group them, send, record each outcome.
 
 Delivery is at-least-once. An item is marked sent only after the receiver
-accepted it, so a crash between the two re-sends it later under the same
-alert id (webhook-id, Message-ID), which receivers use to drop the duplicate.
+accepted it, and as soon as it did, so only a crash between the two re-sends it
+later under the same alert id (webhook-id, Message-ID), which receivers use to
+drop the duplicate. A claim is renewed while its items wait their turn, so a
+slow receiver does not let another worker send them a second time.
 The store is a Protocol so the same dispatcher runs on the real database and
 on the in-memory store the tests use.
 """
@@ -10,17 +12,18 @@ on the in-memory store the tests use.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from aggregator.alerts.policy import is_dead, next_attempt
-from aggregator.alerts.registry import Channel
+from aggregator.alerts.registry import Channel, ChannelConfig
 from aggregator.alerts.types import AlertEvent, Delivery, SourceRef
-from aggregator.config.alerts import ChannelConfig
 from aggregator.config.durations import format_duration
 from aggregator.exceptions import DeliveryError
 
@@ -54,9 +57,11 @@ class OutboxStore(Protocol):
         worker: str,
         lease: timedelta,
         ids: Collection[int] | None = None,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
         """Pending items with not_before <= now and no live lease, leased to `worker`
-        (only those of `ids` when given: `alerts retry ID` sends exactly those)."""
+        (only those of `ids` when given: `alerts retry ID` sends exactly those; only
+        those of `channels` when given: the daemon's lane per channel)."""
         ...
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
@@ -71,6 +76,14 @@ class OutboxStore(Protocol):
         """Never retried again (permanent failure or retry window exhausted)."""
         ...
 
+    def renew(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+        """Extend `worker`'s lease on these items; returns those it still holds."""
+        ...
+
+    def release(self, ids: Sequence[int], worker: str) -> None:
+        """Give `worker`'s claim on these items back, untried (no attempt counted)."""
+        ...
+
 
 @dataclass
 class DispatchReport:
@@ -80,6 +93,12 @@ class DispatchReport:
     retried: int = 0
     dead: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def merge(self, other: DispatchReport) -> None:
+        self.sent += other.sent
+        self.retried += other.retried
+        self.dead += other.dead
+        self.errors += other.errors
 
 
 @dataclass(frozen=True)
@@ -105,28 +124,98 @@ async def deliver_due(
     rng: random.Random,
     limit: int = 100,
     lease: timedelta = timedelta(minutes=5),
+    clock: Callable[[], datetime] | None = None,
+    only: Collection[str] | None = None,
     ids: Collection[int] | None = None,
 ) -> DispatchReport:
-    """One dispatcher pass: send everything due, then record every outcome.
+    """One dispatcher pass: send everything due, recording each outcome as it comes.
 
-    Channels send concurrently (one channel's batches in order). The store is
-    written only after all sends of the pass returned: its calls are blocking,
-    and a write in the middle would stall the other channels' requests in
-    flight. Each pass must finish within `lease` (sends are bounded by their
-    timeouts, claims by `limit`), or another worker may claim the same items.
+    Channels send concurrently, one channel's batches in order. Each batch's
+    outcome is written as soon as its receiver answered (in a thread: store
+    calls block), so a slow receiver never leaves accepted alerts unrecorded
+    while the rest of the pass runs. While any claimed item is still unsent, the
+    claim is renewed every third of `lease` (another worker would otherwise take
+    the items over and send them too); a batch whose claim was lost anyway (this
+    worker stalled past its lease) is not sent. A lane stops at its channel's
+    first transient failure and releases the rest of its claims: a receiver that
+    is down or hanging costs one timeout per pass, not one per queued alert.
+    `only` restricts the pass to those channels (the daemon runs one per channel),
+    `ids` to those alerts.
     """
+    clock = clock or _elapsed_from(now)
     report = DispatchReport()
-    items = store.claim_due(now, limit=limit, worker=worker, lease=lease, ids=ids)
-    known = _drop_orphans(store, items, channels, configs, now, report)
+    items = await asyncio.to_thread(
+        store.claim_due, now, limit=limit, worker=worker, lease=lease, ids=ids, channels=only
+    )
+    known = await asyncio.to_thread(_drop_orphans, store, items, channels, configs, now, report)
     lanes: dict[str, list[Batch]] = {}
     for batch in plan(known, configs):
         lanes.setdefault(batch.channel, []).append(batch)
-    results = await asyncio.gather(
-        *(_run_lane(channels[name], lane) for name, lane in lanes.items())
-    )
-    for batch, outcome in (pair for lane in results for pair in lane):
-        _record(store, configs[batch.channel], batch, outcome, now, rng, report)
+    claim = _Claim(store, worker, lease, clock, {i.id for i in known})
+    renewing = asyncio.create_task(claim.keep_renewed())
+    try:
+        results = await asyncio.gather(
+            *(
+                _run_lane(channels[name], configs[name], lane, claim, now, rng, report)
+                for name, lane in lanes.items()
+            ),
+            return_exceptions=True,
+        )
+    finally:
+        renewing.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewing
+    failures = [r for r in results if isinstance(r, BaseException)]
+    if failures:
+        raise failures[0]
     return report
+
+
+def _elapsed_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that starts at `start` and follows the wall clock's pace."""
+    origin = time.monotonic()
+    return lambda: start + timedelta(seconds=time.monotonic() - origin)
+
+
+@dataclass
+class _Claim:
+    """This pass's claimed, not yet recorded items, and the renewal of their lease."""
+
+    store: OutboxStore
+    worker: str
+    lease: timedelta
+    clock: Callable[[], datetime]
+    open: set[int]
+    lost: set[int] = field(default_factory=set)
+
+    def settle(self, ids: Iterable[int]) -> None:
+        self.open.difference_update(ids)
+
+    def held(self, batch: Batch) -> bool:
+        return not self.lost.intersection(batch.ids)
+
+    async def keep_renewed(self) -> None:
+        """Extend the lease of the open items every third of the lease, until cancelled."""
+        every = max(self.lease.total_seconds() / 3, 0.05)
+        while True:
+            await asyncio.sleep(every)
+            ids = sorted(self.open)
+            if not ids:
+                continue
+            try:
+                kept = await asyncio.to_thread(
+                    self.store.renew, ids, self.worker, self.clock() + self.lease
+                )
+            except Exception as e:  # noqa: BLE001 - a failed renewal is retried, never fatal
+                log.warning("could not renew the lease of %d alerts: %s", len(ids), e)
+                continue
+            gone = set(ids) - set(kept) - self.lost
+            if gone & self.open:
+                log.warning(
+                    "lost the claim on %d alerts (another worker took them over): not sent here",
+                    len(gone & self.open),
+                )
+            self.lost |= gone & self.open
 
 
 def _drop_orphans(
@@ -150,9 +239,38 @@ def _drop_orphans(
     return [i for i in items if i.id not in dropped]
 
 
-async def _run_lane(channel: Channel, batches: list[Batch]) -> list[tuple[Batch, Outcome]]:
-    """One channel's batches, in order; failures are values so the lane carries on."""
-    return [(batch, await _attempt(channel, batch)) for batch in batches]
+async def _run_lane(
+    channel: Channel,
+    config: ChannelConfig,
+    batches: list[Batch],
+    claim: _Claim,
+    now: datetime,
+    rng: random.Random,
+    report: DispatchReport,
+) -> None:
+    """One channel's batches, in order, each recorded as soon as it is answered."""
+    for n, batch in enumerate(batches):
+        if not claim.held(batch):
+            claim.settle(batch.ids)
+            continue
+        outcome = await _attempt(channel, batch)
+        mine = DispatchReport()  # filled in the thread, merged here on the event loop
+        try:
+            await asyncio.to_thread(_record, claim.store, config, batch, outcome, now, rng, mine)
+        finally:
+            claim.settle(batch.ids)
+        report.merge(mine)
+        if isinstance(outcome, DeliveryError) and not outcome.permanent:
+            await _release_rest(claim, batches[n + 1 :])
+            return
+
+
+async def _release_rest(claim: _Claim, rest: list[Batch]) -> None:
+    """The channel is failing: hand the lane's other claims back for a later pass."""
+    ids = [i for batch in rest for i in batch.ids if claim.held(batch)]
+    claim.settle(i for batch in rest for i in batch.ids)
+    if ids:
+        await asyncio.to_thread(claim.store.release, ids, claim.worker)
 
 
 async def _attempt(channel: Channel, batch: Batch) -> Outcome:

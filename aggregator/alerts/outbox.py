@@ -28,12 +28,21 @@ class StoreOutbox:
         worker: str,
         lease: timedelta,
         ids: Collection[int] | None = None,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
-        claims = self.store.claim_due_alerts(now, limit=limit, worker=worker, lease=lease, ids=ids)
+        claims = self.store.claim_due_alerts(
+            now, limit=limit, worker=worker, lease=lease, ids=ids, channels=channels
+        )
         return [
             OutboxItem(c.id, decode_event(c.payload), c.attempts, c.created_at, c.not_before)
             for c in claims
         ]
+
+    def renew(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+        return self.store.renew_alerts(ids, worker, until)
+
+    def release(self, ids: Sequence[int], worker: str) -> None:
+        self.store.release_alerts(ids, worker)
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
         self.store.mark_sent(ids, now, detail)

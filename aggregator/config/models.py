@@ -163,6 +163,9 @@ class DaemonConfig(_Model):
     jitter: float = Field(default=0.1, ge=0, le=0.5)
     failing_after: timedelta = timedelta(hours=6)
     ready_max_alert_age: timedelta = timedelta(minutes=30)
+    #: /readyz reports an alert channel whose send has run, or which has kept failing,
+    #: for longer than this (a hanging or unreachable receiver)
+    ready_max_channel_stall: timedelta = timedelta(minutes=2)
 
     _dur = field_validator(
         "grace",
@@ -173,6 +176,7 @@ class DaemonConfig(_Model):
         "max_backoff",
         "failing_after",
         "ready_max_alert_age",
+        "ready_max_channel_stall",
         mode="before",
     )(_duration)
 

@@ -81,6 +81,8 @@ class CycleContext:
     stopping: Callable[[], bool] = lambda: False
     on_config: Callable[[Config], None] | None = None
     mark_config_written: Callable[[], None] | None = None
+    #: deliveries run in their own lanes (the daemon), not as a step of the cycle
+    deliveries_apart: bool = False
     announced: set[tuple[str, str]] = field(default_factory=set)
     announced_day: str = ""
     unadoptable: set[tuple[str, str]] = field(default_factory=set)
@@ -192,7 +194,8 @@ async def recheck_step(ctx: CycleContext, report: CycleReport) -> None:
 
 
 async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
-    fn = getattr(ctx.agg, "deliver_due", None)
+    """`run --once` delivers in the cycle; the daemon does it beside (daemon.delivery)."""
+    fn = None if ctx.deliveries_apart else getattr(ctx.agg, "deliver_due", None)
     while fn is not None and not ctx.stopping():
         result = await fn(ctx.st, worker=ctx.worker, limit=ctx.batch)
         ctx.metrics.record_delivery(result)

@@ -28,7 +28,8 @@ Clock = Callable[[], datetime]
 
 @dataclass
 class Readiness:
-    """What /readyz checks: the database answers, the scheduler ticks, alerts flow.
+    """What /readyz checks: the database answers, the scheduler ticks, alerts flow,
+    no alert channel is stuck.
 
     `ping` and `oldest_alert` hit the database from the HTTP thread (the engine
     is thread-safe); the heartbeat is a monotonic time the event loop writes.
@@ -41,6 +42,8 @@ class Readiness:
     max_alert_age: timedelta
     heartbeat: float | None = None
     monotonic: Callable[[], float] = field(default=time.monotonic)
+    #: alert channels that are stuck (name -> what is wrong), from the delivery lanes
+    stuck_channels: Callable[[], dict[str, str]] = field(default=dict)
 
     def beat(self) -> None:
         self.heartbeat = self.monotonic()
@@ -49,7 +52,14 @@ class Readiness:
         checks = {"database": self._database()}
         checks["scheduler"] = self._scheduler()
         checks["alerts"] = self._alerts() if checks["database"] == "ok" else "unknown"
+        checks["channels"] = self._channels()
         return all(v == "ok" for v in checks.values()), checks
+
+    def _channels(self) -> str:
+        stuck = self.stuck_channels()
+        if not stuck:
+            return "ok"
+        return "; ".join(f"{name} stuck: {why}" for name, why in sorted(stuck.items()))
 
     def _database(self) -> str:
         return "ok" if self.ping() else "unreachable"

@@ -50,6 +50,8 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        for outcome in ("retry", "dead"):  # exported from the start, before any delivery
+            self.failed.labels(outcome)
         self.source_events = Counter(
             "aggregator_source_events", "Source-health alerts queued", registry=r
         )

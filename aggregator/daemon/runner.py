@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aggregator.config.models import Config, load_config
 from aggregator.daemon import scheduler
 from aggregator.daemon.cycle import CycleContext, CycleReport, run_cycle
+from aggregator.daemon.delivery import Deliveries
 from aggregator.daemon.httpd import ObservabilityServer, Readiness
 from aggregator.daemon.lock import daemon_lock
 from aggregator.daemon.logs import setup_logging
@@ -86,6 +87,7 @@ class Daemon:
             max_alert_age=agg.config.daemon.ready_max_alert_age,
         )
         self.ctx: CycleContext | None = None
+        self.deliveries: Deliveries | None = None
         self.http: ObservabilityServer | None = None
         self.web: Any = None  # aggregator.web.serve.WebServer while the desk is served
         self.watcher: ConfigWatcher | None = None
@@ -184,6 +186,7 @@ class Daemon:
     async def _serve_forever(self) -> int:
         listen = self._web_listen()  # a desk open beyond loopback stops here, before anything
         await self._start_workers()
+        self._start_deliveries()
         self.http = self._start_http()
         self.web = self._start_web(listen)
         self.watcher = self._start_watcher()
@@ -215,6 +218,21 @@ class Daemon:
             await self.agg.extractor.start()
         except AggregatorError as e:
             log.warning("workers: %s", e)
+
+    def _start_deliveries(self) -> None:
+        """Alerts go out in lanes of their own, one per channel, beside the poll cycles:
+        a slow or hanging receiver never holds up polling."""
+        assert self.ctx is not None
+        self.ctx.deliveries_apart = True
+        self.deliveries = Deliveries(
+            self.agg,
+            self.ctx.st,
+            worker=self.worker,
+            metrics=self.metrics,
+            batch=self.ctx.batch,
+            stopping=lambda: self._stopping,
+        )
+        self.readiness.stuck_channels = self.deliveries.stuck
 
     def _start_http(self) -> ObservabilityServer:
         d = self.agg.config.daemon
@@ -287,8 +305,13 @@ class Daemon:
             return
         if self._task is not None and not self._task.done():
             self._ticks_skipped += 1  # said and counted once the cycle ends
-            return
-        self._task = asyncio.create_task(self._guarded_cycle(), name="aggregator-cycle")
+        else:
+            self._task = asyncio.create_task(self._guarded_cycle(), name="aggregator-cycle")
+        if self.deliveries is not None:
+            try:
+                await self.deliveries.kick()
+            except Exception:  # noqa: BLE001 - e.g. database away: the next tick tries again
+                log.exception("could not start alert deliveries")
 
     async def _guarded_cycle(self) -> CycleReport:
         self._ticks_skipped = 0
@@ -375,10 +398,16 @@ class Daemon:
         log.info("daemon stopped")
 
     async def _finish_in_flight(self) -> None:
+        budget = self.agg.config.daemon.grace.total_seconds() * GRACE_FOR_WORK
+        work = [self._finish_cycle(budget)]
+        if self.deliveries is not None:
+            work.append(self.deliveries.finish(timedelta(seconds=budget)))
+        await asyncio.gather(*work)
+
+    async def _finish_cycle(self, budget: float) -> None:
         task = self._task
         if task is None or task.done():
             return
-        budget = self.agg.config.daemon.grace.total_seconds() * GRACE_FOR_WORK
         done, _ = await asyncio.wait({task}, timeout=budget)
         if done:
             return

@@ -132,6 +132,12 @@ class DaemonQueries(StoreBase):
         with self.session() as s:
             return s.exec(q).one()
 
+    def pending_channels(self) -> set[str]:
+        """Channels that have alerts still to deliver (some may be gone from feeds.yaml)."""
+        q = select(OutboxRow.channel).where(col(OutboxRow.status).in_(UNDELIVERED)).distinct()
+        with self.session() as s:
+            return set(s.exec(q))
+
     def release_leases(self, worker: str) -> int:
         """Hand back every claim `worker` holds (feeds, re-checks, deliveries).
 

@@ -41,9 +41,11 @@ class OutboxQueries(StoreBase):
         worker: str,
         lease: timedelta,
         ids: Collection[int] | None = None,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxClaim]:
         """Pending rows with not_before <= now and no live lease, leased to `worker`
-        (only those of `ids` when given: `alerts retry ID` sends exactly those)."""
+        (only those of `ids` when given: `alerts retry ID` sends exactly those; only
+        those of `channels` when given: the daemon's delivery lane per channel)."""
         with self.session() as s:
             q = (
                 select(OutboxRow)
@@ -54,6 +56,8 @@ class OutboxQueries(StoreBase):
             )
             if ids is not None:
                 q = q.where(col(OutboxRow.id).in_(list(ids)))
+            if channels is not None:
+                q = q.where(col(OutboxRow.channel).in_(list(channels)))
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             rows = list(s.exec(q))
@@ -68,6 +72,32 @@ class OutboxQueries(StoreBase):
         with self.session() as s:
             for chunk in _chunks(list(ids)):
                 s.exec(update(OutboxRow).where(col(OutboxRow.id).in_(chunk)).values(**values))
+            s.commit()
+
+    def renew_alerts(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+        """Extend the lease `worker` still holds on these rows; returns their ids."""
+        kept: list[int] = []
+        with self.session() as s:
+            for chunk in _chunks(list(ids)):
+                mine = (
+                    col(OutboxRow.id).in_(chunk),
+                    col(OutboxRow.lease_owner) == worker,
+                    col(OutboxRow.status).in_(RETRYABLE),
+                )
+                s.exec(update(OutboxRow).where(*mine).values(lease_until=until))
+                kept += [i for i in s.exec(select(OutboxRow.id).where(*mine)) if i is not None]
+            s.commit()
+        return kept
+
+    def release_alerts(self, ids: Sequence[int], worker: str) -> None:
+        """Hand back rows claimed but not tried: due again at once, no attempt counted."""
+        with self.session() as s:
+            for chunk in _chunks(list(ids)):
+                s.exec(
+                    update(OutboxRow)
+                    .where(col(OutboxRow.id).in_(chunk), col(OutboxRow.lease_owner) == worker)
+                    .values(lease_owner=None, lease_until=None)
+                )
             s.commit()
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 import random
 from collections.abc import Iterator, Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -154,7 +154,9 @@ async def test_crash_between_accept_and_mark_resends_with_the_same_id() -> None:
     assert [events[0].alert_id for events in channel.sent] == ["m-77", "m-77"]
 
 
-async def test_every_send_of_a_pass_happens_before_any_mark() -> None:
+async def test_each_outcome_is_recorded_as_soon_as_its_receiver_answered() -> None:
+    """Issue 13.5: outcomes were recorded when the whole pass finished, so a slow
+    channel left the fast one's accepted alerts unrecorded (and re-claimable)."""
     log: list[str] = []
 
     class Logged(MemoryOutbox):
@@ -164,7 +166,7 @@ async def test_every_send_of_a_pass_happens_before_any_mark() -> None:
 
     class Slow(Recorder):
         async def send(self, events: Sequence[AlertEvent]) -> Delivery:
-            await asyncio.sleep(0.05 if self.name == "slow" else 0)
+            await asyncio.sleep(0.3 if self.name == "slow" else 0)
             log.append(f"send {self.name}")
             return await super().send(events)
 
@@ -184,7 +186,106 @@ async def test_every_send_of_a_pass_happens_before_any_mark() -> None:
         rng=random.Random(1),
     )
     assert report.sent == 2
-    assert log == ["send fast", "send slow", "mark [1]", "mark [2]"]
+    assert log == ["send fast", "mark [1]", "send slow", "mark [2]"]
+
+
+class SlowRecorder(Recorder):
+    """Answers after `delay` seconds of real time."""
+
+    def __init__(self, config: ChannelConfig, delay: float, *failures: Exception) -> None:
+        super().__init__(config, *failures)
+        self.delay = delay
+
+    async def send(self, events: Sequence[AlertEvent]) -> Delivery:
+        await asyncio.sleep(self.delay)
+        return await super().send(events)
+
+
+async def test_a_slow_pass_keeps_its_claim_so_no_other_worker_sends_it_again() -> None:
+    """The lease is renewed while claimed alerts wait for a slow receiver (13.5)."""
+    outbox = MemoryOutbox()
+    slow = SlowRecorder(config(), 0.15)
+    for n in range(4):
+        outbox.add(copy(f"m-{n}", n, f"feed{n}", 5, topic=f"t{n}"))
+    start = datetime.now(UTC)
+
+    def clock() -> datetime:
+        return start + (datetime.now(UTC) - start)
+
+    pass_a = asyncio.create_task(
+        deliver_due(
+            outbox,
+            {"desk": slow},
+            {"desk": slow.config},
+            now=start,
+            worker="a",
+            rng=random.Random(1),
+            lease=timedelta(seconds=0.2),
+            clock=clock,
+        )
+    )
+    other = Recorder(config())
+    stolen = 0
+    while not pass_a.done():  # another worker tries to claim all along
+        await asyncio.sleep(0.05)
+        report = await deliver_due(
+            outbox,
+            {"desk": other},
+            {"desk": other.config},
+            now=clock(),
+            worker="b",
+            rng=random.Random(2),
+        )
+        stolen += report.sent
+    assert (await pass_a).sent == 4
+    assert stolen == 0 and other.sent == []
+    assert [e[0].alert_id for e in slow.sent] == ["m-0", "m-1", "m-2", "m-3"]
+
+
+async def test_a_lost_claim_is_not_sent() -> None:
+    """A worker that stalled past its lease (another took the items) skips them."""
+
+    class Stolen(MemoryOutbox):
+        def renew(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+            return []
+
+    outbox, slow = Stolen(), SlowRecorder(config(), 0.1)
+    for n in range(3):
+        outbox.add(copy(f"m-{n}", n, f"feed{n}", 5, topic=f"t{n}"))
+    report = await deliver_due(
+        outbox,
+        {"desk": slow},
+        {"desk": slow.config},
+        now=T0,
+        worker="a",
+        rng=random.Random(1),
+        lease=timedelta(seconds=0.15),
+    )
+    assert 1 <= report.sent < 3 and len(slow.sent) == report.sent
+
+
+async def test_a_failing_channel_costs_one_attempt_per_pass_and_releases_the_rest() -> None:
+    """A hanging receiver answered every queued alert with a timeout, one after the
+    other, for as long as the queue was (13.6): the lane stops at the first."""
+    outbox = MemoryOutbox()
+    channel = Recorder(config(), DeliveryError("webhook timeout error: read timed out"))
+    rows = [outbox.add(copy(f"m-{n}", n, f"feed{n}", 5, topic=f"t{n}")) for n in range(5)]
+    report = await run(outbox, channel, T0)
+    assert (report.retried, report.sent, len(channel.sent)) == (1, 0, 1)
+    assert outbox.rows[rows[0]].item.attempts == 1
+    assert all(
+        outbox.rows[r].worker is None and outbox.rows[r].item.attempts == 0 for r in rows[1:]
+    )
+    assert (await run(outbox, channel, T0)).sent == 4  # released: due again at once
+
+
+async def test_a_permanent_failure_does_not_stop_the_lane() -> None:
+    outbox = MemoryOutbox()
+    channel = Recorder(config(), DeliveryError("HTTP 400", permanent=True))
+    for n in range(3):
+        outbox.add(copy(f"m-{n}", n, f"feed{n}", 5, topic=f"t{n}"))
+    report = await run(outbox, channel, T0)
+    assert (report.dead, report.sent) == (1, 2)
 
 
 async def test_transient_failures_until_the_retry_window_ends() -> None:

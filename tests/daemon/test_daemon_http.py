@@ -84,7 +84,7 @@ def test_endpoints_report_liveness_readiness_and_metrics(
         assert status == 200, body
         assert json.loads(body) == {
             "ready": True,
-            "checks": {"database": "ok", "scheduler": "ok", "alerts": "ok"},
+            "checks": {"database": "ok", "scheduler": "ok", "alerts": "ok", "channels": "ok"},
         }
         wait_for(
             lambda: samples(get(d.http + "/metrics")[1]).get("aggregator_cycles_total", 0) >= 2,
@@ -135,7 +135,10 @@ def readiness(oldest: datetime | None = None, ping: bool = True) -> tuple[Readin
 
 def test_unready_until_the_scheduler_ticks_and_when_it_stops() -> None:
     r, ticks = readiness()
-    assert r.check() == (False, {"database": "ok", "scheduler": "not started", "alerts": "ok"})
+    assert r.check() == (
+        False,
+        {"database": "ok", "scheduler": "not started", "alerts": "ok", "channels": "ok"},
+    )
     r.beat()
     ticks.t += 15
     assert r.check()[0]
@@ -157,7 +160,10 @@ def test_unready_when_the_oldest_pending_alert_is_too_old() -> None:
 def test_unready_when_the_database_does_not_answer() -> None:
     r, _ = readiness(ping=False)
     r.beat()
-    assert r.check() == (False, {"database": "unreachable", "scheduler": "ok", "alerts": "unknown"})
+    assert r.check() == (
+        False,
+        {"database": "unreachable", "scheduler": "ok", "alerts": "unknown", "channels": "ok"},
+    )
 
 
 def draft(alert_id: str, not_before: datetime) -> AlertDraft:

@@ -52,12 +52,14 @@ class MemoryOutbox:
         worker: str,
         lease: timedelta,
         ids: Collection[int] | None = None,
+        channels: Collection[str] | None = None,
     ) -> list[OutboxItem]:
         due = [
             r
             for r in self.rows.values()
             if (ids is None or r.item.id in ids)
             and r.status == "pending"
+            and (channels is None or r.item.event.channel in channels)
             and r.item.not_before <= now
             and (r.lease_until is None or r.lease_until <= now)
         ]
@@ -65,6 +67,21 @@ class MemoryOutbox:
         for row in due[:limit]:
             row.worker, row.lease_until = worker, now + lease
         return [r.item for r in due[:limit]]
+
+    def renew(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
+        mine = [
+            i for i in ids if self.rows[i].status == "pending" and self.rows[i].worker == worker
+        ]
+        for i in mine:
+            self.rows[i].lease_until = until
+        return mine
+
+    def release(self, ids: Sequence[int], worker: str) -> None:
+        for i in ids:
+            row = self.rows[i]
+            if row.worker == worker:
+                row.worker, row.lease_until = None, None
+                row.history.append("released")
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
         for i in ids:
