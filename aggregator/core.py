@@ -51,6 +51,7 @@ from aggregator.types import (
     StreamFilter,
     StreamPage,
     Triage,
+    UnreadCounts,
     UpdateResult,
     Version,
     VersionDiff,
@@ -478,6 +479,13 @@ class Aggregator:
     def reader_items(self, ids: Sequence[int]) -> list[ReaderItem]:
         """Stories with their feeds, topics and edits, in the order given."""
         return self.store.reader_api.items(ids)
+
+    def reader_unread_counts(self, user: str, cap: int = 1000) -> UnreadCounts:
+        """Unread stories per feed, tag, topic and in all (reader apps' badges)."""
+        feeds = self.config.feeds
+        tags = {t: [f.name for f in feeds if t in f.tags] for f in feeds for t in f.tags}
+        topics = [t.name for t in self.config.topics]
+        return self.store.reader_api.unread_counts(user, [f.name for f in feeds], tags, topics, cap)
 
     def first_seen(self, ids: Sequence[int]) -> dict[int, datetime]:
         return self.store.reader_api.first_seen(ids)

@@ -307,3 +307,14 @@ class ReaderToken:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class UnreadCounts:
+    """One user's unread stories per stream, each (count up to the cap, when the
+    stream's newest story was first seen)."""
+
+    feeds: dict[str, tuple[int, datetime | None]]
+    tags: dict[str, tuple[int, datetime | None]]
+    topics: dict[str, tuple[int, datetime | None]]
+    total: tuple[int, datetime | None]

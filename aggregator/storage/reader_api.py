@@ -9,7 +9,7 @@ whichever front end changed it. Database errors leave as StorageError subclasses
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -18,6 +18,7 @@ from sqlmodel import SQLModel
 
 from aggregator import types as t
 from aggregator.storage.base import StoreBase
+from aggregator.storage.desk import desk_state, desk_user
 from aggregator.storage.models import (
     ArticleRow,
     ChangeRow,
@@ -127,6 +128,73 @@ class ReaderApiQueries(StoreBase):
             write=True,
         )
 
+    # ------------------------------------------------------------ unread counts
+
+    def unread_counts(
+        self,
+        user: str,
+        feeds: Sequence[str],
+        tags: Mapping[str, Sequence[str]],
+        topics: Sequence[str],
+        cap: int,
+    ) -> t.UnreadCounts:
+        """Unread stories per feed, tag (its feeds' stories, each once), topic and in all,
+        each counted up to `cap`, with the time its newest story was first seen.
+
+        Feeds are counted in one grouped pass over their entries; a tag or a topic reads
+        at most `cap` unread stories. Read is the desk's rule (``storage.desk``): the
+        user's watermark, then the stories marked one by one.
+        """
+
+        def go(conn: Any) -> t.UnreadCounts:
+            ids = _feed_ids(conn, feeds)
+            w = int(conn.execute(sa.select(desk_user.c.read_through).where(
+                desk_user.c.name == user)).scalar() or 0)  # fmt: skip
+            unread = _unread(user, w)
+            by_feed = {fid: int(n) for fid, n in conn.execute(
+                sa.select(_entry.c.feed_id, sa.func.count(sa.distinct(_entry.c.article_id)))
+                .where(_entry.c.feed_id.in_(list(ids.values())), unread(_entry.c.article_id))
+                .group_by(_entry.c.feed_id))}  # fmt: skip
+            newest = {fid: int(top) for fid, top in conn.execute(
+                sa.select(_entry.c.feed_id, sa.func.max(_entry.c.article_id))
+                .where(_entry.c.feed_id.in_(list(ids.values())))
+                .group_by(_entry.c.feed_id))}  # fmt: skip
+            tag_counts = {}
+            for tag, names in tags.items():
+                fids = [ids[n] for n in names if n in ids]
+                if any(by_feed.get(f) for f in fids):
+                    q = sa.select(_entry.c.article_id).where(
+                        _entry.c.feed_id.in_(fids), unread(_entry.c.article_id)
+                    )
+                    tag_counts[tag] = _capped(conn, q.distinct(), cap)  # fmt: skip
+            topic_counts = {}
+            for topic in topics:
+                q = sa.select(_match.c.article_id).where(
+                    _match.c.topic == topic, unread(_match.c.article_id)
+                )
+                topic_counts[topic] = _capped(conn, q.distinct(), cap)  # fmt: skip
+            total = _capped(conn, sa.select(_article.c.id).where(unread(_article.c.id)), cap)
+            top = conn.execute(sa.select(sa.func.max(_article.c.id))).scalar()
+            tops = {
+                **{("feed", n): newest.get(i) for n, i in ids.items()},
+                **{("tag", tg): max((newest.get(ids[n], 0) for n in ns if n in ids), default=0)
+                   for tg, ns in tags.items()},
+                **{("topic", tp): conn.execute(sa.select(sa.func.max(_match.c.article_id))
+                                               .where(_match.c.topic == tp)).scalar()
+                   for tp in topics},
+                ("all", ""): top,
+            }  # fmt: skip
+            seen = _first_seen(conn, [i for i in tops.values() if i])
+            when = {k: seen.get(i) if i else None for k, i in tops.items()}
+            return t.UnreadCounts(
+                feeds={n: (min(by_feed.get(i, 0), cap), when[("feed", n)]) for n, i in ids.items()},
+                tags={tg: (n, when[("tag", tg)]) for tg, n in tag_counts.items()},
+                topics={tp: (n, when[("topic", tp)]) for tp, n in topic_counts.items()},
+                total=(total, when[("all", "")]),
+            )
+
+        return self._run("counting unread stories", go)
+
     # ------------------------------------------------------------ items
 
     def items(self, article_ids: Sequence[int]) -> list[t.ReaderItem]:
@@ -154,20 +222,43 @@ class ReaderApiQueries(StoreBase):
         return self._run("reading items", go)
 
     def first_seen(self, article_ids: Sequence[int]) -> dict[int, datetime]:
-        ids = list(dict.fromkeys(article_ids))
+        return self._run("reading first-seen times", lambda c: _first_seen(c, article_ids))
 
-        def go(conn: Any) -> dict[int, datetime]:
-            return {
-                i: when
-                for chunk in _chunks(ids)
-                for i, when in conn.execute(
-                    sa.select(_article.c.id, _article.c.first_seen_at).where(
-                        _article.c.id.in_(chunk)
-                    )
-                )
-            }
 
-        return self._run("reading first-seen times", go)
+def _first_seen(conn: Any, article_ids: Sequence[int]) -> dict[int, datetime]:
+    ids = list(dict.fromkeys(article_ids))
+    q = sa.select(_article.c.id, _article.c.first_seen_at)
+    return {i: when for chunk in _chunks(ids)
+            for i, when in conn.execute(q.where(_article.c.id.in_(chunk)))}  # fmt: skip
+
+
+def _feed_ids(conn: Any, names: Sequence[str]) -> dict[str, int]:
+    if not names:
+        return {}
+    q = sa.select(_feed.c.name, _feed.c.id).where(_feed.c.name.in_(list(names)))
+    return {n: i for n, i in conn.execute(q)}
+
+
+def _unread(user: str, w: int) -> Callable[[Any], Any]:
+    """The desk's "unread" for a story id column: above the user's watermark and not
+    marked read, or below it and marked unread again (``storage.desk``)."""
+    mine = desk_state.c.user_name == user
+
+    def marked(c: Any, read: bool) -> Any:
+        return sa.exists().where(mine, desk_state.c.article_id == c,
+                                 desk_state.c.read.is_(sa.true() if read else sa.false()))  # fmt: skip
+
+    def cond(c: Any) -> Any:
+        above = ~marked(c, True) if not w else sa.and_(c > w, ~marked(c, True))
+        return above if not w else sa.or_(above, sa.and_(c <= w, marked(c, False)))
+
+    return cond
+
+
+def _capped(conn: Any, q: Any, cap: int) -> int:
+    """How many rows `q` has, reading at most `cap` of them."""
+    sub = q.limit(cap).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar() or 0)
 
 
 def _item(

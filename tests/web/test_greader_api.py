@@ -505,3 +505,23 @@ def test_subscription_edit_subscribe_edit_unsubscribe(desk: Desk) -> None:
     bad = desk.post("/subscription/edit", {"ac": "unsubscribe", "s": sid})
     assert bad.status_code == 404
     assert desk.post("/subscription/edit", {"ac": "explode", "s": sid}).status_code == 400
+
+
+def test_reading_list_read_up_to_a_time_then_one_kept_unread(desk: Desk) -> None:
+    desk.clock.now += timedelta(hours=1)
+    desk.server.route("/world.xml", rss(_stories(7, "w")), content_type="application/rss+xml")
+    desk.agg.poll()
+    cut = int((desk.clock.now - timedelta(minutes=30)).timestamp() * 1_000_000)
+    assert desk.post("/mark-all-as-read", {"s": RL, "ts": str(cut)}).text == "OK"
+    counts = {c["id"]: c["count"] for c in desk.get("/unread-count")["unreadcounts"]}
+    world = f"feed/{desk.server.url('/world.xml')}"
+    assert counts == {world: 2, "user/-/label/world": 2, RL: 2}
+    old = {i["title"]: i["id"] for i in desk.get("/stream/contents/" + RL, n=50)["items"]}
+    desk.post(
+        "/edit-tag",
+        {"i": old["Nvidia chips face export controls"], "a": "user/-/state/com.google/kept-unread"},
+    )
+    counts = {c["id"]: c["count"] for c in desk.get("/unread-count")["unreadcounts"]}
+    assert counts[RL] == 3 and counts[TOPIC] == 1 and counts["user/-/label/tech"] == 1
+    unread = _titles(desk.get("/stream/contents/" + RL, xt=READ))
+    assert sorted(unread) == ["Nvidia chips face export controls", "Story w5", "Story w6"]

@@ -11,6 +11,7 @@ Atom for ``/reader/atom/...`` and ``stream/contents?output=atom``, and plain
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import threading
 from collections.abc import Awaitable, Callable, Sequence
@@ -352,6 +353,7 @@ def _continuation(c: str) -> int | None:
     return n if n > 0 else None
 
 
+@functools.lru_cache(maxsize=4096)
 def _site(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}/" if parts.netloc else url

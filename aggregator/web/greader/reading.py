@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from datetime import datetime
 from urllib.parse import quote
 
 from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
-from aggregator.types import StreamFilter
 from aggregator.web.greader.api import (
     MAX_CONTENTS,
     MAX_IDS,
@@ -73,31 +72,23 @@ async def tag_list(api: ReaderApi, request: Request, caller: Caller) -> Response
 async def unread_count(api: ReaderApi, request: Request, caller: Caller) -> Response:
     """Unread stories per feed, tag, topic and the reading list, counted up to UNREAD_MAX
     (as Google Reader's "1000+"); streams with none are left out, the reading list never."""
-    cfg = api.agg.config
-    wanted: list[tuple[str, dict[str, str]]] = [
-        (f"feed/{f.url}", {"feed": f.name}) for f in cfg.feeds
+    c = await api.run(api.agg.reader_unread_counts, caller.user, UNREAD_MAX)
+    urls = {f.name: f.url for f in api.agg.config.feeds}
+    rows = [(f"feed/{urls[n]}", v) for n, v in c.feeds.items() if n in urls]
+    rows += [(label_stream_id(tag), v) for tag, v in sorted(c.tags.items())]
+    rows += [(topic_stream_id(name), v) for name, v in c.topics.items()]
+    out = [
+        {"id": sid, "count": n, "newestItemTimestampUsec": str(_usec(seen))}
+        for sid, (n, seen) in rows
+        if n
     ]
-    wanted += [
-        (label_stream_id(tag), {"tag": tag})
-        for tag in sorted({t for f in cfg.feeds for t in f.tags})
-    ]
-    wanted += [(topic_stream_id(t.name), {"topic": t.name}) for t in cfg.topics]
-    wanted.append((READING_LIST, {}))
+    n, seen = c.total
+    out.append({"id": READING_LIST, "count": n, "newestItemTimestampUsec": str(_usec(seen))})
+    return json_response({"max": UNREAD_MAX, "unreadcounts": out})
 
-    def count() -> list[dict[str, object]]:
-        out = []
-        for sid, fields in wanted:
-            unread = StreamFilter(user=caller.user, read=False, **fields)  # type: ignore[arg-type]
-            n = api.agg.count_stream(unread, cap=UNREAD_MAX)
-            if not n and sid != READING_LIST:
-                continue
-            newest = api.agg.stream_ids(replace(unread, read=None, limit=1))[:1]
-            seen = api.agg.first_seen(newest).get(newest[0]) if newest else None
-            usec = int(seen.timestamp() * 1_000_000) if seen else 0
-            out.append({"id": sid, "count": n, "newestItemTimestampUsec": str(usec)})
-        return out
 
-    return json_response({"max": UNREAD_MAX, "unreadcounts": await api.run(count)})
+def _usec(when: datetime | None) -> int:
+    return int(when.timestamp() * 1_000_000) if when else 0
 
 
 # ------------------------------------------------------------ handlers: streams

@@ -16,7 +16,6 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
@@ -90,8 +89,8 @@ def content_html(
     body = text or summary or ""
     out.extend(f"<p>{_linkify(line)}</p>" for line in _paragraphs(body))
     links = []
-    if url and urlsplit(url).scheme in ("http", "https"):
-        host = urlsplit(url).hostname or url
+    if url and url.startswith(("http://", "https://")):
+        host = url.split("/", 3)[2].rsplit("@", 1)[-1] or url
         links.append(f'<a href="{html.escape(url)}">Original story at {html.escape(host)}</a>')
     if desk_url:
         links.append(f'<a href="{html.escape(desk_url)}">On the desk</a>')
@@ -111,6 +110,8 @@ def _paragraphs(text: str) -> list[str]:
 
 
 def _linkify(line: str) -> str:
+    if "http" not in line:
+        return html.escape(line)
     out, pos = [], 0
     for m in _URL.finditer(line):
         out.append(html.escape(line[pos : m.start()]))
