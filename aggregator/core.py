@@ -319,6 +319,7 @@ class Aggregator:
         limit: int = 100,
         article_id: int | None = None,
     ) -> list[Change]:
+        self._check_topic(topic)
         return self.store.list_changes(since=since, topic=topic, limit=limit, article_id=article_id)
 
     def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
@@ -388,12 +389,15 @@ class Aggregator:
         saw them, ``published_since`` on their published date (articles without one
         are left out)."""
         if feed and self.config.feed(feed) is None and feed not in self.store.feed_states():
-            raise NotFoundError(f"no feed named {feed!r}", hint="see `aggregator feeds list`")
-        if topic and topic not in {t.name for t in self.config.topics}:
-            raise NotFoundError(f"no topic named {topic!r}", hint="see `aggregator topics list`")
+            raise _unknown("feed", feed, [f.name for f in self.config.feeds])
+        self._check_topic(topic)
         return self.store.list_articles(
             feed=feed, since=since, topic=topic, limit=limit, published_since=published_since
         )
+
+    def _check_topic(self, topic: str | None) -> None:
+        if topic and topic not in {t.name for t in self.config.topics}:
+            raise _unknown("topic", topic, [t.name for t in self.config.topics])
 
     def article(self, article_id: int) -> Article:
         return self.store.get_article(article_id)
@@ -508,6 +512,17 @@ class Aggregator:
     def watch_states(self) -> dict[str, tuple[datetime | None, int, str | None]]:
         """Per watched page: last check, check errors in a row, retraction note."""
         return self.store.desk.watch_states()
+
+
+def _unknown(kind: str, name: str, known: Sequence[str]) -> NotFoundError:
+    """'unknown topic 'typo'' with a did-you-mean, so a misspelt name never lists nothing."""
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    guess = f"did you mean {close[0]!r}? " if close else ""
+    return NotFoundError(
+        f"unknown {kind} {name!r}", hint=f"{guess}see `aggregator {kind}s list`".strip()
+    )
 
 
 def _document(a: Article) -> Document:

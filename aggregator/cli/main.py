@@ -48,7 +48,11 @@ def load(args: argparse.Namespace) -> Config:
 def open_aggregator(args: argparse.Namespace, **kw: Any) -> Any:
     from aggregator.core import make_aggregator
 
-    return make_aggregator(load(args), **kw)
+    config = load(args)
+    empty = config.emptiness_warning()
+    if empty is not None and getattr(args, "cmd", None) != "feeds":
+        print(f"warning: {empty}", file=sys.stderr)
+    return make_aggregator(config, **kw)
 
 
 def out(text: str = "") -> None:

@@ -28,7 +28,7 @@ from pydantic import (
     model_validator,
 )
 
-from aggregator.config.durations import parse_duration
+from aggregator.config.durations import config_duration
 
 __all__ = [
     "CHANNEL_MODELS",
@@ -81,7 +81,7 @@ _RESERVED_HEADERS = {
 
 def _duration(value: Any) -> timedelta:
     """Pydantic pre-validator: '15m', 900 or a timedelta."""
-    return value if isinstance(value, timedelta) else parse_duration(value)
+    return config_duration(value)
 
 
 def _address(value: str) -> str:
@@ -188,6 +188,12 @@ class EmailChannelConfig(ChannelConfig):
     from_: str = Field(alias="from")
     smtp: SmtpConfig
     templates: Path | None = None
+
+    @field_validator("to", mode="before")
+    @classmethod
+    def _one_address(cls, v: Any) -> Any:
+        """`to: desk@example.org` (one address, no list) is what people write first."""
+        return [v] if isinstance(v, str) else v
 
     @field_validator("to")
     @classmethod

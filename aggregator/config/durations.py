@@ -32,6 +32,27 @@ def parse_duration(text: str | float) -> timedelta:
     return timedelta(seconds=total)
 
 
+def config_duration(value: object) -> timedelta:
+    """A duration written in feeds.yaml: '15m', '1h30m' or a timedelta, never a bare number.
+
+    `interval: 15` reads as 15 minutes to most people and as 15 seconds to a
+    parser, so the unit must be written; the message suggests both.
+    """
+    if isinstance(value, timedelta):
+        return value
+    if (isinstance(value, (int, float)) and not isinstance(value, bool)) or (
+        isinstance(value, str) and value.strip().replace(".", "", 1).isdigit()
+    ):
+        n = str(value).strip()
+        raise ValueError(
+            f"{n} has no unit: write {n}m for minutes or {n}s for seconds "
+            "(durations are written 90s, 15m, 1h30m, 7d)"
+        )
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a duration; write e.g. 90s, 15m, 1h, 1h30m or 7d")
+    return parse_duration(value)
+
+
 def format_duration(td: timedelta) -> str:
     """Inverse of parse_duration for whole seconds: 5400s -> '1h30m'."""
     secs = int(td.total_seconds())

@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from aggregator.config.alerts import CHANNEL_MODELS, AlertChannel, unknown_kind_message
-from aggregator.config.durations import parse_duration
+from aggregator.config.durations import config_duration
 from aggregator.exceptions import ConfigError
 from aggregator.urls import ambiguous_authority
 
@@ -32,10 +33,22 @@ _ENV_RE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
 def _duration(v: Any) -> timedelta:
-    """Pydantic pre-validator: accept '15m', 900, or a timedelta."""
-    if isinstance(v, timedelta):
-        return v
-    return parse_duration(v)
+    """Pydantic pre-validator: accept '15m', '1h30m' or a timedelta.
+
+    A bare number is refused: `interval: 15` reads as 15 minutes to most people and
+    as 15 seconds to a parser, so the unit must be written.
+    """
+    return config_duration(v)
+
+
+#: The shortest poll interval a feed (or the defaults) may ask for.
+MIN_INTERVAL = timedelta(seconds=30)
+
+
+def _min_interval(v: timedelta | None) -> timedelta | None:
+    if v is not None and v < MIN_INTERVAL:
+        raise ValueError("interval must be at least 30s")
+    return v
 
 
 class _Model(BaseModel):
@@ -71,6 +84,7 @@ class Defaults(_Model):
     monitor: bool = True
 
     _dur = field_validator("interval", mode="before")(_duration)
+    _min = field_validator("interval")(_min_interval)
 
 
 class ScheduleStep(_Model):
@@ -114,12 +128,7 @@ class FeedConfig(_Model):
     _dur = field_validator("interval", mode="before")(lambda v: None if v is None else _duration(v))
     _url = field_validator("url")(_check_url)
 
-    @field_validator("interval")
-    @classmethod
-    def _sane_interval(cls, v: timedelta | None) -> timedelta | None:
-        if v is not None and v < timedelta(seconds=30):
-            raise ValueError("interval must be at least 30s")
-        return v
+    _min = field_validator("interval")(_min_interval)
 
 
 class WatchConfig(_Model):
@@ -276,6 +285,28 @@ class Config(_Model):
         ):
             _no_duplicates(key, [i.name for i in items])
         _no_duplicates("alerts", [a.name for a in self.alerts])
+        seen: dict[str, str] = {}
+        for i, f in enumerate(self.feeds):
+            same = seen.get(_url_key(f.url))
+            if same is not None:
+                raise _DuplicateName(
+                    "feeds",
+                    i,
+                    f.url,
+                    f"{f.url} is already the URL of feed {same!r}: one feed per URL",
+                    field="url",
+                )
+            seen[_url_key(f.url)] = f.name
+
+    def emptiness_warning(self) -> str | None:
+        """What to tell a user whose feeds.yaml configures nothing to poll or match."""
+        if self.feeds or self.watches:
+            return None
+        topics = "" if self.topics else " and no topics"
+        return (
+            f"{self.path or 'feeds.yaml'} has no feeds{topics}: nothing will be polled "
+            "(add one with `aggregator feeds add URL`, see README)"
+        )
 
     @property
     def path(self) -> Path | None:
@@ -309,10 +340,20 @@ def _no_duplicates(key: str, names: Sequence[str]) -> None:
         seen.add(n)
 
 
+def _url_key(url: str) -> str:
+    """Two spellings of one feed URL: scheme and host case, a trailing slash."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}?{parts.query}"
+
+
 class _DuplicateName(ValueError):
-    def __init__(self, key: str, index: int, name: str) -> None:
-        super().__init__(f"duplicate name {name!r}: names in {key} must be unique")
-        self.loc = (key, index, "name")
+    def __init__(
+        self, key: str, index: int, name: str, message: str | None = None, *, field: str = "name"
+    ) -> None:
+        super().__init__(message or f"duplicate name {name!r}: names in {key} must be unique")
+        self.loc = (key, index, field)
+        self.hint = "remove one of the two entries" if field == "url" else "rename one of them"
 
 
 def resolve_database_url(url: str, base: Path) -> str:
@@ -356,7 +397,7 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     try:
         cfg.check_unique_names()
     except _DuplicateName as e:
-        raise _located(where, tree, e.loc, str(e), "rename one of them") from None
+        raise _located(where, tree, e.loc, str(e), e.hint) from None
     _validate_extras(cfg, where, tree)
     cfg._path = path.resolve() if path else None
     return cfg
@@ -454,17 +495,37 @@ def _located(where: str, tree: Any, loc: Sequence[Any], msg: str, hint: str | No
 
 
 def _config_error(err: ValidationError, where: str, tree: Any) -> ConfigError:
-    """The first validation problem, located and explained."""
-    first = err.errors()[0]
-    loc = [p for p in first["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
+    """Every validation problem, each located (file:line, key) and explained with a hint.
+
+    One problem is one error as before; several are listed one per line, so a
+    file with three mistakes is fixed in one edit, not three runs.
+    """
+    problems = [_problem(e, where, tree) for e in err.errors()]
+    if len(problems) == 1:
+        return problems[0]
+    lines = [f"{where}: {len(problems)} problems"]
+    for p in problems:
+        lines.append(f"  {p.message}")
+        if p.hint:
+            lines.append(f"    hint: {p.hint}")
+    first = problems[0]
+    return ConfigError(
+        "\n".join(lines),
+        path=where,
+        line=first.line,
+        key=first.key,
+        hint="fix each line above, then run again",
+    )
+
+
+def _problem(error: Mapping[str, Any], where: str, tree: Any) -> ConfigError:
+    loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
     if loc[:1] == ["alerts"] and len(loc) >= 2:
-        return _alert_error(first, loc, where, tree)
-    if first["type"] == "extra_forbidden":
+        return _alert_error(error, loc, where, tree)
+    if error["type"] == "extra_forbidden":
         return _unknown_key(where, tree, loc)
-    msg = first["msg"].removeprefix("Value error, ")
-    more = len(err.errors()) - 1
-    hint = f"({more} more problem{'s' if more > 1 else ''} after this one)" if more else None
-    return _located(where, tree, loc, msg, _expected_hint(first) or hint)
+    msg = error["msg"].removeprefix("Value error, ")
+    return _located(where, tree, loc, msg, _expected_hint(error, loc))
 
 
 def _alert_error(error: Mapping[str, Any], loc: list[Any], where: str, tree: Any) -> ConfigError:
@@ -488,11 +549,16 @@ def _alert_error(error: Mapping[str, Any], loc: list[Any], where: str, tree: Any
     return _located(where, tree, loc, msg, _expected_hint(error))
 
 
-def _expected_hint(error: Mapping[str, Any]) -> str | None:
-    if error["type"] == "string_pattern_mismatch":
+def _expected_hint(error: Mapping[str, Any], loc: Sequence[Any] = ()) -> str | None:
+    kind = error["type"]
+    if kind == "string_pattern_mismatch":
         return "names use lower-case letters, digits and dashes, e.g. le-monde-international"
-    if error["type"] == "missing":
+    if kind == "missing":
         return "add this key"
+    if kind == "list_type" and isinstance(error.get("input"), str):
+        return f"write a list: [{error['input']}]"
+    if loc and loc[-1] == "interval" and "at least 30s" in str(error.get("msg")):
+        return "write e.g. interval: 15m"
     return None
 
 

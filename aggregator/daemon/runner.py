@@ -461,5 +461,7 @@ def run(config_path: Path, options: Options) -> int:
     worker = check_worker_id(options.worker) if options.worker else make_worker_id()
     options = replace(options, worker=worker)
     setup_logging(config.daemon.log_format, config.daemon.log_level, worker)
+    if (empty := config.emptiness_warning()) is not None:
+        log.warning("%s", empty)
     with open_aggregator(config) as agg:
         return asyncio.run(Daemon(agg, options).serve())

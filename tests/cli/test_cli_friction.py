@@ -139,3 +139,30 @@ def test_alerts_retry_sends_exactly_the_ids_named_and_asks_before_resending(
     resent = cli("--config", str(cfg), "alerts", "retry", str(first), "--resend")
     assert resent.returncode == 0 and "1 sent" in resent.stdout
     assert len(receiver.received) == 4  # 2 failures, the retry, the resend
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_unknown_names_exit_2_with_did_you_mean(tmp_path: Path) -> None:
+    cfg = write_config(tmp_path, [], topics=[{"name": "export-controls", "query": "chips"}])
+    for args in (
+        ("changes", "list", "--topic", "export-control"),
+        ("items", "list", "--topic", "export-control"),
+    ):
+        done = cli("--config", str(cfg), *args)
+        assert done.returncode == 2, (args, done.stdout, done.stderr)
+        assert "unknown topic 'export-control'" in done.stderr
+        assert "did you mean 'export-controls'?" in done.stderr
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_an_empty_feeds_yaml_warns_and_a_broken_one_lists_every_problem(tmp_path: Path) -> None:
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text("")
+    done = cli("--config", str(cfg), "items", "list")
+    assert done.returncode == 0, done.stderr
+    assert "has no feeds and no topics: nothing will be polled" in done.stderr
+    cfg.write_text("defaults:\n  interval: 15\nfeeds:\n  - name: a\n    url: nope\n")
+    done = cli("--config", str(cfg), "feeds", "list")
+    assert done.returncode == 2
+    assert "2 problems" in done.stderr and "feeds.yaml:2: defaults.interval" in done.stderr
+    assert "feeds.yaml:5: feeds[0].url" in done.stderr and "Traceback" not in done.stderr
