@@ -65,7 +65,7 @@ async def test_email_subject_text_and_html_carry_no_format_character(smtp: SmtpS
             "kind": "email",
             "to": ["desk@example.org"],
             "from": "aggregator@example.org",
-            "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "timeout": 5},
+            "smtp": {"host": "127.0.0.1", "port": smtp.port, "security": "none", "timeout": "5s"},
         }
     )
     assert isinstance(config, EmailChannelConfig)

@@ -60,7 +60,7 @@ def email_config(server_port: int, **smtp: Any) -> EmailChannelConfig:
                 "host": "127.0.0.1",
                 "port": server_port,
                 "security": "none",
-                "timeout": 5,
+                "timeout": "5s",
                 **smtp,
             },
         }
