@@ -37,8 +37,11 @@ __all__ = [
     "jaccard",
     "max_hamming",
     "near_duplicate",
+    "plausible_canonical",
+    "registrable_domain",
     "shingles",
     "simhash",
+    "strip_tracking",
     "text_hash",
 ]
 
@@ -87,6 +90,67 @@ def canonical_url(url: str) -> str:
         + path
         + (f"?{query}" if query else "")
     )
+
+
+def strip_tracking(url: str) -> str:
+    """`url` without its tracking parameters (utm_* ...), otherwise as written.
+
+    What an article is stored and linked under: applied to every URL an article
+    gets, whether its page could be extracted or not.
+    """
+    base, hashmark, fragment = url.partition("#")
+    head, question, query = base.partition("?")
+    if not question:
+        return url
+    kept = "&".join(p for p in query.split("&") if p and not _is_tracking(p))
+    return head + (f"?{kept}" if kept else "") + hashmark + fragment
+
+
+#: Last path segments of pages about a site rather than a story: a rel=canonical
+#: pointing there is a template's mistake, not the story's address.
+SITE_PAGES: frozenset[str] = frozenset(
+    {
+        "about", "about-us", "aboutus", "about-me", "contact", "contact-us", "home",
+        "index", "team", "staff", "impressum", "imprint", "privacy", "terms",
+        "subscribe", "newsletter", "archive", "archives", "news", "blog", "feed",
+        "rss", "search", "login", "signup", "welcome", "start", "en", "fr", "de",
+    }
+)  # fmt: skip
+_INDEX_FILE = re.compile(r"(?:index|default|home)\.(?:html?|php|aspx?|jsp)$", re.IGNORECASE)
+
+
+def registrable_domain(host: str) -> str:
+    """The domain a registrant controls (``news.bbc.co.uk`` → ``bbc.co.uk``), from the
+    public suffix list bundled with `tld` (nothing is downloaded); the host itself
+    for an IP address, a single label or anything the list does not know."""
+    from tld import get_fld
+
+    host = host.lower().rstrip(".")
+    found = get_fld(host, fix_protocol=True, fail_silently=True)
+    return found if isinstance(found, str) and found else host
+
+
+def plausible_canonical(article_url: str, canonical: str) -> bool:
+    """Whether a page's rel=canonical may become the story's URL.
+
+    Only on the same registrable domain as the article (a syndication partner's
+    canonical does not move the story to another site) and not the site's root
+    or a page about the site (``/``, ``/about``, ``/index.html`` ...): real pages
+    declare those by mistake, and adopting them filed a story under the home page.
+    """
+    try:
+        here, there = urlsplit(article_url), urlsplit(canonical)
+    except ValueError:
+        return False
+    if there.scheme not in ("http", "https") or not here.hostname or not there.hostname:
+        return False
+    if registrable_domain(here.hostname) != registrable_domain(there.hostname):
+        return False
+    segments = [p for p in there.path.split("/") if p]
+    if not segments:
+        return False
+    last = segments[-1].lower()
+    return not (len(segments) == 1 and (last in SITE_PAGES or _INDEX_FILE.fullmatch(last)))
 
 
 def _has_authority(url: str, scheme: str) -> bool:

@@ -261,13 +261,18 @@ async def _build_batch(
 def _merge_drafts(
     todo: list[_Candidate], drafts: list[ArticleDraft], store: Store
 ) -> tuple[list[ArticleDraft], list[EntryLink]]:
-    """After extraction a rel=canonical may name a stored article or a sibling draft."""
+    """After extraction a rel=canonical may name a stored article or a sibling draft:
+    the same story (its text a near-duplicate) is linked to it; a different story
+    keeps its own URL (a canonical is never adopted from another story)."""
     rekeyed = [d.key for c, d in zip(todo, drafts) if d.key != c.article_key]
     existing = store.articles_by_key(rekeyed) if rekeyed else {}
     out: list[ArticleDraft] = []
     index: dict[str, int] = {}
     links: list[EntryLink] = []
-    for c, d in zip(todo, drafts):
+    for c, made in zip(todo, drafts):
+        d = made
+        if d.key != c.article_key and not _same_story(d, existing, index, out, store):
+            d = _own_url(c, d)
         if d.key in existing:
             links.append(EntryLink(c.key, c.fingerprint, article_id=existing[d.key]))
             continue
@@ -319,8 +324,10 @@ def _make_draft(
 ) -> ArticleDraft:
     e = c.entry
     text = page.text if page else c.prep.text
-    url = (page.canonical_url if page and page.canonical_url else None) or e.url
-    key = c.article_key if url == e.url else "url:" + identity.canonical_url(url or "")
+    adopted = _adopted_canonical(e.url, page)
+    link = adopted or e.url
+    url = identity.strip_tracking(link) if link else None  # extracted or not
+    key = "url:" + identity.canonical_url(adopted) if adopted else c.article_key
     monitor = config.monitors(feed)
     published, source = published_date(e.published, page.published if page else None, e.updated)
     return ArticleDraft(
@@ -346,6 +353,40 @@ def _make_draft(
         monitor=monitor and config.monitor.enabled and bool(url),
         next_check_at=next_check,
     )
+
+
+def _same_story(
+    d: ArticleDraft,
+    existing: dict[str, int],
+    index: dict[str, int],
+    out: list[ArticleDraft],
+    store: Store,
+) -> bool:
+    """Whether the story already under `d`'s adopted key (stored, or a sibling draft of
+    this poll) is `d`'s own story; True when nothing is there yet."""
+    if d.key in index:
+        return identity.near_duplicate(out[index[d.key]].text, d.text)
+    if d.key in existing:
+        return identity.near_duplicate(store.get_article(existing[d.key]).text or "", d.text)
+    return True
+
+
+def _adopted_canonical(entry_url: str | None, page: Extracted | None) -> str | None:
+    """The page's rel=canonical when it may become the story's URL (see
+    identity.plausible_canonical); None keeps the feed's link."""
+    if page is None or not page.canonical_url or not entry_url:
+        return None
+    if identity.canonical_url(page.canonical_url) == identity.canonical_url(entry_url):
+        return None
+    return (
+        page.canonical_url if identity.plausible_canonical(entry_url, page.canonical_url) else None
+    )
+
+
+def _own_url(c: _Candidate, d: ArticleDraft) -> ArticleDraft:
+    """The draft back under the feed's link: its rel=canonical named another story."""
+    url = identity.strip_tracking(c.entry.url) if c.entry.url else None
+    return replace(d, key=c.article_key, url=url, site=_site(url))
 
 
 def _fingerprinted(d: ArticleDraft) -> ArticleDraft:
