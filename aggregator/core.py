@@ -186,17 +186,33 @@ class Aggregator:
         return [f for n in names if (f := self.config.feed(n)) is not None]
 
     async def apoll(
-        self, names: Sequence[str] | None = None, progress: Progress | None = None
+        self,
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        *,
+        force: bool = False,
     ) -> list[UpdateResult]:
-        feeds = self.select_feeds(names)
+        waits = [] if force else self.store.host_cool_downs(self.clock())
+        feeds, skipped = schedule.skip_waiting(self.select_feeds(names), waits)
+        if progress is not None:
+            for r in skipped:
+                progress(r)
         async with self.running() as st:
-            return await poll_many(st, feeds, progress, force=bool(names))
+            return skipped + await poll_many(st, feeds, progress, force=bool(names) or force)
 
     def poll(
-        self, names: Sequence[str] | None = None, progress: Progress | None = None
+        self,
+        names: Sequence[str] | None = None,
+        progress: Progress | None = None,
+        *,
+        force: bool = False,
     ) -> list[UpdateResult]:
-        """Poll now (all enabled feeds, or those named); one result per feed."""
-        return asyncio.run(self.apoll(names, progress))
+        """Poll now (all enabled feeds, or those named); one result per feed.
+
+        A server's Retry-After (429/503) holds here as in the daemon: its feeds are
+        skipped, with `skipped_until`, unless `force`.
+        """
+        return asyncio.run(self.apoll(names, progress, force=force))
 
     async def poll_due(
         self, st: Stages, *, worker: str, limit: int = 100, lease: timedelta | None = None

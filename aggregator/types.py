@@ -160,6 +160,8 @@ class UpdateResult:
     retry_after: float | None = None
     matches: int = 0
     article_ids: tuple[int, ...] = field(default=(), repr=False)
+    #: Not polled: its server asked (429/503 Retry-After) to wait until then.
+    skipped_until: datetime | None = None
 
     @property
     def ok(self) -> bool:

@@ -257,7 +257,7 @@ def poll(args: argparse.Namespace) -> int:
         feeds = agg.select_feeds(args.names)
         before = _pending_ids(agg)
         with _progress(len(feeds)) as tick:
-            results = agg.poll(args.names, progress=tick)
+            results = agg.poll(args.names, progress=tick, force=args.force)
         queued = sorted(_pending_ids(agg) - before)
         if args.deliver and queued:
             agg.retry_alerts(queued)  # due now: the poll is over, its copies are all queued
@@ -265,9 +265,11 @@ def poll(args: argparse.Namespace) -> int:
     for r in sorted(results, key=lambda r: r.feed):
         out(summary_line(r))
     failed = [r for r in results if r.error]
+    skipped = sum(1 for r in results if r.skipped_until is not None)
     out(
         f"{len(results)} feeds: {sum(r.new for r in results)} new, "
         f"{sum(r.updated for r in results)} updated, {len(failed)} failed"
+        + (f", {skipped} skipped (asked to wait)" if skipped else "")
     )
     n = len(queued)
     if report is not None:
@@ -285,6 +287,12 @@ def _pending_ids(agg: Any) -> set[int]:
 
 
 def summary_line(r: UpdateResult) -> str:
+    if r.skipped_until is not None:
+        until = r.skipped_until.astimezone(UTC) if r.skipped_until.tzinfo else r.skipped_until
+        return (
+            f"{r.feed:<32} skipped: its server asked to wait (Retry-After); "
+            f"may be polled from {until:%Y-%m-%d %H:%M:%S} UTC (--force to poll now)"
+        )
     if r.error:
         extra = " (feed disabled)" if r.disabled else ""
         retry = f" (retry after {int(r.retry_after)}s)" if r.retry_after else ""
@@ -403,6 +411,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--deliver",
         action="store_true",
         help="send the alerts this poll queued now, instead of leaving them to `aggregator run`",
+    )
+    pp.add_argument(
+        "--force",
+        action="store_true",
+        help="poll even feeds whose server asked to wait (429/503 Retry-After)",
     )
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="sub", required=True)
     db.add_parser("upgrade", help="apply migrations")

@@ -14,11 +14,14 @@ and may pass a seeded `random.Random`.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aggregator.config.models import Config, FeedConfig
 from aggregator.storage.records import FeedState
+from aggregator.types import UpdateResult
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
     from aggregator.ingest.decide import PollOutcome
@@ -99,3 +102,52 @@ def next_poll(
 def _clamp(delay: timedelta, low: timedelta, high: timedelta) -> timedelta:
     """Jitter spreads feeds but never takes one past the floor or the ceiling."""
     return max(low, min(high, delay))
+
+
+# --------------------------------------------------------------------------- host wishes
+
+
+def origin_of(url: str) -> str:
+    """host:port a Retry-After applies to (credentials and path left out)."""
+    parts = urlsplit(url)
+    default = 443 if parts.scheme == "https" else 80
+    try:
+        port = parts.port or default
+    except ValueError:
+        port = default
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def host_waits(cool_downs: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:
+    """Per origin, until when its server asked us to wait (the latest of its feeds' asks).
+
+    A 429 or 503 with Retry-After speaks for the server, not for one URL: every feed on
+    that origin waits, for every command (the daemon, `poll`, `poll NAME`), unless the
+    user forces it.
+    """
+    waits: dict[str, datetime] = {}
+    for url, until in cool_downs:
+        origin = origin_of(url)
+        if origin not in waits or until > waits[origin]:
+            waits[origin] = until
+    return waits
+
+
+def waiting_until(feed: FeedConfig, waits: Mapping[str, datetime]) -> datetime | None:
+    return waits.get(origin_of(feed.url))
+
+
+def skip_waiting(
+    feeds: Sequence[FeedConfig], cool_downs: Iterable[tuple[str, datetime]]
+) -> tuple[list[FeedConfig], list[UpdateResult]]:
+    """The feeds to poll now, and a skipped result (with until when) for each of the others."""
+    waits = host_waits(cool_downs)
+    go: list[FeedConfig] = []
+    skipped: list[UpdateResult] = []
+    for feed in feeds:
+        until = waiting_until(feed, waits)
+        if until is None:
+            go.append(feed)
+        else:
+            skipped.append(UpdateResult(feed.name, skipped_until=until))
+    return go, skipped
