@@ -301,6 +301,7 @@ def _article_values(
         "title": headline(event),
         "url": clean_line(article.url),
         "link": _link(article.url, headline(event)) if html else clean_line(article.url),
+        "desk": _desk_line(article.desk_url, html),
         "topic": clean_line(event.topic) or "—",
         "feeds": ", ".join(clean_line(f) for f in article.feeds),
         "language": clean_line(article.language) or "unknown",
@@ -310,6 +311,16 @@ def _article_values(
         "sources": _sources(article, html),
         "change": _change_block(event.change, article, templates, ext),
     }
+
+
+def _desk_line(url: str | None, html: bool) -> str:
+    """The story's page on the desk (web.base_url set): versions, diffs, every source."""
+    if not url or not is_web_url(url):
+        return ""
+    if html:
+        style = "margin: 0 0 0.4em 0; font-size: small"
+        return Markup(f'<p style="{style}">{_link(url, "Open on the desk")}</p>')
+    return f"\nOn the desk: {clean_line(url)}"
 
 
 def _watch_values(

@@ -209,6 +209,13 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
 
 
 def article_json(article: AlertArticle) -> dict[str, Any]:
+    data = _article_fields(article)
+    if article.desk_url:  # the story's page on the web desk (web.base_url is set)
+        data["desk_url"] = clean_line(article.desk_url)
+    return data
+
+
+def _article_fields(article: AlertArticle) -> dict[str, Any]:
     return {
         "id": article.id,
         "url": clean_line(article.url),

@@ -8,6 +8,9 @@ its CSRF token, and hand the facade call to the thread pool.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +34,8 @@ from aggregator.types import StreamFilter
 from aggregator.web.auth import cookie_header
 from aggregator.web.context import WebContext
 from aggregator.web.render import environment
+
+log = logging.getLogger("aggregator.web")
 
 #: Stories per page of a stream.
 PAGE_SIZE = 50
@@ -285,6 +290,7 @@ class Pages:
             daemon=self.ctx.daemon,
             atom=self.ctx.feed_url(request, "/feeds/alerts.atom"),
             flash=request.query_params.get("retried"),
+            sent=request.query_params.get("sent"),
             title="Alerts",
         )
 
@@ -297,8 +303,25 @@ class Pages:
             n = await run_in_threadpool(self.ctx.agg.retry_alerts, ids or None)
         except NotFoundError as e:
             return self.error(request, 404, str(e))
+        sent = await self._deliver_now()
         root = request.scope.get("root_path", "")
-        return RedirectResponse(f"{root}/alerts?retried={n}", status_code=303)
+        return RedirectResponse(f"{root}/alerts?retried={n}&sent={sent}", status_code=303)
+
+    async def _deliver_now(self) -> int:
+        """Send what is due now, as `aggregator alerts retry` does (leases keep a daemon
+        serving the same outbox from sending it twice). Returns how many were sent."""
+        agg = self.ctx.agg
+
+        async def go() -> int:
+            async with agg.running() as st:
+                report = await agg.deliver_due(st, worker=f"web-{os.getpid()}")
+                return int(report.sent)
+
+        try:
+            return await run_in_threadpool(asyncio.run, go())
+        except AggregatorError as e:
+            log.warning("delivering after a retry failed (the daemon will retry): %s", e)
+            return 0
 
     # ------------------------------------------------------------ search
 

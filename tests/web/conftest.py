@@ -123,6 +123,7 @@ def make_desk(
     database: str | None = None,
     web: dict[str, Any] | None = None,
     poll: bool = True,
+    channels: list[dict[str, Any]] = (),  # type: ignore[assignment]
 ) -> Desk:
     seed = load_seed()
     site(server, seed)
@@ -137,6 +138,7 @@ def make_desk(
         {"name": "broken-wire", "url": server.url("/broken.xml")},
     ]
     alerts = [{"name": "desk-hook", "kind": "webhook", "url": receiver.url, "group_window": "0s"}]
+    alerts += list(channels)
     extra: dict[str, Any] = {"web": web} if web else {}
     cfg = write_config(tmp_path, feeds, topics=[TOPIC], alerts=alerts, database=database, **extra)
     clock = Clock()

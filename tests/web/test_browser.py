@@ -93,11 +93,9 @@ def test_retry_a_dead_alert_and_see_it_delivered(desk: Desk, page: Any) -> None:
     assert row.locator(".status").text_content() == "dead"
     assert "503" in row.locator("td.error").text_content()
     shot(page, "alerts")
-    row.locator("button.retry").click()
+    row.locator("button.retry").click()  # requeued and delivered now, as the CLI does
     page.wait_for_url(re.compile(r"retried=1"))
-    assert "queued again" in page.locator("p.flash").text_content()
-    assert desk.deliver().sent == 1
-    page.goto(desk.url + "/alerts")
+    assert "1 alert queued again; 1 delivered now" in page.locator("p.flash").text_content()
     assert page.locator(f"#alert-{dead[0].id} .status").text_content() == "sent"
     delivered = desk.receiver.payloads()[before:]
     assert len(delivered) == 1 and delivered[0]["data"]["article"]["title"] == desk.seed.title
