@@ -27,14 +27,16 @@ from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.exceptions import NotFoundError, UsageError
-from aggregator.extract.extractor import ExtractPool
+from aggregator.extract.article import Extracted
+from aggregator.extract.extractor import article_pool
+from aggregator.extract.pool import WorkerPool
 from aggregator.http.fetcher import Fetcher
 from aggregator.http.policy import fetch_policy
 from aggregator.ingest import feedtools
 from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.decide import PollOutcome
 from aggregator.ingest.pipeline import Stages, poll_feed
-from aggregator.ingest.prepare import run_job
+from aggregator.ingest.prepare import PreparedFeed, run_job
 from aggregator.monitor.recheck import RecheckResult, recheck
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
@@ -98,18 +100,18 @@ class Aggregator:
         self.topics = TopicIndex(topic_specs(config))
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
         self._extract_workers = workers
-        self._extractor: ExtractPool | None = None
+        self._extractor: WorkerPool[Extracted | PreparedFeed] | None = None
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
     # ------------------------------------------------------------ lifecycle
 
     @property
-    def extractor(self) -> ExtractPool:
+    def extractor(self) -> WorkerPool[Extracted | PreparedFeed]:
         """Started on first use: polls of extract:false feeds never pay for it."""
         if self._extractor is None:
-            self._extractor = ExtractPool(
+            self._extractor = article_pool(
+                run_job,
                 workers=self._extract_workers,
-                func=run_job,
                 warm_extract=extracts_pages(self.config),
                 max_bytes=self.config.network.max_bytes,
             )

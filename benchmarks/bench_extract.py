@@ -35,7 +35,8 @@ import trafilatura
 
 from aggregator.cli.seedsite import article_page, load_seed
 from aggregator.exceptions import ExtractError
-from aggregator.extract.extractor import TRAFILATURA_OPTIONS, ExtractPool, extract_article
+from aggregator.extract.article import TRAFILATURA_OPTIONS, extract_article
+from aggregator.extract.extractor import ExtractPool
 from benchmarks.corpus import corpora_dir
 
 _WORD = re.compile(r"\w+")

@@ -12,7 +12,7 @@ from typing import Any
 
 from aggregator.config.models import Config
 from aggregator.exceptions import UsageError
-from aggregator.extract.extractor import Extracted, extract_article
+from aggregator.extract.article import Extracted, extract_article
 from aggregator.extract.language import detect_language
 from aggregator.topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
 

@@ -135,10 +135,10 @@ class TimedExtractor:
         self._inner = inner
         self._observe = observe
 
-    async def extract(self, html: bytes, url: str) -> Any:
+    async def run(self, data: bytes, spec: str) -> Any:
         start = time.perf_counter()
         try:
-            return await self._inner.extract(html, url)
+            return await self._inner.run(data, spec)
         finally:
             self._observe(time.perf_counter() - start)
 

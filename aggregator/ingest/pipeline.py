@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 from aggregator import changes
 from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import AggregatorError, ExtractError, FetchError, ParseError
-from aggregator.extract.extractor import Extracted, ExtractPool
+from aggregator.extract.article import Extracted
+from aggregator.extract.pool import WorkerPool
 from aggregator.http.fetcher import Fetcher, FetchResult
 from aggregator.ingest import decide, identity
 from aggregator.ingest.decide import PollOutcome
@@ -61,7 +62,7 @@ class Stages:
     config: Config
     store: Store
     fetcher: Fetcher
-    extractor: ExtractPool
+    extractor: WorkerPool[Extracted | PreparedFeed]
     topics: TopicIndex
     clock: Clock
     plan_alerts: AlertPlanner
@@ -158,7 +159,7 @@ async def _prepare(st: Stages, fetched: FetchResult) -> PreparedFeed:
     """Parse (and derive texts and languages) in the worker pool, off the event loop."""
     spec = parse_spec(fetched.final_url, fetched.content_type)
     try:
-        result = await st.extractor.extract(fetched.content, spec)
+        result = await st.extractor.run(fetched.content, spec)
     except ExtractError as e:  # the pool's time limit or size cap
         raise ParseError(f"feed could not be parsed: {e}") from e
     assert isinstance(result, PreparedFeed)
@@ -304,7 +305,7 @@ async def _extract_page(
 ) -> tuple[Extracted | None, str | None]:
     try:
         fetched = await st.fetcher.get(url, accept="text/html,application/xhtml+xml")
-        page = await st.extractor.extract(fetched.content, fetched.final_url)
+        page = await st.extractor.run(fetched.content, fetched.final_url)
         assert isinstance(page, Extracted)
         return page, None
     except (FetchError, ExtractError) as e:

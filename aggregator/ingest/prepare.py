@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from aggregator.extract.extractor import Extracted, extract_article
+from aggregator.extract.article import Extracted, extract_article
 from aggregator.extract.language import detect_language
 from aggregator.ingest import identity
 from aggregator.parse.feeds import ParsedEntry, ParsedFeed, parse_feed, text_of

@@ -27,7 +27,7 @@ from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, Watch
 from aggregator.config.alerts import ChannelConfig
 from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import ExtractError, FetchError
-from aggregator.extract.extractor import Extracted
+from aggregator.extract.article import Extracted
 from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
 from aggregator.storage.checks import NewVersion
@@ -97,7 +97,7 @@ async def _page_text(st: Stages, target: CheckTarget, content: bytes, url: str) 
     watch = _watch(st.config, target.watch) if target.watch else None
     if watch and watch.selector:
         return _Page(target.title, select_text(content, watch.selector), "css", None, None)
-    page = await st.extractor.extract(content, url)
+    page = await st.extractor.run(content, url)
     assert isinstance(page, Extracted)  # a page URL: the pool extracted an article
     return _Page(page.title or target.title, page.text, page.extractor_version, None, None)
 

@@ -14,7 +14,9 @@ import pytest
 
 from aggregator.cli.seedsite import COOKIE_TEXT, FOOTER_TEXT, article_page, load_seed, rss_feed
 from aggregator.exceptions import ExtractError, ParseError
-from aggregator.extract.extractor import Extracted, ExtractPool, detect_language, extract_article
+from aggregator.extract.article import Extracted, extract_article
+from aggregator.extract.extractor import ExtractPool
+from aggregator.extract.language import detect_language
 
 URL = "https://news.example.com/politique/trump-nvidia-huang"
 SEED = load_seed()
