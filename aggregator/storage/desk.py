@@ -427,12 +427,20 @@ def _whole_list(f: t.StreamFilter, feed_ids: Sequence[int] | None) -> bool:
 
 def _source(f: t.StreamFilter, feed_ids: Sequence[int] | None) -> tuple[Any, Any]:
     """(story id column, SELECT of it) for the stream's scope, driven from the table whose
-    index gives the order: the topic's matches, all matches, or the stories."""
+    index gives the order: the topic's matches, all matches, the feeds' entries, or the
+    stories. Callers take DISTINCT ids (a story can be in several of a tag's feeds)."""
     if f.topic or f.matched:
         cid = _match.c.article_id
         q = select(cid).select_from(_match.join(_article, _article.c.id == cid))
         if f.topic:
             q = q.where(_match.c.topic == f.topic)
+    elif feed_ids is not None:
+        # a feed's or a tag's stories, read in order from the (feed_id, article_id) index
+        # (migration 0006) rather than by probing every story for its feeds
+        cid = _entry.c.article_id
+        q = (select(cid).select_from(_entry.join(_article, _article.c.id == cid))
+             .where(_entry.c.feed_id.in_(list(feed_ids) or [-1])))  # fmt: skip
+        feed_ids = None
     else:
         cid = _article.c.id
         q = select(cid)
