@@ -42,6 +42,11 @@ from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
 from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
+from aggregator.topics.crosslingual.service import (
+    CALIBRATION_ARTICLES,
+    CrossLingualMatcher,
+    cross_specs,
+)
 from aggregator.types import (
     AddedFeed,
     Alert,
@@ -73,11 +78,14 @@ def topic_specs(config: Config) -> list[TopicSpec]:
         TopicSpec(
             name=t.name,
             query=t.query,
-            description=t.description,
+            description=t.description_text(),
             fields=tuple(t.fields),
             languages=tuple(t.languages),
             feeds=tuple(t.feeds),
             tags=tuple(t.tags),
+            cross_lingual=t.cross_lingual,
+            descriptions=t.descriptions(),
+            threshold=None if t.threshold == "auto" else float(t.threshold),
         )
         for t in config.topics
     ]
@@ -98,6 +106,7 @@ class Aggregator:
         self.clock = clock or utcnow
         self.store = store or Store.open(config.database_url())
         self.topics = TopicIndex(topic_specs(config))
+        self.crosslingual = self._cross_matcher(config)
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
         self._extract_workers = workers
         self._extractor: WorkerPool[Extracted | PreparedFeed] | None = None
@@ -137,6 +146,7 @@ class Aggregator:
     def reload(self, config: Config) -> None:
         """Adopt a new config (live reload): feeds, topics and channels."""
         self.topics = TopicIndex(topic_specs(config))
+        self.crosslingual = self._cross_matcher(config)
         self.config = config
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
@@ -153,12 +163,23 @@ class Aggregator:
                 self.clock,
                 self._plan_alerts,
                 self._next_poll,
+                crosslingual=self.crosslingual,
             )
             try:
                 yield st
             finally:
                 if st.writer is not None:
                     await st.writer.aclose()
+
+    def _cross_matcher(self, config: Config) -> CrossLingualMatcher:
+        """Cross-lingual matching of the topics that have it (thresholds calibrated on
+        stored articles at first use, in a worker process)."""
+        return CrossLingualMatcher(cross_specs(topic_specs(config)), self._background)
+
+    def _background(self) -> list[str]:
+        """Titles and summaries of recent stored articles: the calibration background."""
+        recent = self.store.list_articles(limit=CALIBRATION_ARTICLES)
+        return [" ".join(x for x in (a.title, a.summary) if x) for a in recent]
 
     def _next_poll(
         self, feed: FeedConfig, state: FeedState, outcome: PollOutcome, now: datetime

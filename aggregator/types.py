@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 ArticleStatus = Literal["new", "updated", "unchanged"]
 
@@ -68,6 +68,9 @@ class Match:
     terms: tuple[str, ...]
     snippets: tuple[Snippet, ...]
     created_at: datetime
+    method: str = "literal"  # literal | expanded | semantic (cross-lingual topics)
+    score: float | None = None  # semantic score of the best sentence, for non-literal
+    explanation: dict[str, Any] | None = None  # sentences, threshold, expanded terms
 
 
 @dataclass(frozen=True)

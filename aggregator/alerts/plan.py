@@ -110,6 +110,7 @@ def plan_match_alerts(
 
 
 def alert_article(aid: int, d: ArticleDraft, m: MatchDraft, feeds: Sequence[str]) -> AlertArticle:
+    how = m.explanation or {}
     snippets = tuple(
         Snippet(s["text"], tuple(tuple(h) for h in s.get("highlights", ()))) for s in m.snippets
     )
@@ -123,6 +124,9 @@ def alert_article(aid: int, d: ArticleDraft, m: MatchDraft, feeds: Sequence[str]
         terms=m.terms,
         snippets=snippets,
         fingerprint=d.fingerprint,
+        method=str(how.get("method", "literal")),
+        score=how.get("score"),
+        threshold=how.get("threshold"),
     )
 
 

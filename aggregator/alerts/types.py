@@ -66,6 +66,11 @@ class AlertArticle:
     fingerprint: int | None
     sources: tuple[SourceRef, ...] = ()
     desk_url: str | None = None  # the story's page on the desk, when web.base_url is set
+    # how the topic matched: literal, expanded or semantic (cross-lingual); score and
+    # threshold of the best sentence for the latter two, None for literal matches
+    method: str = "literal"
+    score: float | None = None
+    threshold: float | None = None
 
     @property
     def link(self) -> str:

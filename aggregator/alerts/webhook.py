@@ -195,6 +195,8 @@ def event_data(event: AlertEvent) -> dict[str, Any]:
     }
     if event.article is not None:
         data["article"] = article_json(event.article)
+        if event.event == "match":
+            data["matches"] = [match_json(event.topic, event.article)]
     if event.change is not None:
         data["change"] = change_json(event.change)
     if event.source is not None:
@@ -230,6 +232,19 @@ def _article_fields(article: AlertArticle) -> dict[str, Any]:
             {"feed": clean_line(s.feed), "url": clean_line(s.url), "title": clean_line(s.title)}
             for s in article.source_refs()
         ],
+    }
+
+
+def match_json(topic: str | None, article: AlertArticle) -> dict[str, Any]:
+    """How the topic matched: `method` literal | expanded | semantic, `score` of the best
+    sentence against the topic's description (null for literal), and its `threshold`."""
+    return {
+        "topic": topic,
+        "method": article.method,
+        "score": article.score,
+        "threshold": article.threshold,
+        "terms": list(article.terms),
+        "snippet": clean_line(article.snippets[0].text) if article.snippets else None,
     }
 
 

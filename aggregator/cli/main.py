@@ -130,6 +130,9 @@ def _match_json(m: Any) -> dict[str, Any]:
         "version": m.version,
         "terms": list(m.terms),
         "snippets": [s.text for s in m.snippets],
+        "method": m.method,
+        "score": m.score,
+        "explanation": m.explanation,
     }
 
 
@@ -368,9 +371,29 @@ def items_show(args: argparse.Namespace) -> int:
         out(f"extraction failed, feed content shown: {a.extract_error}")
     for m in a.matches:
         out(f"matched topic {m.topic} (v{m.version}): {', '.join(m.terms)}")
+        for line in match_explanation_lines(m):
+            out(line)
     out()
     out(a.text or "")
     return 0
+
+
+def match_explanation_lines(m: Any) -> list[str]:
+    """How a match was made: method, score against threshold, expanded terms, sentences."""
+    how = m.explanation or {"method": m.method}
+    if how.get("method", "literal") == "literal":
+        return ["    method: literal (the query's own words)"]
+    lines = [
+        f"    method: {how['method']}, score {how.get('score', 0):.3f} "
+        f"(threshold {how.get('threshold', 0):.3f})"
+    ]
+    if how.get("expanded_terms"):
+        lines.append(f"    expanded terms that hit: {', '.join(how['expanded_terms'])}")
+    for sentence in how.get("sentences", []):
+        lines.append(
+            f"    sentence ({sentence['field']}, {sentence['score']:.3f}): {sentence['text']}"
+        )
+    return lines
 
 
 # ------------------------------------------------------------------ db & demo

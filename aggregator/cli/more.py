@@ -46,8 +46,81 @@ def topics_list(args: argparse.Namespace) -> int:
                 ],
             )
         )
-        out(f"{t.name}: {t.description}  {scope}".rstrip())
+        out(f"{t.name}: {t.description_text()}  {scope}".rstrip())
         out("    " + " ".join(t.query.split()))
+        out("    " + topic_coverage(t))
+    return 0
+
+
+def topic_coverage(t: Any) -> str:
+    """Which languages a topic catches, and how (README "Cross-lingual topics")."""
+    from aggregator.topics.crosslingual import DEFAULT_LANGUAGES, ENCODER_LANGUAGES
+
+    if not t.cross_lingual:
+        return "coverage: literal only (cross_lingual: false): the query's own words"
+    scope = set(t.languages)
+    encoder = [x for x in ENCODER_LANGUAGES if x != "en" and (not scope or x in scope)]
+    expansion = [
+        x for x in DEFAULT_LANGUAGES if x not in ENCODER_LANGUAGES and (not scope or x in scope)
+    ]
+    threshold = "auto" if t.threshold == "auto" else f"{float(t.threshold):g}"
+    return (
+        f"coverage: en literal; expansion + semantic: {' '.join(encoder) or '-'}; "
+        f"expansion only: {' '.join(expansion) or '-'}; threshold {threshold}"
+    )
+
+
+@command("topics expand")
+def topics_expand(args: argparse.Namespace) -> int:
+    from aggregator.cli.main import config_path
+    from aggregator.config.edit import set_topic_query
+    from aggregator.topics.crosslingual import (
+        DEFAULT_LANGUAGES,
+        CrossLingual,
+        XTopicSpec,
+        expanded_query,
+    )
+
+    cfg = load(args)
+    topic = next((t for t in cfg.topics if t.name == args.name), None)
+    if topic is None:
+        raise UsageError(f"no topic named {args.name!r}", hint="aggregator topics list")
+    languages = [x.lower() for x in args.language] if args.language else list(DEFAULT_LANGUAGES)
+    if topic.languages:
+        languages = [x for x in languages if x in topic.languages] or languages
+    xl = CrossLingual.load(
+        [XTopicSpec(topic.name, topic.query, topic.descriptions())], languages=languages
+    )
+    table = xl.expansions(topic.name, languages)
+    if args.json:
+        dump_json(
+            {
+                lang: [
+                    {
+                        "word": s.source,
+                        "terms": [
+                            {"term": e.word, "score": e.score, "pattern": e.pattern.query_text()}
+                            for e in s.expansions
+                        ],
+                    }
+                    for s in slots
+                ]
+                for lang, slots in table.items()
+            }
+        )
+    else:
+        for lang, slots in table.items():
+            out(f"{lang}:")
+            for s in slots:
+                terms = ", ".join(
+                    f"{e.pattern.query_text()} ({e.word} {e.score:.2f})" for e in s.expansions
+                )
+                out(f"  {s.source}: {terms or '-'}")
+    if args.write:
+        query = f"({' '.join(topic.query.split())}) OR {expanded_query(xl, topic.name, languages)}"
+        set_topic_query(config_path(args), topic.name, query)
+        if not args.json:
+            out(f"wrote the expanded query of {topic.name} to {config_path(args)}")
     return 0
 
 
@@ -282,6 +355,18 @@ def _extend(sub: Any) -> None:
     tt.add_argument("--query", help="try a query that is not in feeds.yaml yet")
     tt.add_argument("--language", help="language of --text/--file (default: detected)")
     tt.add_argument("--json", action="store_true")
+    tt.add_argument(
+        "--no-cross-lingual",
+        action="store_true",
+        help="only the query's literal words (as with cross_lingual: false), for comparison",
+    )
+    te = t.add_parser("expand", help="the terms cross-lingual expansion uses, per language")
+    te.add_argument("name")
+    te.add_argument("--language", action="append", help="a language code (repeat; default all)")
+    te.add_argument("--json", action="store_true")
+    te.add_argument(
+        "--write", action="store_true", help="add them to the topic's query in feeds.yaml"
+    )
     s = sub.add_parser("search", help="search stored articles with the topic query language")
     s.add_argument("query")
     s.add_argument("--limit", type=int, default=20)

@@ -7,14 +7,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aggregator.config.models import Config
 from aggregator.exceptions import UsageError
 from aggregator.extract.article import Extracted, extract_article
 from aggregator.extract.language import detect_language
-from aggregator.topics import Document, HighlightStyle, TopicIndex, TopicMatch, TopicSpec, highlight
+from aggregator.topics import (
+    Document,
+    HighlightStyle,
+    Snippet,
+    TopicIndex,
+    TopicMatch,
+    TopicSpec,
+    highlight,
+)
+from aggregator.topics.crosslingual.match import CrossMatch
+from aggregator.topics.crosslingual.service import (
+    CrossLingualMatcher,
+    DocIn,
+    cross_specs,
+    explanation,
+)
 
 
 @dataclass
@@ -22,6 +37,11 @@ class Sample:
     label: str
     doc: Document
     match: TopicMatch | None = None
+    cross: CrossMatch | None = None  # a cross-lingual match (when the literal query missed)
+
+    @property
+    def hit(self) -> bool:
+        return self.match is not None or self.cross is not None
 
 
 @dataclass
@@ -33,36 +53,62 @@ class TopicTestReport:
 
     @property
     def any_hit(self) -> bool:
-        return any(s.match for s in self.samples)
+        return any(s.hit for s in self.samples)
 
     def lines(self) -> list[str]:
         out = [f"topic {self.topic}: {' '.join(self.query.split())}"]
         for s in self.samples:
             out.extend(self._sample_lines(s))
-        hits = sum(1 for s in self.samples if s.match)
+        hits = sum(1 for s in self.samples if s.hit)
         out.append(f"{hits} hit(s) in {len(self.samples)} document(s)")
         return out
 
     def _sample_lines(self, s: Sample) -> list[str]:
         lang = s.doc.language or "?"
+        if s.cross is not None:
+            return self._cross_lines(s, lang)
         if s.match is None:
             return [f"MISS  {s.label} [{lang}]"]
-        lines = [f"HIT   {s.label} [{lang}]", f"      terms: {', '.join(s.match.terms)}"]
+        lines = [
+            f"HIT   {s.label} [{lang}]  method: literal",
+            f"      terms: {', '.join(s.match.terms)}",
+        ]
         lines += [f"      {highlight(sn, self.style)}" for sn in s.match.snippets]
+        return lines
+
+    def _cross_lines(self, s: Sample, lang: str) -> list[str]:
+        m = s.cross
+        assert m is not None
+        lines = [
+            f"HIT   {s.label} [{lang}]  method: {m.method}, score {m.score:.3f} "
+            f"(threshold {m.threshold:.3f})",
+            f"      terms: {', '.join(m.terms) or '-'}",
+            f"      expanded terms that hit: {', '.join(m.expanded) or '-'}",
+        ]
+        for e in m.sentences:
+            spans = tuple((a - e.start, b - e.start) for a, b in e.spans)
+            text = highlight(Snippet(e.text, spans), self.style)
+            lines.append(f"      sentence ({e.field}, score {e.score:.3f}): {text}")
         return lines
 
     def as_json(self) -> dict[str, Any]:
         return {
             "topic": self.topic,
             "query": self.query,
-            "hits": sum(bool(s.match) for s in self.samples),
+            "hits": sum(s.hit for s in self.samples),
             "documents": [
                 {
                     "label": s.label,
                     "language": s.doc.language,
-                    "hit": s.match is not None,
-                    "terms": list(s.match.terms) if s.match else [],
-                    "snippets": [sn.text for sn in s.match.snippets] if s.match else [],
+                    "hit": s.hit,
+                    "method": "literal" if s.match else (s.cross.method if s.cross else None),
+                    "terms": list(s.match.terms)
+                    if s.match
+                    else (list(s.cross.terms) if s.cross else []),
+                    "snippets": [sn.text for sn in s.match.snippets]
+                    if s.match
+                    else ([s.cross.sentences[0].text] if s.cross else []),
+                    "explanation": explanation(s.cross) if s.cross else None,
                 }
                 for s in self.samples
             ],
@@ -81,11 +127,14 @@ def topic_spec(cfg: Config, name: str | None, query: str | None) -> TopicSpec:
     return TopicSpec(
         name=base.name,
         query=query or base.query,
-        description=base.description,
+        description=base.description_text(),
         fields=tuple(base.fields),
         languages=tuple(base.languages),
         feeds=tuple(base.feeds),
         tags=tuple(base.tags),
+        cross_lingual=base.cross_lingual,
+        descriptions=base.descriptions(),
+        threshold=None if base.threshold == "auto" else float(base.threshold),
     )
 
 
@@ -93,14 +142,20 @@ def run_topic_test(
     cfg: Config, args: argparse.Namespace, *, style: HighlightStyle
 ) -> TopicTestReport:
     spec = topic_spec(cfg, args.name, args.query)
-    spec_for_docs = TopicSpec(
-        spec.name, spec.query, spec.description, spec.fields, spec.languages, (), ()
-    )  # scopes by feed/tag don't apply here
+    spec_for_docs = replace(spec, feeds=(), tags=())  # scopes by feed/tag don't apply here
     index = TopicIndex([spec_for_docs])
     report = TopicTestReport(spec.name, spec.query, style=style)
-    for label, doc in _documents(cfg, args):
+    documents = _documents(cfg, args)
+    for label, doc in documents:
         hits = index.match(doc)
         report.samples.append(Sample(label, doc, hits[0] if hits else None))
+    misses = [s for s in report.samples if s.match is None]
+    if spec.cross_lingual and not getattr(args, "no_cross_lingual", False) and misses:
+        background = [" ".join(filter(None, (d.title, d.summary))) for _, d in documents]
+        matcher = CrossLingualMatcher(cross_specs([spec_for_docs]), lambda: background)
+        docs = [DocIn(s.doc.title, s.doc.summary, s.doc.body, s.doc.language) for s in misses]
+        for sample, found in zip(misses, matcher.match_here(docs), strict=True):
+            sample.cross = found[0] if found else None
     return report
 
 

@@ -233,3 +233,17 @@ def set_url(path: Path, name: str, url: str, comment: str) -> Config:
         item.yaml_add_eol_comment(comment, "url")
 
     return edit(path, change)
+
+
+def set_topic_query(path: Path, name: str, query: str) -> Config:
+    """Replace one topic's query (``topics expand --write``), keeping comments elsewhere."""
+
+    def change(doc: CommentedMap) -> None:
+        topics = doc.get("topics") or []
+        for entry in topics:
+            if isinstance(entry, dict) and entry.get("name") == name:
+                entry["query"] = query
+                return
+        raise ConfigError(f"no topic named {name!r} in {path}", hint="aggregator topics list")
+
+    return edit(path, change)

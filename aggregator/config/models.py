@@ -148,12 +148,40 @@ class WatchConfig(_Model):
 class TopicConfig(_Model):
     name: str = Field(pattern=NAME_RE, max_length=100)
     query: str
-    description: str = ""
+    # one sentence, or a list: what cross-lingual matching scores sentences against
+    description: str | list[str] = ""
     fields: list[Literal["title", "summary", "body"]] = ["title", "summary", "body"]
     languages: list[str] = []
     feeds: list[str] = []
     tags: list[str] = []
     change_threshold: dict[str, Any] | None = None
+    # false: only the query's literal words, exactly as before cross-lingual matching
+    cross_lingual: bool = True
+    # "auto": calibrated on stored articles; a number (0-1) is the semantic threshold
+    threshold: Literal["auto"] | float = "auto"
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list):
+            return [d.strip() for d in v if d.strip()]
+        return v.strip()
+
+    @field_validator("threshold")
+    @classmethod
+    def _threshold(cls, v: str | float) -> str | float:
+        if isinstance(v, float | int) and not 0 < v <= 1:
+            raise ValueError("threshold must be auto or a number between 0 and 1 (e.g. 0.5)")
+        return v
+
+    def descriptions(self) -> tuple[str, ...]:
+        """The description as a tuple of sentences (a string is one)."""
+        if isinstance(self.description, list):
+            return tuple(self.description)
+        return (self.description,) if self.description else ()
+
+    def description_text(self) -> str:
+        return " ".join(self.descriptions())
 
 
 class DaemonConfig(_Model):

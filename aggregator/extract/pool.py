@@ -27,6 +27,8 @@ from aggregator.exceptions import AggregatorError, ExtractError
 __all__ = ["CLOSE_GRACE", "DEFAULT_MAX_BYTES", "JOBS_PER_WORKER", "STARTUP_TIMEOUT", "WorkerPool"]
 
 R = TypeVar("R")
+T = TypeVar("T")
+U = TypeVar("U")
 Job = Callable[[bytes, str], R]
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
@@ -191,6 +193,35 @@ class WorkerPool(Generic[R]):
             self._in_flight += 1
             try:
                 return await self._run_with_retry(data, spec, queued)
+            finally:
+                self._in_flight -= 1
+
+    async def call(self, fn: Callable[[T], U], arg: T, *, timeout: float | None = None) -> U:
+        """Any picklable CPU-bound job in the workers (cross-lingual topic matching):
+        the same slots and restarts as the pool's own jobs, one resubmission if a
+        worker dies under it."""
+        if self._closed:
+            raise ExtractError("worker pool is closed")
+        if self.workers == 0:
+            return fn(arg)
+        self._bind_loop()
+        limit = timeout or self.timeout
+        async with self._slots:
+            self._in_flight += 1
+            try:
+                for attempt in (1, 2):
+                    executor = await self._ready_executor()
+                    future = asyncio.get_running_loop().run_in_executor(executor, fn, arg)
+                    try:
+                        return await asyncio.wait_for(future, limit)
+                    except TimeoutError:
+                        self._replace(executor)
+                        raise ExtractError(f"worker job timed out after {limit:g}s") from None
+                    except BrokenProcessPool as e:
+                        self._replace(executor)
+                        if attempt == 2:
+                            raise ExtractError("worker died twice on the same job") from e
+                raise AssertionError("unreachable")  # pragma: no cover
             finally:
                 self._in_flight -= 1
 

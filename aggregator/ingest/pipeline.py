@@ -39,6 +39,13 @@ from aggregator.storage.records import (
 )
 from aggregator.storage.store import Store
 from aggregator.topics import Document, TopicIndex, TopicMatch
+from aggregator.topics.crosslingual.match import CrossMatch
+from aggregator.topics.crosslingual.service import (
+    CrossLingualMatcher,
+    DocIn,
+    explanation,
+    snippet,
+)
 from aggregator.types import UpdateResult
 from aggregator.urls import is_plain_absolute, redact_text
 
@@ -70,6 +77,7 @@ class Stages:
     feed_updates: list[FeedUpdate] = dataclasses.field(default_factory=list)
     states: dict[str, FeedState] = dataclasses.field(default_factory=dict)
     writer: IngestWriter | None = None
+    crosslingual: CrossLingualMatcher | None = None
 
     def ingest_writer(self) -> IngestWriter:
         if self.writer is None:
@@ -248,6 +256,8 @@ async def _build_batch(
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
     drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
     matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)} if len(st.topics) else {}
+    if st.crosslingual is not None and len(st.crosslingual) and drafts_list:
+        matches = await _cross_match(st, feed, drafts_list, matches)
     drafts_list = [_fingerprinted(d) if matches.get(i) else d for i, d in enumerate(drafts_list)]
     batch = IngestBatch(
         state.id,
@@ -425,11 +435,55 @@ def _match(st: Stages, feed: FeedConfig, d: ArticleDraft) -> tuple[MatchDraft, .
     return tuple(match_draft(m) for m in st.topics.match(doc))
 
 
+async def _cross_match(
+    st: Stages,
+    feed: FeedConfig,
+    drafts: list[ArticleDraft],
+    matches: dict[int, tuple[MatchDraft, ...]],
+) -> dict[int, tuple[MatchDraft, ...]]:
+    """Add the cross-lingual matches (computed in the worker processes) to the literal ones.
+
+    A failure (the encoder cannot load) is logged with its hint and leaves the
+    literal matches as they are: nothing a poll found is lost over it."""
+    assert st.crosslingual is not None
+    docs = [
+        DocIn(
+            d.title or "",
+            d.summary or "",
+            d.text,
+            d.language,
+            skip=tuple(m.topic for m in matches.get(i, ())),
+            feeds=(feed.name,),
+            tags=tuple(feed.tags),
+        )
+        for i, d in enumerate(drafts)
+    ]
+    try:
+        found = await st.crosslingual.match(st.extractor, docs)
+    except AggregatorError as e:
+        log.error(
+            "cross-lingual topic matching failed: %s (%s)",
+            e,
+            e.hint or "",
+            extra={"feed": feed.name},
+        )
+        return matches
+    out = dict(matches)
+    for i, cross in enumerate(found):
+        if cross:
+            out[i] = tuple(out.get(i, ())) + tuple(cross_draft(m) for m in cross)
+    return out
+
+
+def cross_draft(m: CrossMatch) -> MatchDraft:
+    return MatchDraft(m.topic, m.terms, (snippet(m),), explanation(m))
+
+
 def match_draft(m: TopicMatch) -> MatchDraft:
     snippets = tuple(
         {"text": s.text, "highlights": [list(h) for h in s.highlights]} for s in m.snippets
     )
-    return MatchDraft(m.topic, tuple(m.terms), snippets)
+    return MatchDraft(m.topic, tuple(m.terms), snippets, {"method": "literal"})
 
 
 # ------------------------------------------------------------ fetch-state records

@@ -149,6 +149,7 @@ class StoreBase:
                     topic=m.topic,
                     terms=list(m.terms),
                     snippets=list(m.snippets),
+                    explanation=m.explanation,
                     created_at=now,
                 )
             )

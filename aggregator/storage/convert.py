@@ -154,7 +154,18 @@ def match_of(m: MatchRow) -> t.Match:
         t.Snippet(s.get("text", ""), tuple(tuple(h) for h in s.get("highlights", ())))
         for s in m.snippets
     )
-    return t.Match(m.topic, m.article_id, m.version, tuple(m.terms), snippets, m.created_at)
+    how = m.explanation or {}
+    return t.Match(
+        m.topic,
+        m.article_id,
+        m.version,
+        tuple(m.terms),
+        snippets,
+        m.created_at,
+        method=str(how.get("method", "literal")),
+        score=how.get("score"),
+        explanation=m.explanation,
+    )
 
 
 def version_of(r: VersionRow) -> t.Version:

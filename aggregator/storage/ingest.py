@@ -322,6 +322,7 @@ class IngestWrites(StoreBase):
                         "topic": m.topic,
                         "terms": list(m.terms),
                         "snippets": list(m.snippets),
+                        "explanation": m.explanation,
                         "created_at": sql.naive(batch.now),
                     }
                     for aid, m in matches

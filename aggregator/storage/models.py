@@ -164,6 +164,9 @@ class MatchRow(SQLModel, table=True):
     terms: list[str] = _json([])
     snippets: list[dict[str, Any]] = _json([])
     created_at: datetime | None = _ts()
+    # how it matched: {"method": literal|expanded|semantic, "score", "threshold",
+    # "sentences": [...], "expanded_terms": [...]}; NULL for rows older than 0007
+    explanation: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
 
 
 class ChangeRow(SQLModel, table=True):

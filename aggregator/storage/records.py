@@ -110,6 +110,7 @@ class MatchDraft:
     topic: str
     terms: tuple[str, ...]
     snippets: tuple[dict[str, Any], ...]
+    explanation: dict[str, Any] | None = None  # how it matched (see MatchRow.explanation)
 
 
 @dataclass(frozen=True)

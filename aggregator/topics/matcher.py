@@ -66,6 +66,9 @@ class TopicSpec:
     languages: tuple[str, ...] = ()
     feeds: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    cross_lingual: bool = False  # matched in other languages too (topics.crosslingual)
+    descriptions: tuple[str, ...] = ()
+    threshold: float | None = None  # None: calibrated
 
 
 @dataclass(frozen=True)

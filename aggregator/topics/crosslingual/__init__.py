@@ -65,6 +65,45 @@ __all__ = [
 ]
 
 
+def expanded_query(self_: CrossLingual, name: str, languages: Sequence[str]) -> str:
+    """The topic's query with each word replaced by its expansions into ``languages``
+    (``topics expand --write``): literal patterns a desk can read and edit."""
+    from aggregator.topics.crosslingual.expand import (
+        XAll,
+        XAny,
+        XMeta,
+        XNode,
+        XNot,
+        XSlot,
+        own_pattern,
+    )
+
+    t_id = next(i for i, t in enumerate(self_.topics) if t.spec.name == name)
+    topic = self_.topics[t_id]
+    per_slot: list[list[str]] = [[] for _ in topic.parts]
+    for language in languages:
+        for k, slot in enumerate(self_.index.slots(t_id, language)):
+            per_slot[k] += [e.pattern.query_text() for e in slot.expansions]
+
+    def text(node: XNode) -> str:
+        match node:
+            case XSlot():
+                own = own_pattern(topic.parts[node.index]).query_text()
+                words = list(dict.fromkeys(per_slot[node.index])) or [own]
+                return words[0] if len(words) == 1 else "(" + " OR ".join(words) + ")"
+            case XAll():
+                return "(" + " AND ".join(text(c) for c in node.children) + ")"
+            case XAny():
+                return "(" + " OR ".join(text(c) for c in node.children) + ")"
+            case XNot():
+                return f"NOT {text(node.child)}"
+            case XMeta():
+                return f"{node.kind}:{node.value}"
+        raise TypeError(node)  # pragma: no cover
+
+    return text(topic.tree)
+
+
 def coverage(language: str) -> str:
     """How a language is covered: "encoder" (expansion + semantic), "expansion", or "literal"."""
     if language in ENCODER_LANGUAGES:
@@ -119,6 +158,13 @@ class CrossLingual:
             t = thresholds_for(topic.vectors, vectors, topic.spec.threshold)
             topic.semantic_threshold, topic.expanded_threshold = t.semantic, t.expanded
             topic.calibrated = t.calibrated
+
+    def set_thresholds(self, values: dict[str, tuple[float, float]]) -> None:
+        """Apply (semantic, expanded) thresholds computed elsewhere (another worker)."""
+        for topic in self.topics:
+            if topic.spec.name in values:
+                topic.semantic_threshold, topic.expanded_threshold = values[topic.spec.name]
+                topic.calibrated = True
 
     def thresholds(self) -> dict[str, dict[str, float | bool]]:
         return {

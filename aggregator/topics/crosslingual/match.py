@@ -71,15 +71,18 @@ class Sentence:
 
 
 def sentences(title: str, summary: str, body: str, limit: int = MAX_SENTENCES) -> list[Sentence]:
-    """Sentences of each field with their offsets into that field."""
+    """Sentences of each field with their offsets into that field, each text once
+    (a feed's summary is often the start of the body: no need to score it twice)."""
     out: list[Sentence] = []
+    seen: set[str] = set()
     for name, text in zip(FIELD_NAMES, (title, summary, body), strict=True):
         pos = 0
         for m in [*_SENTENCE_END.finditer(text), None]:
             end = m.start() if m else len(text)
             piece = text[pos:end]
             stripped = piece.strip()
-            if stripped:
+            if stripped and stripped not in seen:
+                seen.add(stripped)
                 a = pos + (len(piece) - len(piece.lstrip()))
                 out.append(Sentence(name, a, a + len(stripped), stripped))
                 if len(out) >= limit:
@@ -98,6 +101,8 @@ class XTopicSpec:
     threshold: float | None = None  # a number overrides calibration
     source_language: str = "en"
     languages: tuple[str, ...] = ()  # the topic's own scope: empty = every language
+    feeds: tuple[str, ...] = ()  # the topic's feed and tag filters, as in TopicSpec
+    tags: tuple[str, ...] = ()
 
 
 @dataclass
