@@ -637,6 +637,7 @@ def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Confi
         last_polled_at=s.last_polled_at,
         permanent_redirect=redact_url(s.permanent_redirect) if s.permanent_redirect else None,
         title=f.title or s.title,
+        warnings=tuple(redact_text(w) for w in s.warnings),
     )
 
 

@@ -36,6 +36,8 @@ class Feed:
     disabled_reason: str | None = None
     permanent_redirect: str | None = None
     articles: int = 0
+    #: what the last poll that parsed the feed warned about ("decoded as cp1252" ...)
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

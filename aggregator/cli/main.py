@@ -154,6 +154,8 @@ def feeds_list(args: argparse.Namespace) -> int:
         )
         if f.last_error:
             out(f"{'':<32} last error: {f.last_error}")
+        for warning in f.warnings:
+            out(f"{'':<32} warning: {warning}")
         if f.disabled_reason:
             out(f"{'':<32} disabled: {f.disabled_reason}")
     return 0

@@ -21,6 +21,7 @@ import lxml.html
 from aggregator.exceptions import ExtractError
 from aggregator.extract.language import detect_language
 from aggregator.parse.discover import absolute_http_url, document_base
+from aggregator.parse.records import storable
 
 if TYPE_CHECKING:
     from trafilatura.settings import Document
@@ -71,7 +72,7 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
     """
     tree = _load(html, url)
     document = _run_trafilatura(tree, url)
-    text = _paragraphs(document.text or "")
+    text = storable(_paragraphs(document.text or "")) or ""
     if len(text) < MIN_TEXT_CHARS:
         raise ExtractError(f"extraction found only {len(text)} characters of text in {url}")
     return Extracted(
@@ -79,7 +80,7 @@ def extract_article(html: bytes | str, url: str) -> Extracted:
         title=_clean(document.title),
         author=_clean(document.author),
         published=parse_date(document.date),
-        canonical_url=canonical_url(tree, url),
+        canonical_url=storable(canonical_url(tree, url)),
         description=_clean(document.description),
         sitename=_clean(document.sitename),
         language=detect_language(text),
@@ -161,8 +162,8 @@ def _paragraphs(text: str) -> str:
 
 
 def _clean(value: str | None) -> str | None:
-    """Blank metadata is missing metadata."""
-    stripped = value.strip() if value else ""
+    """Blank metadata is missing metadata; what a database refuses is dropped."""
+    stripped = storable(value.strip()) if value else ""
     return stripped or None
 
 

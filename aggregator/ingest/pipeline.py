@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 from aggregator import changes
 from aggregator.config.models import Config, FeedConfig
-from aggregator.exceptions import AggregatorError, ExtractError, FetchError, ParseError
+from aggregator.exceptions import (
+    AggregatorError,
+    ExtractError,
+    FetchError,
+    ParseError,
+    StorageError,
+)
 from aggregator.extract.article import Extracted
 from aggregator.extract.pool import WorkerPool
 from aggregator.http.fetcher import Fetcher, FetchResult
@@ -120,10 +126,26 @@ class _Candidate:
 async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> UpdateResult:
     """Poll one feed; every failure becomes a recorded error on this feed alone.
 
-    A feed disabled by a 410 is skipped unless `force` (the user named it).
+    A feed disabled by a 410 is skipped unless `force` (the user named it). Beyond
+    fetch and parse errors, anything else that goes wrong (the database refusing the
+    write, a full disk, a bug) is recorded too: error count, last error, backoff, so
+    `feeds list` shows it instead of `ok`.
     """
     state = st.feed_state(feed.name)
     now = st.clock()
+    try:
+        return await _poll(st, feed, state, now, force=force)
+    except AggregatorError as e:  # a StorageError (a full disk ...) or another stage's
+        return _record_failure(st, feed, state, e, now)
+    except Exception as e:  # noqa: BLE001 - a bug must be a recorded failure, not a silent one
+        log.exception("poll of %s crashed", feed.name, extra={"feed": feed.name})
+        crash = AggregatorError(f"internal error: {type(e).__name__}: {e}")
+        return _record_failure(st, feed, state, crash, now, kind="internal")
+
+
+async def _poll(
+    st: Stages, feed: FeedConfig, state: FeedState, now: datetime, *, force: bool
+) -> UpdateResult:
     if state.disabled_reason and not force:
         return UpdateResult(
             feed.name,
@@ -208,7 +230,7 @@ async def _ingest(
     await st.ingest_writer().write(
         batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,))
     )
-    meta = FeedMeta(parsed.title, parsed.ttl_minutes, rule)
+    meta = FeedMeta(parsed.title, parsed.ttl_minutes, rule, parsed.warnings)
     _record_ok(st, feed, state, fetched, meta, now, new=counts)
     return UpdateResult(
         feed.name,
@@ -509,10 +531,22 @@ def _schedule_for(st: Stages, feed: FeedConfig) -> decide.Schedule:
     return lambda state, outcome, now: st.schedule(feed, state, outcome, now)
 
 
+def _kind_of(err: AggregatorError) -> str:
+    if isinstance(err, ParseError):
+        return "parse"
+    return "storage" if isinstance(err, StorageError) else "error"
+
+
 def _record_failure(
-    st: Stages, feed: FeedConfig, state: FeedState, err: AggregatorError, now: datetime
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    err: AggregatorError,
+    now: datetime,
+    *,
+    kind: str | None = None,
 ) -> UpdateResult:
-    kind = getattr(err, "kind", None) or ("parse" if isinstance(err, ParseError) else "error")
+    kind = kind or getattr(err, "kind", None) or _kind_of(err)
     failure = decide.Failure(
         redact_text(str(err)),  # last_error, UpdateResult and logs never carry credentials
         kind,

@@ -38,7 +38,13 @@ from typing import Any
 
 from aggregator.parse import fast as fastparse
 from aggregator.parse.jsonfeed import parse_json_feed
-from aggregator.parse.records import Enclosure, FeedParseError, ParsedEntry, ParsedFeed
+from aggregator.parse.records import (
+    Enclosure,
+    FeedParseError,
+    ParsedEntry,
+    ParsedFeed,
+    storable_feed,
+)
 from aggregator.parse.sniff import ENTITY_NOTE, PreparedXML, is_json, prepare_xml, trim_start
 from aggregator.parse.text import text_of
 from aggregator.parse.xmlfeed import (
@@ -65,8 +71,8 @@ def parse_feed(data: bytes, *, url: str, content_type: str | None = None) -> Par
     if not trim_start(data).rstrip():
         raise FeedParseError("empty body", hint="the server answered with no content")
     if is_json(data):
-        return parse_json_feed(data, url=url, content_type=content_type)
-    return _parse_xml_feed(data, url=url, content_type=content_type)
+        return storable_feed(parse_json_feed(data, url=url, content_type=content_type))
+    return storable_feed(_parse_xml_feed(data, url=url, content_type=content_type))
 
 
 #: Well-formed RSS 0.9x/2.0 and Atom 1.0 skip feedparser (see :mod:`aggregator.parse.fast`).

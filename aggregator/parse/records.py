@@ -12,7 +12,7 @@ import html
 import re
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from urllib.parse import urljoin, urlsplit
 
@@ -24,7 +24,36 @@ import feedparser.urls
 from aggregator.exceptions import ParseError
 from aggregator.urls import is_plain_absolute
 
-__all__ = ["Enclosure", "FeedParseError", "ParsedEntry", "ParsedFeed"]
+__all__ = [
+    "Enclosure",
+    "FeedParseError",
+    "ParsedEntry",
+    "ParsedFeed",
+    "storable",
+    "storable_entry",
+    "storable_feed",
+]
+
+#: Characters a database refuses or a reader cannot use: NUL (PostgreSQL rejects it in
+#: text, and one in an item's title lost the whole feed), the other C0 controls but tab,
+#: newline and return (not even XML allows them), lone surrogates (not encodable as
+#: UTF-8) and the two non-characters U+FFFE, U+FFFF.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]|[\ud800-\udfff]")
+
+
+def _replacement(m: re.Match[str]) -> str:
+    return "\ufffd" if "\ud800" <= m.group(0) <= "\udfff" else ""
+
+
+def storable(text: str | None) -> str | None:
+    """`text` without the characters a backend refuses (a surrogate becomes U+FFFD).
+
+    Applied once, where text enters the system (the parsed feed, the extracted page),
+    so every later stage and both databases see the same, storable string.
+    """
+    if not text or _UNSTORABLE.search(text) is None:
+        return text
+    return _UNSTORABLE.sub(_replacement, text)
 
 
 @dataclass(frozen=True)
@@ -163,3 +192,34 @@ def enclosures(raw: Iterable[tuple[object, object, object]], base: str) -> tuple
                 url, one_line(mime) if isinstance(mime, str) else None, to_int(length)
             )
     return tuple(seen.values())
+
+
+def storable_entry(e: ParsedEntry) -> ParsedEntry:
+    fields = (e.id, e.url, e.title, e.author, e.summary, e.content, *e.tags)
+    fields += tuple(f for x in e.enclosures for f in (x.url, x.type))
+    if not any(f and _UNSTORABLE.search(f) for f in fields):
+        return e
+    return replace(
+        e,
+        id=storable(e.id),
+        url=storable(e.url),
+        title=storable(e.title),
+        author=storable(e.author),
+        summary=storable(e.summary),
+        content=storable(e.content),
+        tags=tuple(storable(t) or "" for t in e.tags),
+        enclosures=tuple(
+            replace(x, url=storable(x.url) or "", type=storable(x.type)) for x in e.enclosures
+        ),
+    )
+
+
+def storable_feed(feed: ParsedFeed) -> ParsedFeed:
+    """Every text of a parsed feed made storable (see :func:`storable`)."""
+    return replace(
+        feed,
+        title=storable(feed.title),
+        link=storable(feed.link),
+        language=storable(feed.language),
+        entries=tuple(storable_entry(e) for e in feed.entries),
+    )

@@ -42,6 +42,7 @@ def feed_state_of(r: FeedRow) -> FeedState:
         r.last_polled_at,
         r.permanent_redirect,
         r.title,
+        tuple(r.last_warnings or ()),
     )
 
 
@@ -68,7 +69,10 @@ def feed_update_values(u: FeedUpdate) -> dict[str, Any]:
         )
     if u.meta is not None:
         values.update(
-            title=u.meta.title, ttl_minutes=u.meta.ttl_minutes, identity_rule=u.meta.identity_rule
+            title=u.meta.title,
+            ttl_minutes=u.meta.ttl_minutes,
+            identity_rule=u.meta.identity_rule,
+            last_warnings=[redact_text(w) for w in u.meta.warnings],
         )
     for name in _SET_ONLY:
         v = getattr(u, name)

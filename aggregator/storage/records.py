@@ -33,6 +33,7 @@ class FeedState:
     last_polled_at: datetime | None = None
     permanent_redirect: str | None = None
     title: str | None = None
+    warnings: tuple[str, ...] = ()  # of the last document parsed
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class FeedMeta:
     title: str | None
     ttl_minutes: int | None
     identity_rule: str | None
+    #: what parsing it warned about (a guessed encoding, items over the cap ...):
+    #: kept on the feed until the next document is parsed
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
