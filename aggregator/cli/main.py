@@ -422,11 +422,44 @@ def demo(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------------ parser
 
 
+DESCRIPTION = """\
+Newsroom feed aggregator: poll feeds, match topics, alert the desk.
+
+It polls the feeds of feeds.yaml, keeps each article's text, matches your topics
+in any language, and alerts by email, webhook or chat; it re-checks stored
+stories and tells you when one is quietly edited, showing what changed."""
+
+EPILOG = """\
+first steps:
+  aggregator demo                      the offline demo: one article, one topic, one alert
+  aggregator feeds add URL             add a feed (a page announcing one works too)
+  aggregator poll                      poll now and see what came in
+  aggregator run                       the daemon: poll, re-check, deliver alerts
+
+Every command takes --config FILE (default $AGGREGATOR_CONFIG, then ./feeds.yaml).
+Exit codes: 0 ok, 1 runtime failure, 2 bad usage or config."""
+
+_CONFIG_HELP = "feeds.yaml (default: $AGGREGATOR_CONFIG, then ./feeds.yaml)"
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("aggregator")
+    except PackageNotFoundError:
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="aggregator", description=__doc__.splitlines()[0] if __doc__ else None
+        prog="aggregator",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--config", help="feeds.yaml (default: $AGGREGATOR_CONFIG, then ./feeds.yaml)")
+    p.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    p.add_argument("--version", action="version", version=f"aggregator {_version()}")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
     _feeds_parser(sub)
     _items_parser(sub)
@@ -448,27 +481,53 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", help="folder for the demo's files (default: a temp folder)")
     for extend in EXTENSIONS:
         extend(sub)
+    _config_everywhere(p)
     return p
+
+
+def _config_everywhere(parser: argparse.ArgumentParser) -> None:
+    """`aggregator feeds list --config x.yaml` works like `aggregator --config x.yaml feeds list`.
+
+    SUPPRESS as the default keeps a sub-command from resetting a --config given before it.
+    """
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                if not any("--config" in a.option_strings for a in child._actions):
+                    child.add_argument(
+                        "--config", metavar="FILE", default=argparse.SUPPRESS, help=_CONFIG_HELP
+                    )
+                _config_everywhere(child)
 
 
 def _feeds_parser(sub: Any) -> None:
     f = sub.add_parser("feeds", help="manage feeds").add_subparsers(dest="sub", required=True)
     ls = f.add_parser("list", help="configured feeds and their state")
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     add = f.add_parser("add", help="add a feed (or discover it from an HTML page)")
-    add.add_argument("url")
-    add.add_argument("--name")
-    add.add_argument("--interval")
-    add.add_argument("--tag", action="append")
-    add.add_argument("--no-extract", action="store_true")
+    add.add_argument("url", help="the feed's URL, or a web page that announces its feed")
+    add.add_argument("--name", help="its name in feeds.yaml (default: made from the title)")
+    add.add_argument(
+        "--interval", help="how often to poll it, e.g. 10m (default: defaults.interval)"
+    )
+    add.add_argument("--tag", action="append", help="a tag for topic scopes (repeat for several)")
+    add.add_argument(
+        "--no-extract", action="store_true", help="keep the feed's text; do not fetch each page"
+    )
     for name in ("remove", "enable", "disable"):
-        f.add_parser(name, help=f"{name} a feed").add_argument("name")
-    f.add_parser("import", help="import an OPML file").add_argument("file")
+        f.add_parser(name, help=f"{name} a feed").add_argument(
+            "name", help="the feed's name (see `feeds list`)"
+        )
+    f.add_parser("import", help="import an OPML file").add_argument(
+        "file", help="an OPML file, e.g. exported from another feed reader"
+    )
     ex = f.add_parser("export", help="export feeds as OPML or YAML")
-    ex.add_argument("--format", choices=["opml", "yaml"], default="opml")
+    ex.add_argument(
+        "--format", choices=["opml", "yaml"], default="opml", help="output format (default opml)"
+    )
     t = f.add_parser("test", help="fetch and parse a feed without storing")
-    t.add_argument("url")
-    t.add_argument("--json", action="store_true")
+    t.add_argument("url", help="the feed (or page) to try")
+    t.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
 
 
 def _items_parser(sub: Any) -> None:

@@ -343,34 +343,36 @@ def recheck(args: argparse.Namespace) -> int:
 
 def _extend(sub: Any) -> None:
     t = sub.add_parser("topics", help="topics").add_subparsers(dest="sub", required=True)
-    t.add_parser("list", help="configured topics").add_argument("--json", action="store_true")
+    t.add_parser("list", help="configured topics").add_argument(
+        "--json", action="store_true", help="machine-readable output (JSON)"
+    )
     tt = t.add_parser("test", help="try a topic on a URL, a file, a text or stored articles")
     tt.add_argument("name", nargs="?", help="a topic of feeds.yaml (or use --query)")
     src = tt.add_mutually_exclusive_group(required=True)
-    src.add_argument("--url")
-    src.add_argument("--file", type=Path)
-    src.add_argument("--text")
-    src.add_argument("--stored", action="store_true")
+    src.add_argument("--url", help="fetch this page and try the topic on it")
+    src.add_argument("--file", type=Path, help="try the topic on this file (HTML or text)")
+    src.add_argument("--text", help="try the topic on this text")
+    src.add_argument("--stored", action="store_true", help="try it on stored articles")
     tt.add_argument("--since", default="7d", help="with --stored: how far back (default 7d)")
     tt.add_argument("--query", help="try a query that is not in feeds.yaml yet")
     tt.add_argument("--language", help="language of --text/--file (default: detected)")
-    tt.add_argument("--json", action="store_true")
+    tt.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     tt.add_argument(
         "--no-cross-lingual",
         action="store_true",
         help="only the query's literal words (as with cross_lingual: false), for comparison",
     )
     te = t.add_parser("expand", help="the terms cross-lingual expansion uses, per language")
-    te.add_argument("name")
+    te.add_argument("name", help="a topic of feeds.yaml")
     te.add_argument("--language", action="append", help="a language code (repeat; default all)")
-    te.add_argument("--json", action="store_true")
+    te.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     te.add_argument(
         "--write", action="store_true", help="add them to the topic's query in feeds.yaml"
     )
     s = sub.add_parser("search", help="search stored articles with the topic query language")
-    s.add_argument("query")
-    s.add_argument("--limit", type=int, default=20)
-    s.add_argument("--json", action="store_true")
+    s.add_argument("query", help="a query, e.g. 'contrôle* NEAR/3 export*'")
+    s.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    s.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     _alerts(sub)
     _changes(sub)
 
@@ -378,41 +380,49 @@ def _extend(sub: Any) -> None:
 def _alerts(sub: Any) -> None:
     a = sub.add_parser("alerts", help="the alert outbox").add_subparsers(dest="sub", required=True)
     ls = a.add_parser("list", help="alerts and their delivery state")
-    ls.add_argument("--status", choices=["pending", "sent", "failed", "dead"])
-    ls.add_argument("--limit", type=int, default=100)
-    ls.add_argument("--json", action="store_true")
+    ls.add_argument(
+        "--status", choices=["pending", "sent", "failed", "dead"], help="only alerts in this state"
+    )
+    ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    ls.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     r = a.add_parser("retry", help="replay alerts (by id, or all dead ones)")
-    r.add_argument("ids", nargs="*", type=int)
+    r.add_argument("ids", nargs="*", type=int, metavar="ID", help="alert ids (see `alerts list`)")
     r.add_argument("--dead", action="store_true", help="every dead-lettered alert")
     r.add_argument(
         "--resend",
         action="store_true",
         help="also send again alerts that were already sent (same webhook-id / Message-ID)",
     )
-    a.add_parser("test", help="send a test message").add_argument("channel")
+    a.add_parser("test", help="send a test message").add_argument(
+        "channel", help="an alert channel's name in feeds.yaml"
+    )
 
 
 def _changes(sub: Any) -> None:
     items = sub.choices["items"]._subparsers._group_actions[0]  # the `items` sub-commands
     v = items.add_parser("versions", help="every stored version of an article")
-    v.add_argument("id", type=int)
-    v.add_argument("--json", action="store_true")
+    v.add_argument("id", type=int, help="the article id (see `items list`)")
+    v.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     d = items.add_parser("diff", help="word diff between two versions")
-    d.add_argument("id", type=int)
-    d.add_argument("--from", dest="frm", type=int)
-    d.add_argument("--to", type=int)
-    d.add_argument("--format", choices=["text", "html", "json"], default="text")
+    d.add_argument("id", type=int, help="the article id (see `items list`)")
+    d.add_argument(
+        "--from", dest="frm", type=int, metavar="N", help="old version (default: the one before)"
+    )
+    d.add_argument("--to", type=int, metavar="M", help="new version (default: the latest)")
+    d.add_argument(
+        "--format", choices=["text", "html", "json"], default="text", help="default text"
+    )
     c = sub.add_parser("changes", help="edits seen by change monitoring").add_subparsers(
         dest="sub", required=True
     )
     cl = c.add_parser("list", help="recent changes")
-    cl.add_argument("--since", default="24h")
-    cl.add_argument("--topic")
-    cl.add_argument("--limit", type=int, default=100)
-    cl.add_argument("--json", action="store_true")
+    cl.add_argument("--since", default="24h", help="24h, 7d or an ISO date (default 24h)")
+    cl.add_argument("--topic", help="only changes of articles matching this topic")
+    cl.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+    cl.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     rc = sub.add_parser("recheck", help="re-check articles now, whatever the schedule")
-    rc.add_argument("ids", nargs="*", type=int)
-    rc.add_argument("--all", action="store_true")
+    rc.add_argument("ids", nargs="*", type=int, metavar="ID", help="article ids (see `items list`)")
+    rc.add_argument("--all", action="store_true", help="every monitored article")
 
 
 EXTENSIONS.append(_extend)

@@ -5,18 +5,27 @@ with the same code (psycopg 3). Alembic migrations run on start and by
 
 from __future__ import annotations
 
+import logging
+import re
 import threading
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.exceptions import StorageError
 from aggregator.storage.errors import DATABASE_ERRORS, translated
 from aggregator.urls import redact_url
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
+
+log = logging.getLogger("aggregator.storage")
+_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
+_DOWN = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
+_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
@@ -68,22 +77,76 @@ def redact(url: str) -> str:
 
 
 def alembic_config(engine: Engine) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
 
 
+@cache
+def head_revisions() -> frozenset[str]:
+    """The newest migration(s), read from the migration files without importing Alembic.
+
+    Importing Alembic costs more than a read-only command's whole work; a database
+    already at the head needs one query (see :func:`upgrade`), not Alembic.
+    """
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for script in (MIGRATIONS / "versions").glob("*.py"):
+        source = script.read_text(encoding="utf-8")
+        if (rev := _REVISION.search(source)) is None:
+            continue
+        revisions.add(rev.group(1))
+        if (down := _DOWN.search(source)) is not None:
+            parents.update(_QUOTED.findall(down.group(1)))
+    return frozenset(revisions - parents)
+
+
+def stored_revisions(engine: Engine) -> frozenset[str] | None:
+    """The revision(s) the database is at, in one query; None for a database without schema."""
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+    except SQLAlchemyError:
+        return None  # no alembic_version table yet (or unreadable: the upgrade will say)
+    return frozenset(str(r[0]) for r in rows)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Apply migrations up to `revision` (idempotent)."""
+    """Apply migrations up to `revision` (idempotent).
+
+    Quiet when there is nothing to do (one query, no Alembic import); when migrations
+    do run, Alembic's own INFO lines are held back and one line says what happened.
+    """
     with _upgrade_lock:
+        before = stored_revisions(engine)
+        if revision == "head" and before == head_revisions():
+            return
+        alembic_log = logging.getLogger("alembic")
+        level = alembic_log.level
+        alembic_log.setLevel(logging.WARNING)
         try:
+            from alembic import command
+
             command.upgrade(alembic_config(engine), revision)
         except DATABASE_ERRORS as e:
             raise StorageError(
                 f"database migration failed: {e}",
                 hint="check that the database is reachable and writable",
             ) from e
+        finally:
+            alembic_log.setLevel(level)
+        after = stored_revisions(engine)
+        if after != before:
+            was = ", ".join(sorted(before)) if before else "empty"
+            log.info(
+                "database %s migrated: %s -> %s",
+                redact(str(engine.url)),
+                was,
+                ", ".join(sorted(after or ())),
+            )
 
 
 def current_revision(engine: Engine) -> str | None:

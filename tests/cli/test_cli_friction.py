@@ -166,3 +166,84 @@ def test_an_empty_feeds_yaml_warns_and_a_broken_one_lists_every_problem(tmp_path
     assert done.returncode == 2
     assert "2 problems" in done.stderr and "feeds.yaml:2: defaults.interval" in done.stderr
     assert "feeds.yaml:5: feeds[0].url" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_every_flag_and_argument_has_help() -> None:
+    import argparse
+
+    import aggregator.cli.more  # noqa: F401  (registers the other commands)
+    from aggregator.cli.main import build_parser
+
+    missing: list[str] = []
+
+    def walk(parser: argparse.ArgumentParser, path: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk(child, f"{path} {name}")
+            elif not action.help and not isinstance(
+                action, (argparse._HelpAction, argparse._VersionAction)
+            ):
+                missing.append(f"{path} {action.option_strings or action.dest}")
+
+    walk(build_parser(), "aggregator")
+    assert missing == []
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_help_version_and_config_after_the_subcommand(tmp_path: Path) -> None:
+    helptext = cli("--help").stdout
+    assert "poll feeds, match topics, alert the desk" in helptext
+    assert "aggregator demo" in helptext and "--version" in helptext
+    version = cli("--version")
+    assert version.returncode == 0 and version.stdout.startswith("aggregator ")
+    cfg = write_config(tmp_path, [{"name": "only-feed", "url": "https://a.example.org/rss"}])
+    after = cli("feeds", "list", "--config", str(cfg), cwd=tmp_path.parent)
+    assert after.returncode == 0, after.stderr
+    assert "only-feed" in after.stdout
+
+
+def test_migrations_are_quiet_and_an_up_to_date_database_skips_alembic(
+    tmp_path: Path,
+) -> None:
+    import logging
+
+    from aggregator.storage import db
+
+    engine = db.make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            records.append(record)
+
+    handler = Keep(level=logging.DEBUG)
+    root = logging.getLogger()
+    old = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    try:
+        db.upgrade(engine)
+        first = [r.getMessage() for r in records if r.levelno >= logging.INFO]
+        records.clear()
+        db.upgrade(engine)
+        second = [r.getMessage() for r in records if r.levelno >= logging.INFO]
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old)
+    assert len(first) == 1 and "migrated: empty -> " in first[0]
+    assert second == []
+    assert db.stored_revisions(engine) == db.head_revisions()
+    probe = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from aggregator.storage import db; "
+            f"db.upgrade(db.make_engine('sqlite:///{tmp_path / 'q.db'}')); "
+            "print('alembic' in sys.modules)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert probe.stdout.strip() == "False"
