@@ -29,7 +29,18 @@ from benchmarks import report
 from benchmarks.machine import machine_info, versions
 
 REPO = Path(__file__).resolve().parent.parent
-SCENARIOS = ("farm", "cold", "warm", "churn", "extract", "topics", "storage", "memory")
+SCENARIOS = (
+    "farm",
+    "cold",
+    "warm",
+    "churn",
+    "real",
+    "latency",
+    "extract",
+    "topics",
+    "storage",
+    "memory",
+)
 FEED_SCENARIOS = {"farm", "cold", "warm", "churn"}
 
 
@@ -77,6 +88,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="articles already stored (default 10000,100000,1000000)",
     )
     p.add_argument("--storage-backends", default="sqlite,postgresql")
+    p.add_argument("--hosts", type=int, default=200, help="hosts of the real-world farm")
+    p.add_argument("--real-feeds", type=int, default=None, help="feeds of the real-world farm")
+    p.add_argument(
+        "--real-clients",
+        default="ours-shipped,ours-shipped-extract,reader,reader-defaults,newsboat,newsboat-defaults",
+    )
+    p.add_argument("--latency-feeds", type=int, default=1000, help="feeds of the latency run")
+    p.add_argument("--latency-rate", type=float, default=2.0, help="new items per second")
+    p.add_argument("--latency-duration", type=float, default=300.0, help="seconds publishing")
+    p.add_argument("--latency-interval", default="2m", help="poll interval of the latency run")
+    p.add_argument(
+        "--latency-settle",
+        type=float,
+        default=420.0,
+        help="seconds to wait for stragglers (an interval, a group window and a margin)",
+    )
     p.add_argument("--memory-feeds", type=int, default=None, help="feeds for scenario 7 (10000)")
     p.add_argument(
         "--max-foreign",
@@ -104,6 +131,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         o.retries = 0
     o.feeds = o.feeds or (100 if o.quick else 1000)
     o.memory_feeds = o.memory_feeds or (1000 if o.quick else 10000)
+    o.real_feeds = o.real_feeds or (100 if o.quick else 1000)
+    o.real_clients = [c for c in o.real_clients.split(",") if c]
     o.storage_sizes = [
         int(x)
         for x in (o.storage_sizes or ("1000,10000" if o.quick else "10000,100000,1000000")).split(
@@ -258,6 +287,16 @@ def main(argv: list[str] | None = None) -> int:
             if o.selected & {"cold", "warm", "churn"}:
                 log(f"scenarios 1-3, clients {o.clients}, {o.runs} runs ...")
                 sc["feeds"] = stamp({"meta": meta, **feeds.run(o, farm, o.clients, log)})
+    if "real" in o.selected:
+        from benchmarks import realworld
+
+        log(f"real-world farm: {o.real_feeds} feeds on {o.hosts} hosts ...")
+        sc["real"] = stamp(realworld.run(o, log))
+    if "latency" in o.selected:
+        from benchmarks import latency
+
+        log("publish-to-alert latency ...")
+        sc["latency"] = stamp(latency.run(o, log))
     for key, mod in (
         ("extract", "benchmarks.bench_extract"),
         ("topics", "benchmarks.bench_topics"),

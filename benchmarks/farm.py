@@ -48,15 +48,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
+def host_address(j: int, hosts: int) -> str:
+    """The loopback address of farm host ``j`` of ``hosts``: 127.0.0.1 for a one-host farm,
+    else 127.0.1.1, 127.0.1.2 ... (Linux routes all of 127.0.0.0/8 to the loopback device)."""
+    if hosts <= 1:
+        return "127.0.0.1"
+    return f"127.0.{1 + j // 250}.{1 + j % 250}"
+
+
+def item_count(i: int, n_items: int, sizes: str, seed: int) -> int:
+    """Items in feed ``i``: ``n_items`` for every feed ("fixed"), or, for "real", a
+    log-normal spread around ``n_items`` (median) clipped to [5, 4 x n_items], as real
+    feeds range from a handful of items to a hundred."""
+    if sizes != "real":
+        return n_items
+    import math
+
+    rng = random.Random(f"{seed}:size:{i}")
+    k = round(math.exp(rng.gauss(math.log(n_items), 0.6)))
+    return max(5, min(4 * n_items, k))
+
+
+def wait_port(port: int, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            with socket.create_connection((host, port), timeout=0.5):
                 return
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"farm did not come up on 127.0.0.1:{port}")
+    raise RuntimeError(f"farm did not come up on {host}:{port}")
 
 
 @dataclass
@@ -74,6 +95,13 @@ class FarmSpec:
     backend: str = "nginx"
     latency: float = 0.0
     gens: list[int] = field(default_factory=list)
+    hosts: int = 1
+    sizes: str = "fixed"
+    #: a word added to the titles of items published after generation 0 (the latency
+    #: scenario's topic matches it, so only new items alert)
+    marker: str = ""
+    #: log each response's time (nginx ``$msec``) after its URI
+    log_time: bool = False
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -97,6 +125,10 @@ class Farm:
         material: ItemMaterial | None = None,
         root: str | None = None,
         seed: int = 1,
+        hosts: int = 1,
+        sizes: str = "fixed",
+        marker: str = "",
+        log_time: bool = False,
     ) -> None:
         if backend == "auto":
             backend = "nginx" if shutil.which("nginx") and latency <= 0 else "aiohttp"
@@ -115,8 +147,14 @@ class Farm:
             backend=backend,
             latency=latency,
             gens=[0] * n_feeds,
+            hosts=hosts,
+            sizes=sizes,
+            marker=marker,
+            log_time=log_time,
         )
         self._own_root = root is None
+        #: publication times of items published live (the latency scenario), by (feed, k)
+        self.pub_times: dict[tuple[int, int], float] = {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.n_pages = 0
 
@@ -127,7 +165,17 @@ class Farm:
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.spec.port}"
+        return self.base_of(0)
+
+    def base_of(self, i: int) -> str:
+        """The site feed ``i`` lives on (feeds are dealt to the hosts in turn)."""
+        return f"http://{host_address(i % self.spec.hosts, self.spec.hosts)}:{self.spec.port}"
+
+    def addresses(self) -> list[str]:
+        return [host_address(j, self.spec.hosts) for j in range(max(1, self.spec.hosts))]
+
+    def items_of(self, i: int) -> int:
+        return item_count(i, self.spec.n_items, self.spec.sizes, self.spec.seed)
 
     def name(self, i: int) -> str:
         return f"f{i:05d}"
@@ -136,7 +184,7 @@ class Farm:
         return f"{self.name(i)}.{'rss' if i % 2 == 0 else 'atom'}"
 
     def url(self, i: int) -> str:
-        return f"{self.base}/feeds/{self.filename(i)}"
+        return f"{self.base_of(i)}/feeds/{self.filename(i)}"
 
     def urls(self) -> list[str]:
         return [self.url(i) for i in range(self.spec.n_feeds)]
@@ -183,10 +231,14 @@ class Farm:
     def _item(self, i: int, k: int) -> dict[str, str]:
         rng = random.Random(f"{self.spec.seed}:{i}:{k}")
         page = rng.randrange(self.n_pages or 1)
-        ts = datetime.fromtimestamp(ITEM_EPOCH + k * 3600 + i, tz=UTC)
+        live = self.pub_times.get((i, k))
+        ts = datetime.fromtimestamp(live if live else ITEM_EPOCH + k * 3600 + i, tz=UTC)
+        title = f"{self.material.title(rng)} ({self.name(i)} #{k})"
+        if self.spec.marker and k >= self.items_of(i):
+            title = f"{title} {self.spec.marker}"
         return {
-            "title": f"{self.material.title(rng)} ({self.name(i)} #{k})",
-            "link": f"{self.base}/a/{page}/{self.name(i)}-{k}.html",
+            "title": title,
+            "link": f"{self.base_of(i)}/a/{page}/{self.name(i)}-{k}.html",
             "guid": f"urn:bench:{self.name(i)}:{k}",
             "date822": format_datetime(ts, usegmt=True),
             "date3339": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -196,7 +248,7 @@ class Farm:
     def render(self, i: int) -> bytes:
         g = self.spec.gens[i]
         first = g * self.spec.new_per_change
-        ks = range(first + self.spec.n_items - 1, first - 1, -1)  # newest first
+        ks = range(first + self.items_of(i) - 1, first - 1, -1)  # newest first
         items = [self._item(i, k) for k in ks]
         updated = items[0]
         if i % 2 == 0:
@@ -208,7 +260,7 @@ class Farm:
             )
             doc = (
                 '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-                f"<title>Bench feed {self.name(i)}</title><link>{self.base}/</link>"
+                f"<title>Bench feed {self.name(i)}</title><link>{self.base_of(i)}/</link>"
                 f"<description>Benchmark feed {self.name(i)}</description><language>en</language>"
                 f"<lastBuildDate>{updated['date822']}</lastBuildDate>\n{body}</channel></rss>\n"
             )
@@ -224,7 +276,7 @@ class Farm:
                 '<?xml version="1.0" encoding="utf-8"?>\n'
                 '<feed xmlns="http://www.w3.org/2005/Atom">'
                 f"<title>Bench feed {self.name(i)}</title><id>urn:bench:{self.name(i)}</id>"
-                f'<updated>{updated["date3339"]}</updated><link href="{self.base}/"/>'
+                f'<updated>{updated["date3339"]}</updated><link href="{self.base_of(i)}/"/>'
                 f'<link rel="self" href="{self.url(i)}"/>'
                 f"<author><name>Bench</name></author>\n{body}</feed>\n"
             )
@@ -260,6 +312,9 @@ class Farm:
     # ----------------------------------------------------------------- server
     def _nginx_conf(self) -> Path:
         r = self.root
+        listens = "\n        ".join(
+            f"listen {a}:{self.spec.port} backlog=4096;" for a in self.addresses()
+        )
         conf = f"""
 worker_processes 2;
 daemon off;
@@ -270,7 +325,7 @@ events {{ worker_connections 8192; multi_accept on; }}
 http {{
     types {{ application/rss+xml rss; application/atom+xml atom; text/html html; }}
     default_type application/octet-stream;
-    log_format st '$status $uri';
+    log_format st '$status $uri{" $msec" if self.spec.log_time else ""}';
     access_log {r}/logs/access.log st;
     client_body_temp_path {r}/tmp/body;
     proxy_temp_path {r}/tmp/proxy;
@@ -286,7 +341,7 @@ http {{
     if_modified_since exact;
     gzip_static {"on" if self.spec.gzip else "off"};
     server {{
-        listen 127.0.0.1:{self.spec.port} backlog=4096;
+        {listens}
         root {r};
         location /feeds/ {{ }}
         location /a/ {{
@@ -322,11 +377,12 @@ http {{
                     str(self.spec.port),
                     str(self.spec.latency),
                     "1" if self.spec.gzip else "0",
+                    ",".join(self.addresses()),
                 ],
                 cwd=str(Path(__file__).resolve().parent.parent),
             )
         try:
-            wait_port(self.spec.port)
+            wait_port(self.spec.port, host=self.addresses()[0])
         except RuntimeError:
             err = b""
             if self.proc.stderr:
@@ -382,7 +438,9 @@ def log_counts(root: str | Path, since: int) -> dict[str, int]:
 
 
 # ------------------------------------------------------------ aiohttp backend
-def serve_aiohttp(root: str, port: int, latency: float, gz: bool) -> None:
+def serve_aiohttp(
+    root: str, port: int, latency: float, gz: bool, hosts: tuple[str, ...] = ("127.0.0.1",)
+) -> None:
     """Same rules as the nginx config, for machines without nginx or with latency."""
     import asyncio
 
@@ -447,7 +505,7 @@ def serve_aiohttp(root: str, port: int, latency: float, gz: bool) -> None:
     app.router.add_route("GET", "/{tail:.*}", handle)
     web.run_app(
         app,
-        host="127.0.0.1",
+        host=list(hosts),
         port=port,
         print=None,
         access_log=None,
@@ -463,6 +521,7 @@ if __name__ == "__main__":
             int(sys.argv[3]),
             float(sys.argv[4]) if len(sys.argv) > 4 else 0.0,
             (sys.argv[5] != "0") if len(sys.argv) > 5 else True,
+            tuple(sys.argv[6].split(",")) if len(sys.argv) > 6 else ("127.0.0.1",),
         )
     else:
         print(__doc__)

@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def availability(client: str) -> str | None:
     """None when the client can run, else why not."""
-    if client in ("ours", "ours-defaults"):
+    if client.startswith("ours"):
         if not (REPO / "aggregator" / "core.py").exists():
             return "not available yet (aggregator/core.py does not exist)"
         p = subprocess.run(
@@ -37,7 +37,7 @@ def availability(client: str) -> str | None:
             last = (p.stderr.strip().splitlines() or ["?"])[-1]
             return f"not available yet ({last[:200]})"
         return None
-    if client == "reader":
+    if client.startswith("reader"):
         p = subprocess.run(
             [sys.executable, "-c", "import reader"],
             capture_output=True,
@@ -48,7 +48,7 @@ def availability(client: str) -> str | None:
         if p.returncode:
             return "not installed (pip install -r benchmarks/requirements.txt)"
         return None
-    if client == "newsboat":
+    if client.startswith("newsboat"):
         return None if shutil.which("newsboat") else "not installed (apt-get install newsboat)"
     return f"unknown client {client!r}"
 

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from benchmarks import latency, realworld
+
 TARGETS = {
     "cold": "≤ 7 s, at least 3× faster than reader, and faster than newsboat",
     "warm": "≥ 1,000 feeds/s, at least 2× reader's feeds/s and 10× newsboat's",
@@ -65,6 +67,8 @@ def render(res: dict[str, Any]) -> str:
     L += _glance(sc)
     L += _farm(sc.get("farm"), sc.get("feeds"))
     L += _feeds(sc.get("feeds"))
+    L += realworld.render(sc.get("real"), _when(sc["real"]) if sc.get("real") else "")
+    L += latency.render(sc.get("latency"), _when(sc["latency"]) if sc.get("latency") else "")
     L += _external("4. Extraction", sc.get("extract"), "benchmarks/bench_extract.py")
     L += _external("5. Topic matching", sc.get("topics"), "benchmarks/bench_topics.py")
     L += _storage(sc.get("storage"))
