@@ -123,6 +123,7 @@ def _config(farm: Farm, db: Path, hook_port: int, interval: str) -> dict[str, An
         "network": {"allow_private": ["127.0.0.0/8"]},
         "defaults": {"interval": interval},
         "daemon": {"http_port": free_port()},
+        "web": {"listen": f"127.0.0.1:{free_port()}"},
         "feeds": [{"name": farm.name(i), "url": u} for i, u in enumerate(farm.urls())],
         "topics": [{"name": "latency", "query": MARKER}],
         "alerts": [],

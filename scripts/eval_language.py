@@ -20,8 +20,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from aggregator.exceptions import ParseError
 from aggregator.extract.language import detect_language
-from aggregator.parse.feeds import ParseError, parse_feed, text_of
+from aggregator.parse.feeds import parse_feed, text_of
 
 CORPUS = REPO.parent / "shared" / "corpora" / "feeds"
 

@@ -80,7 +80,9 @@ class NetworkConfig(_Model):
 
 class Defaults(_Model):
     interval: timedelta = timedelta(minutes=15)
-    extract: bool = True
+    #: true: fetch every new entry's page and extract it; false: keep the feed's text;
+    #: auto: fetch the page only when the feed gave a teaser (aggregator.extract.teaser)
+    extract: Literal["auto"] | bool = "auto"
     monitor: bool = True
 
     _dur = field_validator("interval", mode="before")(_duration)
@@ -119,7 +121,7 @@ class FeedConfig(_Model):
     name: str = Field(pattern=NAME_RE, max_length=100)
     url: str
     interval: timedelta | None = None
-    extract: bool | None = None
+    extract: Literal["auto"] | bool | None = None
     monitor: bool | None = None
     tags: list[str] = []
     enabled: bool = True
@@ -351,9 +353,13 @@ class Config(_Model):
     def feed(self, name: str) -> FeedConfig | None:
         return next((f for f in self.feeds if f.name == name), None)
 
-    def extracts(self, feed: FeedConfig) -> bool:
-        """Whether `feed`'s articles are fetched and extracted (its own setting, else the default)."""
+    def extract_mode(self, feed: FeedConfig) -> Literal["auto"] | bool:
+        """`feed`'s extraction setting (its own, else the default): true, false or "auto"."""
         return feed.extract if feed.extract is not None else self.defaults.extract
+
+    def extracts(self, feed: FeedConfig) -> bool:
+        """Whether `feed`'s articles may be fetched and extracted (true or auto)."""
+        return self.extract_mode(feed) is not False
 
     def monitors(self, feed: FeedConfig) -> bool:
         """Whether `feed`'s articles are re-checked (its own setting, else the default)."""

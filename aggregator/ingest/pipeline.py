@@ -25,6 +25,7 @@ from aggregator.exceptions import (
     ParseError,
     StorageError,
 )
+from aggregator.extract import teaser
 from aggregator.extract.article import Extracted
 from aggregator.extract.pool import WorkerPool
 from aggregator.http.fetcher import Fetcher, FetchResult
@@ -272,8 +273,20 @@ async def _build_batch(
     ]
     todo = [c for c in cands if c.article_key not in existing]
     next_check = first_recheck(st.config, st.clock())
-    if st.config.extracts(feed):
-        drafts = list(await asyncio.gather(*(_draft(st, feed, c, next_check) for c in todo)))
+    mode = st.config.extract_mode(feed)
+    teaser_feed = mode == "auto" and teaser.feed_gives_teasers([c.prep.text for c in cands])
+    pages = [teaser.wants_page(mode, c.prep.text, teaser_feed) for c in todo]
+    if any(pages):
+        drafts = list(
+            await asyncio.gather(
+                *(
+                    _draft(st, feed, c, next_check)
+                    if page
+                    else _no_page(c, feed, st.config, next_check)
+                    for c, page in zip(todo, pages)
+                )
+            )
+        )
     else:  # no page to wait for: no task per entry
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
     drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
@@ -314,6 +327,13 @@ def _merge_drafts(
             out.append(d)
         links.append(EntryLink(c.key, c.fingerprint, draft_index=index[d.key]))
     return out, links
+
+
+async def _no_page(
+    c: _Candidate, feed: FeedConfig, config: Config, next_check: datetime | None
+) -> ArticleDraft:
+    """The article from the feed item alone (``extract: auto`` judged it full text)."""
+    return _make_draft(c, None, None, feed, config, next_check)
 
 
 async def _draft(
