@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aggregator.cli import daemon as _daemon_cli  # noqa: F401  (registers `aggregator run`)
+from aggregator.cli import tokens as _tokens_cli  # noqa: F401  (registers `aggregator reader-tokens`)
 from aggregator.cli import web as _web_cli  # noqa: F401  (registers `aggregator web`)
 from aggregator.cli.main import (
     EXTENSIONS,

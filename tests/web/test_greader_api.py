@@ -525,3 +525,22 @@ def test_reading_list_read_up_to_a_time_then_one_kept_unread(desk: Desk) -> None
     assert counts[RL] == 3 and counts[TOPIC] == 1 and counts["user/-/label/tech"] == 1
     unread = _titles(desk.get("/stream/contents/" + RL, xt=READ))
     assert sorted(unread) == ["Nvidia chips face export controls", "Story w5", "Story w6"]
+
+
+def test_reader_tokens_cli_lists_and_revokes(
+    desk: Desk, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from aggregator.cli.main import main
+
+    login(desk.client, "night", "owl")
+    assert main(["--config", str(desk.config), "reader-tokens", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "desk" in listed and "night" in listed and desk.token not in listed
+    assert main(["--config", str(desk.config), "reader-tokens", "revoke"]) == 2
+    assert "--user NAME" in capsys.readouterr().err
+    assert main(["--config", str(desk.config), "reader-tokens", "revoke", "--user", "desk"]) == 0
+    assert "revoked 1 token" in capsys.readouterr().out
+    r = desk.client.get(Z + "/tag/list", headers=auth(desk.token))
+    assert r.status_code == 401
+    assert main(["--config", str(desk.config), "reader-tokens", "list", "--all"]) == 0
+    assert "revoked" in capsys.readouterr().out
