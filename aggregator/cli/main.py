@@ -146,11 +146,21 @@ def feeds_list(args: argparse.Namespace) -> int:
     if args.json:
         dump_json([asdict(f) for f in feeds])
         return 0
+    if not feeds:
+        out("no feeds configured (add one with `aggregator feeds add URL`)")
+        return 0
+    from aggregator.daemon.health import FailingFeeds, failure_cause
+
     for f in feeds:
         state = "disabled" if not f.enabled else ("error" if f.last_error else "ok")
+        due = (
+            fmt_time(f.next_due_at) if f.enabled and f.next_due_at else "now" if f.enabled else "-"
+        )
+        tags = ",".join(f.tags) or "-"
         out(
             f"{f.name:<32} {state:<8} {f.articles:>5} items  every "
-            f"{format_duration(timedelta(seconds=f.interval_s)):<6} {f.url}"
+            f"{format_duration(timedelta(seconds=f.interval_s)):<6} next {due:<16} "
+            f"tags {tags:<12} {f.url}"
         )
         if f.last_error:
             out(f"{'':<32} last error: {f.last_error}")
@@ -158,6 +168,9 @@ def feeds_list(args: argparse.Namespace) -> int:
             out(f"{'':<32} warning: {warning}")
         if f.disabled_reason:
             out(f"{'':<32} disabled: {f.disabled_reason}")
+    enabled = [f for f in feeds if f.enabled]
+    failing = tuple((f.name, failure_cause(f.last_error)) for f in enabled if f.error_count > 0)
+    out(FailingFeeds(len(enabled), failing).line())
     return 0
 
 

@@ -44,6 +44,8 @@ class Readiness:
     monotonic: Callable[[], float] = field(default=time.monotonic)
     #: alert channels that are stuck (name -> what is wrong), from the delivery lanes
     stuck_channels: Callable[[], dict[str, str]] = field(default=dict)
+    #: the feeds' state after the last cycle ("all 17 feeds failing: DNS"), for /healthz
+    feeds: Any = None
 
     def beat(self) -> None:
         self.heartbeat = self.monotonic()
@@ -112,16 +114,24 @@ class ObservabilityServer:
         self.httpd.shutdown()
         self.httpd.server_close()
 
-    def respond(self, path: str) -> tuple[int, str, bytes]:
+    def respond(self, path: str, accept: str = "") -> tuple[int, str, bytes]:
         """(status, content type, body) for a GET of `path`."""
-        route = path.split("?", 1)[0]
+        route, _, query = path.partition("?")
         if route == "/healthz":
+            if "json" in accept or "format=json" in query:
+                return self._health()
             return 200, "text/plain; charset=utf-8", b"ok\n"
         if route == "/readyz":
             return self._ready()
         if route == "/metrics":
             return 200, CONTENT_TYPE, self.metrics()
         return 404, "text/plain; charset=utf-8", b"not found: try /healthz, /readyz, /metrics\n"
+
+    def _health(self) -> tuple[int, str, bytes]:
+        """Liveness (always 200) with what an operator asks next: are the feeds failing?"""
+        feeds = self.readiness.feeds
+        document = {"status": "ok", "feeds": feeds.as_json() if feeds is not None else None}
+        return 200, "application/json", json.dumps(document, indent=1).encode() + b"\n"
 
     def _ready(self) -> tuple[int, str, bytes]:
         ok, checks = self.readiness.check()
@@ -136,7 +146,7 @@ def _handler(server: ObservabilityServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             try:
-                status, ctype, body = server.respond(self.path)
+                status, ctype, body = server.respond(self.path, self.headers.get("Accept") or "")
             except Exception:
                 log.exception("observability endpoint failed on %s", self.path)
                 status, ctype, body = 500, "text/plain", b"internal error\n"

@@ -24,6 +24,7 @@ from aggregator.config.models import Config, load_config
 from aggregator.daemon import scheduler
 from aggregator.daemon.cycle import CycleContext, CycleReport, run_cycle
 from aggregator.daemon.delivery import Deliveries
+from aggregator.daemon.health import failing_feeds
 from aggregator.daemon.httpd import ObservabilityServer, Readiness
 from aggregator.daemon.lock import daemon_lock
 from aggregator.daemon.logs import setup_logging
@@ -96,6 +97,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._stopping = False
         self._ticks_skipped = 0  # ticks that found the current cycle still running
+        self._failing_logged: float | None = None  # when the failing-feeds line was last logged
         self.started = asyncio.Event()
         self.last_report: CycleReport | None = None
 
@@ -169,6 +171,7 @@ class Daemon:
         if not task.cancelled():
             self.last_report = task.result()
             self.last_report.pending = self._queued()
+            self._note_failing(self.last_report)
             self.options.announce(f"run --once: {self.last_report.summary()}")
         return 0
 
@@ -326,8 +329,35 @@ class Daemon:
         else:
             if report.polls or report.errors:
                 log.info("cycle: %s", report.summary())
+            self._note_failing(report)
         self._note_overrun(time.monotonic() - start)
         return report
+
+    #: How often the daemon logs its one-line summary of failing feeds.
+    FAILING_SUMMARY_EVERY = 3600.0
+
+    def _note_failing(self, report: CycleReport) -> None:
+        """Keep /healthz's feed summary current; once an hour, one line about failing feeds.
+
+        Per-feed warnings scroll by; "all 17 feeds failing: DNS" is what tells an
+        operator the machine is offline rather than 17 sites broken.
+        """
+        if report.states is None:
+            return
+        summary = failing_feeds(self.agg.config, report.states)
+        self.readiness.feeds = summary
+        now = time.monotonic()
+        if not summary.failing:
+            return
+        if (
+            self._failing_logged is not None
+            and now - self._failing_logged < self.FAILING_SUMMARY_EVERY
+        ):
+            return
+        self._failing_logged = now
+        names = ", ".join(f for f, _ in summary.failing[:5])
+        more = f" and {len(summary.failing) - 5} more" if len(summary.failing) > 5 else ""
+        log.warning("feeds: %s (%s%s)", summary.line(), names, more)
 
     def _note_overrun(self, took: float) -> None:
         """One line and two counters for a cycle that outlasted the tick.

@@ -247,3 +247,64 @@ def test_migrations_are_quiet_and_an_up_to_date_database_skips_alembic(
         check=True,
     )
     assert probe.stdout.strip() == "False"
+
+
+OFFLINE = """\
+database: sqlite:///off.db
+defaults:
+  interval: 15m
+  extract: false
+feeds:
+  - name: one
+    url: https://feeds.does-not-exist.invalid/rss.xml
+    tags: [wire]
+  - name: two
+    url: https://news.does-not-exist.invalid/atom.xml
+"""
+
+
+@pytest.mark.slow  # fresh interpreters, DNS lookups
+def test_all_feeds_failing_on_dns_is_said_in_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(OFFLINE)
+    once = cli("--config", str(cfg), "run", "--once", "--http-port", "0", "--no-web")
+    assert once.returncode == 0, once.stderr
+    assert "feeds: all 2 feeds failing: DNS (one, two)" in once.stderr
+    listed = cli("--config", str(cfg), "feeds", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.rstrip().endswith("all 2 feeds failing: DNS")
+    assert "tags wire" in listed.stdout and " next " in listed.stdout
+    cfg.write_text("feeds: []\n")
+    empty = cli("--config", str(cfg), "feeds", "list")
+    assert "no feeds configured" in empty.stdout
+
+
+def test_healthz_json_names_the_failing_feeds_and_their_cause() -> None:
+    import json as _json
+    from datetime import UTC, datetime, timedelta
+
+    from aggregator.daemon.health import FailingFeeds, failure_cause
+    from aggregator.daemon.httpd import ObservabilityServer, Readiness
+
+    readiness = Readiness(
+        ping=lambda: True,
+        oldest_alert=lambda: None,
+        clock=lambda: datetime.now(UTC),
+        max_heartbeat_age=10,
+        max_alert_age=timedelta(minutes=30),
+    )
+    dns = "could not connect: could not find the address of x.invalid (Name or service not known)"
+    assert failure_cause(dns) == "DNS"
+    assert failure_cause("HTTP 503 Service Unavailable from https://x/") == "HTTP 503"
+    readiness.feeds = FailingFeeds(17, tuple((f"feed-{i}", "DNS") for i in range(17)))
+    server = ObservabilityServer("127.0.0.1", 0, readiness, lambda: b"")
+    try:
+        assert server.respond("/healthz") == (200, "text/plain; charset=utf-8", b"ok\n")
+        status, ctype, body = server.respond("/healthz", "application/json")
+        assert (status, ctype) == (200, "application/json")
+        document = _json.loads(body)
+        assert document["feeds"]["summary"] == "all 17 feeds failing: DNS"
+        assert document["feeds"]["causes"] == {"DNS": 17} and document["status"] == "ok"
+        assert _json.loads(server.respond("/healthz?format=json")[2])["feeds"]["failing"] == 17
+    finally:
+        server.httpd.server_close()
