@@ -272,6 +272,20 @@ class VersionDiff:
 
 
 @dataclass(frozen=True)
+class PageText:
+    """A web page fetched and extracted on request (``Aggregator.fetch_page``)."""
+
+    url: str
+    title: str | None
+    text: str
+    language: str | None
+
+
+#: Statuses after which every feed of the host waits (429 Too Many Requests, 503 Unavailable).
+COOL_DOWN_STATUSES = (429, 503)
+
+
+@dataclass(frozen=True)
 class EditFacts:
     """What changed from a story's first version to its latest (the reader API's
     "edited: headline changed, +42 words" line)."""
@@ -325,3 +339,40 @@ class UnreadCounts:
     tags: dict[str, tuple[int, datetime | None]]
     topics: dict[str, tuple[int, datetime | None]]
     total: tuple[int, datetime | None]
+
+
+@dataclass(frozen=True)
+class FeedState:
+    """A feed's fetch state as stored: what a poll, the daemon's health checks and
+    the scheduler read (a public record: the facade returns it)."""
+
+    id: int
+    name: str
+    url: str
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    identity_rule: str | None
+    disabled_reason: str | None
+    error_count: int
+    next_due_at: datetime | None
+    last_success_at: datetime | None
+    last_new_at: datetime | None
+    avg_new_interval_s: float | None
+    failing_since: datetime | None
+    health: str | None
+    last_status: int | None = None
+    last_error: str | None = None
+    last_polled_at: datetime | None = None
+    permanent_redirect: str | None = None
+    title: str | None = None
+    warnings: tuple[str, ...] = ()  # of the last document parsed
+
+
+@dataclass(frozen=True)
+class QueueDepths:
+    """Work waiting right now: the backlog gauges of /metrics."""
+
+    due_feeds: int
+    pending_alerts: int
+    due_rechecks: int

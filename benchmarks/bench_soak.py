@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from aggregator.core import make_aggregator
+from aggregator.core.run import stages_of
 from aggregator.daemon.runner import Daemon, Options
 from aggregator.exceptions import FetchError
 from aggregator.http.fetcher import FetchResult
@@ -213,10 +214,10 @@ async def soak(config: Path, cycles: int, log: Any) -> dict[str, Any]:
     polls = new = errors = rechecks = delivered = 0
     with make_aggregator(config, clock=clock, extract_workers=0) as agg:
         daemon = Daemon(agg, Options(signals=False, watch=False, announce=lambda _: None))
-        async with agg.running() as st:
+        async with agg.running() as run:
             site = FakeSite(clock)
-            st.fetcher = site  # type: ignore[assignment]
-            daemon.attach(st)
+            stages_of(run).fetcher = site  # type: ignore[assignment]
+            daemon.attach(run)
             start = time.perf_counter()
             for n in range(1, cycles + 1):
                 report = await daemon.cycle_now()

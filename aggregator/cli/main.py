@@ -176,16 +176,14 @@ def feeds_list(args: argparse.Namespace) -> int:
 
 @command("feeds add")
 def feeds_add(args: argparse.Namespace) -> int:
-    from aggregator.ingest.feedtools import add_feed
-
-    added, _ = add_feed(
-        load(args),
-        args.url,
-        name=args.name,
-        tags=args.tag or (),
-        interval=args.interval,
-        extract=False if args.no_extract else None,
-    )
+    with open_aggregator(args, extract_workers=0) as agg:
+        added = agg.add_feed(
+            args.url,
+            name=args.name,
+            tags=args.tag or (),
+            interval=args.interval,
+            extract=False if args.no_extract else None,
+        )
     found = f" (discovered from {added.discovered_from})" if added.discovered_from else ""
     shown = redact_url(added.url)
     out(f"added {added.name}: {shown}{found} — {added.entries} entries, {added.format}")
@@ -194,20 +192,15 @@ def feeds_add(args: argparse.Namespace) -> int:
 
 @command("feeds remove")
 def feeds_remove(args: argparse.Namespace) -> int:
-    from aggregator.config import edit as config_edit
-
-    config_edit.remove_feed(config_path(args), args.name)
+    with open_aggregator(args, extract_workers=0) as agg:
+        agg.remove_feed(args.name)
     out(f"removed {args.name} (its stored articles are kept)")
     return 0
 
 
 def _set_enabled(args: argparse.Namespace, enabled: bool) -> int:
-    from aggregator.config import edit as config_edit
-
-    config_edit.set_enabled(config_path(args), args.name, enabled)
-    if enabled:
-        with open_aggregator(args, extract_workers=0) as agg:
-            agg.store.clear_disabled(args.name)
+    with open_aggregator(args, extract_workers=0) as agg:
+        agg.set_enabled(args.name, enabled)
     out(f"{'enabled' if enabled else 'disabled'} {args.name}")
     return 0
 

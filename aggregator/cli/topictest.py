@@ -6,7 +6,6 @@ editor can tune a topic before saving it.
 from __future__ import annotations
 
 import argparse
-import asyncio
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -30,6 +29,7 @@ from aggregator.topics.crosslingual.service import (
     cross_specs,
     explanation,
 )
+from aggregator.types import PageText
 
 
 @dataclass
@@ -181,27 +181,23 @@ def _doc_from_file(data: bytes, language: str | None) -> Document:
     return _doc_from_text(data.decode("utf-8", errors="replace"), language)
 
 
-def _doc_from_page(page: Extracted) -> Document:
+def _doc_from_page(page: Extracted | PageText) -> Document:
     return Document(title=page.title or "", body=page.text, language=page.language)
 
 
-def _fetch_page(cfg: Config, url: str) -> Extracted:
-    from aggregator.http.fetcher import Fetcher
-    from aggregator.http.policy import fetch_policy
+def _fetch_page(cfg: Config, url: str) -> PageText:
+    """The page through the facade (its fetcher: SSRF guard, limits, politeness)."""
+    from aggregator.core import make_aggregator
 
-    async def go() -> Extracted:
-        async with Fetcher(fetch_policy(cfg)) as f:
-            res = await f.get(url)
-        return extract_article(res.content, res.final_url)
-
-    return asyncio.run(go())
+    with make_aggregator(cfg, extract_workers=0) as agg:
+        return agg.fetch_page(url)
 
 
 def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:
     from aggregator.cli.main import parse_since
-    from aggregator.core import Aggregator
+    from aggregator.core import make_aggregator
 
-    with Aggregator(cfg, extract_workers=0) as agg:
+    with make_aggregator(cfg, extract_workers=0) as agg:
         items = agg.articles(since=parse_since(args.since), limit=10_000)
         return [(f"#{a.id} {a.title}", _document(agg.article(a.id))) for a in items]
 

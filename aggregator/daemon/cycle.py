@@ -6,9 +6,8 @@ step's failure is logged and counted and the next step still runs (a broken
 outbox must not stop polling). Claims are drained in batches until a claim
 comes back short, so `run --once` does everything that is due.
 
-The facade's ``recheck_due`` and ``deliver_due`` are called when present
-(``await agg.recheck_due(st, worker=..., limit=...)``, same for deliveries),
-so the cycle picks them up as they land in core.py.
+Everything goes through the facade (``agg.poll_due(run, ...)``, ``agg.feed_states()``,
+``agg.queue_source_alerts(...)``); the cycle never touches the Store.
 """
 
 from __future__ import annotations
@@ -24,15 +23,13 @@ from aggregator.config.models import Config
 from aggregator.daemon import health
 from aggregator.daemon.metrics import Metrics
 from aggregator.exceptions import AggregatorError
-from aggregator.storage.records import FeedState
-from aggregator.storage.store import COOL_DOWN_STATUSES
-from aggregator.types import UpdateResult
+from aggregator.types import COOL_DOWN_STATUSES, FeedState, UpdateResult
 from aggregator.urls import redact_url
 
 if TYPE_CHECKING:
     from aggregator.alerts.types import SourceHealth
     from aggregator.core import Aggregator
-    from aggregator.ingest.pipeline import Stages
+    from aggregator.core.run import Run
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -74,7 +71,7 @@ class CycleContext:
     """What a cycle works with; the runner owns it and swaps config on reload."""
 
     agg: Aggregator
-    st: Stages
+    run: Run
     worker: str
     metrics: Metrics
     batch: int
@@ -120,7 +117,7 @@ async def run_cycle(ctx: CycleContext) -> CycleReport:
 async def share_cool_downs(ctx: CycleContext, report: CycleReport) -> None:
     """Honour every Retry-After another worker (or a previous run) was given."""
     now = ctx.now()
-    for url, until in ctx.agg.store.host_cool_downs(now):
+    for url, until in ctx.agg.host_cool_downs():
         _cool_down(ctx, url, (until - now).total_seconds())
 
 
@@ -128,16 +125,15 @@ def _cool_down(ctx: CycleContext, url: str, seconds: float) -> None:
     """Fetcher.cool_down, at most half a lease: claimed feeds wait inside the fetcher,
     and must still finish before their lease runs out and another worker takes them."""
     host = urlsplit(url).hostname
-    cool = getattr(ctx.st.fetcher, "cool_down", None)
     seconds = min(seconds, ctx.config.daemon.lease.total_seconds() / 2)
-    if host and cool is not None and seconds > 0:
-        cool(host, seconds)
+    if host and seconds > 0:
+        ctx.run.cool_down(host, seconds)
 
 
 async def poll_step(ctx: CycleContext, report: CycleReport) -> None:
     """Claim due feeds in batches and poll them until none is left."""
     while not ctx.stopping():
-        results = await ctx.agg.poll_due(ctx.st, worker=ctx.worker, limit=ctx.batch)
+        results = await ctx.agg.poll_due(ctx.run, worker=ctx.worker, limit=ctx.batch)
         ctx.metrics.record_polls(results)
         report.polls.extend(results)
         _log_internal_errors(results)
@@ -158,7 +154,7 @@ def cool_down_hosts(ctx: CycleContext, results: Sequence[UpdateResult]) -> None:
     failed = [r for r in results if r.error]
     if not failed:
         return
-    states = ctx.agg.store.feed_states([r.feed for r in failed])
+    states = ctx.agg.feed_states([r.feed for r in failed])
     for r in failed:
         s = states.get(r.feed)
         if s is not None and s.last_status in COOL_DOWN_STATUSES:
@@ -184,9 +180,8 @@ def _done(result: Any) -> int:
 
 
 async def recheck_step(ctx: CycleContext, report: CycleReport) -> None:
-    fn = getattr(ctx.agg, "recheck_due", None)
-    while fn is not None and not ctx.stopping():
-        results = await fn(ctx.st, worker=ctx.worker, limit=ctx.batch)
+    while not ctx.stopping():
+        results = await ctx.agg.recheck_due(ctx.run, worker=ctx.worker, limit=ctx.batch)
         ctx.metrics.record_rechecks(results)
         report.rechecks += _done(results)
         if _done(results) < ctx.batch:
@@ -195,9 +190,8 @@ async def recheck_step(ctx: CycleContext, report: CycleReport) -> None:
 
 async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
     """`run --once` delivers in the cycle; the daemon does it beside (daemon.delivery)."""
-    fn = None if ctx.deliveries_apart else getattr(ctx.agg, "deliver_due", None)
-    while fn is not None and not ctx.stopping():
-        result = await fn(ctx.st, worker=ctx.worker, limit=ctx.batch)
+    while not ctx.deliveries_apart and not ctx.stopping():
+        result = await ctx.agg.deliver_due(ctx.run, worker=ctx.worker, limit=ctx.batch)
         ctx.metrics.record_delivery(result)
         report.delivered += int(getattr(result, "sent", 0) or 0)
         report.delivery_failures += _done(result) - int(getattr(result, "sent", 0) or 0)
@@ -213,7 +207,7 @@ async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
 def feed_states(ctx: CycleContext, report: CycleReport) -> dict[str, FeedState]:
     """Every feed's state, read once per cycle after the polls (redirects and health share it)."""
     if report.states is None:
-        report.states = ctx.agg.store.feed_states()
+        report.states = ctx.agg.feed_states()
     return report.states
 
 
@@ -267,10 +261,7 @@ async def health_step(ctx: CycleContext, report: CycleReport) -> None:
     problems = health.source_problems(
         feed_states(ctx, report).values(), configured, now, health.Thresholds.of(ctx.config)
     )
-    drafts = health.source_alerts(
-        ctx.config, problems, now, installation=ctx.agg.store.installation_id()
-    )
-    added = ctx.agg.store.insert_outbox(drafts)
+    added = ctx.agg.queue_source_alerts(problems)
     report.source_alerts += added
     ctx.metrics.source_events.inc(added)
     announce_problems(ctx, problems, now)
@@ -288,8 +279,7 @@ def announce_problems(ctx: CycleContext, problems: Sequence[SourceHealth], now: 
 
 
 async def depth_step(ctx: CycleContext, report: CycleReport) -> None:
-    names = [f.name for f in ctx.config.feeds if f.enabled]
-    ctx.metrics.set_depths(ctx.agg.store.queue_depths(names, ctx.now()))
+    ctx.metrics.set_depths(ctx.agg.queue_depths())
 
 
 STEPS: tuple[tuple[str, Step], ...] = (

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator
+    from aggregator.core.run import Run
     from aggregator.daemon.metrics import Metrics
-    from aggregator.ingest.pipeline import Stages
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -59,7 +59,7 @@ class Deliveries:
     def __init__(
         self,
         agg: Aggregator,
-        st: Stages,
+        run: Run,
         *,
         worker: str,
         metrics: Metrics,
@@ -67,7 +67,7 @@ class Deliveries:
         stopping: Callable[[], bool],
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.agg, self.st, self.worker = agg, st, worker
+        self.agg, self.run, self.worker = agg, run, worker
         self.metrics, self.batch, self.stopping = metrics, batch, stopping
         self.monotonic = monotonic
         self.tasks: dict[str, asyncio.Task[None]] = {}
@@ -95,7 +95,7 @@ class Deliveries:
         try:
             while not self.stopping():
                 report = await self.agg.deliver_due(
-                    self.st, worker=self.worker, limit=self.batch, only=[name]
+                    self.run, worker=self.worker, limit=self.batch, only=[name]
                 )
                 self.metrics.record_delivery(report)
                 lane.note(report, self.monotonic())

@@ -1,4 +1,5 @@
-"""Source health: which feeds need a human, and the alert drafts that tell them.
+"""Source health: which feeds need a human (the alert drafts that tell them are
+planned in ``alerts.sources``).
 
 A feed that keeps failing is retried forever (see ``schedule.backoff``); that
 is only safe if someone hears about it. The detection is pure (feed state +
@@ -10,15 +11,15 @@ daily reminder rather than silence.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from aggregator.alerts.plan import encode, hold_until, stable_alert_id, subscribed
-from aggregator.alerts.types import AlertEvent, SourceHealth
+from aggregator.alerts.sources import source_alert_id, source_alerts
+from aggregator.alerts.types import SourceHealth
 from aggregator.config.durations import format_duration
 from aggregator.config.models import Config
-from aggregator.storage.records import AlertDraft, FeedState
+from aggregator.types import FeedState
 from aggregator.urls import redact_text, redact_url
 
 #: "Silent far longer than its usual rhythm": this many average gaps without news.
@@ -123,40 +124,6 @@ def source_problems(
     return [p for s in states if s.name in configured for p in feed_problems(s, now, t)]
 
 
-def source_alert_id(
-    channel: str, problem: SourceHealth, now: datetime, *, installation: str
-) -> str:
-    """Stable per (channel, feed, problem, UTC day): one alert a day, however often checked."""
-    return stable_alert_id(
-        "source", channel, problem.feed, problem.problem, now.date(), installation=installation
-    )
-
-
-def source_alerts(
-    config: Config, problems: Sequence[SourceHealth], now: datetime, *, installation: str
-) -> list[AlertDraft]:
-    """One outbox draft per problem per channel subscribed to `source` events."""
-    out = []
-    for ch in config.alerts:
-        if not subscribed(ch, "source", None):
-            continue
-        for p in problems:
-            event = AlertEvent(
-                alert_id=source_alert_id(ch.name, p, now, installation=installation),
-                event="source",
-                channel=ch.name,
-                topic=None,
-                created_at=now,
-                source=p,
-            )
-            out.append(
-                AlertDraft(
-                    event.alert_id, ch.name, "source", None, encode(event), hold_until(ch, now)
-                )
-            )
-    return out
-
-
 # --------------------------------------------------------------- failing feeds at a glance
 
 #: Causes of a failed poll, recognised in its error text, most specific first.
@@ -249,3 +216,23 @@ def failing_feeds(config: Config, states: dict[str, FeedState]) -> FailingFeeds:
         if (s := states.get(name)) is not None and s.error_count > 0 and not s.disabled_reason
     )
     return FailingFeeds(len(enabled), failing)
+
+
+# source_alert_id and source_alerts are planned in alerts.sources, re-exported here
+__all__ = [
+    "RULES",
+    "SILENCE_FACTOR",
+    "FailingFeeds",
+    "Thresholds",
+    "disabled",
+    "failing",
+    "failing_feeds",
+    "failure_cause",
+    "feed_problems",
+    "html_instead_of_feed",
+    "moved",
+    "silent",
+    "source_alert_id",
+    "source_alerts",
+    "source_problems",
+]

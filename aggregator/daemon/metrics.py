@@ -12,8 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from aggregator.storage.daemon_queries import QueueDepths
-from aggregator.types import UpdateResult
+from aggregator.types import QueueDepths, UpdateResult
 
 _EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0)
 
@@ -126,21 +125,3 @@ def _count(results: Any) -> int:
         return len(results)
     except TypeError:
         return 0
-
-
-class TimedExtractor:
-    """Wraps the pipeline's extraction pool to observe each page's extraction time."""
-
-    def __init__(self, inner: Any, observe: Callable[[float], None]) -> None:
-        self._inner = inner
-        self._observe = observe
-
-    async def run(self, data: bytes, spec: str) -> Any:
-        start = time.perf_counter()
-        try:
-            return await self._inner.run(data, spec)
-        finally:
-            self._observe(time.perf_counter() - start)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)

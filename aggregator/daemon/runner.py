@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config.models import Config, load_config
 from aggregator.daemon import scheduler
@@ -28,14 +28,14 @@ from aggregator.daemon.health import failing_feeds
 from aggregator.daemon.httpd import ObservabilityServer, Readiness
 from aggregator.daemon.lock import daemon_lock
 from aggregator.daemon.logs import setup_logging
-from aggregator.daemon.metrics import Metrics, TimedExtractor
+from aggregator.daemon.metrics import Metrics
 from aggregator.daemon.reload import ConfigWatcher
 from aggregator.daemon.worker import check_worker_id, make_worker_id
 from aggregator.exceptions import AggregatorError, StorageError
 
 if TYPE_CHECKING:
     from aggregator.core import Aggregator, Clock
-    from aggregator.ingest.pipeline import Stages
+    from aggregator.core.run import Run
 
 log = logging.getLogger("aggregator.daemon")
 
@@ -81,8 +81,8 @@ class Daemon:
         self.worker = self.options.worker or make_worker_id()
         self.metrics = metrics or Metrics()
         self.readiness = Readiness(
-            ping=agg.store.ping,
-            oldest_alert=lambda: agg.store.oldest_pending_alert(agg.clock()),
+            ping=agg.ping,
+            oldest_alert=agg.oldest_pending_alert,
             clock=agg.clock,
             max_heartbeat_age=heartbeat_limit(agg.config),
             max_alert_age=agg.config.daemon.ready_max_alert_age,
@@ -106,8 +106,8 @@ class Daemon:
     async def serve(self) -> int:
         """Run until stopped (or one cycle with once); returns the exit code."""
         with daemon_lock(self.agg.config.database_url()):
-            async with self.agg.running() as st:
-                self.attach(st)
+            async with self.agg.running() as run:
+                self.attach(run)
                 if self.options.once:
                     return await self._serve_once()
                 return await self._serve_forever()
@@ -138,16 +138,16 @@ class Daemon:
 
     # ------------------------------------------------------------ setup
 
-    def attach(self, st: Stages) -> CycleContext:
-        """Work through these pipeline edges (``async with agg.running() as st``).
+    def attach(self, run: Run) -> CycleContext:
+        """Work through this running pipeline (``async with agg.running() as run``).
 
         serve() does this itself; a benchmark or an embedding program that
         drives cycles by hand (``await daemon.cycle_now()``) calls it once.
         """
-        st.extractor = cast(Any, TimedExtractor(st.extractor, self.metrics.extraction.observe))
+        run.observe_extraction(self.metrics.extraction.observe)
         self.ctx = CycleContext(
             self.agg,
-            st,
+            run,
             self.worker,
             self.metrics,
             claim_batch(self.agg.config),
@@ -229,7 +229,7 @@ class Daemon:
         self.ctx.deliveries_apart = True
         self.deliveries = Deliveries(
             self.agg,
-            self.ctx.st,
+            self.ctx.run,
             worker=self.worker,
             metrics=self.metrics,
             batch=self.ctx.batch,
@@ -400,9 +400,7 @@ class Daemon:
     def apply_config(self, config: Config) -> None:
         """Adopt a new feeds.yaml now: feeds, topics, channels; tick is rescheduled."""
         old = self.agg.config
-        self.agg.reload(config)
-        if self.ctx is not None:
-            self.ctx.st.config, self.ctx.st.topics = self.agg.config, self.agg.topics
+        self.agg.reload(config)  # reaches the running pipeline too
         _log_changes(old, config)
         self.readiness.max_heartbeat_age = heartbeat_limit(config)
         self.readiness.max_alert_age = config.daemon.ready_max_alert_age
@@ -447,7 +445,7 @@ class Daemon:
 
     def _release_leases(self) -> None:
         try:
-            n = self.agg.store.release_leases(self.worker)
+            n = self.agg.release_leases(self.worker)
         except AggregatorError as e:  # the leases expire anyway
             log.warning("could not release leases (they expire by themselves): %s", e)
             return

@@ -121,6 +121,11 @@ def remove_feed(config: Config, name: str) -> Config:
     return config_edit.remove_feed(config_file(config), name)
 
 
+def set_enabled(config: Config, name: str, enabled: bool) -> Config:
+    """Enable or disable a feed in the config's file, comments kept."""
+    return config_edit.set_enabled(config_file(config), name, enabled)
+
+
 def edit_feed(
     config: Config, name: str, title: str | None, add: Sequence[str], remove: Sequence[str]
 ) -> Config:

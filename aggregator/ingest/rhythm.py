@@ -20,8 +20,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from aggregator.config.models import Config, FeedConfig
-from aggregator.storage.records import FeedState
-from aggregator.types import UpdateResult
+from aggregator.types import FeedState, UpdateResult
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
     from aggregator.ingest.decide import PollOutcome

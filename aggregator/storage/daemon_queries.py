@@ -10,7 +10,6 @@ like the Store's own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,20 +20,10 @@ from sqlmodel import col, select
 from aggregator.storage.base import StoreBase
 from aggregator.storage.models import ArticleRow, FeedRow, OutboxRow
 from aggregator.storage.records import AlertDraft
+from aggregator.types import COOL_DOWN_STATUSES, QueueDepths
 
-#: Statuses after which every feed of the host waits (429 Too Many Requests, 503 Unavailable).
-COOL_DOWN_STATUSES = (429, 503)
 #: Outbox rows still to be delivered (a failed row is retried; sent and dead are final).
 UNDELIVERED = ("pending", "failed")
-
-
-@dataclass(frozen=True)
-class QueueDepths:
-    """Work waiting right now: the backlog gauges of /metrics."""
-
-    due_feeds: int
-    pending_alerts: int
-    due_rechecks: int
 
 
 def _unleased(lease_until: Any, now: datetime) -> Any:

@@ -8,32 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-
-@dataclass(frozen=True)
-class FeedState:
-    """What the pipeline needs to poll a feed."""
-
-    id: int
-    name: str
-    url: str
-    etag: str | None
-    last_modified: str | None
-    body_hash: str | None
-    identity_rule: str | None
-    disabled_reason: str | None
-    error_count: int
-    next_due_at: datetime | None
-    last_success_at: datetime | None
-    last_new_at: datetime | None
-    avg_new_interval_s: float | None
-    failing_since: datetime | None
-    health: str | None
-    last_status: int | None = None
-    last_error: str | None = None
-    last_polled_at: datetime | None = None
-    permanent_redirect: str | None = None
-    title: str | None = None
-    warnings: tuple[str, ...] = ()  # of the last document parsed
+from aggregator.types import FeedState, QueueDepths
 
 
 @dataclass(frozen=True)
@@ -218,3 +193,6 @@ class CheckTarget:
     retracted: str | None = None
     key: str = ""  # the story's identity key (alert ids derive from it)
     published: datetime | None = None
+
+
+__all__ = ["FeedState", "QueueDepths"]  # public records, re-exported for storage's users

@@ -16,7 +16,7 @@ from functools import cached_property
 
 from aggregator.storage import db
 from aggregator.storage.checks import CheckQueries, NewVersion
-from aggregator.storage.daemon_queries import COOL_DOWN_STATUSES, DaemonQueries, QueueDepths
+from aggregator.storage.daemon_queries import DaemonQueries
 from aggregator.storage.desk import DeskQueries
 from aggregator.storage.feeds import FeedQueries
 from aggregator.storage.ingest import AlertFactory, IngestWrites
@@ -27,6 +27,7 @@ from aggregator.storage.reader_api import ReaderApiQueries
 from aggregator.storage.reads import ReadQueries
 from aggregator.storage.records import CheckTarget
 from aggregator.storage.sql import FtsDoc, fts_body, search_text, signed64, unsigned64
+from aggregator.types import COOL_DOWN_STATUSES, QueueDepths
 
 
 class Store(

@@ -12,7 +12,6 @@ import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Self
@@ -26,6 +25,9 @@ from aggregator.alerts.registry import build_channel
 from aggregator.alerts.types import AlertEvent
 from aggregator.changes import learn_boilerplate
 from aggregator.config.models import Config, FeedConfig, load_config
+from aggregator.core.daemon_api import DaemonAPI
+from aggregator.core.records import _document, _feed, _unknown, extracts_pages, topic_specs
+from aggregator.core.run import Progress, Run, poll_many, stages_of
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.extract.article import Extracted
 from aggregator.extract.extractor import article_pool
@@ -35,13 +37,12 @@ from aggregator.http.policy import fetch_policy
 from aggregator.ingest import feedtools
 from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.decide import PollOutcome
-from aggregator.ingest.pipeline import Stages, poll_feed
+from aggregator.ingest.pipeline import Stages
 from aggregator.ingest.prepare import PreparedFeed, run_job
 from aggregator.monitor.recheck import RecheckResult, recheck
-from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
-from aggregator.topics import Document, TopicIndex, TopicSpec, prefilter_terms
+from aggregator.topics import TopicIndex, TopicSpec, prefilter_terms
 from aggregator.topics.crosslingual.service import (
     CALIBRATION_ARTICLES,
     CrossLingualMatcher,
@@ -53,6 +54,8 @@ from aggregator.types import (
     Article,
     Change,
     Feed,
+    FeedState,
+    PageText,
     ReaderItem,
     ReaderToken,
     StreamFilter,
@@ -63,35 +66,15 @@ from aggregator.types import (
     Version,
     VersionDiff,
 )
-from aggregator.urls import redact_text, redact_url
 
 Clock = Callable[[], datetime]
-Progress = Callable[[UpdateResult], None]
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def topic_specs(config: Config) -> list[TopicSpec]:
-    return [
-        TopicSpec(
-            name=t.name,
-            query=t.query,
-            description=t.description_text(),
-            fields=tuple(t.fields),
-            languages=tuple(t.languages),
-            feeds=tuple(t.feeds),
-            tags=tuple(t.tags),
-            cross_lingual=t.cross_lingual,
-            descriptions=t.descriptions(),
-            threshold=None if t.threshold == "auto" else float(t.threshold),
-        )
-        for t in config.topics
-    ]
-
-
-class Aggregator:
+class Aggregator(DaemonAPI):
     """One configured aggregator over one database."""
 
     def __init__(
@@ -110,6 +93,7 @@ class Aggregator:
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
         self._extract_workers = workers
         self._extractor: WorkerPool[Extracted | PreparedFeed] | None = None
+        self._runs: list[Stages] = []  # pipelines running now: a reload reaches them too
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
     # ------------------------------------------------------------ lifecycle
@@ -149,9 +133,22 @@ class Aggregator:
         self.crosslingual = self._cross_matcher(config)
         self.config = config
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+        for st in self._runs:
+            st.config, st.topics = self.config, self.topics
 
     @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[Stages]:
+    async def running(self) -> AsyncIterator[Run]:
+        """The pipeline for this event loop (HTTP client, writer): pass the Run it
+        yields to poll_due, recheck_due and deliver_due."""
+        async with self._stages() as st:
+            self._runs.append(st)
+            try:
+                yield Run(st)
+            finally:
+                self._runs.remove(st)
+
+    @contextlib.asynccontextmanager
+    async def _stages(self) -> AsyncIterator[Stages]:
         """The pipeline's edges for this event loop."""
         async with Fetcher(fetch_policy(self.config), now=self.clock) as fetcher:
             st = Stages(
@@ -220,8 +217,9 @@ class Aggregator:
         if progress is not None:
             for r in skipped:
                 progress(r)
-        async with self.running() as st:
-            return skipped + await poll_many(st, feeds, progress, force=bool(names) or force)
+        async with self.running() as run:
+            found = await poll_many(stages_of(run), feeds, progress, force=bool(names) or force)
+            return skipped + found
 
     def poll(
         self,
@@ -238,7 +236,7 @@ class Aggregator:
         return asyncio.run(self.apoll(names, progress, force=force))
 
     async def poll_due(
-        self, st: Stages, *, worker: str, limit: int = 100, lease: timedelta | None = None
+        self, run: Run, *, worker: str, limit: int = 100, lease: timedelta | None = None
     ) -> list[UpdateResult]:
         """Claim the feeds that are due (a lease per feed, shared safely between
         daemons on PostgreSQL) and poll them."""
@@ -249,12 +247,13 @@ class Aggregator:
             enabled, now, worker=worker, lease_until=until, limit=limit
         )
         feeds = [f for n in names if (f := self.config.feed(n)) is not None]
-        return await poll_many(st, feeds)
+        return await poll_many(stages_of(run), feeds)
 
     async def recheck_due(
-        self, st: Stages, *, worker: str, limit: int = 50, ids: Sequence[int] | None = None
+        self, run: Run, *, worker: str, limit: int = 50, ids: Sequence[int] | None = None
     ) -> list[RecheckResult]:
         """Re-check articles (and page watches) that are due, or exactly `ids`."""
+        st = stages_of(run)
         now = self.clock()
         self._sync_watches(now)
         targets = self.store.claim_due_checks(
@@ -282,7 +281,7 @@ class Aggregator:
 
     async def deliver_due(
         self,
-        st: Stages,
+        run: Run,
         *,
         worker: str,
         limit: int = 100,
@@ -291,6 +290,7 @@ class Aggregator:
     ) -> DispatchReport:
         """Send the alerts that are due (only `ids` when given, only the channels `only`
         names when given); mark each as soon as its receiver accepted, never before."""
+        st = stages_of(run)
         pause_point("before-send")
         configs = {c.name: c for c in self.config.alerts}
         chans = {
@@ -334,7 +334,7 @@ class Aggregator:
             topic=None,
             created_at=now,
         )
-        async with self.running() as st:
+        async with self._stages() as st:
             ch = build_channel(
                 configs[name],
                 fetcher_factory=lambda: st.fetcher,
@@ -342,6 +342,19 @@ class Aggregator:
                 allow_private=tuple(self.config.network.allow_private),
             )
             return (await ch.send([event])).detail
+
+    def fetch_page(self, url: str) -> PageText:
+        """Fetch one page through the pipeline's fetcher (SSRF guard, size and time
+        limits) and extract its text in this process: what `topics test --url` tries."""
+        from aggregator.extract.article import extract_article
+
+        async def go() -> PageText:
+            async with self._stages() as st:
+                res = await st.fetcher.get(url)
+            page = extract_article(res.content, res.final_url)
+            return PageText(res.final_url, page.title, page.text, page.language)
+
+        return asyncio.run(go())
 
     def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:
         return self.store.list_alerts(status, limit)
@@ -365,7 +378,7 @@ class Aggregator:
         """Re-check now, whatever the schedule: `ids`, or every monitored article."""
 
         async def go() -> list[RecheckResult]:
-            async with self.running() as st:
+            async with self.running() as run:
                 chosen = list(ids) if ids else None
                 if chosen:
                     for i in chosen:
@@ -374,7 +387,7 @@ class Aggregator:
                 if chosen is None:
                     self.store.set_next_check(self.store.monitored_ids(), self.clock())
                 return await self.recheck_due(
-                    st, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen
+                    run, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen
                 )
 
         return asyncio.run(go())
@@ -402,6 +415,13 @@ class Aggregator:
     def remove_feed(self, name: str) -> None:
         """Drop a feed from feeds.yaml (its stored stories are kept)."""
         self.reload(feedtools.remove_feed(self.config, name))
+
+    def set_enabled(self, name: str, enabled: bool) -> None:
+        """Enable or disable a feed in feeds.yaml (comments kept). Enabling also clears
+        a stored disable (a 410 Gone): the user says the feed is back."""
+        self.reload(feedtools.set_enabled(self.config, name, enabled))
+        if enabled:
+            self.store.clear_disabled(name)
 
     def edit_feed(self, name: str, *, title: str | None = None, add_tags: Sequence[str] = (),
                   remove_tags: Sequence[str] = ()) -> None:  # fmt: skip
@@ -551,100 +571,6 @@ class Aggregator:
     def watch_states(self) -> dict[str, tuple[datetime | None, int, str | None]]:
         """Per watched page: last check, check errors in a row, retraction note."""
         return self.store.desk.watch_states()
-
-
-def _unknown(kind: str, name: str, known: Sequence[str]) -> NotFoundError:
-    """'unknown topic 'typo'' with a did-you-mean, so a misspelt name never lists nothing."""
-    import difflib
-
-    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
-    guess = f"did you mean {close[0]!r}? " if close else ""
-    return NotFoundError(
-        f"unknown {kind} {name!r}", hint=f"{guess}see `aggregator {kind}s list`".strip()
-    )
-
-
-def _document(a: Article) -> Document:
-    return Document(
-        title=a.title or "",
-        summary=a.summary or "",
-        body=a.text or "",
-        language=a.language,
-        feeds=a.feeds,
-    )
-
-
-async def poll_many(
-    st: Stages,
-    feeds: Sequence[FeedConfig],
-    progress: Progress | None = None,
-    *,
-    force: bool = False,
-) -> list[UpdateResult]:
-    """Poll feeds concurrently (the fetcher bounds connections); never raises per feed.
-
-    A second bound keeps fetched-but-unprocessed bodies from piling up in memory
-    while the parse workers catch up.
-    """
-    in_flight = asyncio.Semaphore(st.config.network.max_connections * 4)
-
-    async def one(feed: FeedConfig) -> UpdateResult:
-        try:
-            async with in_flight:
-                result = await poll_feed(st, feed, force=force)
-        except Exception as e:  # noqa: BLE001 - one bad feed never stops the others
-            result = UpdateResult(feed.name, error=f"internal error: {e!r}", error_kind="internal")
-        if progress:
-            progress(result)
-        return result
-
-    if len(feeds) > 1:
-        st.states = st.store.feed_states([f.name for f in feeds])
-    try:
-        return list(await asyncio.gather(*(one(f) for f in feeds)))
-    finally:
-        st.states = {}
-        st.flush_feed_updates()
-
-
-def _feed(f: FeedConfig, s: FeedState | None, counts: dict[int, int], cfg: Config) -> Feed:
-    interval = (f.interval or cfg.defaults.interval).total_seconds()
-    extract, monitor = cfg.extracts(f), cfg.monitors(f)
-    base = Feed(
-        name=f.name,
-        url=redact_url(f.url),  # a record to show: feeds list, the desk, JSON
-        interval_s=interval,
-        extract=extract,
-        monitor=monitor,
-        tags=tuple(f.tags),
-        enabled=f.enabled,
-        title=f.title,
-    )
-    if s is None:
-        return base
-    return replace(
-        base,
-        enabled=f.enabled and s.disabled_reason is None,
-        etag=s.etag,
-        last_modified=s.last_modified,
-        next_due_at=s.next_due_at,
-        error_count=s.error_count,
-        disabled_reason=redact_text(s.disabled_reason) if s.disabled_reason else None,
-        last_success_at=s.last_success_at,
-        articles=counts.get(s.id, 0),
-        last_status=s.last_status,
-        last_error=redact_text(s.last_error) if s.last_error else None,
-        last_polled_at=s.last_polled_at,
-        permanent_redirect=redact_url(s.permanent_redirect) if s.permanent_redirect else None,
-        title=f.title or s.title,
-        warnings=tuple(redact_text(w) for w in s.warnings),
-    )
-
-
-def extracts_pages(config: Config) -> bool:
-    """Whether any feed or watch of `config` fetches article pages (then the pool's
-    workers load the extractor when they start, not on their first page)."""
-    return any(config.extracts(f) for f in config.feeds) or bool(config.watches)
 
 
 def make_aggregator(

@@ -1,0 +1,54 @@
+"""The facade methods the daemon needs beyond polling: readiness, queue depths,
+shared cool-downs, source-health alerts and lease release. The daemon calls
+these, never the Store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from aggregator.alerts.sources import source_alerts
+from aggregator.alerts.types import SourceHealth
+from aggregator.config.models import Config
+from aggregator.storage.store import Store
+from aggregator.types import FeedState, QueueDepths
+
+
+class DaemonAPI:
+    """Mixed into :class:`~aggregator.core.Aggregator`."""
+
+    store: Store
+    config: Config
+    clock: Callable[[], datetime]
+
+    def ping(self) -> bool:
+        """Whether the database answers (/readyz)."""
+        return self.store.ping()
+
+    def oldest_pending_alert(self) -> datetime | None:
+        """Since when the longest-waiting undelivered alert has been due (/readyz)."""
+        return self.store.oldest_pending_alert(self.clock())
+
+    def queue_depths(self) -> QueueDepths:
+        """Due feeds, pending alerts and due re-checks right now (/metrics)."""
+        enabled = [f.name for f in self.config.feeds if f.enabled]
+        return self.store.queue_depths(enabled, self.clock())
+
+    def host_cool_downs(self) -> list[tuple[str, datetime]]:
+        """(feed URL, until) for every Retry-After still running, whoever was told."""
+        return self.store.host_cool_downs(self.clock())
+
+    def feed_states(self, names: Sequence[str] | None = None) -> dict[str, FeedState]:
+        """Every feed's stored fetch state (or those of `names`), keyed by feed name."""
+        return self.store.feed_states(names)
+
+    def queue_source_alerts(self, problems: Sequence[SourceHealth]) -> int:
+        """Queue one alert per problem and subscribed channel (once a day); how many were new."""
+        drafts = source_alerts(
+            self.config, problems, self.clock(), installation=self.store.installation_id()
+        )
+        return self.store.insert_outbox(drafts)
+
+    def release_leases(self, worker: str) -> int:
+        """Hand back every claim `worker` holds (after a graceful stop)."""
+        return self.store.release_leases(worker)
