@@ -84,8 +84,12 @@ class Defaults(_Model):
     #: auto: fetch the page only when the feed gave a teaser (aggregator.extract.teaser)
     extract: Literal["auto"] | bool = "auto"
     monitor: bool = True
+    #: items read from one feed document, newest first; the rest counted in a warning
+    max_items: int = Field(default=500, ge=1, le=100_000)
+    #: one poll of one feed (fetch, parse, page extraction, write) may take this long
+    poll_budget: timedelta = timedelta(minutes=5)
 
-    _dur = field_validator("interval", mode="before")(_duration)
+    _dur = field_validator("interval", "poll_budget", mode="before")(_duration)
     _min = field_validator("interval")(_min_interval)
 
 
@@ -126,8 +130,12 @@ class FeedConfig(_Model):
     tags: list[str] = []
     enabled: bool = True
     title: str | None = None
+    max_items: int | None = Field(default=None, ge=1, le=100_000)
+    poll_budget: timedelta | None = None
 
-    _dur = field_validator("interval", mode="before")(lambda v: None if v is None else _duration(v))
+    _dur = field_validator("interval", "poll_budget", mode="before")(
+        lambda v: None if v is None else _duration(v)
+    )
     _url = field_validator("url")(_check_url)
 
     _min = field_validator("interval")(_min_interval)
@@ -360,6 +368,14 @@ class Config(_Model):
     def extracts(self, feed: FeedConfig) -> bool:
         """Whether `feed`'s articles may be fetched and extracted (true or auto)."""
         return self.extract_mode(feed) is not False
+
+    def max_items(self, feed: FeedConfig) -> int:
+        """Items read from one document of `feed` (its own cap, else the default)."""
+        return feed.max_items if feed.max_items is not None else self.defaults.max_items
+
+    def poll_budget(self, feed: FeedConfig) -> timedelta:
+        """How long one poll of `feed` may take (its own budget, else the default)."""
+        return feed.poll_budget if feed.poll_budget is not None else self.defaults.poll_budget
 
     def monitors(self, feed: FeedConfig) -> bool:
         """Whether `feed`'s articles are re-checked (its own setting, else the default)."""

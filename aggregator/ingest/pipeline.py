@@ -17,6 +17,7 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from aggregator import changes
+from aggregator.config.durations import format_duration
 from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import (
     AggregatorError,
@@ -127,15 +128,25 @@ class _Candidate:
 async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> UpdateResult:
     """Poll one feed; every failure becomes a recorded error on this feed alone.
 
-    A feed disabled by a 410 is skipped unless `force` (the user named it). Beyond
+    A feed disabled by a 410 is skipped unless `force` (the user named it). The
+    whole poll runs within the feed's `poll_budget`; one over it is a failure. Beyond
     fetch and parse errors, anything else that goes wrong (the database refusing the
     write, a full disk, a bug) is recorded too: error count, last error, backoff, so
     `feeds list` shows it instead of `ok`.
     """
     state = st.feed_state(feed.name)
     now = st.clock()
+    budget = st.config.poll_budget(feed)
     try:
-        return await _poll(st, feed, state, now, force=force)
+        async with asyncio.timeout(budget.total_seconds()):
+            return await _poll(st, feed, state, now, force=force)
+    except TimeoutError:
+        over = AggregatorError(
+            f"poll stopped after its time budget of {format_duration(budget)} "
+            "(fetch, parse and page extraction took longer)",
+            hint="raise poll_budget for this feed, or lower its max_items",
+        )
+        return _record_failure(st, feed, state, over, now, kind="timeout")
     except AggregatorError as e:  # a StorageError (a full disk ...) or another stage's
         return _record_failure(st, feed, state, e, now)
     except Exception as e:  # noqa: BLE001 - a bug must be a recorded failure, not a silent one
@@ -175,7 +186,7 @@ async def _after_fetch(
     if fetched.content_hash == state.body_hash:
         _record_ok(st, feed, state, fetched, None, now, new=0)
         return UpdateResult(feed.name, not_modified=True)
-    prepared = await _prepare(st, fetched)
+    prepared = await _prepare(st, fetched, st.config.max_items(feed))
     parsed = prepared.parsed
     if ENTITY_NOTE in parsed.warnings:
         raise ParseError(
@@ -186,9 +197,10 @@ async def _after_fetch(
     return await _ingest(st, feed, state, fetched, prepared, now)
 
 
-async def _prepare(st: Stages, fetched: FetchResult) -> PreparedFeed:
-    """Parse (and derive texts and languages) in the worker pool, off the event loop."""
-    spec = parse_spec(fetched.final_url, fetched.content_type)
+async def _prepare(st: Stages, fetched: FetchResult, max_items: int) -> PreparedFeed:
+    """Parse (and derive texts and languages) in the worker pool, off the event loop;
+    only the newest `max_items` entries come back (the cap is applied in the worker)."""
+    spec = parse_spec(fetched.final_url, fetched.content_type, max_items)
     try:
         result = await st.extractor.run(fetched.content, spec)
     except ExtractError as e:  # the pool's time limit or size cap
