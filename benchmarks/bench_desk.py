@@ -26,6 +26,7 @@ import argparse
 import os
 import random
 import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -181,7 +182,7 @@ def daemon_memory(web: bool) -> dict[str, float]:
         f"topics:\n  - {{name: {TOPIC}, query: Nvidia}}\n"
     )
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aggregator", "run", "--config", str(folder / "feeds.yaml")],
+        [sys.executable, "-m", "aggregator", "--config", str(folder / "feeds.yaml"), "run"],
         cwd=folder,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -213,6 +214,7 @@ def daemon_memory(web: bool) -> dict[str, float]:
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ report
@@ -266,10 +268,15 @@ def run(
         except Exception as e:  # noqa: BLE001 - one backend failing still reports the other
             results[kind] = f"failed: {type(e).__name__}: {str(e)[:200]}"
             log(f"    {kind}: {results[kind]}")
-    memory = {
-        "desk enabled, after 20 pages": daemon_memory(True),
-        "desk disabled (web.enabled: false)": daemon_memory(False),
-    }
+    memory: dict[str, Any] = {}
+    for name, web in (
+        ("desk enabled, after 20 pages", True),
+        ("desk disabled (web.enabled: false)", False),
+    ):
+        try:
+            memory[name] = daemon_memory(web)
+        except Exception as e:  # noqa: BLE001 - the page figures are still worth reporting
+            log(f"    memory ({name}): failed: {type(e).__name__}: {e}")
     return markdown(results, memory)
 
 

@@ -31,7 +31,7 @@ def stream_page(store: Any, config: Any, f: t.StreamFilter) -> t.StreamPage:
     more = len(rows) > f.limit
     rows = rows[: f.limit]
     ids = [r.article_id for r in rows]
-    articles = {a.id: a for a in store.list_articles(ids=ids, limit=len(ids))} if ids else {}
+    articles = store.desk.articles(ids) if ids else {}
     matches = _shown_matches(store, ids, f.topic)
     triage = store.desk.triage(f.user, ids) if f.user and ids else {}
     groups = _wire_groups([(r.article_id, r.fingerprint) for r in rows if r.article_id in articles])

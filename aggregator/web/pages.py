@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,8 @@ from aggregator.web.render import environment
 
 log = logging.getLogger("aggregator.web")
 
+#: Seconds the language filter's choices are kept.
+LANGUAGES_TTL_S = 60.0
 #: Stories per page of a stream.
 PAGE_SIZE = 50
 #: The time filter's choices.
@@ -72,8 +75,17 @@ class Pages:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self.env = environment()
+        self._languages: tuple[float, list[str]] | None = None
 
     # ------------------------------------------------------------ helpers
+
+    def languages(self) -> list[str]:
+        """The language filter's choices, read at most once a minute (a scan of the
+        newest stories costs more than the rest of a stream page)."""
+        now = time.monotonic()
+        if self._languages is None or now - self._languages[0] > LANGUAGES_TTL_S:
+            self._languages = (now, self.ctx.agg.stream_languages())
+        return self._languages[1]
 
     def render(self, request: Request, template: str, code: int = 200, **values: Any) -> Response:
         agg = self.ctx.agg
@@ -172,7 +184,7 @@ class Pages:
             topic=spec,
             params=params,
             filter=f,
-            languages=agg.stream_languages(),
+            languages=self.languages(),
             feeds=[x.name for x in agg.config.feeds],
             tags=sorted({tag for x in agg.config.feeds for tag in x.tags}),
             atom=self.ctx.feed_url(request, atom_path) if atom_path else None,
