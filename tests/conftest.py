@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.aggregators import AggFactory, aggregators
 from tests.support.httpserver import LoopbackServer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -21,6 +22,12 @@ def http_server() -> Iterator[LoopbackServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture
+def make_agg() -> Iterator[AggFactory]:
+    """`make_agg(config, clock=..., extract_workers=...)`: an Aggregator closed at teardown."""
+    yield from aggregators()
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from aggregator import make_aggregator
 from aggregator.alerts.plan import match_alert_id, stable_alert_id
 from aggregator.storage.store import Store
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 from tests.support.receiver import WebhookReceiver
@@ -62,7 +62,7 @@ def _story(server: LoopbackServer, slug: str) -> None:
 
 
 def test_a_rebuilt_database_never_reuses_an_alert_id_for_another_story(
-    http_server: LoopbackServer, tmp_path: Path
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     receiver = WebhookReceiver(http_server)
     with SmtpServer() as smtp:
@@ -71,7 +71,7 @@ def test_a_rebuilt_database_never_reuses_an_alert_id_for_another_story(
             folder.mkdir()
             _story(http_server, slug)
             cfg = _config(folder, http_server, receiver.url, smtp, f"sqlite:///{folder}/a.db")
-            with make_aggregator(cfg, extract_workers=0) as agg:
+            with make_agg(cfg) as agg:
                 agg.poll()
                 report = _deliver(agg)
                 assert report.sent == 2, report.errors

@@ -9,14 +9,15 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aggregator import make_aggregator
 from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+from tests.support.aggregators import AggFactory
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 from tests.support.receiver import WebhookReceiver
@@ -27,14 +28,6 @@ TOPIC = {
     "name": "export-controls",
     "query": '(contrôle* NEAR/3 export* OR "export control*") AND (puce* OR Nvidia OR chip*)',
 }
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def _site(server: LoopbackServer, *feeds: str) -> None:
@@ -98,7 +91,7 @@ def smtp() -> Any:
 
 
 def test_one_email_and_one_webhook_per_story(
-    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, db_url: str
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, db_url: str, make_agg: AggFactory
 ) -> None:
     _site(http_server, "wire", "mirror")
     receiver = WebhookReceiver(http_server)
@@ -106,14 +99,14 @@ def test_one_email_and_one_webhook_per_story(
         tmp_path, http_server, smtp, receiver.url, feeds=("wire", "mirror"), database=db_url
     )
     clock = Clock()
-    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+    with make_agg(cfg, clock=clock) as agg:
         agg.poll(["wire"])
         report = _deliver(agg)
         assert report.sent == 2, report.errors
         agg.poll()  # re-poll, and the second feed carrying the same story
         clock.now += timedelta(minutes=5)
         assert _deliver(agg).sent == 0
-    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:  # restart
+    with make_agg(cfg, clock=clock) as agg:  # restart
         agg.poll()
         assert _deliver(agg).sent == 0
         assert [a.status for a in agg.alerts()] == ["sent", "sent"]
@@ -132,7 +125,7 @@ def test_one_email_and_one_webhook_per_story(
 
 
 def test_retries_then_dead_letter_then_replay(
-    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     _site(http_server, "wire")
     receiver = WebhookReceiver(http_server)
@@ -140,7 +133,7 @@ def test_retries_then_dead_letter_then_replay(
     smtp.script("451 4.3.0 try later")
     cfg = _config(tmp_path, http_server, smtp, receiver.url)
     clock = Clock()
-    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+    with make_agg(cfg, clock=clock) as agg:
         agg.poll()
         for _ in range(3):
             _deliver(agg)
@@ -184,14 +177,12 @@ def test_retries_then_dead_letter_then_replay(
 
 
 def test_smtp_550_is_dead_lettered_at_once(
-    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     _site(http_server, "wire")
     receiver = WebhookReceiver(http_server)
     smtp.script("550 5.7.1 relaying denied")
-    with make_aggregator(
-        _config(tmp_path, http_server, smtp, receiver.url), clock=Clock(), extract_workers=0
-    ) as agg:
+    with make_agg(_config(tmp_path, http_server, smtp, receiver.url), clock=Clock()) as agg:
         agg.poll()
         report = _deliver(agg)
         assert report.dead == 1 and report.sent == 1
@@ -250,7 +241,7 @@ def test_sigkill_never_loses_an_alert(
 
 
 def test_hostile_titles_give_one_safe_email_and_valid_webhook(
-    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     hostile = (
         "Nvidia \r\nBcc: x@y =?UTF-8?Q?=0ABcc:?= \u2028 \x00 <script>alert(1)</script>"
@@ -265,9 +256,7 @@ def test_hostile_titles_give_one_safe_email_and_valid_webhook(
         content_type="application/rss+xml",
     )
     receiver = WebhookReceiver(http_server)
-    with make_aggregator(
-        _config(tmp_path, http_server, smtp, receiver.url), clock=Clock(), extract_workers=0
-    ) as agg:
+    with make_agg(_config(tmp_path, http_server, smtp, receiver.url), clock=Clock()) as agg:
         agg.poll()
         assert _deliver(agg).sent == 2
     [received] = smtp.messages
@@ -284,7 +273,7 @@ def test_hostile_titles_give_one_safe_email_and_valid_webhook(
 
 
 def test_wire_copies_on_two_outlets_go_out_as_one_alert(
-    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path
+    http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     seed = load_seed()
     for outlet in ("afp", "reuters"):
@@ -315,7 +304,7 @@ def test_wire_copies_on_two_outlets_go_out_as_one_alert(
         alerts=alerts,
     )
     clock = Clock()
-    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+    with make_agg(cfg, clock=clock) as agg:
         agg.poll(["afp"])
         clock.now += timedelta(seconds=50)
         agg.poll(["reuters"])

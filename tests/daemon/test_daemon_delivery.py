@@ -19,7 +19,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ import pytest
 
 from aggregator.core import make_aggregator
 from tests.conftest import _pg_schema, postgres_url
+from tests.support.clock import wait_for
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Request, Response
 
@@ -98,14 +99,6 @@ def spawn(config: Path, worker: str, log: Path) -> subprocess.Popen[bytes]:
             stdout=subprocess.PIPE,
             stderr=err,
         )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 def stop(*procs: subprocess.Popen[bytes]) -> None:

@@ -13,12 +13,13 @@ from sqlmodel import select
 
 from aggregator.alerts.plan import decode_event
 from aggregator.config.models import parse_config
-from aggregator.core import make_aggregator
 from aggregator.daemon import health
 from aggregator.daemon.runner import Daemon, Options
 from aggregator.storage.models import OutboxRow
 from aggregator.storage.records import FeedState
 from aggregator.storage.store import Store
+from tests.support.aggregators import AggFactory
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -151,14 +152,6 @@ def test_outbox_insert_is_idempotent(db_url: str) -> None:
 # ------------------------------------------------------------------ end to end
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 def once(agg: Any) -> None:
     asyncio.run(
         Daemon(agg, Options(once=True, signals=False, watch=False, announce=lambda _: None)).serve()
@@ -181,17 +174,17 @@ def source_rows(agg: Any, problem: str = "html") -> list[OutboxRow]:
     ],
 )
 def test_a_feed_turning_into_a_captcha_page_raises_one_source_alert_a_day(
-    http_server: LoopbackServer, tmp_path: Path, page: str
+    http_server: LoopbackServer, tmp_path: Path, page: str, make_agg: AggFactory
 ) -> None:
     url = http_server.route("/feed.xml", page)
     hook = http_server.url("/hook")
-    clock = Clock()
+    clock = Clock(T0)
     cfg = write_config(
         tmp_path,
         [{"name": "wire", "url": url, "interval": "1m"}],
         alerts=[{"name": "desk", "kind": "webhook", "url": hook, "events": ["source"]}],
     )
-    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+    with make_agg(cfg, clock=clock) as agg:
         once(agg)
         first = source_rows(agg)
         for _ in range(3):

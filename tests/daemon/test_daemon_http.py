@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,6 +20,7 @@ from aggregator.daemon.runner import Options
 from aggregator.storage.records import AlertDraft
 from aggregator.storage.store import Store
 from tests.conftest import postgres_url
+from tests.support.clock import wait_for
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -38,14 +38,6 @@ def get(url: str) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def samples(text: str) -> dict[str, float]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from aggregator.core import make_aggregator
 from aggregator.daemon.background import BackgroundDaemon
 from aggregator.daemon.runner import Options
 from aggregator.storage.models import FeedRow
+from tests.support.clock import wait_for
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -26,16 +26,6 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <description>text {n}</description></item></channel></rss>"""
 
 RELOAD_WITHIN = 5.0
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> float:
-    """Seconds it took for `cond` to hold."""
-    start = time.monotonic()
-    while not cond():
-        if time.monotonic() - start > timeout:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
-    return time.monotonic() - start
 
 
 def make_due(agg: object, *names: str) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from aggregator.core import make_aggregator
 from tests.conftest import _pg_schema, postgres_url
+from tests.support.clock import wait_for
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Request, Response
 
@@ -70,14 +71,6 @@ class Hits:
 def query(url: str, sql: str, *params: object) -> list[tuple[Any, ...]]:
     with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as c:
         return list(c.execute(sql, params).fetchall())
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def lease_owners(url: str) -> set[str]:

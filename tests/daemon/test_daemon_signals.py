@@ -8,11 +8,12 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.support.clock import wait_for
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -37,14 +38,6 @@ def spawn(config: Path, *args: str, log: Path) -> subprocess.Popen[str]:
             stderr=err,
             text=True,
         )
-
-
-def wait_for(cond: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from aggregator.config.models import Config, load_config, parse_config
 from aggregator.core import Aggregator, make_aggregator
 from aggregator.daemon.runner import Daemon, Options
 from aggregator.storage.models import FeedRow, OutboxRow
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Request, Response
 
@@ -26,14 +27,6 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <link>http://example.org/</link><description>d</description>
 <item><title>Item {n}</title><link>http://example.org/{n}</link><guid>g{n}</guid>
 </item></channel></rss>"""
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def once(agg: Any) -> None:
@@ -64,7 +57,7 @@ def test_a_permanent_redirect_is_written_into_feeds_yaml(
 ) -> None:
     old, new = moved_feed(http_server)
     path = write_config(tmp_path, [{"name": "wire", "url": old, "interval": "1m"}])
-    clock = Clock()
+    clock = Clock(T0)
     with make_aggregator(path, clock=clock, extract_workers=0) as agg:
         once(agg)
         assert url_of(agg.config, "wire") == new  # adopted at once, no reload needed
@@ -88,7 +81,7 @@ def test_a_redirect_that_cannot_be_written_is_reported(
         f"defaults: {{extract: false}}\nfeeds:\n  - {{name: wire, url: '{old}'}}\n"
         f"alerts:\n  - {{name: ops, kind: webhook, url: '{hook}', events: [source]}}\n"
     )
-    with Aggregator(config, clock=Clock()) as agg:
+    with Aggregator(config, clock=Clock(T0)) as agg:
         once(agg)
         assert source_problems(agg) == [("wire", "moved")]
         assert url_of(agg.config, "wire") == old
@@ -113,7 +106,7 @@ def test_410_gone_disables_the_feed_and_says_so(
             }
         ],
     )
-    clock = Clock()
+    clock = Clock(T0)
     with make_aggregator(path, clock=clock, extract_workers=0) as agg:
         for _ in range(3):
             once(agg)
@@ -152,7 +145,7 @@ def test_a_429_cools_down_every_feed_of_the_host_even_in_the_next_run(
         [{"name": "busy", "url": busy}, {"name": "calm", "url": calm}],
         daemon={"lease": "1m"},
     )
-    with make_aggregator(path, clock=Clock(), extract_workers=0) as agg:
+    with make_aggregator(path, clock=Clock(T0), extract_workers=0) as agg:
         once(agg)
         with agg.store.session() as s:  # calm is due again (same injected instant)
             s.exec(update(FeedRow).where(col(FeedRow.name) == "calm").values(next_due_at=T0))

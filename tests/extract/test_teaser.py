@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import make_aggregator
 from aggregator.exceptions import ConfigError
 from aggregator.extract.teaser import FULL_CHARS, feed_gives_teasers, is_teaser, wants_page
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -79,12 +79,12 @@ def _feed(server: LoopbackServer) -> str:
 
 @pytest.mark.parametrize(("mode", "pages"), [("auto", 1), (True, 4), (False, 0)])
 def test_auto_fetches_the_teasers_page_only(
-    http_server: LoopbackServer, tmp_path: Path, mode: object, pages: int
+    http_server: LoopbackServer, tmp_path: Path, mode: object, pages: int, make_agg: AggFactory
 ) -> None:
     cfg = write_config(
         tmp_path, [{"name": "f", "url": _feed(http_server)}], defaults={"extract": mode}
     )
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [r] = agg.poll()
         assert r.error is None and r.new == 4
         stored = {a.title: agg.article(a.id) for a in agg.articles()}

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from aggregator import make_aggregator
 from aggregator.cli.main import main
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -54,13 +54,13 @@ def _rss_feed(n: int, bad_at: int) -> bytes:
 
 @pytest.mark.parametrize("kind", ["json", "rss"])
 def test_bad_characters_in_one_item_lose_nothing(
-    http_server: LoopbackServer, tmp_path: Path, db_url: str, kind: str
+    http_server: LoopbackServer, tmp_path: Path, db_url: str, kind: str, make_agg: AggFactory
 ) -> None:
     body = _json_feed(10, 3) if kind == "json" else _rss_feed(10, 3)
     ctype = "application/feed+json" if kind == "json" else "application/rss+xml"
     url = http_server.route("/wire", body, content_type=ctype)
     cfg = write_config(tmp_path, [{"name": "wire", "url": url}], database=db_url)
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [result] = agg.poll()
         assert result.error is None, result.error
         stored = {a.title: agg.article(a.id) for a in agg.articles(limit=50)}
@@ -106,10 +106,11 @@ def test_an_unexpected_failure_is_recorded_with_backoff_and_shown(
     tmp_path: Path,
     db_url: str,
     capsys: pytest.CaptureFixture[str],
+    make_agg: AggFactory,
 ) -> None:
     url = http_server.route("/wire", _json_feed(4, -1), content_type="application/feed+json")
     cfg = write_config(tmp_path, [{"name": "wire", "url": url}], database=db_url)
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         _break_article_inserts(db_url, agg)
         [result] = agg.poll()
         [feed] = agg.feeds()

@@ -10,6 +10,7 @@ import pytest
 
 from aggregator import make_aggregator
 from aggregator.ingest.identity import plausible_canonical, registrable_domain, strip_tracking
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -126,14 +127,14 @@ def test_a_plausible_canonical_is_adopted(
 
 
 def test_a_canonical_naming_another_stored_story_is_not_adopted(
-    http_server: LoopbackServer, tmp_path: Path, db_url: str
+    http_server: LoopbackServer, tmp_path: Path, db_url: str, make_agg: AggFactory
 ) -> None:
     first = http_server.url("/s/1")
     http_server.route("/s/1", _page(1, "First story", None))
     http_server.route("/s/2", _page(2, "Second story", first))  # a template's copy-paste
     url = _feed(http_server, [("First story", "/s/1")])
     cfg = write_config(tmp_path, [{"name": "site", "url": url, "extract": True}], database=db_url)
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         agg.poll()
         _feed(http_server, [("First story", "/s/1"), ("Second story", "/s/2")])
         [result] = agg.poll()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import make_aggregator
 from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Response, gzip_bomb, validated
 
@@ -37,10 +37,11 @@ def test_each_format_ingests_and_second_poll_adds_nothing(
     name: str,
     ctype: str,
     title: str | None,
+    make_agg: AggFactory,
 ) -> None:
     url = _serve(http_server, name, ctype)
     cfg = write_config(tmp_path, [{"name": "f", "url": url}], database=db_url)
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [first] = agg.poll()
         assert first.error is None, first.error
         assert first.new >= 1
@@ -59,11 +60,11 @@ def test_each_format_ingests_and_second_poll_adds_nothing(
         assert len(agg.articles(limit=100)) == first.new
 
 
-def test_rss20_fields_are_stored(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_rss20_fields_are_stored(
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
+) -> None:
     url = _serve(http_server, "rss20.xml", "application/rss+xml")
-    with make_aggregator(
-        write_config(tmp_path, [{"name": "city", "url": url}]), extract_workers=0
-    ) as agg:
+    with make_agg(write_config(tmp_path, [{"name": "city", "url": url}])) as agg:
         agg.poll()
         by_title = {a.title: a for a in agg.articles()}
         budget = agg.article(by_title["Council approves new budget & tax plan"].id)
@@ -78,7 +79,10 @@ def test_rss20_fields_are_stored(http_server: LoopbackServer, tmp_path: Path) ->
 
 
 def test_conditional_get_and_304_skips_parsing(
-    http_server: LoopbackServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    make_agg: AggFactory,
 ) -> None:
     body = (FIXTURES / "rss20.xml").read_bytes()
     url = http_server.handle("/feed", validated(body, etag='"abc"'))
@@ -87,9 +91,7 @@ def test_conditional_get_and_304_skips_parsing(
     calls: list[str] = []
     real = prepare.parse_feed
     monkeypatch.setattr(prepare, "parse_feed", lambda *a, **k: calls.append("x") or real(*a, **k))
-    with make_aggregator(
-        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=0
-    ) as agg:
+    with make_agg(write_config(tmp_path, [{"name": "f", "url": url}])) as agg:
         [first] = agg.poll()
         [second] = agg.poll()
     assert first.new == 3 and calls == ["x"]
@@ -99,7 +101,9 @@ def test_conditional_get_and_304_skips_parsing(
     assert req.headers.get("if-modified-since") == "Mon, 03 Feb 2025 12:36:00 GMT"
 
 
-def test_seed_article_page_is_extracted(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_seed_article_page_is_extracted(
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
+) -> None:
     seed = load_seed()
     page_url = http_server.url("/2025/02/03/nvidia.html")
     http_server.route("/2025/02/03/nvidia.html", article_page(seed, page_url))
@@ -109,7 +113,7 @@ def test_seed_article_page_is_extracted(http_server: LoopbackServer, tmp_path: P
         content_type="application/rss+xml",
     )
     cfg = write_config(tmp_path, [{"name": "eulerpool", "url": feed_url, "extract": True}])
-    with make_aggregator(cfg, extract_workers=1) as agg:
+    with make_agg(cfg, extract_workers=1) as agg:
         [r] = agg.poll()
         assert r.error is None and r.new == 1
         a = agg.article(agg.articles()[0].id)
@@ -123,7 +127,7 @@ def test_seed_article_page_is_extracted(http_server: LoopbackServer, tmp_path: P
 
 
 def test_same_article_in_two_feeds_is_stored_once(
-    http_server: LoopbackServer, tmp_path: Path, db_url: str
+    http_server: LoopbackServer, tmp_path: Path, db_url: str, make_agg: AggFactory
 ) -> None:
     seed = load_seed()
     page = "https://news.example.org/story.html?utm_source=rss"
@@ -145,7 +149,7 @@ def test_same_article_in_two_feeds_is_stored_once(
         ],
         database=db_url,
     )
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         results = agg.poll()
         agg.poll()
         items = agg.articles()
@@ -160,7 +164,7 @@ def _good_feed(server: LoopbackServer) -> str:
 
 @pytest.mark.slow
 def test_each_failure_is_recorded_on_its_feed_alone(
-    http_server: LoopbackServer, tmp_path: Path, db_url: str
+    http_server: LoopbackServer, tmp_path: Path, db_url: str, make_agg: AggFactory
 ) -> None:
     s = http_server
     secret = tmp_path / "secret.txt"
@@ -195,7 +199,7 @@ def test_each_failure_is_recorded_on_its_feed_alone(
         tmp_path, feeds, database=db_url, network={"timeout": "3s", "max_bytes": 1_000_000}
     )
     now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
-    with make_aggregator(cfg, extract_workers=0, clock=lambda: now) as agg:
+    with make_agg(cfg, clock=lambda: now) as agg:
         results = {r.feed: r for r in agg.poll()}
         assert results["good"].error is None and results["good"].new == 3
         for name in bad:
@@ -233,12 +237,10 @@ def _dump_db(tmp_path: Path, db_url: str) -> str:
 
 
 def test_invalid_utf8_is_recovered_with_a_warning(
-    http_server: LoopbackServer, tmp_path: Path
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     url = _serve(http_server, "rss20_invalid_utf8.xml", "application/rss+xml")
-    with make_aggregator(
-        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=0
-    ) as agg:
+    with make_agg(write_config(tmp_path, [{"name": "f", "url": url}])) as agg:
         [r] = agg.poll()
     assert r.error or r.warnings
     if not r.error:
@@ -246,7 +248,7 @@ def test_invalid_utf8_is_recovered_with_a_warning(
 
 
 def test_item_linking_to_private_address_is_not_fetched(
-    http_server: LoopbackServer, tmp_path: Path
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
     seed = load_seed()
     private = f"http://127.0.0.2:{http_server.port}/internal"
@@ -256,7 +258,7 @@ def test_item_linking_to_private_address_is_not_fetched(
         content_type="application/rss+xml",
     )
     cfg = write_config(tmp_path, [{"name": "f", "url": feed, "extract": True}])
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [r] = agg.poll()
         a = agg.article(agg.articles()[0].id)
     assert r.error is None and r.new == 1
@@ -265,32 +267,32 @@ def test_item_linking_to_private_address_is_not_fetched(
     assert seed.standfirst[:40] in (a.text or "")
 
 
-def test_poll_with_unknown_name_is_a_usage_error(tmp_path: Path) -> None:
+def test_poll_with_unknown_name_is_a_usage_error(tmp_path: Path, make_agg: AggFactory) -> None:
     from aggregator import NotFoundError
 
     with (
-        make_aggregator(write_config(tmp_path, []), extract_workers=0) as agg,
+        make_agg(write_config(tmp_path, [])) as agg,
         pytest.raises(NotFoundError),
     ):
         agg.poll(["nope"])
 
 
-def test_relative_sqlite_path_resolves_against_config_folder(tmp_path: Path) -> None:
+def test_relative_sqlite_path_resolves_against_config_folder(
+    tmp_path: Path, make_agg: AggFactory
+) -> None:
     sub = tmp_path / "conf"
     sub.mkdir()
-    with make_aggregator(
-        write_config(sub, [], database="sqlite:///data/agg.db"), extract_workers=0
-    ):
+    with make_agg(write_config(sub, [], database="sqlite:///data/agg.db")):
         pass
     assert (sub / "data" / "agg.db").exists()
 
 
-def test_worker_pool_serves_successive_polls(http_server: LoopbackServer, tmp_path: Path) -> None:
+def test_worker_pool_serves_successive_polls(
+    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
+) -> None:
     """Each `poll()` runs its own event loop; the warm worker processes outlive them."""
     url = _serve(http_server, "rss20.xml", "application/rss+xml")
-    with make_aggregator(
-        write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=1
-    ) as agg:
+    with make_agg(write_config(tmp_path, [{"name": "f", "url": url}]), extract_workers=1) as agg:
         [first] = agg.poll()
         pids = agg.extractor.worker_pids()
         body = (FIXTURES / "rss20.xml").read_bytes().replace(b"Bridge closed", b"Bridge shut")

@@ -18,6 +18,7 @@ from aggregator.daemon.runner import Daemon, Options
 from aggregator.ingest import rhythm as schedule
 from aggregator.ingest.pipeline import PollOutcome
 from aggregator.storage.records import FeedState
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -194,16 +195,6 @@ RSS = """<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
 <link>http://example.org/</link><description>d</description>
 <item><title>Item {n}</title><link>http://example.org/{n}</link><guid>g{n}</guid>
 <description>text {n}</description></item></channel></rss>"""
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 def once(agg: Any) -> None:

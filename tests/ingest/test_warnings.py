@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import make_aggregator
 from aggregator.cli.main import main
+from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, validated
 
@@ -31,20 +31,21 @@ def test_warnings_are_stored_shown_and_replaced_by_the_next_parse(
     tmp_path: Path,
     db_url: str,
     capsys: pytest.CaptureFixture[str],
+    make_agg: AggFactory,
 ) -> None:
     url = http_server.handle("/f.xml", validated(CP1252, etag='"a"'))
     cfg = write_config(tmp_path, [{"name": "cafe", "url": url}], database=db_url)
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [result] = agg.poll()
         assert any("decoded as cp1252" in w for w in result.warnings), result.warnings
-    with make_aggregator(cfg, extract_workers=0) as agg:  # read back from the database
+    with make_agg(cfg) as agg:  # read back from the database
         [feed] = agg.feeds()
         assert any("decoded as cp1252" in w for w in feed.warnings), feed
     text = _list(cfg, capsys)
     assert "ok" in text.split("\n")[0] and "warning: " in text and "cp1252" in text
     [row] = json.loads(_list(cfg, capsys, "--json"))
     assert any("decoded as cp1252" in w for w in row["warnings"])
-    with make_aggregator(cfg, extract_workers=0) as agg:
+    with make_agg(cfg) as agg:
         [again] = agg.poll()  # 304: the same document, the same warnings
         assert again.not_modified
         assert agg.feeds()[0].warnings == feed.warnings

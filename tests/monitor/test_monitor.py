@@ -10,6 +10,7 @@ import pytest
 
 from aggregator import make_aggregator
 from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -22,14 +23,6 @@ EXPORT_TOPIC = {
         "OR Nvidia OR IA)"
     ),
 }
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Site:

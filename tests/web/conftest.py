@@ -18,6 +18,7 @@ from aggregator import make_aggregator
 from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
 from aggregator.core import Aggregator
 from aggregator.web.serve import WebServer
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 from tests.support.receiver import WebhookReceiver
@@ -53,14 +54,6 @@ def off_loop(fn: Callable[..., T], *args: Any) -> T:
     this one, and the Aggregator's poll/deliver/recheck start their own."""
     with ThreadPoolExecutor(1) as pool:
         return pool.submit(fn, *args).result()
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -14,6 +14,7 @@ import pytest
 from aggregator import make_aggregator
 from aggregator.cli.seedsite import SeedArticle, article_page, load_seed, rss_feed
 from aggregator.web.app import create_app
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
 
@@ -26,14 +27,6 @@ EXPORT_TOPIC = {
     ),
 }
 BASE_URL = "https://desk.example.org"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 2, 3, 13, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -85,7 +78,7 @@ def seed_desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[SeedDesk]
         topics=[EXPORT_TOPIC],
         web={"users": [{"name": "desk", "password": "s3cret"}], "base_url": BASE_URL},
     )
-    clock = Clock()
+    clock = Clock(datetime(2025, 2, 3, 13, 0, tzinfo=UTC))
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
     try:
         [result] = agg.poll()

@@ -13,17 +13,10 @@ from starlette.testclient import TestClient
 
 from aggregator import make_aggregator
 from aggregator.web.app import create_app
+from tests.support.clock import Clock
 from tests.support.config import write_config
 from tests.support.greader import API, Z, auth, get_json, login, rss
 from tests.support.httpserver import LoopbackServer
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime(2025, 2, 3, 13, 0, tzinfo=UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass
@@ -85,7 +78,7 @@ def desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[Desk]:
     ]
     topics = [{"name": "export-controls", "query": '"export controls"'}]
     cfg = write_config(tmp_path, feeds, topics=topics, web={"users": USERS})
-    clock = Clock()
+    clock = Clock(datetime(2025, 2, 3, 13, 0, tzinfo=UTC))
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
     agg.poll()
     with TestClient(create_app(agg)) as client:
