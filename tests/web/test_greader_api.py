@@ -77,7 +77,10 @@ def desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[Desk]:
         },
     ]
     topics = [{"name": "export-controls", "query": '"export controls"'}]
-    cfg = write_config(tmp_path, feeds, topics=topics, web={"users": USERS})
+    # a feed document of 1,000+ stories is read whole here (the default cap is 500)
+    cfg = write_config(
+        tmp_path, feeds, topics=topics, web={"users": USERS}, defaults={"max_items": 2000}
+    )
     clock = Clock(datetime(2025, 2, 3, 13, 0, tzinfo=UTC))
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
     agg.poll()
