@@ -141,7 +141,7 @@ def _match_json(m: Any) -> dict[str, Any]:
 
 @command("feeds list")
 def feeds_list(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         feeds = agg.feeds()
     if args.json:
         dump_json([asdict(f) for f in feeds])
@@ -344,7 +344,7 @@ class _progress:
 
 @command("items list")
 def items_list(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         items = agg.articles(
             feed=args.feed,
             since=parse_since(args.since),
@@ -366,7 +366,7 @@ def items_list(args: argparse.Namespace) -> int:
 
 @command("items show")
 def items_show(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         a = agg.article(args.id)
     if args.json:
         dump_json(article_json(a, full=True))

@@ -145,9 +145,11 @@ def topics_test(args: argparse.Namespace) -> int:
 
 @command("search")
 def search(args: argparse.Namespace) -> int:
+    from aggregator.query.syntax import validate_query
     from aggregator.topics import highlight
 
-    with open_aggregator(args, extract_workers=0) as agg:
+    validate_query(args.query)  # a bad query is a usage error, whatever the database
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         hits = agg.search(args.query, limit=args.limit)
     if args.json:
         dump_json(
@@ -176,7 +178,7 @@ def search(args: argparse.Namespace) -> int:
 
 @command("alerts list")
 def alerts_list(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         alerts = agg.alerts(args.status, args.limit)
     if args.json:
         from dataclasses import asdict
@@ -239,7 +241,7 @@ def alerts_test(args: argparse.Namespace) -> int:
 
 @command("items versions")
 def items_versions(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         versions = agg.versions(args.id)
         changes = {c.to_version: c for c in agg.changes(limit=10_000, article_id=args.id)}
     if args.json:
@@ -272,7 +274,7 @@ def items_versions(args: argparse.Namespace) -> int:
 def items_diff(args: argparse.Namespace) -> int:
     from aggregator import changes
 
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         versions = {v.number: v for v in agg.versions(args.id)}
     if len(versions) < 1:
         raise UsageError(f"article {args.id} has no stored version")
@@ -306,7 +308,7 @@ def items_diff(args: argparse.Namespace) -> int:
 
 @command("changes list")
 def changes_list(args: argparse.Namespace) -> int:
-    with open_aggregator(args, extract_workers=0) as agg:
+    with open_aggregator(args, extract_workers=0, readonly=True) as agg:
         rows = agg.changes(since=parse_since(args.since), topic=args.topic, limit=args.limit)
     if args.json:
         from dataclasses import asdict

@@ -84,17 +84,19 @@ class Aggregator(DaemonAPI):
         clock: Clock | None = None,
         store: Store | None = None,
         extract_workers: int | None = None,
+        readonly: bool = False,
     ) -> None:
         self.config = config
         self.clock = clock or utcnow
-        self.store = store or Store.open(config.database_url())
+        self.store = store or Store.open(config.database_url(), readonly=readonly)
         self.topics = TopicIndex(topic_specs(config))
         self.crosslingual = self._cross_matcher(config)
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
         self._extract_workers = workers
         self._extractor: WorkerPool[Extracted | PreparedFeed] | None = None
         self._runs: list[Stages] = []  # pipelines running now: a reload reaches them too
-        self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
+        if not readonly:  # a reader only shows: feeds.yaml's new feeds are added by writers
+            self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
     # ------------------------------------------------------------ lifecycle
 
@@ -578,8 +580,13 @@ def make_aggregator(
     *,
     clock: Clock | None = None,
     extract_workers: int | None = None,
+    readonly: bool = False,
 ) -> Aggregator:
-    """Build an Aggregator from a Config or a feeds.yaml path (default: $AGGREGATOR_CONFIG)."""
+    """Build an Aggregator from a Config or a feeds.yaml path (default: $AGGREGATOR_CONFIG).
+
+    `readonly`: for showing what is stored; the database is neither created nor
+    migrated (a new or old one is a SchemaError saying how to upgrade it).
+    """
     cfg = (
         config
         if isinstance(config, Config)
@@ -587,4 +594,4 @@ def make_aggregator(
     )
     if not isinstance(cfg, Config):
         raise UsageError("make_aggregator needs a Config or a path to feeds.yaml")
-    return Aggregator(cfg, clock=clock, extract_workers=extract_workers)
+    return Aggregator(cfg, clock=clock, extract_workers=extract_workers, readonly=readonly)

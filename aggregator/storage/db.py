@@ -8,15 +8,15 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, text
+from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from aggregator.exceptions import StorageError
-from aggregator.storage.errors import DATABASE_ERRORS, translated
+from aggregator.exceptions import DatabaseUnavailableError, SchemaError, StorageError
+from aggregator.storage.errors import translated
 from aggregator.urls import redact_url
 
 if TYPE_CHECKING:
@@ -31,27 +31,79 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
 
 
-def make_engine(url: str) -> Engine:
-    """An engine tuned per backend; errors become StorageError with a hint."""
+def make_engine(url: str, *, create: bool = True) -> Engine:
+    """An engine tuned per backend; errors become StorageError with a hint.
+
+    `create=False` (read-only commands) never creates a SQLite file or its folder:
+    a database that does not exist yet is reported as new instead.
+    """
+    where = redact(url)
     try:
         if url.startswith("sqlite"):
-            return _sqlite_engine(url)
+            return _sqlite_engine(url, where, create=create)
         if url.startswith("postgresql://"):
             url = "postgresql+psycopg://" + url[len("postgresql://") :]
         return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
     except (SQLAlchemyError, ImportError, ValueError) as e:
         raise StorageError(
-            f"cannot open database {redact(url)}: {e}", hint="check `database:` in feeds.yaml"
+            f"cannot open database {where}: {e}", hint="check `database:` in feeds.yaml"
         ) from e
 
 
-def _sqlite_engine(url: str) -> Engine:
-    path = url.split("///", 1)[-1]
-    if path and path != ":memory:":
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-    event.listen(engine, "connect", _sqlite_pragmas)
+#: Seconds a SQLite statement waits for another program's lock before failing; a
+#: `?timeout=N` on the URL (sqlite:///agg.db?timeout=5) sets it.
+DEFAULT_BUSY_TIMEOUT = 30.0
+
+
+def _sqlite_engine(url: str, where: str, *, create: bool) -> Engine:
+    parsed = make_url(url)
+    path = parsed.database or ""
+    timeout = float(parsed.query.get("timeout", DEFAULT_BUSY_TIMEOUT))  # type: ignore[arg-type]
+    if path and path != ":memory:" and not path.startswith("file:"):
+        if create:
+            _make_folder(Path(path), where)
+        elif Path(path).is_dir():
+            raise _folder_not_file(Path(path), where)
+        elif not Path(path).exists():
+            raise SchemaError(
+                f"database {where} does not exist yet: a new database, nothing stored",
+                hint="create it with `aggregator db upgrade` (`aggregator poll` and "
+                "`aggregator run` create it too)",
+            )
+    engine = create_engine(
+        parsed.difference_update_query(["timeout"]),
+        connect_args={"timeout": timeout, "check_same_thread": False},
+    )
+    pragmas = partial(_sqlite_pragmas, busy_ms=int(timeout * 1000), wal=create)
+    event.listen(engine, "connect", pragmas)
     return engine
+
+
+def _make_folder(db: Path, where: str) -> None:
+    """The database's folder, created if missing; a path that cannot hold it is one
+    clear error (a file where a folder should be, a dangling link, no permission)."""
+    folder = db.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        why = (
+            "a file or a broken link is in the way"
+            if isinstance(e, (FileExistsError, NotADirectoryError))
+            else e.strerror or type(e).__name__
+        )
+        raise DatabaseUnavailableError(
+            f"cannot create the folder {folder} for database {where}: {why}",
+            hint="point `database:` in feeds.yaml at a file in a folder you can write",
+        ) from e
+    if db.is_dir():
+        raise _folder_not_file(db, where)
+
+
+def _folder_not_file(db: Path, where: str) -> DatabaseUnavailableError:
+    return DatabaseUnavailableError(
+        f"cannot open database {where}: {db} is a folder, not a file",
+        hint="point `database:` in feeds.yaml at a file, e.g. sqlite:///aggregator.db",
+    )
 
 
 #: Pages of write-ahead log after which a commit checkpoints it itself. Ingest
@@ -60,11 +112,17 @@ def _sqlite_engine(url: str) -> Engine:
 WAL_AUTOCHECKPOINT_PAGES = 4000
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    """WAL lets readers run beside the writer; busy_timeout waits instead of failing."""
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int, wal: bool = True) -> None:
+    """WAL lets readers run beside the writer; busy_timeout waits instead of failing.
+
+    A read-only opening (`wal=False`) does not switch the journal mode: on a file that
+    is not a database yet that would write its first page. (WAL is a property of the
+    file: one writer set it for every later reader.)
+    """
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute(f"PRAGMA busy_timeout={busy_ms}")  # first: WAL itself may need the lock
+    if wal:
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -86,12 +144,9 @@ def alembic_config(engine: Engine) -> AlembicConfig:
 
 
 @cache
-def head_revisions() -> frozenset[str]:
-    """The newest migration(s), read from the migration files without importing Alembic.
-
-    Importing Alembic costs more than a read-only command's whole work; a database
-    already at the head needs one query (see :func:`upgrade`), not Alembic.
-    """
+def _revision_graph() -> tuple[frozenset[str], frozenset[str]]:
+    """(every revision, every revision some other one builds on), read from the
+    migration files without importing Alembic."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for script in (MIGRATIONS / "versions").glob("*.py"):
@@ -101,7 +156,17 @@ def head_revisions() -> frozenset[str]:
         revisions.add(rev.group(1))
         if (down := _DOWN.search(source)) is not None:
             parents.update(_QUOTED.findall(down.group(1)))
-    return frozenset(revisions - parents)
+    return frozenset(revisions), frozenset(parents)
+
+
+def head_revisions() -> frozenset[str]:
+    """The newest migration(s), read from the migration files without importing Alembic.
+
+    Importing Alembic costs more than a read-only command's whole work; a database
+    already at the head needs one query (see :func:`upgrade`), not Alembic.
+    """
+    revisions, parents = _revision_graph()
+    return revisions - parents
 
 
 def stored_revisions(engine: Engine) -> frozenset[str] | None:
@@ -130,12 +195,8 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         try:
             from alembic import command
 
-            command.upgrade(alembic_config(engine), revision)
-        except DATABASE_ERRORS as e:
-            raise StorageError(
-                f"database migration failed: {e}",
-                hint="check that the database is reachable and writable",
-            ) from e
+            with translated(redact(engine.url.render_as_string(hide_password=False))):
+                command.upgrade(alembic_config(engine), revision)
         finally:
             alembic_log.setLevel(level)
         after = stored_revisions(engine)
@@ -154,6 +215,40 @@ def current_revision(engine: Engine) -> str | None:
 
     with translated(redact(str(engine.url))), engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def require_current(engine: Engine) -> None:
+    """Raise SchemaError unless the database is at this version's migration head.
+
+    For read-only commands, which must neither create nor migrate a database: they
+    say it is new, behind or newer, and how to fix it (one query, no Alembic import).
+    """
+    where = redact(engine.url.render_as_string(hide_password=False))
+    heads = head_revisions()
+    try:
+        with translated(where), engine.connect() as conn:
+            rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
+        stored: frozenset[str] = frozenset(str(r[0]) for r in rows)
+    except SchemaError:  # no alembic_version table: no schema at all
+        stored = frozenset()
+    if stored == heads:
+        return
+    if not stored:
+        raise SchemaError(
+            f"database {where} is new: it has no tables yet, nothing stored",
+            hint="create it with `aggregator db upgrade`",
+        )
+    at = ", ".join(sorted(stored))
+    if stored <= _revision_graph()[0]:
+        raise SchemaError(
+            f"database {where} is behind: at revision {at}, this version needs "
+            f"{', '.join(sorted(heads))}",
+            hint="upgrade it with `aggregator db upgrade` (back it up first if you like)",
+        )
+    raise SchemaError(
+        f"database {where} is at revision {at}, newer than this version knows",
+        hint="upgrade aggregator, or point `database:` at a database of this version",
+    )
 
 
 def has_tables(engine: Engine) -> bool:

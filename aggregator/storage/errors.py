@@ -58,14 +58,15 @@ def storage_error(e: BaseException, where: str) -> StorageError:
     text = detail.lower()
     if any(s in text for s in _BUSY):
         return DatabaseBusyError(
-            f"database busy: {detail}",
-            hint=f"another program holds a lock on {where}; it is retried, or stop that program",
+            f"database {where} busy: {detail}",
+            hint=f"another program holds a lock on {where} past the busy timeout; try again, "
+            "or stop that program (a ?timeout=N on a sqlite:/// URL waits longer)",
         )
     if any(s in text for s in _NO_SCHEMA) or (
         "does not exist" in text and ("relation" in text or "column" in text)
     ):
         return SchemaError(
-            f"database schema is missing or old: {detail}",
+            f"database {where}: schema is missing or old: {detail}",
             hint=f"run `aggregator db upgrade` against {where}",
         )
     if isinstance(e, (sa_exc.IntegrityError, sqlite3.IntegrityError)) or _is_pg_integrity(orig):
@@ -77,10 +78,13 @@ def storage_error(e: BaseException, where: str) -> StorageError:
         s in text for s in _UNREACHABLE
     ):
         return DatabaseUnavailableError(
-            f"database unavailable: {detail}",
-            hint=f"check that {where} is reachable and writable (`database:` in feeds.yaml)",
+            f"database {where} unavailable: {detail}",
+            hint=f"check that {where} is reachable, that its folder exists and is writable "
+            "(`database:` in feeds.yaml)",
         )
-    return StorageError(f"database error: {detail}", hint=f"database: {where}")
+    return StorageError(
+        f"database {where}: {detail}", hint="see the message; `database:` in feeds.yaml"
+    )
 
 
 def _is_pg_integrity(e: BaseException) -> bool:

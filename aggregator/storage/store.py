@@ -49,10 +49,21 @@ class Store(
     """
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> Store:
-        engine = db.make_engine(url)
-        if migrate:
-            db.upgrade(engine)
+    def open(cls, url: str, *, migrate: bool = True, readonly: bool = False) -> Store:
+        """The store of `url`, migrated to this version unless `migrate=False`.
+
+        `readonly` is for commands that only show: the database is neither created
+        nor migrated; if it is new, behind or newer, SchemaError says so and how to fix it.
+        """
+        engine = db.make_engine(url, create=not readonly)
+        try:
+            if readonly:
+                db.require_current(engine)
+            elif migrate:
+                db.upgrade(engine)
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     @cached_property

@@ -186,8 +186,9 @@ def test_feeds_test_prints_without_storing(
     assert run(cfg, "feeds", "test", site.url("/rss.xml"), "--json") == 0
     report = json.loads(capsys.readouterr().out)
     assert report["format"] == "rss20" and len(report["entries"]) == 3
-    assert run(cfg, "items", "list", "--json") == 0
-    assert json.loads(capsys.readouterr().out) == []
+    assert not (tmp_path / "test.db").exists()  # nothing stored: not even a database
+    assert run(cfg, "items", "list", "--json") == 1  # read-only: says the database is new
+    assert "does not exist yet" in capsys.readouterr().err
 
 
 @pytest.mark.slow
