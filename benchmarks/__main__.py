@@ -40,6 +40,7 @@ SCENARIOS = (
     "topics",
     "storage",
     "memory",
+    "desk",
 )
 FEED_SCENARIOS = {"farm", "cold", "warm", "churn"}
 
@@ -300,6 +301,7 @@ def main(argv: list[str] | None = None) -> int:
     for key, mod in (
         ("extract", "benchmarks.bench_extract"),
         ("topics", "benchmarks.bench_topics"),
+        ("desk", "benchmarks.bench_desk"),
     ):
         if key in o.selected:
             log(f"{key}: {mod}.run() ...")

@@ -73,6 +73,9 @@ def render(res: dict[str, Any]) -> str:
     L += _external("5. Topic matching", sc.get("topics"), "benchmarks/bench_topics.py")
     L += _storage(sc.get("storage"))
     L += _memory(sc.get("memory"))
+    L += _external(
+        "8. Web desk: page times at 1M stories", sc.get("desk"), "benchmarks/bench_desk.py"
+    )
     L += _profiles(sc.get("feeds"))
     return "\n".join(L).rstrip() + "\n"
 

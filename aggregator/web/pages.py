@@ -40,6 +40,8 @@ log = logging.getLogger("aggregator.web")
 
 #: Seconds the language filter's choices are kept.
 LANGUAGES_TTL_S = 60.0
+#: The unread badge counts this far ("100+"): each counted story is an index lookup.
+UNREAD_CAP = 100
 #: Stories per page of a stream.
 PAGE_SIZE = 50
 #: The time filter's choices.
@@ -189,10 +191,12 @@ class Pages:
             tags=sorted({tag for x in agg.config.feeds for tag in x.tags}),
             atom=self.ctx.feed_url(request, atom_path) if atom_path else None,
             unread=agg.count_stream(
-                StreamFilter(user=f.user, topic=topic, matched=topic is None, read=False)
+                StreamFilter(user=f.user, topic=topic, matched=topic is None, read=False),
+                cap=UNREAD_CAP,
             )
             if f.user
             else None,
+            unread_cap=UNREAD_CAP,
             title=f"Topic: {topic}" if topic else "All topics",
             here=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
         )
