@@ -177,10 +177,9 @@ def _show_alerts(agg: Aggregator, folder: Path, say: Print) -> None:
     from aggregator.config.alerts import EmailChannelConfig
     from aggregator.core import utcnow
 
-    store = agg.store
     config = agg.config
     emails = {c.name: c for c in config.alerts if isinstance(c, EmailChannelConfig)}
-    for row in store.outbox_payloads(status="pending"):
+    for row in agg.queued_alert_payloads(status="pending"):
         event = decode_event(row)
         say(
             f"\nalert raised: {event.alert_id} on channel {event.channel} "

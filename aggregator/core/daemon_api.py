@@ -1,11 +1,12 @@
-"""The facade methods the daemon needs beyond polling: readiness, queue depths,
-shared cool-downs, source-health alerts and lease release. The daemon calls
-these, never the Store."""
+"""The facade methods the daemon (and the CLI's operations) need beyond polling:
+readiness, queue depths, shared cool-downs, source-health alerts, the outbox's
+channels and lease release. They call these, never the Store."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from aggregator.alerts.sources import source_alerts
 from aggregator.alerts.types import SourceHealth
@@ -48,6 +49,14 @@ class DaemonAPI:
             self.config, problems, self.clock(), installation=self.store.installation_id()
         )
         return self.store.insert_outbox(drafts)
+
+    def pending_channels(self) -> set[str]:
+        """Channels with alerts still to deliver (also those gone from feeds.yaml)."""
+        return set(self.store.pending_channels())
+
+    def queued_alert_payloads(self, status: str | None = None) -> list[dict[str, Any]]:
+        """Queued alert events as stored (JSON), oldest first (`demo` shows them)."""
+        return self.store.outbox_payloads(status=status)
 
     def release_leases(self, worker: str) -> int:
         """Hand back every claim `worker` holds (after a graceful stop)."""

@@ -25,6 +25,8 @@ if TYPE_CHECKING:
     from aggregator.core.run import Run
     from aggregator.daemon.metrics import Metrics
 
+from aggregator.exceptions import AggregatorError
+
 log = logging.getLogger("aggregator.daemon")
 
 
@@ -79,7 +81,7 @@ class Deliveries:
         if self.stopping():
             return
         names = {c.name for c in self.agg.config.alerts}
-        names |= await asyncio.to_thread(self.agg.store.pending_channels)
+        names |= await asyncio.to_thread(self.agg.pending_channels)
         for name in sorted(names):
             task = self.tasks.get(name)
             if task is None or task.done():
@@ -101,7 +103,7 @@ class Deliveries:
                 lane.note(report, self.monotonic())
                 if report.sent + report.retried + report.dead < self.batch or report.retried:
                     return
-        except Exception as e:
+        except AggregatorError as e:  # storage translated below us; channel bugs are values
             log.exception("delivery via %s failed", name)
             self.metrics.cycle_errors.labels("deliver").inc()
             lane.failing_since = lane.failing_since or self.monotonic()

@@ -313,7 +313,7 @@ class Daemon:
         if self.deliveries is not None:
             try:
                 await self.deliveries.kick()
-            except Exception:  # noqa: BLE001 - e.g. database away: the next tick tries again
+            except AggregatorError:  # e.g. the database is away: the next tick tries again
                 log.exception("could not start alert deliveries")
 
     async def _guarded_cycle(self) -> CycleReport:

@@ -36,12 +36,10 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import SQLModel
 
 from aggregator import types as t
-from aggregator.exceptions import StorageError
+from aggregator.storage.base import StoreBase
 from aggregator.storage.models import ArticleRow, FeedEntryRow, FeedRow, MatchRow, UTCDateTime
 
 T = TypeVar("T")
@@ -90,27 +88,14 @@ class StreamRow:
     fingerprint: int | None
 
 
-class DeskQueries:
+class DeskQueries(StoreBase):
     """Triage state and streams over one engine (SQLite or PostgreSQL)."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-
     def _run(self, what: str, fn: Callable[[Any], T], *, write: bool = False) -> T:
-        """One transaction; database errors become StorageError, with a hint."""
-        try:
-            with self.engine.begin() if write else self.engine.connect() as conn:
-                return fn(conn)
-        except SQLAlchemyError as e:
-            raise StorageError(
-                f"desk: {what} failed: {getattr(e, 'orig', e)}",
-                hint="check that the database is reachable "
-                "(`aggregator db upgrade` creates the desk tables)",
-            ) from e
-
-    def _insert(self, table: Table) -> Any:
-        return (postgresql if self.dialect == "postgresql" else sqlite).insert(table)
+        """One transaction (a plain connection for reads); database errors become
+        StorageError subclasses where every storage error is translated (StoreBase)."""
+        with self.begin() if write else self.connect() as conn:
+            return fn(conn)
 
     # ------------------------------------------------------------ secret
 
