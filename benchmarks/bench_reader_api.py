@@ -129,7 +129,15 @@ def _time(
     }
 
 
-def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
+def run(
+    kind: str,
+    size: int,
+    runs: int,
+    log: Any = print,
+    *,
+    keep: bool = False,
+    reuse: str | None = None,
+) -> dict[str, Any]:
     import tempfile
 
     from starlette.testclient import TestClient
@@ -137,10 +145,15 @@ def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
     from aggregator import make_aggregator
     from aggregator.web.app import create_app
 
-    be, _now, names = _fill(kind, size, log)
+    be: Any = None
+    if reuse:  # a database a --keep run left (same size and feeds), to measure again
+        url, names = reuse, [f"f{i:04d}" for i in range(N_FEEDS)]
+    else:
+        be, _now, names = _fill(kind, size, log)
+        url = be.url
     results: dict[str, Any] = {"backend": kind, "stories": size, "runs": runs, "cases": {}}
     try:
-        cfg = _config(Path(tempfile.mkdtemp(prefix="aggbench-reader-")), be.url, names)
+        cfg = _config(Path(tempfile.mkdtemp(prefix="aggbench-reader-")), url, names)
         with make_aggregator(cfg, extract_workers=0) as agg, TestClient(create_app(agg)) as c:
             api = "/api/greader"
             r = c.post(api + "/accounts/ClientLogin", data={"Email": USER, "Passwd": PASSWORD})
@@ -173,7 +186,10 @@ def run(kind: str, size: int, runs: int, log: Any = print) -> dict[str, Any]:
             )
             log(f"  unread-count: {results['cases']['unread-count']}")
     finally:
-        be.drop()
+        if be is not None and not keep:
+            be.drop()
+        else:
+            log(f"kept the database: --reuse {url}")
     return results
 
 
@@ -184,8 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
     p.add_argument("--size", type=int, default=1_000_000)
     p.add_argument("--runs", type=int, default=20)
+    p.add_argument("--keep", action="store_true", help="keep the filled database")
+    p.add_argument("--reuse", metavar="URL", help="measure a database a --keep run left")
     o = p.parse_args(argv)
-    out = run(o.backend, o.size, o.runs)
+    out = run(o.backend, o.size, o.runs, keep=o.keep, reuse=o.reuse)
     print("| case | items | median ms | p95 ms | min–max ms |")
     print("|---|---|---|---|---|")
     for name, r in out["cases"].items():

@@ -50,7 +50,7 @@ def _stories(n: int, prefix: str = "s") -> list[tuple[str, str, str]]:
 
 
 @pytest.fixture
-def desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[Desk]:
+def desk(http_server: LoopbackServer, tmp_path: Path, db_url: str) -> Iterator[Desk]:
     http_server.route("/world.xml", rss(_stories(5, "w")), content_type="application/rss+xml")
     http_server.route(
         "/chips.xml",
@@ -79,7 +79,12 @@ def desk(http_server: LoopbackServer, tmp_path: Path) -> Iterator[Desk]:
     topics = [{"name": "export-controls", "query": '"export controls"'}]
     # a feed document of 1,000+ stories is read whole here (the default cap is 500)
     cfg = write_config(
-        tmp_path, feeds, topics=topics, web={"users": USERS}, defaults={"max_items": 2000}
+        tmp_path,
+        feeds,
+        topics=topics,
+        web={"users": USERS},
+        defaults={"max_items": 2000},
+        database=db_url,
     )
     clock = Clock(datetime(2025, 2, 3, 13, 0, tzinfo=UTC))
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)

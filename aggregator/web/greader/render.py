@@ -5,8 +5,9 @@ The content is built from the stored plain text: every paragraph escaped, bare
 http(s) URLs turned into links, then the story's own links (the original, and
 the desk's story page when ``web.base_url`` is set). A story with several
 versions shows its latest text under one line saying what changed ("edited:
-headline changed, +42 words"). The result goes through nh3 as well, so nothing
-a feed or page sent can reach a client as markup.
+headline changed, +42 words"). Every piece of text is escaped and only http(s) URLs
+become links, so nothing a feed or page sent can reach a client as markup (no
+sanitiser pass over it: at 1,000 items a page, nh3 cost four fifths of the rendering).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ from datetime import UTC, datetime
 from xml.sax.saxutils import escape as xml_escape
 from xml.sax.saxutils import quoteattr
 
-import nh3
-
 from aggregator.web.greader.streams import (
     FRESH,
     READ,
@@ -31,8 +30,7 @@ from aggregator.web.greader.streams import (
 )
 
 _URL = re.compile(r"\bhttps?://[^\s<>\"'\u00a0]+[^\s<>\"'\u00a0.,;:!?)\]]")
-_TAGS = {"p", "a", "em", "strong", "br"}
-_ATTRS = {"a": {"href", "title"}}
+_REL = ' rel="noopener noreferrer"'
 
 
 @dataclass(frozen=True)
@@ -84,25 +82,23 @@ def content_html(
     if retracted:
         out.append(f"<p><strong>Retracted: {html.escape(retracted)}</strong></p>")
     if edited:
-        link = f' — <a href="{html.escape(desk_url)}">versions and diff</a>' if desk_url else ""
+        link = (
+            f' — <a href="{html.escape(desk_url)}"{_REL}>versions and diff</a>' if desk_url else ""
+        )
         out.append(f"<p><em>{html.escape(edited)}</em>{link}</p>")
     body = text or summary or ""
     out.extend(f"<p>{_linkify(line)}</p>" for line in _paragraphs(body))
     links = []
     if url and url.startswith(("http://", "https://")):
         host = url.split("/", 3)[2].rsplit("@", 1)[-1] or url
-        links.append(f'<a href="{html.escape(url)}">Original story at {html.escape(host)}</a>')
+        links.append(
+            f'<a href="{html.escape(url)}"{_REL}>Original story at {html.escape(host)}</a>'
+        )
     if desk_url:
-        links.append(f'<a href="{html.escape(desk_url)}">On the desk</a>')
+        links.append(f'<a href="{html.escape(desk_url)}"{_REL}>On the desk</a>')
     if links:
         out.append("<p>" + " · ".join(links) + "</p>")
-    return nh3.clean(
-        "\n".join(out),
-        tags=_TAGS,
-        attributes=_ATTRS,
-        url_schemes={"http", "https"},
-        link_rel="noopener noreferrer",
-    )
+    return "\n".join(out)
 
 
 def _paragraphs(text: str) -> list[str]:
@@ -116,7 +112,7 @@ def _linkify(line: str) -> str:
     for m in _URL.finditer(line):
         out.append(html.escape(line[pos : m.start()]))
         href = html.escape(m.group(0))
-        out.append(f'<a href="{href}">{href}</a>')
+        out.append(f'<a href="{href}"{_REL}>{href}</a>')
         pos = m.end()
     out.append(html.escape(line[pos:]))
     return "".join(out)
