@@ -50,6 +50,7 @@ class AddedFeed:
     format: str
     entries: int
     discovered_from: str | None  # the page URL given, when its announced feed was added
+    announced: tuple[str, ...] = ()  # every feed that page announced (the added one among them)
 
 
 @dataclass(frozen=True)

@@ -183,10 +183,48 @@ def feeds_add(args: argparse.Namespace) -> int:
             tags=args.tag or (),
             interval=args.interval,
             extract=False if args.no_extract else None,
+            pick=args.pick,
         )
     found = f" (discovered from {added.discovered_from})" if added.discovered_from else ""
     shown = redact_url(added.url)
     out(f"added {added.name}: {shown}{found} — {added.entries} entries, {added.format}")
+    if len(added.announced) > 1:
+        out(f"note: the page announces {len(added.announced)} feeds:")
+        for i, url in enumerate(added.announced, 1):
+            mark = "  (added)" if url == added.url else ""
+            out(f"  {i}. {redact_url(url)}{mark}")
+        out("add another with `aggregator feeds add PAGE --pick N`")
+    return 0
+
+
+@command("feeds edit")
+def feeds_edit(args: argparse.Namespace) -> int:
+    from aggregator.config import edit as config_edit
+
+    changes = {
+        "title": args.title,
+        "add_tags": args.tag or (),
+        "remove_tags": args.untag or (),
+        "interval": args.interval,
+        "extract": args.extract,
+        "monitor": args.monitor,
+        "url": args.url,
+    }
+    if all(v is None or v == () for v in changes.values()):
+        raise UsageError(
+            "nothing to change",
+            hint="e.g. aggregator feeds edit NAME --interval 30m --tag wire --no-extract",
+        )
+    config = config_edit.edit_feed(config_path(args), args.name, **changes)
+    feed = config.feed(args.name)
+    assert feed is not None  # edit_feed refuses an unknown name
+    every = format_duration(feed.interval or config.defaults.interval)
+    out(
+        f"edited {feed.name}: {redact_url(feed.url)}, every {every}, "
+        f"extract {'on' if config.extracts(feed) else 'off'}, "
+        f"monitor {'on' if config.monitors(feed) else 'off'}, "
+        f"tags {', '.join(feed.tags) or '-'}"
+    )
     return 0
 
 
@@ -520,6 +558,31 @@ def _feeds_parser(sub: Any) -> None:
     add.add_argument(
         "--no-extract", action="store_true", help="keep the feed's text; do not fetch each page"
     )
+    add.add_argument(
+        "--pick",
+        type=int,
+        metavar="N",
+        help="when URL is a page announcing several feeds: add the N-th (default the first)",
+    )
+    ed = f.add_parser("edit", help="change a feed in feeds.yaml (comments are kept)")
+    ed.add_argument("name", help="the feed's name (see `feeds list`)")
+    ed.add_argument("--interval", help="how often to poll it, e.g. 30m")
+    ed.add_argument("--tag", action="append", help="add a tag (repeat for several)")
+    ed.add_argument("--untag", action="append", metavar="TAG", help="remove a tag (repeatable)")
+    ed.add_argument(
+        "--extract",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="fetch each entry's page and extract its body (--no-extract: keep the feed's text)",
+    )
+    ed.add_argument(
+        "--monitor",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="re-check its articles for edits (--no-monitor: don't)",
+    )
+    ed.add_argument("--url", help="a new URL for the feed")
+    ed.add_argument("--title", help="a display title")
     for name in ("remove", "enable", "disable"):
         f.add_parser(name, help=f"{name} a feed").add_argument(
             "name", help="the feed's name (see `feeds list`)"

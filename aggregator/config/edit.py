@@ -206,13 +206,26 @@ def edit_feed(
     title: str | None = None,
     add_tags: Sequence[str] = (),
     remove_tags: Sequence[str] = (),
+    interval: str | None = None,
+    extract: bool | None = None,
+    monitor: bool | None = None,
+    url: str | None = None,
 ) -> Config:
-    """Retitle a feed and add or remove tags (a reader app's "rename" and "move to folder")."""
+    """Change one feed in place, its comments and the rest of the file kept: retitle it,
+    add or remove tags (a reader app's "rename" and "move to folder"), set its interval,
+    extraction, monitoring or URL (`aggregator feeds edit`). None leaves a key alone; the
+    edited file is validated before it replaces the old one."""
 
     def change(doc: CommentedMap) -> None:
         item = _feeds(doc)[_index(doc, name)]
         if title:
             item["title"] = title
+        for key, value in (("url", url), ("interval", interval)):
+            if value is not None:
+                item[key] = value
+        for key, flag in (("extract", extract), ("monitor", monitor)):
+            if flag is not None:
+                item[key] = flag
         if add_tags or remove_tags:
             old = [str(t) for t in item.get("tags") or []]
             tags = [t for t in dict.fromkeys([*old, *add_tags]) if t not in set(remove_tags)]

@@ -405,11 +405,19 @@ class Aggregator(DaemonAPI):
         tags: Sequence[str] = (),
         interval: str | None = None,
         extract: bool | None = None,
+        pick: int | None = None,
     ) -> AddedFeed:
         """Validate `url` as a feed through the SSRF guard, append it to feeds.yaml
         (comments kept) and adopt the new config; what `aggregator feeds add` does."""
         added, cfg = feedtools.add_feed(
-            self.config, url, name=name, title=title, tags=tags, interval=interval, extract=extract
+            self.config,
+            url,
+            name=name,
+            title=title,
+            tags=tags,
+            interval=interval,
+            extract=extract,
+            pick=pick,
         )
         self.reload(cfg)
         return added

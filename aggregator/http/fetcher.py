@@ -278,10 +278,14 @@ class Fetcher:
         if blocked is not None:
             raise blocked
         if url.scheme not in ("http", "https"):
+            bare = not url.scheme or "://" not in text
             raise BlockedURLError(
                 f"only http and https URLs can be fetched, not {url.scheme or 'relative'} URLs "
                 f"like {text}",
                 url=call.url,
+                hint=f"add the scheme: https://{text.rsplit('://', maxsplit=1)[-1]}"
+                if bare
+                else "use an http:// or https:// URL",
             )
         if not url.host or not 0 < (url.port or 80) < 65536:
             raise FetchError(

@@ -37,6 +37,7 @@ class Probe:
     format: str
     entries: int
     parsed: ParsedFeed
+    announced: tuple[str, ...] = ()  # every feed the page announced, when it was a page
 
 
 def slug(text: str) -> str:
@@ -51,28 +52,49 @@ def slug(text: str) -> str:
     return s[:60].rstrip("-") or "feed"
 
 
-async def _fetch_feed(config: Config, url: str) -> tuple[str, ParsedFeed]:
-    """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed."""
+async def _fetch_feed(
+    config: Config, url: str, pick: int | None = None
+) -> tuple[str, ParsedFeed, tuple[str, ...]]:
+    """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed: the
+    first one, or the `pick`-th (1-based) of those it announces."""
     from aggregator.http.policy import fetch_policy
 
+    announced: tuple[str, ...] = ()
     async with Fetcher(fetch_policy(config)) as fetcher:
         res = await fetcher.get(url, accept=FEED_ACCEPT)
         if looks_like_html(res.content):
-            found = discover_feeds(res.content, res.final_url)
-            if not found:
+            announced = tuple(discover_feeds(res.content, res.final_url))
+            if not announced:
                 raise ParseError(
                     f"{url} is an HTML page that announces no feed",
                     hint="look for an RSS/Atom link on the site and add that URL",
                 )
-            url = found[0]
+            url = announced[_pick(pick, announced, url)]
             res = await fetcher.get(url, accept=FEED_ACCEPT)
-        return url, parse_feed(res.content, url=res.final_url, content_type=res.content_type)
+        elif pick is not None:
+            raise UsageError(
+                f"--pick chooses among the feeds a page announces, and {url} is a feed itself",
+                hint="leave --pick out",
+            )
+        parsed = parse_feed(res.content, url=res.final_url, content_type=res.content_type)
+        return url, parsed, announced
 
 
-def probe_feed(config: Config, url: str) -> Probe:
+def _pick(pick: int | None, announced: Sequence[str], page: str) -> int:
+    if pick is None:
+        return 0
+    if not 1 <= pick <= len(announced):
+        raise UsageError(
+            f"--pick {pick}: {page} announces {len(announced)} feed(s)",
+            hint=f"pick a number from 1 to {len(announced)}",
+        )
+    return pick - 1
+
+
+def probe_feed(config: Config, url: str, pick: int | None = None) -> Probe:
     """Validate a feed by fetching and parsing it once (nothing stored)."""
-    final, parsed = asyncio.run(_fetch_feed(config, url))
-    return Probe(final, parsed.title, parsed.format, len(parsed.entries), parsed)
+    final, parsed, announced = asyncio.run(_fetch_feed(config, url, pick))
+    return Probe(final, parsed.title, parsed.format, len(parsed.entries), parsed, announced)
 
 
 def add_feed(
@@ -84,6 +106,7 @@ def add_feed(
     tags: Sequence[str] = (),
     interval: str | None = None,
     extract: bool | None = None,
+    pick: int | None = None,
 ) -> tuple[AddedFeed, Config]:
     """Validate `url` as a feed, then append it to the config's file (comments kept).
 
@@ -97,7 +120,7 @@ def add_feed(
         from aggregator.config.durations import parse_duration
 
         parse_duration(interval)
-    probe = probe_feed(config, url)
+    probe = probe_feed(config, url, pick)
     taken = {f.name for f in config.feeds}
     chosen = name or _unique(slug(title or probe.title or probe.url), taken)
     entry: dict[str, Any] = {"name": chosen, "url": probe.url}
@@ -112,7 +135,7 @@ def add_feed(
     new = config_edit.add_feed(path, entry)
     found = url if probe.url != url else None
     return AddedFeed(
-        chosen, probe.url, title or probe.title, probe.format, probe.entries, found
+        chosen, probe.url, title or probe.title, probe.format, probe.entries, found, probe.announced
     ), new
 
 

@@ -78,7 +78,12 @@ def _json_format(doc: Mapping[str, Any], content_type: str | None) -> tuple[str,
         return f"json{found.group(1)}{found.group(2) or '0'}", []
     if mime_type(content_type) in _JSON_TYPES and isinstance(doc.get("items"), list):
         return "json11", ["JSON Feed without a version; read as 1.1"]
-    raise FeedParseError("JSON document is not a JSON Feed (no jsonfeed.org version)")
+    raise FeedParseError(
+        "JSON document is not a JSON Feed (no jsonfeed.org version)",
+        hint="this URL answers JSON that is not a feed (an API?): look on the site for its "
+        'RSS, Atom or JSON Feed link (a JSON Feed has "version": '
+        '"https://jsonfeed.org/version/1.1" and "items"), or add the site\'s home page',
+    )
 
 
 def _json_str(value: object) -> str | None:

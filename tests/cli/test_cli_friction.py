@@ -308,3 +308,96 @@ def test_healthz_json_names_the_failing_feeds_and_their_cause() -> None:
         assert _json.loads(server.respond("/healthz?format=json")[2])["feeds"]["failing"] == 17
     finally:
         server.httpd.server_close()
+
+
+EDITABLE = """\
+# Desk config — keep this comment
+database: sqlite:///agg.db
+feeds:
+  # the wire
+  - name: wire
+    url: https://wire.example.org/rss.xml
+    tags: [en, world]   # inline comment
+  - name: other
+    url: https://other.example.org/rss.xml
+"""
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_feeds_edit_changes_one_feed_and_keeps_comments(tmp_path: Path) -> None:
+    import yaml
+
+    cfg = tmp_path / "feeds.yaml"
+    cfg.write_text(EDITABLE)
+    done = cli(
+        "feeds",
+        "edit",
+        "wire",
+        "--interval",
+        "30m",
+        "--tag",
+        "agency",
+        "--untag",
+        "en",
+        "--no-extract",
+        "--monitor",
+        "--config",
+        str(cfg),
+    )
+    assert done.returncode == 0, done.stderr
+    assert "edited wire:" in done.stdout and "every 30m" in done.stdout
+    text = cfg.read_text()
+    assert "# Desk config — keep this comment" in text and "# the wire" in text
+    [wire, other] = yaml.safe_load(text)["feeds"]
+    assert wire["interval"] == "30m" and wire["extract"] is False and wire["monitor"] is True
+    assert wire["tags"] == ["world", "agency"]
+    assert other == {"name": "other", "url": "https://other.example.org/rss.xml"}
+    bad = cli("--config", str(cfg), "feeds", "edit", "wire", "--interval", "15")
+    assert bad.returncode == 2 and "has no unit" in bad.stderr
+    assert cfg.read_text() == text  # a refused edit changes nothing
+    missing = cli("--config", str(cfg), "feeds", "edit", "nope", "--interval", "1h")
+    assert missing.returncode == 2 and "no feed named 'nope'" in missing.stderr
+
+
+RSS_ONE = (
+    "<rss version='2.0'><channel><title>{t}</title><link>http://x/</link>"
+    "<item><title>a</title><link>http://x/a</link><guid>a</guid></item></channel></rss>"
+)
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_feeds_add_on_a_page_with_several_feeds_and_the_discovery_hints(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    http_server.route("/news.xml", RSS_ONE.format(t="News"), content_type="application/rss+xml")
+    http_server.route("/sport.xml", RSS_ONE.format(t="Sport"), content_type="application/rss+xml")
+    http_server.route(
+        "/",
+        "<html><head><title>Home</title>"
+        '<link rel="alternate" type="application/rss+xml" title="News" href="/news.xml">'
+        '<link rel="alternate" type="application/rss+xml" title="Sport" href="/sport.xml">'
+        "</head><body>hi</body></html>",
+    )
+    http_server.route("/api.json", '{"status": "ok"}', content_type="application/json")
+    cfg = write_config(tmp_path, [])
+    page = http_server.url("/")
+    first = cli("--config", str(cfg), "feeds", "add", page)
+    assert first.returncode == 0, first.stderr
+    assert "note: the page announces 2 feeds:" in first.stdout
+    assert f"1. {http_server.url('/news.xml')}  (added)" in first.stdout
+    assert f"2. {http_server.url('/sport.xml')}" in first.stdout and "--pick N" in first.stdout
+    second = cli("--config", str(cfg), "feeds", "add", page, "--pick", "2", "--name", "sport")
+    assert second.returncode == 0, second.stderr
+    import yaml
+
+    urls = [f["url"] for f in yaml.safe_load(cfg.read_text())["feeds"]]
+    assert urls == [http_server.url("/news.xml"), http_server.url("/sport.xml")]
+    wrong = cli("--config", str(cfg), "feeds", "add", page, "--pick", "5")
+    assert wrong.returncode == 2 and "pick a number from 1 to 2" in wrong.stderr
+    again = cli("--config", str(cfg), "feeds", "add", http_server.url("/news.xml"), "--name", "x")
+    assert again.returncode == 2 and "already the URL of feed" in again.stderr
+    api = cli("--config", str(cfg), "feeds", "add", http_server.url("/api.json"))
+    assert api.returncode != 0 and "not a JSON Feed" in api.stderr
+    assert "hint:" in api.stderr and "RSS, Atom or JSON Feed link" in api.stderr
+    bare = cli("--config", str(cfg), "feeds", "add", "example.org/feed.xml")
+    assert "hint: add the scheme: https://example.org/feed.xml" in bare.stderr
