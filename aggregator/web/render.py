@@ -16,6 +16,8 @@ from urllib.parse import urlencode, urlsplit
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from aggregator.urls import redact_url
+
 
 def environment() -> Environment:
     env = Environment(
@@ -33,6 +35,7 @@ def environment() -> Environment:
         paragraphs=paragraphs,
         ago=ago,
         summary_line=summary_line,
+        redact_url=redact_url,
     )
     env.globals.update(query=query)
     return env
