@@ -18,7 +18,7 @@ the proxy's, not the target's. Outside our sends nothing changes.
 Plugins that speak something else (SMTP for ``mailto://``, MQTT, XMPP, IRC,
 syslog, AMQP ...) open their own sockets where the guard cannot see; their
 schemes are refused unless a channel lists them in ``unguarded_schemes``
-(:func:`unguarded_schemes_of`).
+(:func:`goes_through_requests` tells the two kinds apart).
 """
 
 from __future__ import annotations
