@@ -12,17 +12,30 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+from aggregator.cli.common import Subcommands, out
 from aggregator.exceptions import UsageError
 
 if TYPE_CHECKING:
+    import argparse
+
     from aggregator.core import Aggregator
 
 Print = Callable[[str], None]
+
+
+def register(sub: Subcommands) -> None:
+    """`demo [--out DIR]`."""
+    d = sub.add_parser("demo", help="offline demo on the seed article")
+    d.add_argument("--out", help="folder for the demo's files (default: a temp folder)")
+    d.set_defaults(handler=demo_command)
+
+
+def demo_command(args: argparse.Namespace) -> int:
+    return run_demo(Path(args.out) if args.out else None, out)
+
 
 #: Written in English only: cross-lingual matching finds the French seed (README).
 DEMO_TOPIC = '"export control*" AND (chip* OR semiconductor*)'
@@ -32,6 +45,10 @@ DEMO_DESCRIPTION = "US export controls on AI chips and semiconductors"
 @contextmanager
 def serve_seed() -> Iterator[str]:
     """A loopback site: /feed.xml lists the seed article at /2025/02/03/nvidia.html."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from aggregator.cli.seedsite import article_page, load_seed, rss_feed
+
     seed = load_seed()
     pages: dict[str, tuple[str, bytes]] = {}
 

@@ -1,34 +1,40 @@
 """`aggregator reader-tokens list|revoke`: the reader apps logged in to the reader API.
 
 Each ClientLogin makes one token (kept hashed); listing shows which app logged in and
-when each token was last used, revoking logs apps out (they must log in again).
-Registered like `aggregator run` (``cli.EXTENSIONS`` and ``@command``); imported by
-``aggregator.cli.more``.
-"""
+when each token was last used, revoking logs apps out (they must log in again)."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
-from aggregator.cli.main import EXTENSIONS, command, open_aggregator, out
+from aggregator.cli.common import (
+    Subcommands,
+    open_aggregator,
+    out,
+)
 from aggregator.exceptions import UsageError
 
+if TYPE_CHECKING:
+    pass
 
-def add_tokens_parser(sub: Any) -> None:
+
+def register(sub: Subcommands) -> None:
+    """`reader-tokens list|revoke`."""
     p = sub.add_parser(
         "reader-tokens", help="reader apps logged in to the Google Reader API"
     ).add_subparsers(dest="sub", required=True)
     ls = p.add_parser("list", help="tokens, their user, app and last use")
     ls.add_argument("--user", help="only this web.users name")
     ls.add_argument("--all", action="store_true", help="revoked tokens too")
+    ls.set_defaults(handler=tokens_list)
     rv = p.add_parser("revoke", help="log reader apps out")
     rv.add_argument("--user", help="every token of this web.users name")
     rv.add_argument("--id", type=int, help="one token, by the id `list` shows")
     rv.add_argument("--everyone", action="store_true", help="every token of every user")
+    rv.set_defaults(handler=tokens_revoke)
 
 
-@command("reader-tokens list")
 def tokens_list(args: argparse.Namespace) -> int:
     with open_aggregator(args, extract_workers=0) as agg:
         tokens = agg.reader_tokens(args.user)
@@ -42,7 +48,6 @@ def tokens_list(args: argparse.Namespace) -> int:
     return 0
 
 
-@command("reader-tokens revoke")
 def tokens_revoke(args: argparse.Namespace) -> int:
     if not (args.user or args.id is not None or args.everyone):
         raise UsageError("say which tokens to revoke", hint="--user NAME, --id N or --everyone")
@@ -50,7 +55,3 @@ def tokens_revoke(args: argparse.Namespace) -> int:
         n = agg.revoke_reader_tokens(user=args.user, token_id=args.id)
     out(f"revoked {n} token{'s' if n != 1 else ''}")
     return 0
-
-
-if add_tokens_parser not in EXTENSIONS:
-    EXTENSIONS.append(add_tokens_parser)

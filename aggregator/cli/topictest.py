@@ -194,7 +194,7 @@ def _fetch_page(cfg: Config, url: str) -> PageText:
 
 
 def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:
-    from aggregator.cli.main import parse_since
+    from aggregator.cli.common import parse_since
     from aggregator.core import make_aggregator
 
     with make_aggregator(cfg, extract_workers=0) as agg:

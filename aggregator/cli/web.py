@@ -1,20 +1,24 @@
 """`aggregator web [--listen HOST:PORT]`: serve the desk alone (no polling).
 
 `aggregator run` serves the same desk beside the daemon; this command is for a
-desk in front of a database that other daemons fill, or for reading only.
-Registered like `aggregator run` (``cli.EXTENSIONS`` and ``@command``); imported
-by ``aggregator.cli.more``.
-"""
+desk in front of a database that other daemons fill, or for reading only."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING
 
-from aggregator.cli.main import EXTENSIONS, command, config_path
+from aggregator.cli.common import (
+    Subcommands,
+    config_path,
+)
+
+if TYPE_CHECKING:
+    pass
 
 
-def add_web_parser(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
+    """`web [--listen HOST:PORT]`."""
     p = sub.add_parser(
         "web",
         help="serve the desk in a browser (topic streams, stories, diffs, alerts)",
@@ -27,16 +31,12 @@ def add_web_parser(sub: Any) -> None:
         metavar="HOST:PORT",
         help="where to listen (default web.listen; port 0 picks a free port)",
     )
+    p.set_defaults(handler=web_command)
 
 
-@command("web")
 def web_command(args: argparse.Namespace) -> int:
     from aggregator.core import make_aggregator
     from aggregator.web.serve import serve
 
     with make_aggregator(config_path(args), extract_workers=0) as agg:
         return serve(agg, args.listen)
-
-
-if add_web_parser not in EXTENSIONS:
-    EXTENSIONS.append(add_web_parser)

@@ -175,7 +175,6 @@ def test_an_empty_feeds_yaml_warns_and_a_broken_one_lists_every_problem(tmp_path
 def test_every_flag_and_argument_has_help() -> None:
     import argparse
 
-    import aggregator.cli.more  # noqa: F401  (registers the other commands)
     from aggregator.cli.main import build_parser
 
     missing: list[str] = []

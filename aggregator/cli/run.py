@@ -1,9 +1,7 @@
 """`aggregator run [--once] [--worker-id ID] [--http-port N]`.
 
-Registered through ``cli.EXTENSIONS`` (the parser) and ``@command("run")``
-(the handler); imported by ``aggregator.cli.more``. The daemon's modules load
-only when the command runs, so other commands do not pay for APScheduler.
-"""
+The daemon's modules load only when the command runs, so other commands do not pay
+for APScheduler."""
 
 from __future__ import annotations
 
@@ -12,12 +10,19 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from aggregator.cli.main import EXTENSIONS, command, config_path
+from aggregator.cli.common import (
+    Subcommands,
+    config_path,
+)
+
+if TYPE_CHECKING:
+    pass
 
 
-def add_run_parser(sub: Any) -> None:
+def register(sub: Subcommands) -> None:
+    """`run [--once] ...`."""
     p = sub.add_parser(
         "run",
         help="run the daemon: poll, re-check and alert as things fall due",
@@ -49,9 +54,9 @@ def add_run_parser(sub: Any) -> None:
     p.add_argument(
         "--no-web", action="store_true", help="do not serve the desk (also: web.enabled: false)"
     )
+    p.set_defaults(handler=run_command)
 
 
-@command("run")
 def run_command(args: argparse.Namespace) -> int:
     from aggregator.daemon.runner import Options, run
 
@@ -90,7 +95,3 @@ def exit_now(code: int) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
-
-
-if add_run_parser not in EXTENSIONS:
-    EXTENSIONS.append(add_run_parser)
