@@ -130,6 +130,7 @@ class FeedConfig(_Model):
     tags: list[str] = []
     enabled: bool = True
     title: str | None = None
+    html_url: str | None = None  # the site's home page (OPML htmlUrl), kept for export
     max_items: int | None = Field(default=None, ge=1, le=100_000)
     poll_budget: timedelta | None = None
 

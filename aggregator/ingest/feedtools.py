@@ -208,7 +208,7 @@ def import_opml(config_file: Path, opml_file: Path) -> tuple[list[str], list[str
             if o.url in urls:
                 skipped.append(o.url)
                 continue
-            name = _unique(slug(o.title or o.url), names)
+            name = _unique(o.name or slug(o.title or o.url), names)
             names.add(name)
             urls.add(o.url)
             feeds.append(_outline_entry(name, o))
@@ -224,8 +224,12 @@ def _outline_entry(name: str, o: OpmlFeed) -> Any:
     item = CommentedMap(name=name, url=o.url)
     if o.title:
         item["title"] = o.title
+    if o.html_url:
+        item["html_url"] = o.html_url
     if o.tags:
-        item["tags"] = config_edit._seq([slug(t) for t in o.tags])
+        item["tags"] = config_edit._seq(list(dict.fromkeys(slug(t) for t in o.tags)))
+    for key, value in o.settings:
+        item[key] = value if key == "interval" else value.lower() not in ("false", "0", "no")
     return item
 
 
@@ -240,9 +244,7 @@ def _unique(name: str, taken: set[str]) -> str:
 
 def export_feeds(config: Config, fmt: str) -> str:
     if fmt == "opml":
-        return render_opml(
-            [OpmlFeed(f.title or f.name, f.url, None, tuple(f.tags)) for f in config.feeds]
-        )
+        return render_opml([_opml_feed(f) for f in config.feeds])
     import yaml
 
     return str(
@@ -250,6 +252,22 @@ def export_feeds(config: Config, fmt: str) -> str:
             {"feeds": [_feed_yaml(f) for f in config.feeds]}, allow_unicode=True, sort_keys=False
         )
     )
+
+
+def _opml_feed(f: Any) -> OpmlFeed:
+    """A feed as OPML carries it: title, htmlUrl, tags (folder + category), and the name and
+    settings this aggregator reads back, so import → export → import loses nothing."""
+    from aggregator.config.durations import format_duration
+
+    settings: list[tuple[str, str]] = []
+    if f.interval is not None:
+        settings.append(("interval", format_duration(f.interval)))
+    for key in ("extract", "monitor"):
+        if isinstance(getattr(f, key), bool):
+            settings.append((key, str(getattr(f, key)).lower()))
+    if not f.enabled:
+        settings.append(("enabled", "false"))
+    return OpmlFeed(f.title, f.url, f.html_url, tuple(f.tags), f.name, tuple(settings))
 
 
 def _feed_yaml(f: Any) -> dict[str, Any]:

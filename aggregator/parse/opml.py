@@ -31,6 +31,14 @@ class OpmlFeed:
     url: str
     html_url: str | None = None
     tags: tuple[str, ...] = ()
+    #: what only this aggregator writes (and reads back): the feed's name and its own
+    #: settings (interval "30m", extract/monitor/enabled "false"), as plain attributes
+    name: str | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+
+
+#: Per-feed settings carried as outline attributes, so export → import keeps them.
+SETTINGS = ("interval", "extract", "monitor", "enabled")
 
 
 def parse_opml(data: bytes) -> list[OpmlFeed]:
@@ -76,13 +84,19 @@ def _walk(parent: ET.Element, folders: tuple[str, ...]) -> Iterator[OpmlFeed]:
 
 
 def _feed(attrs: dict[str, str], url: str, folders: tuple[str, ...]) -> OpmlFeed:
-    title = attrs.get("title") or attrs.get("text")
+    name = attrs.get("name") or None
+    # a name we wrote stands in `text` when the feed has no title of its own
+    title = attrs.get("title") or (
+        None if name and attrs.get("text") == name else attrs.get("text")
+    )
     tags = _unique((*folders, *_categories(attrs.get("category", ""))))
     return OpmlFeed(
         title=None if title == url else title,
         url=url,
         html_url=attrs.get("htmlurl") or None,
         tags=tags,
+        name=name,
+        settings=tuple((k, attrs[k]) for k in SETTINGS if attrs.get(k)),
     )
 
 
@@ -137,11 +151,14 @@ def render_opml(feeds: Sequence[OpmlFeed], title: str = "aggregator feeds") -> s
 
 
 def _outline(feed: OpmlFeed) -> ET.Element:
-    attrs = {"type": "rss", "text": feed.title or feed.url, "xmlUrl": feed.url}
+    attrs = {"type": "rss", "text": feed.title or feed.name or feed.url, "xmlUrl": feed.url}
     if feed.title:
         attrs["title"] = feed.title
     if feed.html_url:
         attrs["htmlUrl"] = feed.html_url
     if feed.tags:
         attrs["category"] = ",".join(feed.tags)
+    if feed.name:
+        attrs["name"] = feed.name
+    attrs.update(feed.settings)
     return ET.Element("outline", attrs)

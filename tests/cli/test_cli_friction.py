@@ -404,3 +404,46 @@ def test_feeds_add_on_a_page_with_several_feeds_and_the_discovery_hints(
     assert "hint:" in api.stderr and "RSS, Atom or JSON Feed link" in api.stderr
     bare = cli("--config", str(cfg), "feeds", "add", "example.org/feed.xml")
     assert "hint: add the scheme: https://example.org/feed.xml" in bare.stderr
+
+
+OPML = Path(__file__).resolve().parents[1] / "fixtures" / "opml" / "miniflux.opml"
+
+
+@pytest.mark.slow  # fresh interpreters
+def test_opml_import_export_import_is_lossless(tmp_path: Path) -> None:
+    """A Miniflux export (folders, a nested folder, titles, htmlUrl) in, out and in again."""
+    from aggregator.config.models import load_config
+
+    first = tmp_path / "first"
+    first.mkdir()
+    (first / "feeds.yaml").write_text("feeds: []\n")
+    done = cli("--config", str(first / "feeds.yaml"), "feeds", "import", str(OPML))
+    assert done.returncode == 0, done.stderr
+    edit = cli(
+        "--config",
+        str(first / "feeds.yaml"),
+        "feeds",
+        "edit",
+        "ars-technica",
+        "--interval",
+        "30m",
+        "--no-extract",
+        "--no-monitor",
+    )
+    assert edit.returncode == 0, edit.stderr
+    one = load_config(first / "feeds.yaml").feeds
+    ars = next(f for f in one if f.name == "ars-technica")
+    assert ars.title == "Ars Technica" and ars.html_url == "https://arstechnica.com/"
+    semi = next(f for f in one if f.name == "semianalysis")
+    assert semi.tags == ["tech", "chips"]  # the nested folder's path
+    exported = cli("--config", str(first / "feeds.yaml"), "feeds", "export")
+    assert exported.returncode == 0, exported.stderr
+    assert 'htmlUrl="https://arstechnica.com/"' in exported.stdout
+    assert 'interval="30m"' in exported.stdout and '<outline text="tech"' in exported.stdout
+    second = tmp_path / "second"
+    second.mkdir()
+    (second / "feeds.yaml").write_text("feeds: []\n")
+    (second / "out.opml").write_text(exported.stdout)
+    again = cli("--config", str(second / "feeds.yaml"), "feeds", "import", str(second / "out.opml"))
+    assert again.returncode == 0, again.stderr
+    assert load_config(second / "feeds.yaml").feeds == one
