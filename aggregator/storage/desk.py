@@ -23,12 +23,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import (
-    Boolean,
-    Column,
-    Index,
-    Integer,
-    String,
-    Table,
     exists,
     false,
     func,
@@ -36,40 +30,20 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlmodel import SQLModel
 
 from aggregator import types as t
 from aggregator.storage.base import StoreBase
-from aggregator.storage.models import ArticleRow, FeedEntryRow, FeedRow, MatchRow, UTCDateTime
+from aggregator.storage.models import (
+    ArticleRow,
+    FeedEntryRow,
+    FeedRow,
+    MatchRow,
+    desk_setting,
+    desk_state,
+    desk_user,
+)
 
 T = TypeVar("T")
-
-desk_state = Table(
-    "desk_state",
-    SQLModel.metadata,
-    Column("user_name", String(100), primary_key=True),
-    Column("article_id", Integer, primary_key=True),
-    Column("read", Boolean, nullable=True),
-    Column("read_at", UTCDateTime(), nullable=True),
-    Column("starred", Boolean, nullable=False, default=False),
-    Column("starred_at", UTCDateTime(), nullable=True),
-    Index("ix_desk_state_starred", "user_name", "starred", "article_id"),
-)
-
-desk_user = Table(
-    "desk_user",
-    SQLModel.metadata,
-    Column("name", String(100), primary_key=True),
-    Column("read_through", Integer, nullable=False, default=0),
-    Column("read_through_at", UTCDateTime(), nullable=True),
-)
-
-desk_setting = Table(
-    "desk_setting",
-    SQLModel.metadata,
-    Column("key", String(100), primary_key=True),
-    Column("value", String(200), nullable=False),
-)
 
 _article = ArticleRow.__table__  # type: ignore[attr-defined]
 _match = MatchRow.__table__  # type: ignore[attr-defined]

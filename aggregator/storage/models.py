@@ -10,7 +10,19 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Column, Index, Text, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.types import DateTime, TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -225,3 +237,33 @@ class InstallationRow(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=32)
     created_at: datetime = Field(sa_column=Column(DateTime(), nullable=False))
+
+
+# The desk's per-user triage state (storage/desk.py; migration 0005).
+
+desk_state = Table(
+    "desk_state",
+    SQLModel.metadata,
+    Column("user_name", String(100), primary_key=True),
+    Column("article_id", Integer, primary_key=True),
+    Column("read", Boolean, nullable=True),
+    Column("read_at", UTCDateTime(), nullable=True),
+    Column("starred", Boolean, nullable=False, default=False),
+    Column("starred_at", UTCDateTime(), nullable=True),
+    Index("ix_desk_state_starred", "user_name", "starred", "article_id"),
+)
+
+desk_user = Table(
+    "desk_user",
+    SQLModel.metadata,
+    Column("name", String(100), primary_key=True),
+    Column("read_through", Integer, nullable=False, default=0),
+    Column("read_through_at", UTCDateTime(), nullable=True),
+)
+
+desk_setting = Table(
+    "desk_setting",
+    SQLModel.metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", String(200), nullable=False),
+)

@@ -18,7 +18,6 @@ from sqlmodel import SQLModel
 
 from aggregator import types as t
 from aggregator.storage.base import StoreBase
-from aggregator.storage.desk import desk_state, desk_user
 from aggregator.storage.models import (
     ArticleRow,
     ChangeRow,
@@ -26,6 +25,8 @@ from aggregator.storage.models import (
     FeedRow,
     MatchRow,
     UTCDateTime,
+    desk_state,
+    desk_user,
 )
 
 T = TypeVar("T")
