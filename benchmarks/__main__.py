@@ -41,6 +41,7 @@ SCENARIOS = (
     "storage",
     "memory",
     "desk",
+    "crosslingual",
 )
 FEED_SCENARIOS = {"farm", "cold", "warm", "churn"}
 
@@ -302,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         ("extract", "benchmarks.bench_extract"),
         ("topics", "benchmarks.bench_topics"),
         ("desk", "benchmarks.bench_desk"),
+        ("crosslingual", "benchmarks.bench_crosslingual"),
     ):
         if key in o.selected:
             log(f"{key}: {mod}.run() ...")

@@ -76,6 +76,9 @@ def render(res: dict[str, Any]) -> str:
     L += _external(
         "8. Web desk: page times at 1M stories", sc.get("desk"), "benchmarks/bench_desk.py"
     )
+    L += _external(
+        "9. Cross-lingual topics", sc.get("crosslingual"), "benchmarks/bench_crosslingual.py"
+    )
     L += _profiles(sc.get("feeds"))
     return "\n".join(L).rstrip() + "\n"
 
@@ -351,6 +354,16 @@ def _glance(sc: dict[str, Any]) -> list[str]:
     for name, key, pattern in (
         ("scenario 4 (1 → 2 workers ≥ 1.7×)", "extract", r"measured ([\d.]+×): \*\*(\w+)"),
         ("scenario 5 (1,000 topics ≤ 3× 10)", "topics", r"measured ([\d.]+×): \*\*(\w+)"),
+        (
+            "scenario 9 (cross-lingual CPU/article median ≤ 5 ms)",
+            "crosslingual",
+            r"new articles \(empty sentence cache\) \| ([\d.]+ ms) .*?<= 5 ms: (NOT met|met)",
+        ),
+        (
+            "scenario 9 (cross-lingual 1,000 topics ≤ 3× 10)",
+            "crosslingual",
+            r"1,000 / 10 topics \(mean per article\): ([\d.]+x) \(bar <= 3x: (NOT met|met)",
+        ),
     ):
         d = sc.get(key) or {}
         m = re.search(pattern, d.get("markdown", ""))

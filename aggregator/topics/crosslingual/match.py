@@ -52,7 +52,7 @@ MAX_SENTENCES = 400
 MAX_ENCODED = 8
 #: Sentences an explanation shows besides the deciding passage.
 MAX_SUPPORT = 3
-#: Headlines are scored against every topic even when no expanded word hits them.
+#: Headlines are scored even when no expanded word hits them (if one hits the article).
 TITLE_SEMANTIC = True
 
 _SENTENCE_END = re.compile(
@@ -317,11 +317,12 @@ class CrossIndex:
             topic = self.topics[t_id]
             expanded: list[tuple[int, ...]] = []
             semantic: list[int] = []
+            headlines: list[int] = []
             for i in range(len(sents)):
                 here = hits[i].get(t_id, {})
                 if not here:
                     if sents[i].field == "title" and TITLE_SEMANTIC:
-                        semantic.append(i)  # a headline is scored even without a word hit
+                        headlines.append(i)
                     continue
                 if any(s in topic.positive for s in here):
                     semantic.append(i)
@@ -332,6 +333,9 @@ class CrossIndex:
                     if _eval(topic.tree, both, meta):
                         expanded.append((i, i + 1))
             if expanded or semantic:
+                # the headline is scored too, even without a word hit of its own, in
+                # articles where the topic's words hit somewhere (others cost nothing)
+                semantic += headlines
                 plans[t_id] = (expanded, semantic)
                 for group in expanded:
                     for i in group:

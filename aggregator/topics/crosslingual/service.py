@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Protocol, TypeVar
 
+from aggregator.query.normalize import language_code
 from aggregator.topics.crosslingual.match import CrossMatch, XTopicSpec
 
 #: Seed of the calibration sample: the same stored articles give the same thresholds.
@@ -96,6 +97,17 @@ def in_scope(spec: XTopicSpec, doc: DocIn) -> bool:
     if spec.feeds and not _folded(spec.feeds) & _folded(doc.feeds):
         return False
     return not spec.tags or bool(_folded(spec.tags) & _folded(doc.tags))
+
+
+def needs(spec: XTopicSpec, doc: DocIn) -> bool:
+    """Whether cross-lingual matching of ``spec`` has anything to do for ``doc``."""
+    if spec.name in doc.skip or not in_scope(spec, doc):
+        return False
+    language = language_code(doc.language) if doc.language else None
+    if language == spec.source_language:
+        return False
+    scope = {c for c in (language_code(x) for x in spec.languages) if c}
+    return not scope or language in scope
 
 
 def cross_specs(topics: Sequence[Any]) -> list[XTopicSpec]:
@@ -193,21 +205,38 @@ class CrossLingualMatcher:
     def _calibrate_job(self) -> CalibrateJob:
         return CalibrateJob(self.specs, tuple(self._background()), self.seed)
 
+    def _todo(self, docs: Sequence[DocIn]) -> list[int]:
+        """Documents some topic still has to look at: not already matched literally,
+        in its feed/tag scope, and in another language than the query's (an English
+        feed never costs an encoder load)."""
+        return [i for i, d in enumerate(docs) if any(needs(s, d) for s in self.specs)]
+
     async def match(self, pool: Pool, docs: Sequence[DocIn]) -> list[list[CrossMatch]]:
         """Matches of each document, computed in the pool's worker processes."""
-        if not self.specs or not docs:
-            return [[] for _ in docs]
+        out: list[list[CrossMatch]] = [[] for _ in docs]
+        todo = self._todo(docs)
+        if not todo:
+            return out
         if self.thresholds is None:
             self.thresholds = await pool.call(
                 run_calibrate, self._calibrate_job(), timeout=JOB_TIMEOUT
             )
-        job = MatchJob(self.specs, self.thresholds, tuple(docs))
-        return await pool.call(run_match, job, timeout=JOB_TIMEOUT)
+        job = MatchJob(self.specs, self.thresholds, tuple(docs[i] for i in todo))
+        for i, found in zip(
+            todo, await pool.call(run_match, job, timeout=JOB_TIMEOUT), strict=True
+        ):
+            out[i] = found
+        return out
 
     def match_here(self, docs: Sequence[DocIn]) -> list[list[CrossMatch]]:
         """The same in this process (command-line one-offs: topics test, demo)."""
-        if not self.specs or not docs:
-            return [[] for _ in docs]
+        out: list[list[CrossMatch]] = [[] for _ in docs]
+        todo = self._todo(docs)
+        if not todo:
+            return out
         if self.thresholds is None:
             self.thresholds = run_calibrate(self._calibrate_job())
-        return run_match(MatchJob(self.specs, self.thresholds, tuple(docs)))
+        job = MatchJob(self.specs, self.thresholds, tuple(docs[i] for i in todo))
+        for i, found in zip(todo, run_match(job), strict=True):
+            out[i] = found
+        return out
