@@ -89,6 +89,61 @@ class FetchError(AggregatorError):
         self.retry_after = retry_after
 
 
+class _FetchErrorOfKind(FetchError):
+    """A FetchError whose class says its ``kind``: catch the class, or read ``kind``."""
+
+    KIND = ""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str,
+        status: int | None = None,
+        retry_after: float | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(
+            message, kind=self.KIND, url=url, status=status, retry_after=retry_after, hint=hint
+        )
+
+
+class FetchTimeoutError(_FetchErrorOfKind):
+    """No answer in time: the total deadline, the connect timeout or a silent server."""
+
+    KIND = "timeout"
+
+
+class FetchNetworkError(_FetchErrorOfKind):
+    """No connection: DNS, refused, reset, TLS."""
+
+    KIND = "network"
+
+
+class FetchProtocolError(_FetchErrorOfKind):
+    """The exchange broke HTTP's rules: a bad URL or response, a bad or stacked encoding."""
+
+    KIND = "protocol"
+
+
+class HTTPStatusError(_FetchErrorOfKind):
+    """The server answered with a status >= 400 (``status``, ``retry_after``)."""
+
+    KIND = "http"
+
+
+class BodyTooLargeError(_FetchErrorOfKind):
+    """The body passed network.max_bytes (after decompression)."""
+
+    KIND = "too_large"
+
+
+class RedirectError(_FetchErrorOfKind):
+    """A redirect loop, too many redirects, or a redirect a webhook must not follow."""
+
+    KIND = "redirects"
+
+
 class BlockedURLError(FetchError):
     """The URL's scheme or resolved address is not allowed (SSRF guard)."""
 

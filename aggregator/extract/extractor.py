@@ -10,7 +10,7 @@ same for any job function, such as ``ingest.prepare.run_job``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TypedDict, TypeVar
 
 from aggregator.extract import article
 from aggregator.extract.article import Extracted, extract_article, warm_extractor, warm_language
@@ -35,8 +35,23 @@ def article_pool(
 ) -> WorkerPool[R]:
     """A pool running `func` whose workers load the language model at start, and with
     `warm_extract` trafilatura too (~1 s, ~80 MB: off for pools that only parse feeds)."""
-    return WorkerPool(
-        func,
+    return WorkerPool(func, **_options(workers, timeout, max_bytes, start_method, warm_extract))
+
+
+class _Options(TypedDict):
+    workers: int
+    timeout: float
+    max_bytes: int
+    start_method: str
+    warm: Callable[[], None]
+    preload: tuple[str, ...]
+
+
+def _options(
+    workers: int, timeout: float, max_bytes: int, start_method: str, warm_extract: bool
+) -> _Options:
+    """The pool's settings, with the warm-up that suits pages (or only feeds)."""
+    return _Options(
         workers=workers,
         timeout=timeout,
         max_bytes=max_bytes,
@@ -64,15 +79,7 @@ class ExtractPool(WorkerPool[Extracted]):
     ) -> None:
         # by default, a pool made for pages loads the extractor in every worker at start
         warm = func is extract_article if warm_extract is None else warm_extract
-        super().__init__(
-            func,
-            workers=workers,
-            timeout=timeout,
-            max_bytes=max_bytes,
-            start_method=start_method,
-            warm=warm_extractor if warm else warm_language,
-            preload=_PRELOAD,
-        )
+        super().__init__(func, **_options(workers, timeout, max_bytes, start_method, warm))
 
     async def extract(self, html: bytes, url: str) -> Extracted:
         """Extract one page; ExtractError on failure, timeout, oversize or closed pool."""

@@ -10,7 +10,7 @@ import zlib
 
 import httpcore
 
-from aggregator.exceptions import FetchError
+from aggregator.exceptions import BodyTooLargeError, FetchError, FetchProtocolError
 
 MiB = 1024 * 1024
 _DRAIN_LIMIT = 64 * 1024  # read at most this much of an error/redirect body to keep the connection
@@ -25,16 +25,14 @@ def content_encoding(headers: dict[str, str], url: str) -> str | None:
     codings = [c.strip().lower() for c in headers.get("content-encoding", "").split(",")]
     codings = [c for c in codings if c and c != "identity"]
     if len(codings) > 1:
-        raise FetchError(
+        raise FetchProtocolError(
             f"the server sent the body with {len(codings)} content encodings "
             f"({', '.join(codings)}); at most one is accepted",
-            kind="protocol",
             url=url,
         )
     if codings and codings[0] not in ("gzip", "x-gzip", "deflate"):
-        raise FetchError(
+        raise FetchProtocolError(
             f"the server used an unsupported content encoding {codings[0]!r}",
-            kind="protocol",
             url=url,
         )
     return codings[0] if codings else None
@@ -100,7 +98,7 @@ class Body:
             self._parts.append(chunk)
 
     def _corrupt(self, e: zlib.error) -> FetchError:
-        return FetchError(f"the compressed body is corrupt ({e})", kind="protocol", url=self._url)
+        return FetchProtocolError(f"the compressed body is corrupt ({e})", url=self._url)
 
     def finish(self) -> bytes:
         """The whole body; a compressed stream that stops early is an error, not a short feed."""
@@ -110,7 +108,7 @@ class Body:
             except zlib.error as e:
                 raise self._corrupt(e) from e
             if not self._z.eof:
-                raise FetchError("the compressed body is truncated", kind="protocol", url=self._url)
+                raise FetchProtocolError("the compressed body is truncated", url=self._url)
         return b"".join(self._parts)
 
 
@@ -122,9 +120,8 @@ def _inflater(encoding: str | None) -> zlib._Decompress | None:
 
 def too_large(limit: int, url: str, *, decompressed: bool) -> FetchError:
     after = " after decompression" if decompressed else ""
-    return FetchError(
+    return BodyTooLargeError(
         f"body exceeds {_size(limit)}{after}",
-        kind="too_large",
         url=url,
         hint="raise network.max_bytes in feeds.yaml if this source is really that large",
     )

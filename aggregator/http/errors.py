@@ -13,7 +13,13 @@ from http import HTTPStatus
 
 import httpcore
 
-from aggregator.exceptions import FetchError
+from aggregator.exceptions import (
+    FetchError,
+    FetchNetworkError,
+    FetchProtocolError,
+    FetchTimeoutError,
+    HTTPStatusError,
+)
 
 __all__ = ["FOREIGN", "http_error", "translate"]
 
@@ -33,30 +39,23 @@ def translate(
 ) -> FetchError:
     """The FetchError a foreign error means; `url` is the URL the caller asked for."""
     if isinstance(e, TimeoutError):
-        return FetchError(
+        return FetchTimeoutError(
             f"timed out after {total_timeout:g}s (total deadline)",
-            kind="timeout",
             url=url,
             hint="the server is too slow; it will be tried again later",
         )
     if isinstance(e, httpcore.ConnectTimeout):
         detail = f" ({_message(e)})" if str(e) else ""
-        return FetchError(
-            f"could not connect within {connect_timeout:g}s{detail}", kind="timeout", url=url
-        )
+        return FetchTimeoutError(f"could not connect within {connect_timeout:g}s{detail}", url=url)
     if isinstance(e, httpcore.TimeoutException):
-        return FetchError(
-            f"the server stopped responding for {total_timeout:g}s", kind="timeout", url=url
-        )
+        return FetchTimeoutError(f"the server stopped responding for {total_timeout:g}s", url=url)
     if isinstance(e, httpcore.LocalProtocolError):
-        return FetchError(f"could not send the request ({e})", kind="protocol", url=url)
+        return FetchProtocolError(f"could not send the request ({e})", url=url)
     if isinstance(e, httpcore.ProtocolError):
-        return FetchError(
-            f"the server sent an invalid HTTP response ({e})", kind="protocol", url=url
-        )
+        return FetchProtocolError(f"the server sent an invalid HTTP response ({e})", url=url)
     if isinstance(e, httpcore.ConnectError):
-        return FetchError(f"could not connect: {_message(e)}", kind="network", url=url)
-    return FetchError(f"network error: {_message(e)}", kind="network", url=url)
+        return FetchNetworkError(f"could not connect: {_message(e)}", url=url)
+    return FetchNetworkError(f"network error: {_message(e)}", url=url)
 
 
 def http_error(
@@ -65,9 +64,8 @@ def http_error(
     """An HTTP error status as a FetchError; `where` names the URL that answered."""
     reason = reason or _phrase(status)
     text = f"HTTP {status} {reason}" if reason else f"HTTP {status}"
-    return FetchError(
+    return HTTPStatusError(
         f"{text} from {where}",
-        kind="http",
         url=url,
         status=status,
         retry_after=retry_after,

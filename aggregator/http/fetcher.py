@@ -44,7 +44,7 @@ from urllib.parse import urlsplit
 import httpcore
 import httpx
 
-from aggregator.exceptions import BlockedURLError, FetchError
+from aggregator.exceptions import BlockedURLError, FetchError, FetchProtocolError, RedirectError
 from aggregator.http.backend import (
     ConnectionPool,
     GuardedBackend,
@@ -274,7 +274,7 @@ class Fetcher:
             if blocked is None:
                 url = _parse_url(text)
         except (ValueError, httpx.InvalidURL) as e:
-            raise FetchError(f"not a valid URL: {text} ({e})", kind="protocol", url=call.url) from e
+            raise FetchProtocolError(f"not a valid URL: {text} ({e})", url=call.url) from e
         if blocked is not None:
             raise blocked
         if url.scheme not in ("http", "https"):
@@ -288,9 +288,7 @@ class Fetcher:
                 else "use an http:// or https:// URL",
             )
         if not url.host or not 0 < (url.port or 80) < 65536:
-            raise FetchError(
-                f"not a valid URL (host or port): {text}", kind="protocol", url=call.url
-            )
+            raise FetchProtocolError(f"not a valid URL (host or port): {text}", url=call.url)
         return url
 
     def _next_hop(self, call: _Call, url: httpx.URL, raw: _Raw) -> httpx.URL | None:
@@ -298,11 +296,10 @@ class Fetcher:
         if raw.status >= 400:
             raise self._http_error(call, url, raw)
         if call.method != "GET" and 300 <= raw.status < 400:
-            raise FetchError(
+            raise RedirectError(
                 f"{url} answered with a redirect (HTTP {raw.status}"
                 f"{' to ' + raw.headers['location'] if 'location' in raw.headers else ''}); "
                 "webhook deliveries do not follow redirects",
-                kind="redirects",
                 url=call.url,
                 status=raw.status,
                 hint="configure the webhook with its final URL",
@@ -311,9 +308,8 @@ class Fetcher:
             return None
         location = raw.headers.get("location")
         if not location:
-            raise FetchError(
+            raise FetchProtocolError(
                 f"{url} answered HTTP {raw.status} without a Location",
-                kind="protocol",
                 url=call.url,
                 status=raw.status,
             )
@@ -325,9 +321,8 @@ class Fetcher:
         try:
             joined = url.join(location.strip())
         except httpx.InvalidURL as e:
-            raise FetchError(
+            raise FetchProtocolError(
                 f"{url} redirected to an invalid URL: {location} ({e})",
-                kind="protocol",
                 url=call.url,
             ) from e
         self._record_hop(call, url, joined, raw.status)
@@ -341,15 +336,13 @@ class Fetcher:
         call.visited.append(str(here.copy_with(fragment=None)))
         where = str(target.copy_with(fragment=None))
         if where in call.visited:
-            raise FetchError(
+            raise RedirectError(
                 f"redirect loop: {' -> '.join(call.visited + [where])}",
-                kind="redirects",
                 url=call.url,
             )
         if len(call.visited) > self.policy.max_redirects:
-            raise FetchError(
+            raise RedirectError(
                 f"more than {self.policy.max_redirects} redirects (gave up at {where})",
-                kind="redirects",
                 url=call.url,
             )
         call.only_permanent = call.only_permanent and status in _PERMANENT
