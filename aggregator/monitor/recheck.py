@@ -462,7 +462,10 @@ def _change_event(
     installation: str,
 ) -> AlertEvent:
     story = target.key or f"article:{target.id}"
-    shown, more = changes.cap_passages(edit.passages, MAX_PASSAGES)
+    # the extracted text often starts with the headline: its change is said once, above
+    headline = ((s.old_title,), (s.new_title,))
+    passages = [p for p in edit.passages if (p.removed, p.added) != headline]
+    shown, more = changes.cap_passages(passages, MAX_PASSAGES)
     change = AlertChange(
         version=edit.version,
         previous_version=max(edit.version - 1, 1),

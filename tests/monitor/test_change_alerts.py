@@ -162,3 +162,44 @@ def test_page_watch_alert_names_the_watch_and_carries_the_text(
     assert "matching “”" not in text and "Topic: —" not in text
     html = message.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert "Red Lotus Computing, Wuhan" in html and "Watch “entity-list”" in html
+
+
+def test_a_headline_line_in_the_text_is_not_repeated_as_a_passage(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    page = (
+        "<html><head><title>{t}</title></head><body><article><h1>{t}</h1>"
+        "<p>Brussels said new export controls on advanced chips apply to shipments of "
+        "semiconductors to several countries. The new rules take effect in {m}.</p>"
+        "<p>Officials said the controls follow months of talks with member states and "
+        "industry groups about AI accelerators and the machines used to make them.</p>"
+        "</article></body></html>"
+    )
+    url = http_server.route("/s.html", page.format(t="EU tightens export controls", m="May"))
+    http_server.route(
+        "/rss.xml",
+        f"<rss version='2.0'><channel><title>w</title><item><title>EU tightens export controls"
+        f"</title><link>{url}</link><guid>s</guid></item></channel></rss>",
+        content_type="application/rss+xml",
+    )
+    hook = http_server.route("/hook", b"ok")
+    clock = Clock()
+    cfg = write_config(
+        tmp_path,
+        [{"name": "w", "url": http_server.url("/rss.xml"), "extract": True}],
+        topics=[{"name": "chips", "query": '"export control*" AND chip*'}],
+        alerts=[{"name": "hook", "url": hook, "change_threshold": {"min_words": 2}, **HOOK}],
+    )
+    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+        agg.poll()
+        aid = agg.articles()[0].id
+        http_server.route("/s.html", page.format(t="EU delays export controls", m="July"))
+        clock.now += timedelta(minutes=20)
+        agg.recheck([aid])
+        [payload] = [p for p in agg.store.outbox_payloads() if p["event"] == "change"]
+        text = agg.versions(aid)[-1].text
+    change = decode_event(payload).change
+    assert text.startswith("EU delays export controls")  # the headline is in the text
+    assert change is not None and change.headline_changed
+    assert all("EU delays export controls" not in s for p in change.passages for s in p.added)
+    assert any("July" in s for p in change.passages for s in p.added)
