@@ -8,7 +8,6 @@ for secrets.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import os
 import re
@@ -22,8 +21,9 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
-from aggregator.config.alerts import CHANNEL_MODELS, AlertChannel, unknown_kind_message
+from aggregator.config.alerts import AlertChannel
 from aggregator.config.durations import config_duration
+from aggregator.config.errors import config_error, located, suggest
 from aggregator.exceptions import ConfigError
 from aggregator.urls import ambiguous_authority
 
@@ -444,11 +444,11 @@ def parse_config(text: str, *, path: Path | None = None) -> Config:
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
-        raise _config_error(e, where, tree) from None
+        raise config_error(e, where, tree, Config) from None
     try:
         cfg.check_unique_names()
     except _DuplicateName as e:
-        raise _located(where, tree, e.loc, str(e), e.hint) from None
+        raise located(where, tree, e.loc, str(e), e.hint) from None
     _validate_extras(cfg, where, tree)
     cfg._path = path.resolve() if path else None
     return cfg
@@ -503,151 +503,13 @@ def _env_value(m: re.Match[str], loc: tuple[Any, ...], where: str, tree: Any) ->
         return value
     if m.group(2) is not None:
         return m.group(2)
-    raise _located(
+    raise located(
         where,
         tree,
         loc,
         f"environment variable {m.group(1)} is not set",
         f"export {m.group(1)}=... before starting, or write ${{{m.group(1)}:-default}}",
     )
-
-
-def _line_of(tree: Any, loc: Sequence[Any]) -> int | None:
-    """1-based line of the deepest node of `loc` that exists in the YAML tree."""
-    node, line = tree, None
-    for part in loc:
-        lc = getattr(node, "lc", None)
-        try:
-            if isinstance(node, Mapping) and part in node:
-                line = lc.key(part)[0] + 1 if lc else line
-                node = node[part]
-            elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-                line = lc.item(part)[0] + 1 if lc else line
-                node = node[part]
-            else:
-                break
-        except (KeyError, IndexError, TypeError, AttributeError):
-            break
-    return line
-
-
-def _dotted(loc: Sequence[Any]) -> str:
-    out = ""
-    for part in loc:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
-
-
-def _located(where: str, tree: Any, loc: Sequence[Any], msg: str, hint: str | None) -> ConfigError:
-    line = _line_of(tree, loc)
-    key = _dotted(loc)
-    text = f"{where}:{line or '?'}: {key}: {msg}" if key else f"{where}:{line or '?'}: {msg}"
-    return ConfigError(text, path=where, line=line, key=key, hint=hint)
-
-
-def _config_error(err: ValidationError, where: str, tree: Any) -> ConfigError:
-    """Every validation problem, each located (file:line, key) and explained with a hint.
-
-    One problem is one error as before; several are listed one per line, so a
-    file with three mistakes is fixed in one edit, not three runs.
-    """
-    problems = [_problem(e, where, tree) for e in err.errors()]
-    if len(problems) == 1:
-        return problems[0]
-    lines = [f"{where}: {len(problems)} problems"]
-    for p in problems:
-        lines.append(f"  {p.message}")
-        if p.hint:
-            lines.append(f"    hint: {p.hint}")
-    first = problems[0]
-    return ConfigError(
-        "\n".join(lines),
-        path=where,
-        line=first.line,
-        key=first.key,
-        hint="fix each line above, then run again",
-    )
-
-
-def _problem(error: Mapping[str, Any], where: str, tree: Any) -> ConfigError:
-    loc = [p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-"))]
-    if loc[:1] == ["alerts"] and len(loc) >= 2:
-        return _alert_error(error, loc, where, tree)
-    if error["type"] == "extra_forbidden":
-        return _unknown_key(where, tree, loc)
-    msg = error["msg"].removeprefix("Value error, ")
-    return _located(where, tree, loc, msg, _expected_hint(error, loc))
-
-
-def _alert_error(error: Mapping[str, Any], loc: list[Any], where: str, tree: Any) -> ConfigError:
-    """A problem in one ``alerts:`` entry, located in the entry (without pydantic's tag)."""
-    index = loc[1]
-    if error["type"] in ("union_tag_invalid", "union_tag_not_found"):
-        entry = error.get("input")
-        kind = entry.get("kind") if isinstance(entry, Mapping) else None
-        return _located(where, tree, ("alerts", index, "kind"), unknown_kind_message(kind), None)
-    tag = loc[2] if len(loc) > 2 and loc[2] in CHANNEL_MODELS else None
-    inner = loc[3:] if tag else loc[2:]
-    loc = ["alerts", index, *inner]
-    if error["type"] == "extra_forbidden" and tag:
-        allowed = _allowed_keys(inner[:-1], CHANNEL_MODELS[tag])
-        close = difflib.get_close_matches(str(loc[-1]), allowed, n=1, cutoff=0.6)
-        hint = f"did you mean {close[0]!r}?" if close else "see the alert channel keys in README.md"
-        return _located(where, tree, loc, f"unknown key {loc[-1]!r}", hint)
-    if error["type"] == "model_attributes_type":  # pydantic's wording names Python objects
-        return _located(where, tree, loc, "Input should be a valid dictionary", None)
-    msg = error["msg"].removeprefix("Value error, ")
-    return _located(where, tree, loc, msg, _expected_hint(error))
-
-
-def _expected_hint(error: Mapping[str, Any], loc: Sequence[Any] = ()) -> str | None:
-    kind = error["type"]
-    if kind == "string_pattern_mismatch":
-        return "names use lower-case letters, digits and dashes, e.g. le-monde-international"
-    if kind == "missing":
-        return "add this key"
-    if kind == "list_type" and isinstance(error.get("input"), str):
-        return f"write a list: [{error['input']}]"
-    if loc and loc[-1] == "interval" and "at least 30s" in str(error.get("msg")):
-        return "write e.g. interval: 15m"
-    return None
-
-
-def _unknown_key(where: str, tree: Any, loc: list[Any]) -> ConfigError:
-    key = str(loc[-1])
-    allowed = _allowed_keys(loc[:-1])
-    close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-    hint = (
-        f"did you mean {close[0]!r}?"
-        if close
-        else (f"expected one of: {', '.join(sorted(allowed))}" if allowed else None)
-    )
-    return _located(where, tree, loc, f"unknown key {key!r}", hint)
-
-
-def _allowed_keys(parent: Sequence[Any], root: type[BaseModel] | None = None) -> list[str]:
-    """Field names of the model at `parent` (a loc without the unknown key), from `root`."""
-    model: Any = root or Config
-    for part in parent:
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(part)
-        if field is None:
-            return []
-        model = _model_of(field.annotation)
-        if model is None:
-            return []
-    return [f.alias or n for n, f in model.model_fields.items()]
-
-
-def _model_of(annotation: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()):
-        found = _model_of(arg)
-        if found is not None:
-            return found
-    return None
 
 
 def _validate_extras(cfg: Config, where: str, tree: Any) -> None:
@@ -662,12 +524,12 @@ def _validate_topics(cfg: Config, where: str, tree: Any) -> None:
         _check_query(t, i, where, tree)
         for j, name in enumerate(t.feeds):
             if name not in feed_names:
-                raise _located(
+                raise located(
                     where,
                     tree,
                     ("topics", i, "feeds", j),
                     f"no feed named {name!r}",
-                    _suggest(name, feed_names),
+                    suggest(name, feed_names),
                 )
 
 
@@ -678,7 +540,7 @@ def _check_query(topic: TopicConfig, index: int, where: str, tree: Any) -> None:
     try:
         validate_query(topic.query)
     except QuerySyntaxError as e:
-        raise _located(
+        raise located(
             where,
             tree,
             ("topics", index, "query"),
@@ -693,15 +555,10 @@ def _validate_alerts(cfg: Config, where: str, tree: Any) -> None:
     for i, channel in enumerate(cfg.alerts):
         for j, name in enumerate(channel.topics):
             if name not in topic_names:
-                raise _located(
+                raise located(
                     where,
                     tree,
                     ("alerts", i, "topics", j),
                     f"no topic named {name!r}",
-                    _suggest(name, topic_names),
+                    suggest(name, topic_names),
                 )
-
-
-def _suggest(name: str, choices: set[str]) -> str | None:
-    close = difflib.get_close_matches(name, sorted(choices), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
