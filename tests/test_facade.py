@@ -9,7 +9,7 @@ import pytest
 
 from aggregator.core import make_aggregator
 from aggregator.core.run import Run
-from aggregator.exceptions import NotFoundError
+from aggregator.exceptions import BlockedURLError, NotFoundError
 from aggregator.storage.records import FeedUpdate
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer
@@ -67,3 +67,20 @@ async def test_running_yields_a_run_the_due_calls_take(
         assert agg.queue_depths().due_feeds == 0
         assert agg.feed_states()["wire"].last_status == 200
         assert agg.release_leases("w") == 0  # the poll released its own lease
+
+
+def test_fetch_page_goes_through_the_guarded_fetcher(
+    tmp_path: Path, http_server: LoopbackServer, seed_text: str
+) -> None:
+    paragraphs = "".join(f"<p>{p}</p>" for p in seed_text.split("\n\n")[:8] if p.strip())
+    html = f"<html><head><title>Budget</title></head><body><article>{paragraphs}</article></body></html>"
+    url = http_server.route("/story", html)
+    path = write_config(tmp_path, [], database=f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with make_aggregator(path, extract_workers=0) as agg:
+        page = agg.fetch_page(url)
+        assert page.url == url and page.text and page.text.split()[0] in seed_text
+    blocked = write_config(
+        tmp_path, [], database=f"sqlite:///{tmp_path / 'db.sqlite'}", network={"allow_private": []}
+    )
+    with make_aggregator(blocked, extract_workers=0) as agg, pytest.raises(BlockedURLError):
+        agg.fetch_page(url)  # 127.0.0.1 is private: refused before any connection

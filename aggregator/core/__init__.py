@@ -55,7 +55,6 @@ from aggregator.types import (
     Change,
     Feed,
     FeedState,
-    PageText,
     ReaderItem,
     ReaderToken,
     StreamFilter,
@@ -344,19 +343,6 @@ class Aggregator(DaemonAPI):
                 allow_private=tuple(self.config.network.allow_private),
             )
             return (await ch.send([event])).detail
-
-    def fetch_page(self, url: str) -> PageText:
-        """Fetch one page through the pipeline's fetcher (SSRF guard, size and time
-        limits) and extract its text in this process: what `topics test --url` tries."""
-        from aggregator.extract.article import extract_article
-
-        async def go() -> PageText:
-            async with self._stages() as st:
-                res = await st.fetcher.get(url)
-            page = extract_article(res.content, res.final_url)
-            return PageText(res.final_url, page.title, page.text, page.language)
-
-        return asyncio.run(go())
 
     def alerts(self, status: str | None = None, limit: int = 100) -> list[Alert]:
         return self.store.list_alerts(status, limit)

@@ -1,18 +1,22 @@
 """The facade methods the daemon (and the CLI's operations) need beyond polling:
 readiness, queue depths, shared cool-downs, source-health alerts, the outbox's
-channels and lease release. They call these, never the Store."""
+channels, lease release, and one page fetched on request (`topics test --url`).
+They call these, never the Store."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
 from aggregator.alerts.sources import source_alerts
 from aggregator.alerts.types import SourceHealth
 from aggregator.config.models import Config
+from aggregator.ingest.pipeline import Stages
 from aggregator.storage.store import Store
-from aggregator.types import FeedState, QueueDepths
+from aggregator.types import FeedState, PageText, QueueDepths
 
 
 class DaemonAPI:
@@ -21,6 +25,7 @@ class DaemonAPI:
     store: Store
     config: Config
     clock: Callable[[], datetime]
+    _stages: Callable[[], AbstractAsyncContextManager[Stages]]
 
     def ping(self) -> bool:
         """Whether the database answers (/readyz)."""
@@ -61,3 +66,16 @@ class DaemonAPI:
     def release_leases(self, worker: str) -> int:
         """Hand back every claim `worker` holds (after a graceful stop)."""
         return self.store.release_leases(worker)
+
+    def fetch_page(self, url: str) -> PageText:
+        """Fetch one page through the pipeline's fetcher (SSRF guard, size and time
+        limits) and extract its text in this process: what `topics test --url` tries."""
+        from aggregator.extract.article import extract_article
+
+        async def go() -> PageText:
+            async with self._stages() as st:
+                res = await st.fetcher.get(url)
+            page = extract_article(res.content, res.final_url)
+            return PageText(res.final_url, page.title, page.text, page.language)
+
+        return asyncio.run(go())
