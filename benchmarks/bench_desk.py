@@ -47,10 +47,21 @@ BAR_MS = 100.0
 
 def fill(kind: str, size: int, log: Any) -> tuple[Any, Any]:
     """A backend filled to `size` stories with topic matches; returns (backend, store)."""
-    from aggregator.storage.store import Store
-    from benchmarks.storage import N_FEEDS, Backend, Texts, bulk_fill
+    from benchmarks.storage import Backend
 
     be = Backend(kind)
+    try:
+        return be, _filled(be, size, log)
+    except BaseException:
+        be.drop()
+        raise
+
+
+def _filled(be: Any, size: int, log: Any) -> Any:
+    from aggregator.storage.store import Store
+    from benchmarks.storage import N_FEEDS, Texts, bulk_fill
+
+    kind = be.kind
     store = Store.open(be.url)
     now = datetime.now(UTC)
     names = [f"f{i:05d}" for i in range(N_FEEDS)]
@@ -67,14 +78,14 @@ def fill(kind: str, size: int, log: Any) -> tuple[Any, Any]:
             "INSERT INTO match (article_id, version, topic, terms, snippets, created_at) "
             f"SELECT id, 1, '{TOPIC}', '[\"contr\\u00f4les \\u00e0 l''exportation\", \"Nvidia\"]', "
             f"'{snippet.replace(chr(39), chr(39) * 2)}', first_seen_at FROM article "
-            f"WHERE id % {MATCH_EVERY} = 0"
+            f"WHERE MOD(id, {MATCH_EVERY}) = 0"
         )
         conn.exec_driver_sql("ANALYZE")
     log(
         f"    {kind}: {size:,} stories, {size // MATCH_EVERY:,} matches "
         f"(filled in {time.perf_counter() - t0:.0f} s, {be.size_on_disk(store)})"
     )
-    return be, store
+    return store
 
 
 def config_text(url: str) -> str:
