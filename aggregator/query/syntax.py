@@ -16,11 +16,25 @@ import itertools
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import TypeAlias
+from dataclasses import dataclass
 
 from aggregator.exceptions import QuerySyntaxError
 from aggregator.query.normalize import HYPHENS, RawToken, language_code, tokenize
+from aggregator.query.tree import (
+    And,
+    Meta,
+    Near,
+    Node,
+    Not,
+    Or,
+    Part,
+    Phrase,
+    Query,
+    Scope,
+    Term,
+    Wildcard,
+    describe,
+)
 
 TEXT_FIELDS = ("title", "summary", "body")
 META_FIELDS = ("feed", "tag", "lang")
@@ -32,123 +46,6 @@ MAX_DEPTH = 32  # groups, NOTs and field scopes inside each other; real queries 
 MIN_PREFIX = 2  # "ai*" is fine, "a*" would match half the dictionary
 MIN_INFIX = 3  # "*kontroll*", not "*ko*"
 AMBIGUOUS = {"and": "AND", "or": "OR", "not": "NOT"}
-
-
-# --------------------------------------------------------------------------- tree
-
-
-@dataclass(frozen=True)
-class Term:
-    """One word, matched by normal form or by stem."""
-
-    folded: str
-    norm: str
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Wildcard:
-    """A word pattern on the normal (unstemmed) form: prefix, suffix or infix."""
-
-    norm: str
-    leading: bool
-    trailing: bool
-    col: int = field(default=0, compare=False)
-
-
-Part: TypeAlias = Term | Wildcard
-
-
-@dataclass(frozen=True)
-class Phrase:
-    """Consecutive words; with ``slop`` the words in any order, at most slop extra words."""
-
-    parts: tuple[Part, ...]
-    slop: int | None = None
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class And:
-    children: tuple[Node, ...]
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Or:
-    children: tuple[Node, ...]
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Not:
-    child: Node
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Near:
-    """Both sides within ``distance`` words of each other (words in between), either order."""
-
-    left: Node
-    right: Node
-    distance: int
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Restrict a sub-query to one text field (title, summary, body)."""
-
-    name: str
-    child: Node
-    col: int = field(default=0, compare=False)
-
-
-@dataclass(frozen=True)
-class Meta:
-    """A test on the article's metadata: feed name, feed tag or language."""
-
-    kind: str
-    value: str
-    col: int = field(default=0, compare=False)
-
-
-Node: TypeAlias = Term | Wildcard | Phrase | And | Or | Not | Near | Scope | Meta
-
-
-@dataclass(frozen=True)
-class Query:
-    """A parsed query: the source text and its tree."""
-
-    source: str
-    root: Node
-
-    def __str__(self) -> str:
-        return describe(self.root)
-
-
-def describe(node: Node) -> str:
-    """Canonical s-expression of a tree, for tests, logs and `topics check` output."""
-    match node:
-        case Term():
-            return node.norm
-        case Wildcard():
-            return f"{'*' if node.leading else ''}{node.norm}{'*' if node.trailing else ''}"
-        case Phrase():
-            words = " ".join(describe(p) for p in node.parts)
-            return f'"{words}"' + (f"~{node.slop}" if node.slop is not None else "")
-        case And() | Or():
-            name = "AND" if isinstance(node, And) else "OR"
-            return f"({name} {' '.join(describe(c) for c in node.children)})"
-        case Not():
-            return f"(NOT {describe(node.child)})"
-        case Near():
-            return f"(NEAR/{node.distance} {describe(node.left)} {describe(node.right)})"
-        case Scope():
-            return f"{node.name}:{describe(node.child)}"
-        case Meta():
-            return f"{node.kind}:{node.value}"
 
 
 # -------------------------------------------------------------------------- lexer
@@ -609,3 +506,31 @@ def parse_query(query: str) -> Query:
 def validate_query(query: str) -> None:
     """Raise QuerySyntaxError if ``query`` does not parse; for config validation."""
     parse_query(query)
+
+
+# the tree's types are re-exported: callers import the language from one module
+__all__ = [
+    "CLOSE_QUOTES",
+    "MAX_DEPTH",
+    "META_FIELDS",
+    "OPEN_QUOTES",
+    "TEXT_FIELDS",
+    "And",
+    "Meta",
+    "Near",
+    "Node",
+    "Not",
+    "Or",
+    "Part",
+    "Phrase",
+    "Query",
+    "Scope",
+    "Term",
+    "Wildcard",
+    "describe",
+    "lex",
+    "parse_query",
+    "phrase_node",
+    "validate_query",
+    "word_node",
+]
