@@ -142,31 +142,39 @@ class ReaderApiQueries(StoreBase):
         """Unread stories per feed, tag (its feeds' stories, each once), topic and in all,
         each counted up to `cap`, with the time its newest story was first seen.
 
-        Each count is stories above the user's watermark, less those marked read, plus
-        those below it marked unread again (the desk's rule, ``storage.desk``): index
-        ranges and the few marked rows, all feeds in one grouped pass, then capped.
+        Feeds are counted in one grouped pass over their entries; a tag or a topic reads
+        at most `cap` unread stories. Read is the desk's rule (``storage.desk``): the
+        user's watermark, then the stories marked one by one.
         """
 
         def go(conn: Any) -> t.UnreadCounts:
             ids = _feed_ids(conn, feeds)
             w = int(conn.execute(sa.select(desk_user.c.read_through).where(
                 desk_user.c.name == user)).scalar() or 0)  # fmt: skip
-            unread = _Unread(conn, user, w)
-            fids = list(ids.values())
-            in_feeds = _entry.c.feed_id.in_(fids)
-            by_feed = unread.grouped(_entry, _entry.c.article_id, _entry.c.feed_id, in_feeds)
+            unread = _unread(user, w)
+            by_feed = {fid: int(n) for fid, n in conn.execute(
+                sa.select(_entry.c.feed_id, sa.func.count(sa.distinct(_entry.c.article_id)))
+                .where(_entry.c.feed_id.in_(list(ids.values())), unread(_entry.c.article_id))
+                .group_by(_entry.c.feed_id))}  # fmt: skip
             newest = {fid: int(top) for fid, top in conn.execute(
                 sa.select(_entry.c.feed_id, sa.func.max(_entry.c.article_id))
-                .where(in_feeds).group_by(_entry.c.feed_id))}  # fmt: skip
+                .where(_entry.c.feed_id.in_(list(ids.values())))
+                .group_by(_entry.c.feed_id))}  # fmt: skip
             tag_counts = {}
             for tag, names in tags.items():
-                tf = [ids[x] for x in names if x in ids]
-                if any(by_feed.get(f) for f in tf):
-                    tag_counts[tag] = min(cap, unread.total(_entry, _entry.c.article_id,
-                                                       _entry.c.feed_id.in_(tf)))  # fmt: skip
-            topic_counts = {tp: min(cap, unread.total(_match, _match.c.article_id, _match.c.topic == tp))
-                            for tp in topics}  # fmt: skip
-            total = min(cap, unread.total(_article, _article.c.id, sa.true()))
+                fids = [ids[n] for n in names if n in ids]
+                if any(by_feed.get(f) for f in fids):
+                    q = sa.select(_entry.c.article_id).where(
+                        _entry.c.feed_id.in_(fids), unread(_entry.c.article_id)
+                    )
+                    tag_counts[tag] = _capped(conn, q.distinct(), cap)  # fmt: skip
+            topic_counts = {}
+            for topic in topics:
+                q = sa.select(_match.c.article_id).where(
+                    _match.c.topic == topic, unread(_match.c.article_id)
+                )
+                topic_counts[topic] = _capped(conn, q.distinct(), cap)  # fmt: skip
+            total = _capped(conn, sa.select(_article.c.id).where(unread(_article.c.id)), cap)
             top = conn.execute(sa.select(sa.func.max(_article.c.id))).scalar()
             tops = {
                 **{("feed", n): newest.get(i) for n, i in ids.items()},
@@ -232,38 +240,26 @@ def _feed_ids(conn: Any, names: Sequence[str]) -> dict[str, int]:
     return {n: i for n, i in conn.execute(q)}
 
 
-class _Unread:
-    """Counts of one user's unread stories by the desk's rule (``storage.desk``): the
-    stories above the user's watermark, less those marked read, plus those below it
-    marked unread again. Each term is an index range (or the few marked rows), so no
-    story is probed one by one: counting a million unread stories costs one index scan.
-    """
+def _unread(user: str, w: int) -> Callable[[Any], Any]:
+    """The desk's "unread" for a story id column: above the user's watermark and not
+    marked read, or below it and marked unread again (``storage.desk``)."""
+    mine = desk_state.c.user_name == user
 
-    def __init__(self, conn: Any, user: str, w: int) -> None:
-        self.conn, self.user, self.w = conn, user, w
+    def marked(c: Any, read: bool) -> Any:
+        return sa.exists().where(mine, desk_state.c.article_id == c,
+                                 desk_state.c.read.is_(sa.true() if read else sa.false()))  # fmt: skip
 
-    def _terms(self, table: Any, key: Any, cols: list[Any], where: Any) -> list[tuple[int, Any]]:
-        n = sa.func.count(sa.distinct(key))
-        mine = sa.and_(desk_state.c.article_id == key, desk_state.c.user_name == self.user)
-        marked = table.join(desk_state, mine)
-        terms = [(1, sa.select(*cols, n).select_from(table).where(where, key > self.w)),
-                 (-1, sa.select(*cols, n).select_from(marked).where(
-                     where, key > self.w, desk_state.c.read.is_(True)))]  # fmt: skip
-        if self.w:
-            terms.append((1, sa.select(*cols, n).select_from(marked).where(
-                where, key <= self.w, desk_state.c.read.is_(False))))  # fmt: skip
-        return terms
+    def cond(c: Any) -> Any:
+        above = ~marked(c, True) if not w else sa.and_(c > w, ~marked(c, True))
+        return above if not w else sa.or_(above, sa.and_(c <= w, marked(c, False)))
 
-    def total(self, table: Any, key: Any, where: Any) -> int:
-        return sum(sign * int(self.conn.execute(q).scalar() or 0)
-                   for sign, q in self._terms(table, key, [], where))  # fmt: skip
+    return cond
 
-    def grouped(self, table: Any, key: Any, group: Any, where: Any) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for sign, q in self._terms(table, key, [group], where):
-            for g, n in self.conn.execute(q.group_by(group)):
-                out[g] = out.get(g, 0) + sign * int(n)
-        return out
+
+def _capped(conn: Any, q: Any, cap: int) -> int:
+    """How many rows `q` has, reading at most `cap` of them."""
+    sub = q.limit(cap).subquery()
+    return int(conn.execute(sa.select(sa.func.count()).select_from(sub)).scalar() or 0)
 
 
 def _item(
