@@ -148,6 +148,7 @@ def test_alerts_retry_sends_exactly_the_ids_named_and_asks_before_resending(
 @pytest.mark.slow  # fresh interpreters
 def test_unknown_names_exit_2_with_did_you_mean(tmp_path: Path) -> None:
     cfg = write_config(tmp_path, [], topics=[{"name": "export-controls", "query": "chips"}])
+    assert cli("--config", str(cfg), "db", "upgrade").returncode == 0  # read commands create none
     for args in (
         ("changes", "list", "--topic", "export-control"),
         ("items", "list", "--topic", "export-control"),
@@ -162,6 +163,7 @@ def test_unknown_names_exit_2_with_did_you_mean(tmp_path: Path) -> None:
 def test_an_empty_feeds_yaml_warns_and_a_broken_one_lists_every_problem(tmp_path: Path) -> None:
     cfg = tmp_path / "feeds.yaml"
     cfg.write_text("")
+    assert cli("--config", str(cfg), "db", "upgrade").returncode == 0  # read commands create none
     done = cli("--config", str(cfg), "items", "list")
     assert done.returncode == 0, done.stderr
     assert "has no feeds and no topics: nothing will be polled" in done.stderr
@@ -201,6 +203,7 @@ def test_help_version_and_config_after_the_subcommand(tmp_path: Path) -> None:
     version = cli("--version")
     assert version.returncode == 0 and version.stdout.startswith("aggregator ")
     cfg = write_config(tmp_path, [{"name": "only-feed", "url": "https://a.example.org/rss"}])
+    assert cli("db", "upgrade", "--config", str(cfg)).returncode == 0
     after = cli("feeds", "list", "--config", str(cfg), cwd=tmp_path.parent)
     assert after.returncode == 0, after.stderr
     assert "only-feed" in after.stdout
@@ -277,7 +280,7 @@ def test_all_feeds_failing_on_dns_is_said_in_one_line(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.rstrip().endswith("all 2 feeds failing: DNS")
     assert "tags wire" in listed.stdout and " next " in listed.stdout
-    cfg.write_text("feeds: []\n")
+    cfg.write_text("database: sqlite:///off.db\nfeeds: []\n")
     empty = cli("--config", str(cfg), "feeds", "list")
     assert "no feeds configured" in empty.stdout
 
