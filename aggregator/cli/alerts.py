@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +63,8 @@ def alerts_list(args: argparse.Namespace) -> int:
 def alerts_retry(args: argparse.Namespace) -> int:
     if not args.ids and not args.dead:
         raise UsageError("name alert ids or pass --dead", hint="aggregator alerts retry 12 13")
+    import asyncio
+
     with open_aggregator(args, extract_workers=0) as agg:
         ids = args.ids or [a.id for a in agg.alerts("dead", 100_000)]
         n = agg.retry_alerts(ids, resend=args.resend)
@@ -93,6 +94,8 @@ def delivery_line(report: Any, pending: int | None = None) -> str:
 
 
 def alerts_test(args: argparse.Namespace) -> int:
+    import asyncio
+
     with open_aggregator(args, extract_workers=0) as agg:
         detail = asyncio.run(agg.test_channel(args.channel))
     out(f"{args.channel}: receiver answered {detail}")

@@ -100,7 +100,7 @@ def feeds_list(args: argparse.Namespace) -> int:
     if not feeds:
         out("no feeds configured (add one with `aggregator feeds add URL`)")
         return 0
-    from aggregator.daemon.health import FailingFeeds, failure_cause
+    from aggregator.daemon.failing import FailingFeeds, failure_cause
 
     for f in feeds:
         state = "disabled" if not f.enabled else ("error" if f.last_error else "ok")

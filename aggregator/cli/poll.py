@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Callable
 from datetime import UTC
@@ -38,6 +37,8 @@ def register(sub: Subcommands) -> None:
 
 
 def poll(args: argparse.Namespace) -> int:
+    import asyncio
+
     from aggregator.cli.alerts import deliver_now, delivery_line
 
     report = None

@@ -7,47 +7,22 @@ HTTP client is made per event loop (``async with agg.running()``).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import random
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
-from aggregator import desk
-from aggregator.alerts import dispatch
-from aggregator.alerts.dispatch import DispatchReport
-from aggregator.alerts.outbox import StoreOutbox
-from aggregator.alerts.plan import stable_alert_id
-from aggregator.alerts.registry import build_channel
-from aggregator.alerts.types import AlertEvent
-from aggregator.changes import learn_boilerplate
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.core.daemon_api import DaemonAPI
+from aggregator.core.desk_api import DeskAPI
 from aggregator.core.records import _document, _feed, _unknown, extracts_pages, topic_specs
 from aggregator.core.run import Progress, Run, poll_many, stages_of
 from aggregator.exceptions import NotFoundError, UsageError
-from aggregator.extract.article import Extracted
-from aggregator.extract.extractor import article_pool
-from aggregator.extract.pool import WorkerPool
-from aggregator.http.fetcher import Fetcher
-from aggregator.http.policy import fetch_policy
-from aggregator.ingest import feedtools
-from aggregator.ingest import rhythm as schedule
-from aggregator.ingest.decide import PollOutcome
-from aggregator.ingest.pipeline import Stages
-from aggregator.ingest.prepare import PreparedFeed, run_job
-from aggregator.monitor.recheck import RecheckResult, recheck
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
-from aggregator.topics import TopicIndex, TopicSpec, prefilter_terms
-from aggregator.topics.crosslingual.service import (
-    CALIBRATION_ARTICLES,
-    CrossLingualMatcher,
-    cross_specs,
-)
 from aggregator.types import (
     AddedFeed,
     Alert,
@@ -55,16 +30,20 @@ from aggregator.types import (
     Change,
     Feed,
     FeedState,
-    ReaderItem,
-    ReaderToken,
-    StreamFilter,
-    StreamPage,
-    Triage,
-    UnreadCounts,
     UpdateResult,
     Version,
-    VersionDiff,
 )
+
+if TYPE_CHECKING:  # the stages load where they are used: `feeds list` needs none of them
+    from aggregator.alerts.dispatch import DispatchReport
+    from aggregator.extract.article import Extracted
+    from aggregator.extract.pool import WorkerPool
+    from aggregator.ingest.decide import PollOutcome
+    from aggregator.ingest.pipeline import Stages
+    from aggregator.ingest.prepare import PreparedFeed
+    from aggregator.monitor.recheck import RecheckResult
+    from aggregator.topics import TopicIndex
+    from aggregator.topics.crosslingual.service import CrossLingualMatcher
 
 Clock = Callable[[], datetime]
 
@@ -73,7 +52,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Aggregator(DaemonAPI):
+class Aggregator(DaemonAPI, DeskAPI):
     """One configured aggregator over one database."""
 
     def __init__(
@@ -88,21 +67,50 @@ class Aggregator(DaemonAPI):
         self.config = config
         self.clock = clock or utcnow
         self.store = store or Store.open(config.database_url(), readonly=readonly)
-        self.topics = TopicIndex(topic_specs(config))
-        self.crosslingual = self._cross_matcher(config)
+        self._topics: TopicIndex | None = None  # built on first use: readers never need it
+        self._crosslingual: CrossLingualMatcher | None = None
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
         self._extract_workers = workers
         self._extractor: WorkerPool[Extracted | PreparedFeed] | None = None
         self._runs: list[Stages] = []  # pipelines running now: a reload reaches them too
         if not readonly:  # a reader only shows: feeds.yaml's new feeds are added by writers
+            self._build_topics(config)
             self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
     # ------------------------------------------------------------ lifecycle
 
     @property
+    def topics(self) -> TopicIndex:
+        """Every topic compiled (built when first needed: `feeds list` never is)."""
+        if self._topics is None:
+            self._build_topics(self.config)
+        assert self._topics is not None
+        return self._topics
+
+    @property
+    def crosslingual(self) -> CrossLingualMatcher:
+        """Cross-lingual matching of the topics that have it (thresholds calibrated on
+        stored articles at first use, in a worker process)."""
+        if self._crosslingual is None:
+            self._build_topics(self.config)
+        assert self._crosslingual is not None
+        return self._crosslingual
+
+    def _build_topics(self, config: Config) -> None:
+        from aggregator.topics import TopicIndex
+        from aggregator.topics.crosslingual.service import CrossLingualMatcher, cross_specs
+
+        specs = topic_specs(config)
+        self._topics = TopicIndex(specs)
+        self._crosslingual = CrossLingualMatcher(cross_specs(specs), self._background)
+
+    @property
     def extractor(self) -> WorkerPool[Extracted | PreparedFeed]:
         """Started on first use: polls of extract:false feeds never pay for it."""
         if self._extractor is None:
+            from aggregator.extract.extractor import article_pool
+            from aggregator.ingest.prepare import run_job
+
             self._extractor = article_pool(
                 run_job,
                 workers=self._extract_workers,
@@ -114,6 +122,8 @@ class Aggregator(DaemonAPI):
     def start_workers(self) -> None:
         """Start the parse/extraction worker processes now rather than in the first poll,
         as the daemon does when it starts (~0.1-1 s: a process start and the model)."""
+        import asyncio
+
         asyncio.run(self.extractor.start())
 
     def close(self) -> None:
@@ -130,8 +140,7 @@ class Aggregator(DaemonAPI):
 
     def reload(self, config: Config) -> None:
         """Adopt a new config (live reload): feeds, topics and channels."""
-        self.topics = TopicIndex(topic_specs(config))
-        self.crosslingual = self._cross_matcher(config)
+        self._build_topics(config)
         self.config = config
         self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
         for st in self._runs:
@@ -151,6 +160,10 @@ class Aggregator(DaemonAPI):
     @contextlib.asynccontextmanager
     async def _stages(self) -> AsyncIterator[Stages]:
         """The pipeline's edges for this event loop."""
+        from aggregator.http.fetcher import Fetcher
+        from aggregator.http.policy import fetch_policy
+        from aggregator.ingest.pipeline import Stages
+
         async with Fetcher(fetch_policy(self.config), now=self.clock) as fetcher:
             st = Stages(
                 self.config,
@@ -169,19 +182,18 @@ class Aggregator(DaemonAPI):
                 if st.writer is not None:
                     await st.writer.aclose()
 
-    def _cross_matcher(self, config: Config) -> CrossLingualMatcher:
-        """Cross-lingual matching of the topics that have it (thresholds calibrated on
-        stored articles at first use, in a worker process)."""
-        return CrossLingualMatcher(cross_specs(topic_specs(config)), self._background)
-
     def _background(self) -> list[str]:
         """Titles and summaries of recent stored articles: the calibration background."""
+        from aggregator.topics.crosslingual.service import CALIBRATION_ARTICLES
+
         recent = self.store.list_articles(limit=CALIBRATION_ARTICLES)
         return [" ".join(x for x in (a.title, a.summary) if x) for a in recent]
 
     def _next_poll(
         self, feed: FeedConfig, state: FeedState, outcome: PollOutcome, now: datetime
     ) -> datetime:
+        from aggregator.ingest import rhythm as schedule
+
         return schedule.next_poll(feed, state, outcome, now, self.config)
 
     def _plan_alerts(
@@ -213,6 +225,8 @@ class Aggregator(DaemonAPI):
         *,
         force: bool = False,
     ) -> list[UpdateResult]:
+        from aggregator.ingest import rhythm as schedule
+
         waits = [] if force else self.store.host_cool_downs(self.clock())
         feeds, skipped = schedule.skip_waiting(self.select_feeds(names), waits)
         if progress is not None:
@@ -234,6 +248,8 @@ class Aggregator(DaemonAPI):
         A server's Retry-After (429/503) holds here as in the daemon: its feeds are
         skipped, with `skipped_until`, unless `force`.
         """
+        import asyncio
+
         return asyncio.run(self.apoll(names, progress, force=force))
 
     async def poll_due(
@@ -254,6 +270,10 @@ class Aggregator(DaemonAPI):
         self, run: Run, *, worker: str, limit: int = 50, ids: Sequence[int] | None = None
     ) -> list[RecheckResult]:
         """Re-check articles (and page watches) that are due, or exactly `ids`."""
+        import asyncio
+
+        from aggregator.monitor.recheck import recheck
+
         st = stages_of(run)
         now = self.clock()
         self._sync_watches(now)
@@ -278,6 +298,8 @@ class Aggregator(DaemonAPI):
 
     def _boilerplate(self, sites: set[str]) -> dict[str, frozenset[str]]:
         """Per site, the lines that recur across its recent articles (promo blocks)."""
+        from aggregator.changes import learn_boilerplate
+
         return {s: learn_boilerplate(self.store.site_texts(s)) for s in sites}
 
     async def deliver_due(
@@ -291,6 +313,10 @@ class Aggregator(DaemonAPI):
     ) -> DispatchReport:
         """Send the alerts that are due (only `ids` when given, only the channels `only`
         names when given); mark each as soon as its receiver accepted, never before."""
+        from aggregator.alerts import dispatch
+        from aggregator.alerts.outbox import StoreOutbox
+        from aggregator.alerts.registry import build_channel
+
         st = stages_of(run)
         pause_point("before-send")
         configs = {c.name: c for c in self.config.alerts}
@@ -319,6 +345,10 @@ class Aggregator(DaemonAPI):
 
     async def test_channel(self, name: str) -> str:
         """Send a test message through one channel; returns what the receiver answered."""
+        from aggregator.alerts.plan import stable_alert_id
+        from aggregator.alerts.registry import build_channel
+        from aggregator.alerts.types import AlertEvent
+
         configs = {c.name: c for c in self.config.alerts}
         if name not in configs:
             raise NotFoundError(
@@ -364,6 +394,7 @@ class Aggregator(DaemonAPI):
 
     def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
         """Re-check now, whatever the schedule: `ids`, or every monitored article."""
+        import asyncio
 
         async def go() -> list[RecheckResult]:
             async with self.running() as run:
@@ -395,6 +426,8 @@ class Aggregator(DaemonAPI):
     ) -> AddedFeed:
         """Validate `url` as a feed through the SSRF guard, append it to feeds.yaml
         (comments kept) and adopt the new config; what `aggregator feeds add` does."""
+        from aggregator.ingest import feedtools
+
         added, cfg = feedtools.add_feed(
             self.config,
             url,
@@ -410,11 +443,15 @@ class Aggregator(DaemonAPI):
 
     def remove_feed(self, name: str) -> None:
         """Drop a feed from feeds.yaml (its stored stories are kept)."""
+        from aggregator.ingest import feedtools
+
         self.reload(feedtools.remove_feed(self.config, name))
 
     def set_enabled(self, name: str, enabled: bool) -> None:
         """Enable or disable a feed in feeds.yaml (comments kept). Enabling also clears
         a stored disable (a 410 Gone): the user says the feed is back."""
+        from aggregator.ingest import feedtools
+
         self.reload(feedtools.set_enabled(self.config, name, enabled))
         if enabled:
             self.store.clear_disabled(name)
@@ -422,6 +459,8 @@ class Aggregator(DaemonAPI):
     def edit_feed(self, name: str, *, title: str | None = None, add_tags: Sequence[str] = (),
                   remove_tags: Sequence[str] = ()) -> None:  # fmt: skip
         """Retitle a feed or change its tags in feeds.yaml (comments kept)."""
+        from aggregator.ingest import feedtools
+
         self.reload(feedtools.edit_feed(self.config, name, title, add_tags, remove_tags))
 
     # ------------------------------------------------------------ reading
@@ -463,6 +502,8 @@ class Aggregator(DaemonAPI):
 
     def search(self, query: str, *, limit: int = 20) -> list[tuple[Article, Any]]:
         """Stored articles matching `query`: FTS narrows the candidates, the matcher decides."""
+        from aggregator.topics import TopicIndex, TopicSpec, prefilter_terms
+
         index = TopicIndex([TopicSpec(name="search", query=query)])
         prefixes = prefilter_terms(query)
         out: list[tuple[Article, Any]] = []
@@ -474,99 +515,6 @@ class Aggregator(DaemonAPI):
             if len(out) >= limit:
                 break
         return out
-
-    # ------------------------------------------------------------ the desk
-
-    def desk_secret(self) -> bytes:
-        """The key the web layer signs sessions, CSRF and feed tokens with (kept in the
-        database, so every daemon serving it agrees)."""
-        return self.store.desk.secret()
-
-    def stream(self, f: StreamFilter) -> StreamPage:
-        """A page of stories, newest first: wire copies grouped, the match shown, triage."""
-        return desk.stream_page(self.store, self.config, f)
-
-    def count_stream(self, f: StreamFilter, cap: int = 1000) -> int:
-        """How many stories the stream holds (unread badges), counting at most `cap`."""
-        return self.store.desk.count(f, desk.feed_scope(self.store, self.config, f), cap)
-
-    def triage(self, user: str, ids: Sequence[int]) -> dict[int, Triage]:
-        return self.store.desk.triage(user, ids)
-
-    def set_read(self, user: str, ids: Sequence[int], read: bool = True) -> int:
-        """Mark stories read (or unread again) for one desk user."""
-        return self.store.desk.set_read(user, ids, read, self.clock())
-
-    def set_starred(self, user: str, ids: Sequence[int], starred: bool = True) -> int:
-        return self.store.desk.set_starred(user, ids, starred, self.clock())
-
-    def mark_all_read(self, f: StreamFilter, until: datetime | None = None) -> int:
-        """Every story of the stream `f` (its user, topic, feed ...) first seen at or
-        before `until` (default now) becomes read."""
-        if f.user is None:
-            raise UsageError("mark_all_read needs the desk user whose stories to mark")
-        scope = desk.feed_scope(self.store, self.config, f)
-        return self.store.desk.mark_all_read(f, scope, until or self.clock(), self.clock())
-
-    def stream_ids(self, f: StreamFilter) -> list[int]:
-        """Up to f.limit + 1 story ids of a stream, one per story (no wire-copy grouping,
-        as reader apps expect): the reader API's pages."""
-        scope = desk.feed_scope(self.store, self.config, f)
-        return [r.article_id for r in self.store.desk.stream(f, scope)]
-
-    # ------------------------------------------------------------ the reader API
-
-    def reader_installation_id(self) -> str:
-        """The random id of this database that the reader API's item ids derive from."""
-        return self.store.installation_id()
-
-    def add_reader_token(self, user: str, token_hash: str, client: str | None) -> None:
-        """Record a reader app's login (only the token's digest is kept)."""
-        self.store.reader_api.add_token(user, token_hash, client, self.clock())
-
-    def reader_token_user(self, token_hash: str) -> str | None:
-        """Whose login the token with this digest is, unless it was revoked."""
-        return self.store.reader_api.token_user(token_hash, self.clock())
-
-    def reader_tokens(self, user: str | None = None) -> list[ReaderToken]:
-        return self.store.reader_api.tokens(user)
-
-    def revoke_reader_tokens(self, *, user: str | None = None, token_id: int | None = None) -> int:
-        """Log reader apps out: one token, a user's, or everyone's (neither given)."""
-        return self.store.reader_api.revoke_tokens(self.clock(), user=user, token_id=token_id)
-
-    def reader_items(self, ids: Sequence[int]) -> list[ReaderItem]:
-        """Stories with their feeds, topics and edits, in the order given."""
-        return self.store.reader_api.items(ids)
-
-    def reader_unread_counts(self, user: str, cap: int = 1000) -> UnreadCounts:
-        """Unread stories per feed, tag, topic and in all (reader apps' badges)."""
-        feeds = self.config.feeds
-        tags = {t: [f.name for f in feeds if t in f.tags] for f in feeds for t in f.tags}
-        topics = [t.name for t in self.config.topics]
-        return self.store.reader_api.unread_counts(user, [f.name for f in feeds], tags, topics, cap)
-
-    def first_seen(self, ids: Sequence[int]) -> dict[int, datetime]:
-        return self.store.reader_api.first_seen(ids)
-
-    def compare_versions(self, article_id: int, old: int, new: int) -> VersionDiff:
-        """Versions `old` and `new` of a story side by side, word by word."""
-        return desk.compare(self.versions(article_id), article_id, old, new)
-
-    def feed_activity(self, days: int = 30) -> dict[str, list[int]]:
-        """Per feed, new stories per day over the last `days` days (oldest first)."""
-        return desk.activity(self.store, self.clock(), days)
-
-    def stream_languages(self) -> list[str]:
-        return self.store.desk.languages()
-
-    def alert_counts(self) -> dict[str, int]:
-        """Alerts in the outbox per status (pending, failed, dead, sent)."""
-        return self.store.outbox_counts()
-
-    def watch_states(self) -> dict[str, tuple[datetime | None, int, str | None]]:
-        """Per watched page: last check, check errors in a row, retraction note."""
-        return self.store.desk.watch_states()
 
 
 def make_aggregator(

@@ -5,18 +5,18 @@ They call these, never the Store."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aggregator.alerts.sources import source_alerts
-from aggregator.alerts.types import SourceHealth
 from aggregator.config.models import Config
-from aggregator.ingest.pipeline import Stages
 from aggregator.storage.store import Store
 from aggregator.types import FeedState, PageText, QueueDepths
+
+if TYPE_CHECKING:  # loaded where used: the read-only commands never need them
+    from aggregator.alerts.types import SourceHealth
+    from aggregator.ingest.pipeline import Stages
 
 
 class DaemonAPI:
@@ -50,6 +50,8 @@ class DaemonAPI:
 
     def queue_source_alerts(self, problems: Sequence[SourceHealth]) -> int:
         """Queue one alert per problem and subscribed channel (once a day); how many were new."""
+        from aggregator.alerts.sources import source_alerts
+
         drafts = source_alerts(
             self.config, problems, self.clock(), installation=self.store.installation_id()
         )
@@ -70,6 +72,8 @@ class DaemonAPI:
     def fetch_page(self, url: str) -> PageText:
         """Fetch one page through the pipeline's fetcher (SSRF guard, size and time
         limits) and extract its text in this process: what `topics test --url` tries."""
+        import asyncio
+
         from aggregator.extract.article import extract_article
 
         async def go() -> PageText:

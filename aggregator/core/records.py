@@ -4,15 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import NotFoundError
-from aggregator.topics import Document, TopicSpec
 from aggregator.types import Article, Feed, FeedState
 from aggregator.urls import redact_text, redact_url
 
+if TYPE_CHECKING:  # the topic index loads when topics are compiled, not to list feeds
+    from aggregator.topics import Document, TopicSpec
+
 
 def topic_specs(config: Config) -> list[TopicSpec]:
+    from aggregator.topics import TopicSpec
+
     return [
         TopicSpec(
             name=t.name,
@@ -31,6 +36,8 @@ def topic_specs(config: Config) -> list[TopicSpec]:
 
 
 def _document(a: Article) -> Document:
+    from aggregator.topics import Document
+
     return Document(
         title=a.title or "",
         summary=a.summary or "",

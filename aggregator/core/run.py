@@ -8,14 +8,15 @@ daemon does to a running pipeline: share a host's cool-down, and time extraction
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config.models import FeedConfig
-from aggregator.ingest.pipeline import Stages, poll_feed
 from aggregator.types import UpdateResult
+
+if TYPE_CHECKING:  # the pipeline loads when a poll runs, not when the facade is imported
+    from aggregator.ingest.pipeline import Stages
 
 Progress = Callable[[UpdateResult], None]
 
@@ -72,6 +73,10 @@ async def poll_many(
     A second bound keeps fetched-but-unprocessed bodies from piling up in memory
     while the parse workers catch up.
     """
+    import asyncio
+
+    from aggregator.ingest.pipeline import poll_feed
+
     in_flight = asyncio.Semaphore(st.config.network.max_connections * 4)
 
     async def one(feed: FeedConfig) -> UpdateResult:

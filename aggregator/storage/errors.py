@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import sys
 from collections.abc import Iterator
 
 from sqlalchemy import exc as sa_exc
@@ -23,15 +24,18 @@ from aggregator.exceptions import (
     StorageError,
 )
 
-try:  # psycopg is an optional dependency (PostgreSQL only)
-    import psycopg
+#: What counts as a database error: SQLAlchemy's, and the drivers' own (psycopg's are
+#: added by :func:`database_errors` once psycopg is loaded, see there).
+DATABASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error)
 
-    _DRIVER_ERRORS: tuple[type[Exception], ...] = (sqlite3.Error, psycopg.Error)
-except ImportError:  # pragma: no cover - installed with the package
-    _DRIVER_ERRORS = (sqlite3.Error,)
 
-#: What counts as a database error: SQLAlchemy's, and the drivers' own.
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, *_DRIVER_ERRORS)
+def database_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's errors and the drivers' own. psycopg's count only once psycopg is
+    imported, which a PostgreSQL engine does on connecting: no psycopg error can exist
+    before, and importing it here would cost every SQLite command its load (~50 ms)."""
+    psycopg = sys.modules.get("psycopg")
+    return DATABASE_ERRORS if psycopg is None else (*DATABASE_ERRORS, psycopg.Error)
+
 
 #: Substrings of driver messages that mean "try again shortly", per backend.
 _BUSY = ("database is locked", "database table is locked", "could not serialize", "deadlock")
@@ -47,7 +51,7 @@ def translated(where: str) -> Iterator[None]:
         yield
     except StorageError:
         raise
-    except DATABASE_ERRORS as e:
+    except database_errors() as e:
         raise storage_error(e, where) from e
 
 
