@@ -12,6 +12,7 @@ from aggregator.cli.common import (
     open_aggregator,
     out,
     parse_since,
+    waiting_note,
 )
 from aggregator.exceptions import UsageError
 
@@ -33,6 +34,11 @@ def register(sub: Subcommands) -> None:
     rc = sub.add_parser("recheck", help="re-check articles now, whatever the schedule")
     rc.add_argument("ids", nargs="*", type=int, metavar="ID", help="article ids (see `items list`)")
     rc.add_argument("--all", action="store_true", help="every monitored article")
+    rc.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch even from hosts that asked to wait (429/503 Retry-After)",
+    )
     rc.set_defaults(handler=recheck)
 
 
@@ -60,10 +66,17 @@ def recheck(args: argparse.Namespace) -> int:
     if not args.ids and not args.all:
         raise UsageError("name article ids or pass --all", hint="aggregator recheck 42")
     with open_aggregator(args) as agg:
-        results = agg.recheck(args.ids or None)
+        results = agg.recheck(args.ids or None, force=args.force)
     for r in results:
+        if r.skipped_until is not None:
+            out(f"#{r.article_id}: skipped: {waiting_note(r.skipped_until)}")
+            continue
         extra = f" v{r.version} ({r.kind})" if r.version else ""
         err = f": {r.error}" if r.error else ""
         out(f"#{r.article_id}: {r.outcome}{extra}{err}")
-    out(f"{len(results)} re-checked")
+    skipped = sum(1 for r in results if r.skipped_until is not None)
+    out(
+        f"{len(results) - skipped} re-checked"
+        + (f", {skipped} skipped (their host asked to wait)" if skipped else "")
+    )
     return 0

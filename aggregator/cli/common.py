@@ -31,6 +31,7 @@ __all__ = [
     "out",
     "parse_since",
     "style",
+    "waiting_note",
 ]
 
 Handler = Callable[[argparse.Namespace], int]
@@ -97,6 +98,15 @@ def parse_since(
             hint=f"write e.g. {flag} 24h, {flag} 7d or {flag} 2025-02-03",
         ) from None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def waiting_note(until: datetime, verb: str = "fetch") -> str:
+    """Why something was not fetched, and until when: one wording for every command."""
+    shown = until.astimezone(UTC) if until.tzinfo else until
+    return (
+        f"its server asked to wait (Retry-After); may be {verb}ed from "
+        f"{shown:%Y-%m-%d %H:%M:%S} UTC (--force to {verb} now)"
+    )
 
 
 def fmt_time(dt: datetime | None) -> str:

@@ -47,6 +47,11 @@ def register(sub: Subcommands) -> None:
         metavar="N",
         help="when URL is a page announcing several feeds: add the N-th (default the first)",
     )
+    add.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch even from a host that asked to wait (429/503 Retry-After)",
+    )
     ed = f.add_parser("edit", help="change a feed in feeds.yaml (comments are kept)")
     ed.add_argument("name", help="the feed's name (see `feeds list`)")
     ed.add_argument("--interval", help="how often to poll it, e.g. 30m")
@@ -84,6 +89,11 @@ def register(sub: Subcommands) -> None:
     t = f.add_parser("test", help="fetch and parse a feed without storing")
     t.add_argument("url", help="the feed (or page) to try")
     t.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
+    t.add_argument(
+        "--force",
+        action="store_true",
+        help="fetch even from a host that asked to wait (429/503 Retry-After)",
+    )
     ls.set_defaults(handler=feeds_list)
     add.set_defaults(handler=feeds_add)
     ed.set_defaults(handler=feeds_edit)
@@ -134,6 +144,7 @@ def feeds_add(args: argparse.Namespace) -> int:
             interval=args.interval,
             extract=False if args.no_extract else None,
             pick=args.pick,
+            force=args.force,
         )
     found = f" (discovered from {added.discovered_from})" if added.discovered_from else ""
     shown = redact_url(added.url)
@@ -220,9 +231,11 @@ def feeds_export(args: argparse.Namespace) -> int:
 
 
 def feeds_test(args: argparse.Namespace) -> int:
+    from aggregator.core.feeds_api import standing_cool_downs
     from aggregator.ingest.feedtools import test_feed
 
-    report = test_feed(load(args), args.url)
+    config = load(args)  # no database is opened for its own sake: nothing is stored
+    report = test_feed(config, args.url, [] if args.force else standing_cool_downs(config))
     if args.json:
         dump_json(report)
         return 0

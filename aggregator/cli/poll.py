@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from aggregator.cli.common import (
     Subcommands,
     open_aggregator,
     out,
+    waiting_note,
 )
 from aggregator.types import UpdateResult
 
@@ -77,11 +77,7 @@ def _pending_ids(agg: Any) -> set[int]:
 
 def summary_line(r: UpdateResult) -> str:
     if r.skipped_until is not None:
-        until = r.skipped_until.astimezone(UTC) if r.skipped_until.tzinfo else r.skipped_until
-        return (
-            f"{r.feed:<32} skipped: its server asked to wait (Retry-After); "
-            f"may be polled from {until:%Y-%m-%d %H:%M:%S} UTC (--force to poll now)"
-        )
+        return f"{r.feed:<32} skipped: {waiting_note(r.skipped_until, 'poll')}"
     if r.error:
         extra = " (feed disabled)" if r.disabled else ""
         retry = f" (retry after {int(r.retry_after)}s)" if r.retry_after else ""

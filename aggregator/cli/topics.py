@@ -38,6 +38,11 @@ def register(sub: Subcommands) -> None:
     tt.add_argument("--language", help="language of --text/--file (default: detected)")
     tt.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     tt.add_argument(
+        "--force",
+        action="store_true",
+        help="with --url: fetch even from a host that asked to wait (429/503 Retry-After)",
+    )
+    tt.add_argument(
         "--no-cross-lingual",
         action="store_true",
         help="only the query's literal words (as with cross_lingual: false), for comparison",

@@ -165,7 +165,8 @@ def _documents(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Documen
     if args.file is not None:
         return [(str(args.file), _doc_from_file(args.file.read_bytes(), args.language))]
     if args.url is not None:
-        return [(args.url, _doc_from_page(_fetch_page(cfg, args.url)))]
+        page = _fetch_page(cfg, args.url, force=getattr(args, "force", False))
+        return [(args.url, _doc_from_page(page))]
     return _stored(cfg, args)
 
 
@@ -185,12 +186,13 @@ def _doc_from_page(page: Extracted | PageText) -> Document:
     return Document(title=page.title or "", body=page.text, language=page.language)
 
 
-def _fetch_page(cfg: Config, url: str) -> PageText:
-    """The page through the facade (its fetcher: SSRF guard, limits, politeness)."""
+def _fetch_page(cfg: Config, url: str, *, force: bool = False) -> PageText:
+    """The page through the facade (its fetcher: SSRF guard, limits, politeness, and
+    a host's standing Retry-After unless `force`)."""
     from aggregator.core import make_aggregator
 
     with make_aggregator(cfg, extract_workers=0) as agg:
-        return agg.fetch_page(url)
+        return agg.fetch_page(url, force=force)
 
 
 def _stored(cfg: Config, args: argparse.Namespace) -> list[tuple[str, Document]]:

@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING, Any, Self
 from aggregator.config.models import Config, FeedConfig, load_config
 from aggregator.core.daemon_api import DaemonAPI
 from aggregator.core.desk_api import DeskAPI
+from aggregator.core.feeds_api import FeedsAPI
 from aggregator.core.records import _document, _feed, _unknown, extracts_pages, topic_specs
 from aggregator.core.run import Progress, Run, poll_many, stages_of
 from aggregator.exceptions import NotFoundError, UsageError
 from aggregator.storage.store import Store
 from aggregator.testhooks import pause_point
 from aggregator.types import (
-    AddedFeed,
     Alert,
     Article,
     Change,
@@ -52,7 +52,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Aggregator(DaemonAPI, DeskAPI):
+class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
     """One configured aggregator over one database."""
 
     def __init__(
@@ -227,8 +227,9 @@ class Aggregator(DaemonAPI, DeskAPI):
     ) -> list[UpdateResult]:
         from aggregator.ingest import rhythm as schedule
 
-        waits = [] if force else self.store.host_cool_downs(self.clock())
-        feeds, skipped = schedule.skip_waiting(self.select_feeds(names), waits)
+        feeds, skipped = schedule.skip_waiting(
+            self.select_feeds(names), self.cool_downs(force=force)
+        )
         if progress is not None:
             for r in skipped:
                 progress(r)
@@ -256,23 +257,42 @@ class Aggregator(DaemonAPI, DeskAPI):
         self, run: Run, *, worker: str, limit: int = 100, lease: timedelta | None = None
     ) -> list[UpdateResult]:
         """Claim the feeds that are due (a lease per feed, shared safely between
-        daemons on PostgreSQL) and poll them."""
+        daemons on PostgreSQL) and poll them. A feed whose host asked to wait (a 429/503
+        Retry-After any worker or command met) is not polled: due again when it allows."""
+        from aggregator.ingest import rhythm as schedule
+
         now = self.clock()
         enabled = [f.name for f in self.config.feeds if f.enabled]
         until = now + (lease or self.config.daemon.lease)
         names = self.store.claim_due_feeds(
             enabled, now, worker=worker, lease_until=until, limit=limit
         )
-        feeds = [f for n in names if (f := self.config.feed(n)) is not None]
-        return await poll_many(stages_of(run), feeds)
+        claimed = [f for n in names if (f := self.config.feed(n)) is not None]
+        feeds, held = schedule.hold_back(claimed, lambda f: f.url, self.cool_downs())
+        for f, wait in held:  # a sibling of a feed told to wait: due again when the host allows
+            self.store.defer_feeds([f.name], wait, worker=worker)
+        return [UpdateResult(f.name, skipped_until=w) for f, w in held] + await poll_many(
+            stages_of(run), feeds
+        )
 
     async def recheck_due(
-        self, run: Run, *, worker: str, limit: int = 50, ids: Sequence[int] | None = None
+        self,
+        run: Run,
+        *,
+        worker: str,
+        limit: int = 50,
+        ids: Sequence[int] | None = None,
+        force: bool = False,
     ) -> list[RecheckResult]:
-        """Re-check articles (and page watches) that are due, or exactly `ids`."""
+        """Re-check articles (and page watches) that are due, or exactly `ids`.
+
+        A story whose host asked to wait (429/503 Retry-After, met by any command) is
+        not fetched unless `force`: it is skipped, due again when the host allows.
+        """
         import asyncio
 
-        from aggregator.monitor.recheck import recheck
+        from aggregator.ingest import rhythm as schedule
+        from aggregator.monitor.recheck import RecheckResult, recheck
 
         st = stages_of(run)
         now = self.clock()
@@ -284,8 +304,12 @@ class Aggregator(DaemonAPI, DeskAPI):
             lease_until=now + self.config.daemon.lease,
             ids=ids,
         )
+        targets, held = schedule.hold_back(targets, lambda t: t.url, self.cool_downs(force=force))
+        for t, wait in held:
+            self.store.defer_checks([t.id], wait, worker=worker)
+        skipped = [RecheckResult(t.id, "skipped", skipped_until=w) for t, w in held]
         boilerplate = self._boilerplate({t.site for t in targets if t.site})
-        return list(
+        return skipped + list(
             await asyncio.gather(
                 *(recheck(st, t, boilerplate.get(t.site or "", frozenset())) for t in targets)
             )
@@ -392,8 +416,11 @@ class Aggregator(DaemonAPI, DeskAPI):
         self._check_topic(topic)
         return self.store.list_changes(since=since, topic=topic, limit=limit, article_id=article_id)
 
-    def recheck(self, ids: Sequence[int] | None = None) -> list[RecheckResult]:
-        """Re-check now, whatever the schedule: `ids`, or every monitored article."""
+    def recheck(
+        self, ids: Sequence[int] | None = None, *, force: bool = False
+    ) -> list[RecheckResult]:
+        """Re-check now, whatever the schedule: `ids`, or every monitored article.
+        Those whose host asked to wait are skipped (`skipped_until`) unless `force`."""
         import asyncio
 
         async def go() -> list[RecheckResult]:
@@ -406,62 +433,12 @@ class Aggregator(DaemonAPI, DeskAPI):
                 if chosen is None:
                     self.store.set_next_check(self.store.monitored_ids(), self.clock())
                 return await self.recheck_due(
-                    run, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen
+                    run, worker=f"cli-{os.getpid()}", limit=limit, ids=chosen, force=force
                 )
 
         return asyncio.run(go())
 
     # ------------------------------------------------------------ feed management
-
-    def add_feed(
-        self,
-        url: str,
-        *,
-        name: str | None = None,
-        title: str | None = None,
-        tags: Sequence[str] = (),
-        interval: str | None = None,
-        extract: bool | None = None,
-        pick: int | None = None,
-    ) -> AddedFeed:
-        """Validate `url` as a feed through the SSRF guard, append it to feeds.yaml
-        (comments kept) and adopt the new config; what `aggregator feeds add` does."""
-        from aggregator.ingest import feedtools
-
-        added, cfg = feedtools.add_feed(
-            self.config,
-            url,
-            name=name,
-            title=title,
-            tags=tags,
-            interval=interval,
-            extract=extract,
-            pick=pick,
-        )
-        self.reload(cfg)
-        return added
-
-    def remove_feed(self, name: str) -> None:
-        """Drop a feed from feeds.yaml (its stored stories are kept)."""
-        from aggregator.ingest import feedtools
-
-        self.reload(feedtools.remove_feed(self.config, name))
-
-    def set_enabled(self, name: str, enabled: bool) -> None:
-        """Enable or disable a feed in feeds.yaml (comments kept). Enabling also clears
-        a stored disable (a 410 Gone): the user says the feed is back."""
-        from aggregator.ingest import feedtools
-
-        self.reload(feedtools.set_enabled(self.config, name, enabled))
-        if enabled:
-            self.store.clear_disabled(name)
-
-    def edit_feed(self, name: str, *, title: str | None = None, add_tags: Sequence[str] = (),
-                  remove_tags: Sequence[str] = ()) -> None:  # fmt: skip
-        """Retitle a feed or change its tags in feeds.yaml (comments kept)."""
-        from aggregator.ingest import feedtools
-
-        self.reload(feedtools.edit_feed(self.config, name, title, add_tags, remove_tags))
 
     # ------------------------------------------------------------ reading
 

@@ -69,12 +69,16 @@ class DaemonAPI:
         """Hand back every claim `worker` holds (after a graceful stop)."""
         return self.store.release_leases(worker)
 
-    def fetch_page(self, url: str) -> PageText:
+    def fetch_page(self, url: str, *, force: bool = False) -> PageText:
         """Fetch one page through the pipeline's fetcher (SSRF guard, size and time
-        limits) and extract its text in this process: what `topics test --url` tries."""
+        limits) and extract its text in this process: what `topics test --url` tries.
+        A host that asked to wait is not asked unless `force` (HostWaitingError)."""
         import asyncio
 
         from aggregator.extract.article import extract_article
+        from aggregator.ingest.rhythm import refuse_waiting
+
+        refuse_waiting(url, [] if force else self.host_cool_downs())
 
         async def go() -> PageText:
             async with self._stages() as st:

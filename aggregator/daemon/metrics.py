@@ -18,7 +18,10 @@ _EXTRACT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0
 
 
 def poll_result(r: UpdateResult) -> str:
-    """ok, not_modified or error: the `result` label of aggregator_polls_total."""
+    """ok, not_modified, error or skipped (its host asked to wait): the `result`
+    label of aggregator_polls_total."""
+    if r.skipped_until is not None:
+        return "skipped"
     if r.error:
         return "error"
     return "not_modified" if r.not_modified else "ok"

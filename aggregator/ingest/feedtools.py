@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,6 +20,7 @@ from aggregator.config.models import Config
 from aggregator.exceptions import ParseError, UsageError
 from aggregator.http.fetcher import Fetcher
 from aggregator.ingest import identity
+from aggregator.ingest.rhythm import refuse_waiting
 from aggregator.parse.discover import discover_feeds, looks_like_html
 from aggregator.parse.feeds import ParsedFeed, parse_feed
 from aggregator.parse.opml import OpmlFeed, parse_opml, render_opml
@@ -52,15 +54,25 @@ def slug(text: str) -> str:
     return s[:60].rstrip("-") or "feed"
 
 
+#: (URL, until) of every Retry-After still running (Store.host_cool_downs); none = forced.
+CoolDowns = Iterable[tuple[str, datetime]]
+
+
 async def _fetch_feed(
-    config: Config, url: str, pick: int | None = None
+    config: Config, url: str, pick: int | None = None, cool_downs: CoolDowns = ()
 ) -> tuple[str, ParsedFeed, tuple[str, ...]]:
     """Fetch `url`; if it is an HTML page, follow its <link rel=alternate> feed: the
-    first one, or the `pick`-th (1-based) of those it announces."""
+    first one, or the `pick`-th (1-based) of those it announces.
+
+    A host that asked to wait (`cool_downs`) is not asked: HostWaitingError, before
+    the page and before the feed it announces (which may be on another host).
+    """
     from aggregator.http.policy import fetch_policy
 
+    waits = list(cool_downs)
     announced: tuple[str, ...] = ()
     async with Fetcher(fetch_policy(config)) as fetcher:
+        refuse_waiting(url, waits)
         res = await fetcher.get(url, accept=FEED_ACCEPT)
         if looks_like_html(res.content):
             announced = tuple(discover_feeds(res.content, res.final_url))
@@ -70,6 +82,7 @@ async def _fetch_feed(
                     hint="look for an RSS/Atom link on the site and add that URL",
                 )
             url = announced[_pick(pick, announced, url)]
+            refuse_waiting(url, waits)
             res = await fetcher.get(url, accept=FEED_ACCEPT)
         elif pick is not None:
             raise UsageError(
@@ -91,9 +104,11 @@ def _pick(pick: int | None, announced: Sequence[str], page: str) -> int:
     return pick - 1
 
 
-def probe_feed(config: Config, url: str, pick: int | None = None) -> Probe:
+def probe_feed(
+    config: Config, url: str, pick: int | None = None, cool_downs: CoolDowns = ()
+) -> Probe:
     """Validate a feed by fetching and parsing it once (nothing stored)."""
-    final, parsed, announced = asyncio.run(_fetch_feed(config, url, pick))
+    final, parsed, announced = asyncio.run(_fetch_feed(config, url, pick, cool_downs))
     return Probe(final, parsed.title, parsed.format, len(parsed.entries), parsed, announced)
 
 
@@ -107,6 +122,7 @@ def add_feed(
     interval: str | None = None,
     extract: bool | None = None,
     pick: int | None = None,
+    cool_downs: CoolDowns = (),
 ) -> tuple[AddedFeed, Config]:
     """Validate `url` as a feed, then append it to the config's file (comments kept).
 
@@ -114,13 +130,14 @@ def add_feed(
     an HTML page's announced feed is followed. Nothing is written unless all of it
     passes, and the new file is validated whole before it replaces the old one.
     Without `name`, one is made from the feed's title, unique among the feeds.
+    A host that asked to wait (`cool_downs`) is not fetched from: HostWaitingError.
     """
     path = config_file(config)
     if interval:
         from aggregator.config.durations import parse_duration
 
         parse_duration(interval)
-    probe = probe_feed(config, url, pick)
+    probe = probe_feed(config, url, pick, cool_downs)
     taken = {f.name for f in config.feeds}
     chosen = name or _unique(slug(title or probe.title or probe.url), taken)
     entry: dict[str, Any] = {"name": chosen, "url": probe.url}
@@ -166,9 +183,9 @@ def config_file(config: Config) -> Path:
     return config.path
 
 
-def test_feed(config: Config, url: str) -> dict[str, Any]:
-    """What polling `url` would store."""
-    p = probe_feed(config, url)
+def test_feed(config: Config, url: str, cool_downs: CoolDowns = ()) -> dict[str, Any]:
+    """What polling `url` would store (HostWaitingError if its host asked to wait)."""
+    p = probe_feed(config, url, cool_downs=cool_downs)
     rule = identity.choose_rule(p.parsed.entries)
     return {
         "url": p.url,

@@ -14,16 +14,19 @@ and may pass a seeded `random.Random`.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from aggregator.config.models import Config, FeedConfig
+from aggregator.exceptions import AggregatorError
 from aggregator.types import FeedState, UpdateResult
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
     from aggregator.ingest.decide import PollOutcome
+
+T = TypeVar("T")
 
 
 def base_interval(feed: FeedConfig, config: Config) -> timedelta:
@@ -136,17 +139,58 @@ def waiting_until(feed: FeedConfig, waits: Mapping[str, datetime]) -> datetime |
     return waits.get(origin_of(feed.url))
 
 
+def hold_back(
+    items: Sequence[T], url_of: Callable[[T], str], cool_downs: Iterable[tuple[str, datetime]]
+) -> tuple[list[T], list[tuple[T, datetime]]]:
+    """The one rule every fetching path applies: what may be fetched now, and what waits.
+
+    Items (feeds, stored stories to re-check, a URL typed on the command line) whose
+    URL is on an origin that asked to wait are held back with until when; the rest go.
+    Callers decide what holding back means: the daemon defers the work to that time,
+    `poll` and `recheck` report it skipped, `feeds add`/`feeds test` refuse. Forcing is
+    passing no cool-downs.
+    """
+    waits = host_waits(cool_downs)
+    go: list[T] = []
+    held: list[tuple[T, datetime]] = []
+    for item in items:
+        until = waits.get(origin_of(url_of(item)))
+        if until is None:
+            go.append(item)
+        else:
+            held.append((item, until))
+    return go, held
+
+
 def skip_waiting(
     feeds: Sequence[FeedConfig], cool_downs: Iterable[tuple[str, datetime]]
 ) -> tuple[list[FeedConfig], list[UpdateResult]]:
     """The feeds to poll now, and a skipped result (with until when) for each of the others."""
-    waits = host_waits(cool_downs)
-    go: list[FeedConfig] = []
-    skipped: list[UpdateResult] = []
-    for feed in feeds:
-        until = waiting_until(feed, waits)
-        if until is None:
-            go.append(feed)
-        else:
-            skipped.append(UpdateResult(feed.name, skipped_until=until))
-    return go, skipped
+    go, held = hold_back(feeds, lambda f: f.url, cool_downs)
+    return go, [UpdateResult(f.name, skipped_until=until) for f, until in held]
+
+
+def refuse_waiting(url: str, cool_downs: Iterable[tuple[str, datetime]]) -> None:
+    """For a fetch on demand (`feeds add`, `feeds test`, `topics test --url`): raise
+    HostWaitingError, saying until when and that --force overrides, if `url`'s host
+    asked to wait."""
+    _, held = hold_back([url], str, cool_downs)
+    if held:
+        raise HostWaitingError(url, held[0][1])
+
+
+class HostWaitingError(AggregatorError):
+    """A command would fetch from a host that asked us (429/503 Retry-After) to wait.
+
+    The message names only the origin (host:port), never the URL's credentials.
+    """
+
+    def __init__(self, url: str, until: datetime) -> None:
+        shown = until.astimezone(UTC) if until.tzinfo else until
+        origin = origin_of(url)
+        super().__init__(
+            f"not fetched: {origin} asked to wait (HTTP 429/503 with Retry-After) "
+            f"until {shown:%Y-%m-%d %H:%M:%S} UTC",
+            hint="try again after that time, or pass --force to fetch it now anyway",
+        )
+        self.url, self.until, self.origin = url, until, origin

@@ -39,7 +39,8 @@ log = logging.getLogger("aggregator.monitor.recheck")
 
 @dataclass(frozen=True)
 class RecheckResult:
-    """What one re-check did: unchanged, edit, revert, retracted, or error."""
+    """What one re-check did: unchanged, edit, revert, retracted, error, or skipped
+    (its host asked to wait: `skipped_until` says until when)."""
 
     article_id: int
     outcome: str
@@ -48,6 +49,7 @@ class RecheckResult:
     reasons: tuple[str, ...] = ()
     alerts: int = 0
     error: str | None = None
+    skipped_until: datetime | None = None
 
 
 @dataclass(frozen=True)

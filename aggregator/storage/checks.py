@@ -281,6 +281,21 @@ class CheckQueries(StoreBase):
             )
             return [tx for tx in s.exec(q) if tx]
 
+    def defer_checks(self, ids: Sequence[int], until: datetime, *, worker: str) -> None:
+        """Claimed re-checks whose host asked to wait: the claim is handed back, and one
+        on a schedule is due again no sooner than `until` (no check or error recorded:
+        nothing was fetched). An unscheduled story (`recheck ID`) stays unscheduled."""
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                mine = col(ArticleRow.id).in_(chunk), col(ArticleRow.lease_owner) == worker
+                s.exec(
+                    update(ArticleRow)
+                    .where(*mine, col(ArticleRow.next_check_at) < until)
+                    .values(next_check_at=until)
+                )
+                s.exec(update(ArticleRow).where(*mine).values(lease_owner=None, lease_until=None))
+            s.commit()
+
     def set_next_check(self, ids: Sequence[int], when: datetime | None) -> None:
         with self.session() as s:
             for chunk in _chunks(ids):

@@ -124,3 +124,17 @@ class FeedQueries(StoreBase):
                 s.add(r)
             s.commit()
             return [r.name for r in rows]
+
+    def defer_feeds(self, names: Sequence[str], until: datetime, *, worker: str) -> None:
+        """Claimed feeds whose host asked to wait: due again at `until`, claim handed back.
+
+        Nothing else changes (no error counted, no fetch state): they were not polled.
+        """
+        with self.session() as s:
+            s.exec(
+                update(FeedRow)
+                .where(col(FeedRow.name).in_(list(names)))
+                .where(col(FeedRow.lease_owner) == worker)
+                .values(next_due_at=until, lease_owner=None, lease_until=None)
+            )
+            s.commit()

@@ -267,3 +267,33 @@ def test_retry_after_postpones_the_next_poll(http_server: LoopbackServer, tmp_pa
         state_ = agg.store.feed_state("busy")
     assert times["/busy.xml"] == [timedelta(0), M * 10.1]
     assert state_.error_count == 2 and state_.failing_since == T0
+
+
+def test_hold_back_is_per_origin_and_keeps_the_latest_wish() -> None:
+    """The one decision every fetching command applies (issue 13, item 17)."""
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    waits = [
+        ("https://u:p@feeds.example.com/a.xml?token=1", now + timedelta(minutes=5)),
+        ("https://feeds.example.com:443/b.xml", now + timedelta(hours=1)),
+        ("http://feeds.example.com:8080/c.xml", now + timedelta(minutes=1)),
+    ]
+    urls = [
+        "https://FEEDS.example.com/story/1",  # same origin, other path, case
+        "http://feeds.example.com/story/2",  # port 80: another origin
+        "http://feeds.example.com:8080/x",
+        "https://www.example.com/story/3",  # another host
+    ]
+    go, held = schedule.hold_back(urls, str, waits)
+    assert go == ["http://feeds.example.com/story/2", "https://www.example.com/story/3"]
+    assert held == [
+        ("https://FEEDS.example.com/story/1", now + timedelta(hours=1)),
+        ("http://feeds.example.com:8080/x", now + timedelta(minutes=1)),
+    ]
+    assert schedule.hold_back(urls, str, []) == (urls, [])  # forced: nothing held
+    with pytest.raises(schedule.HostWaitingError) as e:
+        schedule.refuse_waiting(urls[0], waits)
+    assert (
+        "feeds.example.com:443" in e.value.message and "2026-11-28 13:00:00 UTC" in e.value.message
+    )
+    assert "u:p" not in e.value.message and "--force" in (e.value.hint or "")
+    schedule.refuse_waiting(urls[1], waits)  # another origin: no refusal

@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlencode, urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, QueryParams
@@ -27,10 +27,11 @@ from starlette.responses import PlainTextResponse, Response
 
 from aggregator.exceptions import AggregatorError, NotFoundError
 from aggregator.types import StreamFilter
+from aggregator.urls import redact_text
 from aggregator.web.greader.ids import ItemIds
 from aggregator.web.greader.render import Origin, Shown, content_html, edit_line
 from aggregator.web.greader.render import categories as item_categories
-from aggregator.web.greader.streams import LABEL_PREFIX, Stream, parse_stream
+from aggregator.web.greader.streams import LABEL_PREFIX, FeedStreams, Stream, parse_stream
 from aggregator.web.greader.tokens import new_login_token, post_token, post_token_ok, token_hash
 
 if TYPE_CHECKING:
@@ -61,6 +62,12 @@ def json_response(data: object, status: int = 200) -> Response:
 def unauthorized() -> Response:
     # the same answer whatever was wrong (no such user, bad password, bad token)
     return PlainTextResponse("Unauthorized", 401, headers={"WWW-Authenticate": "GoogleLogin"})
+
+
+def error_text(e: AggregatorError) -> str:
+    """An error's message and hint for a client, any URL in them redacted."""
+    hint = f" ({e.hint})" if e.hint else ""
+    return redact_text(f"{e.message}{hint}")
 
 
 def bad_request(message: str) -> Response:
@@ -94,6 +101,7 @@ class ReaderApi:
     def __init__(self, ctx: WebContext) -> None:
         self.ctx = ctx
         self._ids: ItemIds | None = None
+        self._feed_streams: FeedStreams | None = None
         self._lock = threading.Lock()
 
     # ------------------------------------------------------------ plumbing
@@ -111,6 +119,14 @@ class ReaderApi:
             if self._ids is None or self._ids.topics != topics:
                 self._ids = ItemIds.of(self.agg.reader_installation_id(), topics)
             return self._ids
+
+    def feed_streams(self) -> FeedStreams:
+        """Feed stream ids (URLs redacted) of the live config, rebuilt when it changes."""
+        feeds = self.agg.config.feeds
+        with self._lock:
+            if self._feed_streams is None or self._feed_streams.feeds is not feeds:
+                self._feed_streams = FeedStreams(feeds)
+            return self._feed_streams
 
     def base_url(self) -> str | None:
         base = self.ctx.web.base_url
@@ -133,10 +149,9 @@ class ReaderApi:
             except BadParameter as e:
                 return bad_request(str(e))
             except NotFoundError as e:
-                return PlainTextResponse(f"Not Found: {e.message}", 404)
+                return PlainTextResponse(f"Not Found: {redact_text(e.message)}", 404)
             except AggregatorError as e:
-                hint = f" ({e.hint})" if e.hint else ""
-                return bad_request(f"{e.message}{hint}")
+                return bad_request(error_text(e))
 
         return wrapped
 
@@ -189,15 +204,40 @@ class ReaderApi:
         if stream.kind == "state":
             return dict(_STATES[stream.value])
         if stream.kind == "feed":
-            feed = next((f for f in cfg.feeds if f.url == stream.value), None)
-            if feed is None:
-                raise NotFoundError(f"no subscription feed/{stream.value}")
-            return {"feed": feed.name}
+            return {"feed": self.feed_of(stream).name}
         if stream.kind == "topic":
             if stream.value not in {t.name for t in cfg.topics}:
                 raise NotFoundError(f"no topic named {stream.value!r}")
             return {"topic": stream.value}
         return {"tag": stream.value}
+
+    def feed_of(self, stream: Stream) -> Any:
+        """The configured feed a ``feed/...`` stream names (NotFoundError otherwise)."""
+        feed = self.feed_streams().feed(stream.value)
+        if feed is None:
+            raise NotFoundError(f"no subscription feed/{stream.value}")
+        return feed
+
+    def stream_id(self, stream: Stream) -> str:
+        """The id to answer with: a feed's redacted one, whichever form the client used."""
+        return (
+            self.feed_streams().stream_id(self.feed_of(stream))
+            if stream.kind == "feed"
+            else stream.id
+        )
+
+    def self_url(self, request: Request, stream: Stream) -> str:
+        """The request's URL with a feed stream named by its id, never its full URL."""
+        if stream.kind != "feed":
+            return str(request.url)
+        sid = self.stream_id(stream)
+        path = request.url.path
+        for prefix in ("/reader/atom/", "/reader/api/0/stream/contents/"):
+            if (i := path.find(prefix)) >= 0:
+                path = path[: i + len(prefix)] + sid
+                break
+        query = [(k, sid if k == "s" else v) for k, v in request.query_params.multi_items()]
+        return str(request.url.replace(path=quote(path, safe="/"), query=urlencode(query)))
 
     def filter(
         self, user: str, stream: Stream, p: QueryParams | FormData = _NO_PARAMS, top: int = MAX_IDS
@@ -236,6 +276,7 @@ class ReaderApi:
     ) -> list[Shown]:
         ids = self.ids()
         feeds = {f.name: f for f in self.agg.config.feeds}
+        streams = self.feed_streams()
         base = self.base_url()
         items = self.agg.reader_items(article_ids)
         state = self.agg.triage(user, [it.article_id for it in items]) if items else {}
@@ -257,7 +298,7 @@ class ReaderApi:
                 categories=item_categories(
                     tags=tags, topics=it.topics, read=bool(triage and triage.read),
                     starred=bool(triage and triage.starred)),
-                origin=_origin(it.feeds, feeds),
+                origin=_origin(it.feeds, feeds, streams),
                 content=content_html(it.text, it.summary, url=it.url, desk_url=desk,
                                      edited=edited, retracted=it.retracted),
             ))  # fmt: skip
@@ -265,8 +306,8 @@ class ReaderApi:
 
     def stream_title(self, stream: Stream) -> str:
         if stream.kind == "feed":
-            f = next((f for f in self.agg.config.feeds if f.url == stream.value), None)
-            return (f.title or f.name) if f else stream.value
+            f = self.feed_of(stream)
+            return str(f.title or f.name)
         if stream.kind == "topic":
             return f"Topic: {stream.value}"
         if stream.kind == "label":
@@ -355,15 +396,17 @@ def _continuation(c: str) -> int | None:
 
 @functools.lru_cache(maxsize=4096)
 def _site(url: str) -> str:
+    """A feed's site (its htmlUrl): scheme and host, without the URL's credentials."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}/" if parts.netloc else url
+    host = parts.netloc.rpartition("@")[2]
+    return f"{parts.scheme}://{host}/" if host else ""
 
 
-def _origin(names: Sequence[str], feeds: dict[str, Any]) -> Origin:
+def _origin(names: Sequence[str], feeds: dict[str, Any], streams: FeedStreams) -> Origin:
     for name in names:
         f = feeds.get(name)
         if f is not None:
-            return Origin(f"feed/{f.url}", f.title or f.name, _site(f.url))
+            return Origin(streams.stream_id(f), f.title or f.name, _site(f.url))
     name = names[0] if names else "page watch"
     return Origin(f"{LABEL_PREFIX}{name}", name, "")
 

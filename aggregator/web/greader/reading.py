@@ -9,6 +9,7 @@ from starlette.datastructures import FormData, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 
+from aggregator.urls import redact_url
 from aggregator.web.greader.api import (
     MAX_CONTENTS,
     MAX_IDS,
@@ -30,15 +31,16 @@ UNREAD_MAX = 1000
 
 async def subscription_list(api: ReaderApi, request: Request, caller: Caller) -> Response:
     base = api.base_url()
+    streams = api.feed_streams()
     subs: list[dict[str, object]] = []
     for f in api.agg.config.feeds:
         site = _site(f.url)
         subs.append(
             {
-                "id": f"feed/{f.url}",
+                "id": streams.stream_id(f),
                 "title": f.title or f.name,
                 "categories": [{"id": label_stream_id(t), "label": t} for t in f.tags],
-                "url": f.url,
+                "url": redact_url(f.url),
                 "htmlUrl": site,
                 "iconUrl": "",
                 "sortid": f.name,
@@ -73,8 +75,9 @@ async def unread_count(api: ReaderApi, request: Request, caller: Caller) -> Resp
     """Unread stories per feed, tag, topic and the reading list, counted up to UNREAD_MAX
     (as Google Reader's "1000+"); streams with none are left out, the reading list never."""
     c = await api.run(api.agg.reader_unread_counts, caller.user, UNREAD_MAX)
-    urls = {f.name: f.url for f in api.agg.config.feeds}
-    rows = [(f"feed/{urls[n]}", v) for n, v in c.feeds.items() if n in urls]
+    streams = api.feed_streams()
+    ids = {f.name: streams.stream_id(f) for f in api.agg.config.feeds}
+    rows = [(ids[n], v) for n, v in c.feeds.items() if n in ids]
     rows += [(label_stream_id(tag), v) for tag, v in sorted(c.tags.items())]
     rows += [(topic_stream_id(name), v) for name, v in c.topics.items()]
     out = [
@@ -128,9 +131,9 @@ async def _contents(
     title = api.stream_title(stream)
     if atom_out:
         body = atom(
-            stream_id=stream.id,
+            stream_id=api.stream_id(stream),
             title=title,
-            self_url=str(request.url),
+            self_url=api.self_url(request, stream),
             items=items,
             continuation=cont,
             now=api.now(),
@@ -138,9 +141,9 @@ async def _contents(
         return Response(body, media_type="application/atom+xml; charset=utf-8")
     return json_response(
         stream_json(
-            stream_id=stream.id,
+            stream_id=api.stream_id(stream),
             title=title,
-            self_url=str(request.url),
+            self_url=api.self_url(request, stream),
             items=items,
             continuation=cont,
             now=api.now(),

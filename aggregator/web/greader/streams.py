@@ -5,12 +5,26 @@ Forms (FeedHQ's terminology): ``feed/<feed url>``, ``user/-/label/<name>``,
 A label ``topic:<name>`` names a topic's matched stories; any other label is a
 feed tag from feeds.yaml. FreshRSS's short forms (``reading-list``,
 ``starred``) are accepted too.
+
+A feed's stream id shows its URL redacted (``redact_url``: the password of
+``user:pass@`` and secret-looking query values masked), so a reader app, its
+sync logs and anyone it shares a stream with never see a feed's credentials.
+The id stays addressable: it is resolved against the configured feeds
+(`FeedStreams`). Two feeds whose URLs differ only in a secret would share a
+redacted form; the first in feeds.yaml keeps it, each later one adds
+``#<feed name>``, so adding a feed never changes the id of one already listed.
+The full URL, which only its owner knows, is accepted too (ids handed out
+before redaction keep working).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Literal
+
+from aggregator.config.models import FeedConfig
+from aggregator.urls import redact_url
 
 StateName = Literal["reading-list", "starred", "read", "unread"]
 STATE_PREFIX = "user/-/state/com.google/"
@@ -51,6 +65,37 @@ class Stream:
         if self.kind == "topic":
             return LABEL_PREFIX + TOPIC_LABEL + self.value
         return LABEL_PREFIX + self.value
+
+
+@dataclass(frozen=True)
+class FeedStreams:
+    """The stream id of every configured feed, and the feed a stream id names."""
+
+    feeds: Sequence[FeedConfig]
+    _ids: dict[str, str] = field(init=False, repr=False, compare=False)
+    _by_value: dict[str, FeedConfig] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        ids: dict[str, str] = {}
+        by_value: dict[str, FeedConfig] = {}
+        for f in self.feeds:
+            shown = redact_url(f.url)
+            value = shown if shown not in by_value else f"{shown}#{f.name}"
+            ids[f.name] = "feed/" + value
+            by_value.setdefault(value, f)
+            by_value.setdefault(f"{shown}#{f.name}", f)  # always a way to name this one
+        for f in self.feeds:  # the owner's full URL (older ids) names its feed
+            by_value.setdefault(f.url, f)
+        object.__setattr__(self, "_ids", ids)
+        object.__setattr__(self, "_by_value", by_value)
+
+    def stream_id(self, feed: FeedConfig) -> str:
+        """``feed/<redacted url>`` (``#<name>`` added when an earlier feed has that form)."""
+        return self._ids.get(feed.name) or "feed/" + redact_url(feed.url)
+
+    def feed(self, value: str) -> FeedConfig | None:
+        """The feed a ``feed/...`` stream's value names: its id, or its full URL."""
+        return self._by_value.get(value)
 
 
 def topic_stream_id(name: str) -> str:

@@ -6,7 +6,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from aggregator.exceptions import AggregatorError, NotFoundError
-from aggregator.web.greader.api import Caller, ReaderApi, _str, _ts, bad_request, json_response
+from aggregator.urls import redact_url
+from aggregator.web.greader.api import (
+    Caller,
+    ReaderApi,
+    _str,
+    _ts,
+    bad_request,
+    error_text,
+    json_response,
+)
 from aggregator.web.greader.streams import KEPT_UNREAD, READ, STARRED, parse_stream
 
 # ------------------------------------------------------------ handlers: state
@@ -73,13 +82,15 @@ async def quickadd(api: ReaderApi, request: Request, caller: Caller) -> Response
     try:
         feed = await api.run(api.agg.add_feed, url)
     except AggregatorError as e:
-        hint = f" ({e.hint})" if e.hint else ""
-        return json_response({"numResults": 0, "query": url, "error": f"{e.message}{hint}"}, 400)
+        return json_response(
+            {"numResults": 0, "query": redact_url(url), "error": error_text(e)}, 400
+        )
+    added = api.agg.config.feed(feed.name)
     return json_response(
         {
             "numResults": 1,
-            "query": url,
-            "streamId": f"feed/{feed.url}",
+            "query": redact_url(url),
+            "streamId": api.feed_streams().stream_id(added) if added else "",
             "streamName": feed.title or feed.name,
         }
     )
@@ -107,7 +118,7 @@ async def subscription_edit(api: ReaderApi, request: Request, caller: Caller) ->
 def _edit_one(
     api: ReaderApi, action: str, url: str, title: str | None, add: list[str], remove: list[str]
 ) -> None:
-    feed = next((f for f in api.agg.config.feeds if f.url == url), None)
+    feed = api.feed_streams().feed(url)  # its stream id, or its full URL
     if action == "subscribe" and feed is None:
         api.agg.add_feed(url, title=title, tags=add)
         return
