@@ -42,6 +42,7 @@ SCENARIOS = (
     "memory",
     "desk",
     "crosslingual",
+    "startup",
 )
 FEED_SCENARIOS = {"farm", "cold", "warm", "churn"}
 
@@ -314,6 +315,11 @@ def main(argv: list[str] | None = None) -> int:
 
         log(f"storage: sizes {o.storage_sizes} on {o.storage_backends} ...")
         sc["storage"] = stamp(storage.run(o, log))
+    if "startup" in o.selected:
+        from benchmarks import startup
+
+        log("CLI start-up: feeds list, items list ...")
+        sc["startup"] = stamp(startup.run(o, log))
     if "memory" in o.selected:
         from benchmarks import memory
 

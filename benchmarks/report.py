@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from benchmarks import latency, realworld
+from benchmarks import latency, realworld, startup
 
 TARGETS = {
     "cold": "≤ 7 s, at least 3× faster than reader, and faster than newsboat",
@@ -79,8 +79,30 @@ def render(res: dict[str, Any]) -> str:
     L += _external(
         "9. Cross-lingual topics", sc.get("crosslingual"), "benchmarks/bench_crosslingual.py"
     )
+    L += startup_section(res)
     L += _profiles(sc.get("feeds"))
     return "\n".join(L).rstrip() + "\n"
+
+
+def startup_section(res: dict[str, Any]) -> list[str]:
+    """Scenario 10, CLI start-up (`benchmarks/startup.py`)."""
+    d = res.get("scenarios", {}).get("startup")
+    return startup.render(d, _when(d) if d else "")
+
+
+def splice_section(md: str, section: list[str], before: str = "## Profiles") -> str:
+    """`md` with the section headed `section[0]` replaced by `section` (up to the next
+    "## " heading), or inserted before `before` when absent: how
+    `scripts/cli_startup.py --save` updates one section without re-rendering the rest."""
+    lines = md.splitlines()
+    if section[0] in lines:
+        start = lines.index(section[0])
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
+    else:
+        start = end = lines.index(before) if before in lines else len(lines)
+    return "\n".join([*lines[:start], *section, *lines[end:]]).rstrip() + "\n"
 
 
 def _when(d: dict[str, Any]) -> str:

@@ -22,7 +22,7 @@ from aggregator.core.feeds_api import FeedsAPI
 from aggregator.core.records import _document, _feed, _unknown, extracts_pages, topic_specs
 from aggregator.core.run import Progress, Run, poll_many, stages_of
 from aggregator.exceptions import NotFoundError, UsageError
-from aggregator.storage.store import Store
+from aggregator.storage.light import LightStore
 from aggregator.testhooks import pause_point
 from aggregator.types import (
     Alert,
@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # the stages load where they are used: `feeds list` needs non
     from aggregator.ingest.pipeline import Stages
     from aggregator.ingest.prepare import PreparedFeed
     from aggregator.monitor.recheck import RecheckResult
+    from aggregator.storage.store import Store
     from aggregator.topics import TopicIndex
     from aggregator.topics.crosslingual.service import CrossLingualMatcher
 
@@ -66,7 +67,14 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
     ) -> None:
         self.config = config
         self.clock = clock or utcnow
-        self.store = store or Store.open(config.database_url(), readonly=readonly)
+        self._store = store
+        self._light: LightStore | None = None
+        if store is None and readonly:  # engine and schema check only: see `store`
+            self._light = LightStore.open_current(config.database_url())
+        elif store is None:
+            from aggregator.storage.store import Store
+
+            self._store = Store.open(config.database_url())
         self._topics: TopicIndex | None = None  # built on first use: readers never need it
         self._crosslingual: CrossLingualMatcher | None = None
         workers = extract_workers if extract_workers is not None else min(2, os.cpu_count() or 1)
@@ -78,6 +86,29 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
             self.store.sync_feeds(((f.name, f.url) for f in config.feeds), self.clock())
 
     # ------------------------------------------------------------ lifecycle
+
+    @property
+    def store(self) -> Store:
+        """The database. A read-only Aggregator opens only the engine and the listing
+        reads (`storage.light`: all `feeds list` and `items list` need, without the ORM
+        models), and the full Store over that engine when a method first needs it."""
+        if self._store is None:
+            from aggregator.storage.store import Store
+
+            assert self._light is not None
+            self._store = Store(self._light.engine)
+        return self._store
+
+    @store.setter
+    def store(self, store: Store) -> None:
+        self._store = store
+
+    @property
+    def _reads(self) -> LightStore:
+        """The listing reads, through whichever of the two is open."""
+        reads = self._store if self._store is not None else self._light
+        assert reads is not None
+        return reads
 
     @property
     def topics(self) -> TopicIndex:
@@ -130,7 +161,7 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         if self._extractor is not None:
             self._extractor.close()
             self._extractor = None
-        self.store.close()
+        self._reads.close()  # the Store, or the engine alone: they share it
 
     def __enter__(self) -> Self:
         return self
@@ -443,8 +474,8 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
     # ------------------------------------------------------------ reading
 
     def feeds(self) -> list[Feed]:
-        states = self.store.feed_states()
-        counts = self.store.feed_article_counts()
+        states = self._reads.feed_states()
+        counts = self._reads.feed_article_counts()
         return [_feed(f, states.get(f.name), counts, self.config) for f in self.config.feeds]
 
     def articles(
@@ -459,10 +490,10 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         """Stored articles, newest first seen first. ``since`` filters on when we first
         saw them, ``published_since`` on their published date (articles without one
         are left out)."""
-        if feed and self.config.feed(feed) is None and feed not in self.store.feed_states():
+        if feed and self.config.feed(feed) is None and feed not in self._reads.feed_states():
             raise _unknown("feed", feed, [f.name for f in self.config.feeds])
         self._check_topic(topic)
-        return self.store.list_articles(
+        return self._reads.list_articles(
             feed=feed, since=since, topic=topic, limit=limit, published_since=published_since
         )
 

@@ -11,12 +11,12 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aggregator.config.models import Config
-from aggregator.storage.store import Store
 from aggregator.types import FeedState, PageText, QueueDepths
 
 if TYPE_CHECKING:  # loaded where used: the read-only commands never need them
     from aggregator.alerts.types import SourceHealth
     from aggregator.ingest.pipeline import Stages
+    from aggregator.storage.store import Store
 
 
 class DaemonAPI:

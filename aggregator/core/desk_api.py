@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from aggregator.config.models import Config
 from aggregator.exceptions import UsageError
-from aggregator.storage.store import Store
 from aggregator.types import (
     ReaderItem,
     ReaderToken,
@@ -24,6 +24,9 @@ from aggregator.types import (
     Version,
     VersionDiff,
 )
+
+if TYPE_CHECKING:  # the full Store loads when a desk method first needs it
+    from aggregator.storage.store import Store
 
 
 class DeskAPI:

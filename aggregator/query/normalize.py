@@ -22,9 +22,10 @@ import threading
 import unicodedata
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
-import snowballstemmer
+if TYPE_CHECKING:  # loaded by the first stemming: validating a query does not stem
+    import snowballstemmer
 
 #: Apostrophes treated alike: straight, curly (left/right), modifier letter,
 #: grave and acute accents used as apostrophes by sloppy typists.
@@ -59,13 +60,9 @@ SNOWBALL = {
 }  # fmt: skip
 
 
-def _combining_marks() -> str:
-    """A regex class body for every combining mark (category M) we may meet.
-
-    Python's ``\\w`` does not include combining marks, so decomposed text
-    ("contro\\u0302le") would otherwise be cut in two.  Computed once at import
-    (a few ms) rather than hard-coding a table that goes stale.
-    """
+def combining_mark_ranges() -> tuple[tuple[int, int], ...]:
+    """Every combining mark (category M) we may meet, as code point ranges, computed
+    from this Python's Unicode database (~15 ms: `query.unimarks` holds them ahead)."""
     ranges: list[tuple[int, int]] = []
     for cp in [*range(0x20000), *range(0xE0100, 0xE01F0)]:
         if unicodedata.category(chr(cp))[0] != "M":
@@ -74,6 +71,21 @@ def _combining_marks() -> str:
             ranges[-1] = (ranges[-1][0], cp)
         else:
             ranges.append((cp, cp))
+    return tuple(ranges)
+
+
+def _combining_marks() -> str:
+    """A regex class body for every combining mark (category M) we may meet.
+
+    Python's ``\\w`` does not include combining marks, so decomposed text
+    ("contro\\u0302le") would otherwise be cut in two. The ranges come from
+    `query.unimarks` when it was made for this Python's Unicode version, else they
+    are computed here, so the table never goes stale.
+    """
+    from aggregator.query import unimarks
+
+    same = unicodedata.unidata_version == unimarks.UNIDATA_VERSION
+    ranges = unimarks.RANGES if same else combining_mark_ranges()
     return "".join(f"{chr(a)}-{chr(b)}" if a != b else chr(a) for a, b in ranges)
 
 
@@ -203,6 +215,8 @@ def _stemmer(language: str) -> snowballstemmer.Stemmer:
     """One stemmer per thread and language: Snowball stemmers keep mutable state."""
     cache: dict[str, snowballstemmer.Stemmer] = _LOCAL.__dict__.setdefault("stemmers", {})
     if language not in cache:
+        import snowballstemmer  # all of Snowball's languages: loaded when first needed
+
         cache[language] = snowballstemmer.stemmer(SNOWBALL[language])
     return cache[language]
 

@@ -1,6 +1,8 @@
 """What every part of the Store shares: the engine, its dialect, and the sessions,
 connections and transactions, each of which translates database errors (the one
-place that does, see ``storage.errors``)."""
+place that does, see ``storage.errors``). The engine, the Core connections and the
+listing reads come from :class:`~aggregator.storage.light.LightStore`, which a
+read-only command opens alone."""
 
 from __future__ import annotations
 
@@ -9,56 +11,26 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from aggregator.exceptions import StorageError
 from aggregator.storage import sql
-from aggregator.storage.db import redact
 from aggregator.storage.errors import translated
+from aggregator.storage.light import LightStore
 from aggregator.storage.models import MatchRow, OutboxRow
 from aggregator.storage.records import AlertDraft, MatchDraft
 from aggregator.storage.sql import FtsDoc
 
 
-class StoreBase:
+class StoreBase(LightStore):
     """One engine (SQLite or PostgreSQL); the query classes of the Store build on it."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self.where = redact(engine.url.render_as_string(hide_password=False))
-
-    def close(self) -> None:
-        self.engine.dispose()
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """An ORM session; any database error in the block becomes a StorageError."""
         with translated(self.where), Session(self.engine, expire_on_commit=False) as s:
             yield s
-
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[Connection]:
-        """A Core connection (no transaction of its own), errors translated."""
-        with translated(self.where), self.engine.connect() as conn:
-            yield conn
-
-    @contextlib.contextmanager
-    def begin(self) -> Iterator[Connection]:
-        """One transaction, committed at the end of the block, errors translated."""
-        with translated(self.where), self.engine.begin() as conn:
-            yield conn
-
-    def ping(self) -> bool:
-        """True when the database answers (for /readyz)."""
-        try:
-            with self.connect() as conn:
-                conn.execute(text("SELECT 1"))
-            return True
-        except StorageError:
-            return False
 
     def _insert(self, model: Any) -> Any:
         dialect = postgresql if self.dialect == "postgresql" else sqlite

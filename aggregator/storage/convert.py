@@ -4,13 +4,17 @@ row leaves storage."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator import types as t
 from aggregator.storage import sql
-from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
 from aggregator.storage.records import ArticleDraft, FeedState, FeedUpdate
 from aggregator.urls import redact_text
+
+if TYPE_CHECKING:  # rows are read by attribute: ORM objects and Core rows (storage.light) alike
+    from sqlalchemy import Row
+
+    from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
 
 
 def reset_url(row: FeedRow, url: str) -> None:
@@ -19,7 +23,7 @@ def reset_url(row: FeedRow, url: str) -> None:
     row.permanent_redirect = None
 
 
-def feed_state_of(r: FeedRow) -> FeedState:
+def feed_state_of(r: FeedRow | Row[Any]) -> FeedState:
     assert r.id is not None
     return FeedState(
         r.id,
@@ -128,7 +132,11 @@ def article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:
 
 
 def article_of(
-    r: ArticleRow, feeds: tuple[str, ...], *, full: bool = False, matches: tuple[t.Match, ...] = ()
+    r: ArticleRow | Row[Any],
+    feeds: tuple[str, ...],
+    *,
+    full: bool = False,
+    matches: tuple[t.Match, ...] = (),
 ) -> t.Article:
     assert r.id is not None and r.first_seen_at is not None
     return t.Article(

@@ -6,14 +6,14 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, update
+from sqlalchemy import bindparam, or_, update
 from sqlmodel import col, select
 
 from aggregator.exceptions import NotFoundError
 from aggregator.storage import sql
 from aggregator.storage.base import StoreBase
 from aggregator.storage.convert import feed_state_of, feed_update_values, reset_url
-from aggregator.storage.models import FeedEntryRow, FeedRow
+from aggregator.storage.models import FeedRow
 from aggregator.storage.records import FeedState, FeedUpdate
 
 
@@ -53,23 +53,6 @@ class FeedQueries(StoreBase):
             if row is None:
                 raise NotFoundError(f"no feed named {name!r}", hint="see `aggregator feeds list`")
             return feed_state_of(row)
-
-    def feed_states(self, names: Sequence[str] | None = None) -> dict[str, FeedState]:
-        """Every feed's state, or those of `names` (a daemon polling 100 of 10,000
-        feeds at a time must not load all 10,000 each time)."""
-        with self.session() as s:
-            if names is None:
-                return {r.name: feed_state_of(r) for r in s.exec(select(FeedRow))}
-            out: dict[str, FeedState] = {}
-            for chunk in sql.chunks(list(names)):
-                q = select(FeedRow).where(col(FeedRow.name).in_(chunk))
-                out.update({r.name: feed_state_of(r) for r in s.exec(q)})
-            return out
-
-    def feed_article_counts(self) -> dict[int, int]:
-        with self.session() as s:
-            q = select(FeedEntryRow.feed_id, func.count()).group_by(col(FeedEntryRow.feed_id))
-            return {fid: n for fid, n in s.exec(q)}
 
     def update_feed(self, update: FeedUpdate) -> None:
         """One feed's fetch state (etag, errors, next_due_at ...) after a poll."""

@@ -2,12 +2,12 @@
 to the public records in ``aggregator.types``.
 
 Times are stored as naive UTC (SQLite has no time zones) and come back as
-aware UTC through :class:`UTCDateTime`.
+aware UTC through :class:`~aggregator.storage.coltypes.UTCDateTime`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -23,25 +23,10 @@ from sqlalchemy import (
     UniqueConstraint,
     text,
 )
-from sqlalchemy.types import DateTime, TypeDecorator
+from sqlalchemy.types import DateTime
 from sqlmodel import Field, SQLModel
 
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Aware UTC in Python, naive UTC in the database, on every backend."""
-
-    impl = DateTime
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        return value.replace(tzinfo=UTC) if value is not None else None
+from aggregator.storage.coltypes import UTCDateTime
 
 
 def _ts(**kw: Any) -> Any:

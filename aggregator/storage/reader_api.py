@@ -18,13 +18,13 @@ from sqlmodel import SQLModel
 
 from aggregator import types as t
 from aggregator.storage.base import StoreBase
+from aggregator.storage.coltypes import UTCDateTime
 from aggregator.storage.models import (
     ArticleRow,
     ChangeRow,
     FeedEntryRow,
     FeedRow,
     MatchRow,
-    UTCDateTime,
     desk_state,
     desk_user,
 )

@@ -4,7 +4,6 @@ the full-text candidates topic tests start from."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, text
@@ -17,8 +16,6 @@ from aggregator.storage.base import StoreBase
 from aggregator.storage.convert import alert_of, article_of, match_of, version_of
 from aggregator.storage.models import (
     ArticleRow,
-    FeedEntryRow,
-    FeedRow,
     MatchRow,
     OutboxRow,
     VersionRow,
@@ -50,41 +47,6 @@ class ReadQueries(StoreBase):
                 rows = s.exec(text(query).bindparams(q=tsq, n=limit))  # type: ignore[call-overload]
             return [r[0] for r in rows]
 
-    def list_articles(
-        self,
-        *,
-        feed: str | None = None,
-        since: datetime | None = None,
-        topic: str | None = None,
-        limit: int = 50,
-        ids: Sequence[int] | None = None,
-        published_since: datetime | None = None,
-    ) -> list[t.Article]:
-        with self.session() as s:
-            q = select(ArticleRow)
-            if feed:
-                q = q.where(
-                    col(ArticleRow.id).in_(
-                        select(FeedEntryRow.article_id).join(FeedRow).where(FeedRow.name == feed)
-                    )
-                )
-            if topic:
-                q = q.where(
-                    col(ArticleRow.id).in_(
-                        select(MatchRow.article_id).where(MatchRow.topic == topic)
-                    )
-                )
-            if since:
-                q = q.where(col(ArticleRow.first_seen_at) >= since)
-            if published_since:
-                q = q.where(col(ArticleRow.published) >= published_since)
-            if ids is not None:
-                q = q.where(col(ArticleRow.id).in_(list(ids)))
-            q = q.order_by(col(ArticleRow.first_seen_at).desc(), col(ArticleRow.id).desc())
-            rows = list(s.exec(q.limit(limit)))
-            feeds = self._feeds_of(s, [r.id for r in rows if r.id is not None])
-            return [article_of(r, feeds.get(r.id or 0, ())) for r in rows]
-
     def get_article(self, article_id: int) -> t.Article:
         with self.session() as s:
             row = s.get(ArticleRow, article_id)
@@ -104,18 +66,7 @@ class ReadQueries(StoreBase):
             return article_of(row, feeds, full=True, matches=matches)
 
     def _feeds_of(self, s: Session, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        out: dict[int, list[str]] = {}
-        for chunk in sql.chunks(ids):
-            q = (
-                select(FeedEntryRow.article_id, FeedRow.name)
-                .join(FeedRow)
-                .where(col(FeedEntryRow.article_id).in_(chunk))
-                .order_by(col(FeedRow.name))
-            )
-            for aid, name in s.exec(q):
-                if name not in out.setdefault(aid, []):
-                    out[aid].append(name)
-        return {k: tuple(v) for k, v in out.items()}
+        return self.feeds_of(s.connection(), ids)
 
     def versions(self, article_id: int) -> list[t.Version]:
         with self.session() as s:

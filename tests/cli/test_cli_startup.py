@@ -3,8 +3,8 @@
 Timing is left to `scripts/cli_startup.py` (figures in BENCHMARKS.md): a test that timed
 would fail on a busy machine and pass a regression on a fast one. What makes them fast
 can be checked exactly: after `feeds list` and `items list` in a fresh interpreter, none
-of the pipeline's stages nor their libraries are loaded, and the database is checked
-without Alembic.
+of the pipeline's stages nor their libraries are loaded, nor the ORM models, and the
+database is checked without Alembic.
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 
 #: What a read-only command must not load: fetching, parsing, extraction, topic matching,
-#: the encoder, alerts, the desk, the daemon's scheduler, the web app, migrations, and
-#: the PostgreSQL driver for a SQLite database.
+#: the encoder, alerts, the desk, the daemon's scheduler, the web app, migrations, the
+#: ORM models (SQLModel, sqlalchemy.orm: the listing reads are Core, `storage.light`),
+#: every Snowball stemmer, and the PostgreSQL driver for a SQLite database.
 HEAVY = (
+    "sqlmodel",
+    "sqlalchemy.orm",
+    "aggregator.storage.models",
+    "aggregator.storage.store",
+    "snowballstemmer",
     "httpx",
     "httpcore",
     "feedparser",

@@ -13,7 +13,7 @@ Revises: 0004
 import sqlalchemy as sa
 from alembic import op
 
-from aggregator.storage.models import UTCDateTime
+from aggregator.storage.coltypes import UTCDateTime
 
 revision = "0005"
 down_revision = "0004"
