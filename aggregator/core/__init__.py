@@ -258,13 +258,13 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
     ) -> list[UpdateResult]:
         from aggregator.ingest import rhythm as schedule
 
-        feeds, skipped = schedule.skip_waiting(
-            self.select_feeds(names), self.cool_downs(force=force)
-        )
+        waits = self.cool_downs(force=force)
+        feeds, skipped = schedule.skip_waiting(self.select_feeds(names), waits)
         if progress is not None:
             for r in skipped:
                 progress(r)
         async with self.running() as run:
+            stages_of(run).cool_downs = waits  # their pages too (extraction)
             found = await poll_many(stages_of(run), feeds, progress, force=bool(names) or force)
             return skipped + found
 
@@ -299,7 +299,9 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
             enabled, now, worker=worker, lease_until=until, limit=limit
         )
         claimed = [f for n in names if (f := self.config.feed(n)) is not None]
-        feeds, held = schedule.hold_back(claimed, lambda f: f.url, self.cool_downs())
+        waits = self.cool_downs()
+        feeds, held = schedule.hold_back(claimed, lambda f: f.url, waits)
+        stages_of(run).cool_downs = waits  # the pages of the others' entries too
         for f, wait in held:  # a sibling of a feed told to wait: due again when the host allows
             self.store.defer_feeds([f.name], wait, worker=worker)
         return [UpdateResult(f.name, skipped_until=w) for f, w in held] + await poll_many(

@@ -33,6 +33,7 @@ from aggregator.http.fetcher import Fetcher, FetchResult
 from aggregator.ingest import decide, identity
 from aggregator.ingest.decide import PollOutcome
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
+from aggregator.ingest.rhythm import waiting_note
 from aggregator.ingest.writer import IngestWriter
 from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry
 from aggregator.storage.records import (
@@ -86,6 +87,8 @@ class Stages:
     states: dict[str, FeedState] = dataclasses.field(default_factory=dict)
     writer: IngestWriter | None = None
     crosslingual: CrossLingualMatcher | None = None
+    #: (URL, until) of every standing Retry-After: pages on those origins are not fetched.
+    cool_downs: list[tuple[str, datetime]] = dataclasses.field(default_factory=list)
 
     def ingest_writer(self) -> IngestWriter:
         if self.writer is None:
@@ -284,7 +287,7 @@ async def _build_batch(
         if c.article_key in existing
     ]
     todo = [c for c in cands if c.article_key not in existing]
-    next_check = first_recheck(st.config, st.clock())
+    next_check = changes.next_recheck(st.clock(), None, changes.schedule_of(st.config))  # first
     mode = st.config.extract_mode(feed)
     teaser_feed = mode == "auto" and teaser.feed_gives_teasers([c.prep.text for c in cands])
     pages = [teaser.wants_page(mode, c.prep.text, teaser_feed) for c in todo]
@@ -359,14 +362,11 @@ async def _draft(
     return _make_draft(c, page, error, feed, st.config, next_check)
 
 
-def first_recheck(config: Config, now: datetime) -> datetime | None:
-    """The first re-check of a new article, per the decaying schedule."""
-    return changes.next_recheck(now, None, changes.schedule_of(config))
-
-
 async def _extract_page(
     st: Stages, url: str, feed_name: str
 ) -> tuple[Extracted | None, str | None]:
+    if (waiting := waiting_note(url, st.cool_downs)) is not None:  # its host asked to wait
+        return None, waiting
     try:
         fetched = await st.fetcher.get(url, accept="text/html,application/xhtml+xml")
         page = await st.extractor.run(fetched.content, fetched.final_url)

@@ -179,6 +179,12 @@ def refuse_waiting(url: str, cool_downs: Iterable[tuple[str, datetime]]) -> None
         raise HostWaitingError(url, held[0][1])
 
 
+def waiting_note(url: str, cool_downs: Iterable[tuple[str, datetime]]) -> str | None:
+    """Why `url` is not fetched now (its host asked to wait, until when), or None."""
+    _, held = hold_back([url], str, cool_downs)
+    return HostWaitingError(url, held[0][1]).message if held else None
+
+
 class HostWaitingError(AggregatorError):
     """A command would fetch from a host that asked us (429/503 Retry-After) to wait.
 

@@ -128,3 +128,50 @@ def _rss() -> str:
         f"{seed.title}</title><link>http://example.org/1</link><guid>g1</guid></item>"
         "</channel></rss>"
     )
+
+
+def test_a_poll_does_not_fetch_story_pages_from_a_host_that_asked_to_wait(
+    http_server: LoopbackServer, tmp_path: Path, seed_text: str
+) -> None:
+    """The feed's host is fine, its stories' pages are on one that asked to wait: they are
+    kept with the feed's text (the reason recorded), and fetched when forced."""
+    pages = LoopbackServer()
+    try:
+        pages.route("/busy.xml", b"slow down", status=429, headers={"Retry-After": "3600"})
+        body = "".join(f"<p>{p}</p>" for p in seed_text.split("\n") if p.strip())
+        for n in (1, 2):
+            pages.route(f"/story{n}.html", f"<html><body><article>{body}</article></body></html>")
+
+        def feed(n: int) -> str:
+            items = "".join(
+                f"<item><title>Story {i}</title><link>{pages.url(f'/story{i}.html')}</link>"
+                f"<guid>s{i}</guid><description>Teaser {i}</description></item>"
+                for i in range(1, n + 1)
+            )
+            return (
+                '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                f"<link>http://example.org/</link><description>d</description>{items}"
+                "</channel></rss>"
+            )
+
+        http_server.route("/news.xml", feed(1), content_type="application/rss+xml")
+        cfg = write_config(
+            tmp_path,
+            [
+                {"name": "news", "url": http_server.url("/news.xml"), "extract": True},
+                {"name": "pages-own-feed", "url": pages.url("/busy.xml")},
+            ],
+        )
+        with make_aggregator(cfg, clock=Clock(), extract_workers=0) as agg:
+            assert agg.poll(["pages-own-feed"])[0].error
+            [r] = agg.poll(["news"])
+            assert r.ok and r.new == 1
+            assert pages.requests_for("/story1.html") == []
+            [story] = agg.articles()
+            stored = agg.article(story.id)
+            assert not stored.extracted and "asked to wait" in (stored.extract_error or "")
+            http_server.route("/news.xml", feed(2), content_type="application/rss+xml")
+            [forced] = agg.poll(["news"], force=True)
+            assert forced.new == 1 and len(pages.requests_for("/story2.html")) == 1
+    finally:
+        pages.close()
