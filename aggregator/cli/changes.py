@@ -75,8 +75,10 @@ def recheck(args: argparse.Namespace) -> int:
         err = f": {r.error}" if r.error else ""
         out(f"#{r.article_id}: {r.outcome}{extra}{err}")
     skipped = sum(1 for r in results if r.skipped_until is not None)
+    failed = sum(1 for r in results if r.error)
     out(
-        f"{len(results) - skipped} re-checked"
+        f"{len(results) - skipped - failed} re-checked"
+        + (f", {failed} failed" if failed else "")
         + (f", {skipped} skipped (their host asked to wait)" if skipped else "")
     )
-    return 0
+    return 1 if failed else 0  # as `poll`: a fetch that failed is a runtime failure

@@ -23,7 +23,7 @@ from aggregator.exceptions import UsageError
 from aggregator.urls import redact_url
 
 if TYPE_CHECKING:
-    pass
+    from aggregator.config.models import Config
 
 
 def register(sub: Subcommands) -> None:
@@ -87,7 +87,9 @@ def register(sub: Subcommands) -> None:
         "--format", choices=["opml", "yaml"], default="opml", help="output format (default opml)"
     )
     t = f.add_parser("test", help="fetch and parse a feed without storing")
-    t.add_argument("url", help="the feed (or page) to try")
+    t.add_argument(
+        "url", help="the feed (or page) to try: a URL, or the name of a feed in feeds.yaml"
+    )
     t.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
     t.add_argument(
         "--force",
@@ -235,7 +237,8 @@ def feeds_test(args: argparse.Namespace) -> int:
     from aggregator.ingest.feedtools import test_feed
 
     config = load(args)  # no database is opened for its own sake: nothing is stored
-    report = test_feed(config, args.url, [] if args.force else standing_cool_downs(config))
+    url = _url_of(config, args.url)
+    report = test_feed(config, url, [] if args.force else standing_cool_downs(config))
     if args.json:
         dump_json(report)
         return 0
@@ -248,3 +251,11 @@ def feeds_test(args: argparse.Namespace) -> int:
     for e in report["entries"]:
         out(f"  - {e['title']}\n    {e['url']}  {e['published'] or ''}")
     return 0
+
+
+def _url_of(config: Config, ref: str) -> str:
+    """A configured feed's name stands for its URL: `feeds test NAME` after `feeds list`."""
+    if "://" in ref:
+        return ref
+    named = {f.name: f.url for f in config.feeds}
+    return named.get(ref, ref)
