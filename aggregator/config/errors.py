@@ -8,6 +8,7 @@ line), unknown keys get a "did you mean" from the model's own field names, and a
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -58,7 +59,7 @@ def config_error(err: ValidationError, where: str, tree: Any, root: type[BaseMod
     One problem is one error as before; several are listed one per line, so a
     file with three mistakes is fixed in one edit, not three runs.
     """
-    problems = [_problem(e, where, tree, root) for e in err.errors()]
+    problems = [_problem(e, where, tree, root) for e in _merge_unions(err.errors())]
     if len(problems) == 1:
         return problems[0]
     lines = [f"{where}: {len(problems)} problems"]
@@ -74,6 +75,55 @@ def config_error(err: ValidationError, where: str, tree: Any, root: type[BaseMod
         key=first.key,
         hint="fix each line above, then run again",
     )
+
+
+_TAG = re.compile(r"^(literal\[.*\]|float|int|str|bool|none|(list|dict|set|tuple)\[.*\])$")
+_TAG_WORDS = {
+    "float": "a number",
+    "int": "a whole number",
+    "str": "a string",
+    "bool": "true or false",
+    "none": "nothing",
+}
+
+
+def _merge_unions(errors: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One problem per key for a union (`threshold: auto | number`), not one per member.
+
+    pydantic reports a value that fits no member of a union once per member, each under
+    the member's tag (`threshold.literal['auto']`, `threshold.float`); a person wants
+    "expected 'auto' or a number, got 'high'" at `threshold`.
+    """
+    out: list[Mapping[str, Any]] = []
+    i = 0
+    while i < len(errors):
+        j = i
+        head = errors[i]["loc"][:-1]
+        while (
+            j < len(errors)
+            and errors[j]["loc"][:-1] == head
+            and isinstance(errors[j]["loc"][-1], str)
+            and _TAG.match(errors[j]["loc"][-1])
+            and errors[j].get("input") == errors[i].get("input")
+        ):
+            j += 1
+        if j - i >= 2:
+            wanted = " or ".join(dict.fromkeys(_tag_word(e["loc"][-1]) for e in errors[i:j]))
+            got = errors[i].get("input")
+            out.append({"type": "union", "loc": head, "msg": f"expected {wanted}, got {got!r}"})
+            i = j
+        else:
+            out.append(errors[i])
+            i += 1
+    return out
+
+
+def _tag_word(tag: str) -> str:
+    if tag.startswith("literal["):
+        return tag.removeprefix("literal[").removesuffix("]").replace(",", " or")
+    if "[" in tag:
+        return "a list" if tag.startswith(("list", "set", "tuple")) else "a mapping"
+    return _TAG_WORDS.get(tag, tag)
 
 
 def _problem(error: Mapping[str, Any], where: str, tree: Any, root: type[BaseModel]) -> ConfigError:

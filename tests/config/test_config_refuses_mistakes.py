@@ -80,3 +80,16 @@ def test_every_problem_is_reported_with_file_line_key_and_hint() -> None:
     assert "hint: names use lower-case letters" in error.message
     assert "more problem" not in error.message
     assert (error.line, error.key) == (2, "defaults.interval")
+
+
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem_at_its_key() -> None:
+    """`threshold: auto | number`: one line at `threshold`, not one per union member."""
+    topic = "topics:\n  - name: t\n    query: chip*\n    threshold: high\n"
+    error = _error(BASE + topic)
+    assert error.key == "topics[0].threshold" and error.line == 7
+    assert "expected 'auto' or a number, got 'high'" in error.message
+    assert "literal[" not in error.message and "problems" not in error.message
+    # beside another mistake, still one line for the union
+    error = _error(BASE + "    intervall: 15m\n" + topic)
+    assert error.message.splitlines()[0] == "feeds.yaml: 2 problems"
+    assert "topics[0].threshold: expected 'auto' or a number" in error.message
