@@ -11,18 +11,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.config.models import Config
 from aggregator.exceptions import SchemaError
-from aggregator.storage.store import Store
 from aggregator.types import AddedFeed
+
+if TYPE_CHECKING:  # the ORM loads only when a command needs it (`feeds list` does not)
+    from aggregator.storage.store import Store
 
 
 def standing_cool_downs(config: Config, now: datetime | None = None) -> list[tuple[str, datetime]]:
     """The Retry-Afters still running in `config`'s database, for a command that has
     no database of its own to open (`feeds test`): it neither creates nor migrates one,
     and a database that is new or of another version has no wish we can read."""
+    from aggregator.storage.store import Store
+
     try:
         store = Store.open(config.database_url(), readonly=True)
     except SchemaError:
