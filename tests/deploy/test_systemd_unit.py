@@ -70,12 +70,7 @@ def test_execstart_runs_as_the_units_user_in_a_temporary_root() -> None:
         pytest.skip("needs root and runuser to switch to the unit's user")
     if subprocess.run(["id", "-u", user], capture_output=True, check=False).returncode:
         pytest.skip(f"no {user!r} user on this machine (.ci/run creates it on CI)")
-    exe = _aggregator_exe()
-    probe = subprocess.run(
-        ["runuser", "-u", user, "--", exe, "--version"], capture_output=True, check=False
-    )
-    if probe.returncode:
-        pytest.skip(f"{user!r} cannot run this checkout's interpreter ({exe})")
+    exe, extra_env = _command_for(user)
     root = Path(tempfile.mkdtemp(prefix="aggregator-root-"))
     try:
         root.chmod(0o755)
@@ -93,13 +88,14 @@ def test_execstart_runs_as_the_units_user_in_a_temporary_root() -> None:
         shutil.chown(etc / "feeds.yaml", user, user)
         (etc / "feeds.yaml").chmod(0o640)
         env = {
+            **extra_env,
             "PATH": "/usr/bin:/bin",
             "AGGREGATOR_CONFIG": unit["Environment"][0]
             .split("=", 1)[1]
             .replace("/etc/aggregator", str(etc)),
         }
         [exec_start] = unit["ExecStart"]
-        command = exec_start.replace("/opt/aggregator/bin/aggregator", exe).split()
+        command = exec_start.replace("/opt/aggregator/bin/aggregator", " ".join(exe)).split()
         done = subprocess.run(
             ["runuser", "-u", user, "--", "env", *(f"{k}={v}" for k, v in env.items()), *command]
             + ["--once", "--http-port", "0", "--no-web"],
@@ -114,3 +110,31 @@ def test_execstart_runs_as_the_units_user_in_a_temporary_root() -> None:
         assert sorted(p.name for p in etc.iterdir()) == ["feeds.yaml"]  # nothing beside it
     finally:
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _runs_as(user: str, command: list[str], env: dict[str, str]) -> bool:
+    wrapped = ["env", *(f"{k}={v}" for k, v in env.items()), *command, "--version"]
+    probe = subprocess.run(
+        ["runuser", "-u", user, "--", *wrapped], capture_output=True, check=False
+    )
+    return probe.returncode == 0
+
+
+def _command_for(user: str) -> tuple[list[str], dict[str, str]]:
+    """How the unit's user runs this checkout: its console script, else the system Python.
+
+    A checkout's interpreter often lives where the unit's user cannot read it (pyenv under
+    /root, mode 700). The installed layout (/opt/aggregator) has no such problem, so the
+    test then runs the same code with the system's Python of the same version, this
+    checkout and its site-packages on PYTHONPATH, which is what ExecStart would run.
+    """
+    exe = _aggregator_exe()
+    if _runs_as(user, [exe], {}):
+        return [exe], {}
+    system = Path(f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}")
+    site = [p for p in sys.path if p.endswith("site-packages") and Path(p).is_dir()]
+    env = {"PYTHONPATH": ":".join([str(ROOT), *site])}
+    command = [str(system), "-m", "aggregator"]
+    if system.exists() and _runs_as(user, command, env):
+        return command, env
+    pytest.skip(f"{user!r} can run neither {exe} nor {system} on this checkout")
