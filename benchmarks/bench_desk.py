@@ -116,15 +116,23 @@ def p95(xs: list[float]) -> float:
     return s[min(len(s) - 1, int(round(0.95 * (len(s) - 1))))]
 
 
-def measure(kind: str, size: int, log: Any) -> dict[str, Any]:
+def measure(
+    kind: str, size: int, log: Any, *, keep: bool = False, reuse: str | None = None
+) -> dict[str, Any]:
+    """Fill (or, with `reuse`, open the database a `keep` run left) and time the pages."""
     import httpx
 
     from aggregator.config import parse_config
     from aggregator.core import Aggregator
+    from aggregator.storage.store import Store
     from aggregator.types import StreamFilter
     from aggregator.web.serve import WebServer
+    from benchmarks.storage import Backend
 
-    be, store = fill(kind, size, log)
+    if reuse:
+        be, store = Backend.attach(reuse), Store.open(reuse)
+    else:
+        be, store = fill(kind, size, log)
     try:
         cfg = parse_config(config_text(be.url))
         agg = Aggregator(cfg, store=store, extract_workers=0)
@@ -152,10 +160,13 @@ def measure(kind: str, size: int, log: Any) -> dict[str, Any]:
                 f"    {kind} {name}: server {st['server_median']:.1f} ms median, "
                 f"{st['server_p95']:.1f} ms p95"
             )
-        return {"size": size, "pages": out, "db_size": be.size_on_disk(store)}
+        return {"size": top, "pages": out, "db_size": be.size_on_disk(store)}
     finally:
         store.close()
-        be.drop()
+        if keep or reuse:
+            log(f"    kept the database: --reuse {be.url}")
+        else:
+            be.drop()
 
 
 def timed_many(client: Any, paths: list[str]) -> dict[str, float]:
@@ -270,19 +281,29 @@ def run(
     size: int | None = None,
     backends: tuple[str, ...] = ("sqlite", "postgres"),
     log: Any = print,
+    *,
+    keep: bool = False,
+    reuse: dict[str, str] | None = None,
+    memory_too: bool = True,
 ) -> str:
+    """The markdown report; `keep` leaves the filled databases, `reuse` (backend ->
+    URL) measures ones a `keep` run left instead of filling."""
     n = size or (20_000 if quick else SIZE)
     results: dict[str, Any] = {}
     for kind in backends:
         try:
-            results[kind] = measure(kind, n, log)
+            results[kind] = measure(kind, n, log, keep=keep, reuse=(reuse or {}).get(kind))
         except Exception as e:  # noqa: BLE001 - one backend failing still reports the other
             results[kind] = f"failed: {type(e).__name__}: {str(e)[:200]}"
             log(f"    {kind}: {results[kind]}")
     memory: dict[str, Any] = {}
     for name, web in (
-        ("desk enabled, after 20 pages", True),
-        ("desk disabled (web.enabled: false)", False),
+        ()
+        if not memory_too
+        else (
+            ("desk enabled, after 20 pages", True),
+            ("desk disabled (web.enabled: false)", False),
+        )
     ):
         try:
             memory[name] = daemon_memory(web)
@@ -297,9 +318,27 @@ def main() -> int:
     )
     p.add_argument("--size", type=int, default=SIZE)
     p.add_argument("--backends", default="sqlite,postgres")
+    p.add_argument("--keep", action="store_true", help="keep the filled databases")
+    p.add_argument(
+        "--reuse",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="measure a database a --keep run left (repeat for each backend)",
+    )
+    p.add_argument("--no-memory", action="store_true", help="skip the daemon's memory")
     a = p.parse_args()
     sys.path.insert(0, str(REPO))
-    print(run(size=a.size, backends=tuple(a.backends.split(","))))
+    reuse = {("sqlite" if u.startswith("sqlite") else "postgres"): u for u in a.reuse}
+    print(
+        run(
+            size=a.size,
+            backends=tuple(a.backends.split(",")),
+            keep=a.keep,
+            reuse=reuse,
+            memory_too=not a.no_memory,
+        )
+    )
     return 0
 
 

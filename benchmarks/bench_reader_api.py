@@ -144,6 +144,7 @@ def run(
 
     from aggregator import make_aggregator
     from aggregator.web.app import create_app
+    from aggregator.web.serve import freeze_heap
 
     be: Any = None
     if reuse:  # a database a --keep run left (same size and feeds), to measure again
@@ -155,6 +156,7 @@ def run(
     try:
         cfg = _config(Path(tempfile.mkdtemp(prefix="aggbench-reader-")), url, names)
         with make_aggregator(cfg, extract_workers=0) as agg, TestClient(create_app(agg)) as c:
+            freeze_heap()  # as WebServer.start does for `aggregator web` and `run`
             api = "/api/greader"
             r = c.post(api + "/accounts/ClientLogin", data={"Email": USER, "Passwd": PASSWORD})
             token = dict(x.split("=", 1) for x in r.text.split())["Auth"]

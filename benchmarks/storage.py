@@ -135,6 +135,14 @@ class Backend:
                 c.execute(f'CREATE DATABASE "{self.dbname}"')
             self.url = f"postgresql://postgres@127.0.0.1:5432/{self.dbname}"
 
+    @classmethod
+    def attach(cls, url: str) -> Backend:
+        """A database an earlier run kept (``--keep``): measured again, never dropped."""
+        be = cls.__new__(cls)
+        be.kind = "sqlite" if url.startswith("sqlite") else "postgresql"
+        be.tmp, be.dbname, be.url = None, None, url
+        return be
+
     def size_on_disk(self, store: Any) -> str:
         from sqlalchemy import text
 

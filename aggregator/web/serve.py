@@ -9,6 +9,7 @@ their secret token in the query string, and logs travel further than the desk.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 import socket
@@ -64,10 +65,17 @@ def uvicorn_config(agg: Aggregator, host: str, port: int, *, daemon: bool) -> uv
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    """Bind now, so a port in use is an error at start-up with a hint, not a log line."""
+    """Bind now, so a port in use is an error at start-up with a hint, not a log line.
+
+    The socket says it is TCP (asyncio turns Nagle's algorithm off only on sockets whose
+    proto is IPPROTO_TCP, and accepted connections inherit the listener's) and has
+    TCP_NODELAY itself: with Nagle on, a response written as headers then body waited
+    for the client's delayed ACK, 40 ms on every page after the first on a keep-alive
+    connection (a story page took 55 ms instead of 12)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as e:
@@ -80,6 +88,18 @@ def _bind(host: str, port: int) -> socket.socket:
     sock.listen(128)
     sock.set_inheritable(True)
     return sock
+
+
+def freeze_heap() -> None:
+    """Leave the objects alive at start-up (configuration, topics, models, compiled
+    queries: 140,000 in a daemon with 1,000 feeds) out of the garbage collector's full
+    passes. A page of 1,000 reader-API items allocates enough to start one every few
+    requests, and walking every start-up object took 200 ms of such a request: the
+    p95 of stream/contents at 1M stories was the collector's, not the queries'.
+    Only cyclic garbage among the frozen objects is never reclaimed (start-up objects
+    live as long as the process anyway); everything allocated later is collected."""
+    gc.collect()
+    gc.freeze()
 
 
 class WebServer:
@@ -104,6 +124,7 @@ class WebServer:
             log.exception("the web desk stopped")
 
     def start(self, timeout: float = 10.0) -> WebServer:
+        freeze_heap()
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started and self.thread.is_alive():

@@ -22,6 +22,7 @@ The JSON API always uses the canonical id.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -33,7 +34,10 @@ _ARTICLE_MASK = (1 << ARTICLE_BITS) - 1
 _PREFIX_MASK = (1 << PREFIX_BITS) - 1
 
 
+@functools.lru_cache(maxsize=4096)
 def _prefix(*parts: str) -> int:
+    """The id prefix of an installation (and topic view); cached, since a page of 1,000
+    items encodes 2,000 ids and a SHA-256 each was a tenth of the page's time."""
     digest = hashlib.sha256("\0".join(parts).encode()).digest()
     return (int.from_bytes(digest[:4], "big") & _PREFIX_MASK) or 1
 
