@@ -19,11 +19,15 @@ from tests.support.httpserver import LoopbackServer
 PAGE = "/2025/02/03/nvidia.html"
 
 
-def _throttled_site(server: LoopbackServer, tmp_path: Path, clock: Clock) -> tuple[Any, int]:
+def _throttled_site(
+    server: LoopbackServer, tmp_path: Path, clock: Clock, db_url: str | None = None
+) -> tuple[Any, int]:
     """A polled story, then its feed answers 429 Retry-After: 3600 to a second poll."""
     Site(server, load_seed())
     cfg = write_config(
-        tmp_path, [{"name": "site", "url": server.url("/feed.xml"), "extract": True}]
+        tmp_path,
+        [{"name": "site", "url": server.url("/feed.xml"), "extract": True}],
+        database=db_url,
     )
     agg = make_aggregator(cfg, clock=clock, extract_workers=0)
     agg.poll()
@@ -64,10 +68,10 @@ def test_recheck_now_skips_a_story_whose_host_asked_to_wait_unless_forced(
 
 
 def test_the_daemons_recheck_schedule_waits_for_the_host_then_resumes(
-    http_server: LoopbackServer, tmp_path: Path
+    http_server: LoopbackServer, tmp_path: Path, db_url: str
 ) -> None:
     clock = Clock()
-    agg, aid = _throttled_site(http_server, tmp_path, clock)
+    agg, aid = _throttled_site(http_server, tmp_path, clock, db_url)
     asked_until = clock.now + timedelta(seconds=3600)
     with agg:
         fetched = len(http_server.requests_for(PAGE))
@@ -85,7 +89,7 @@ def test_the_daemons_recheck_schedule_waits_for_the_host_then_resumes(
 
 
 def test_the_daemon_defers_a_due_feed_whose_host_asked_to_wait(
-    http_server: LoopbackServer, tmp_path: Path
+    http_server: LoopbackServer, tmp_path: Path, db_url: str
 ) -> None:
     """A sibling feed of the one that met the 429 is not polled when it falls due."""
     clock = Clock()
@@ -97,6 +101,7 @@ def test_the_daemon_defers_a_due_feed_whose_host_asked_to_wait(
             {"name": "busy", "url": http_server.url("/busy.xml")},
             {"name": "other", "url": http_server.url("/other.xml"), "interval": "5m"},
         ],
+        database=db_url,
     )
     asked_until = clock.now + timedelta(seconds=3600)
 
