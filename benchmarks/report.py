@@ -73,13 +73,12 @@ def render(res: dict[str, Any]) -> str:
     L += _external("5. Topic matching", sc.get("topics"), "benchmarks/bench_topics.py")
     L += _storage(sc.get("storage"))
     L += _memory(sc.get("memory"))
-    L += _external(
-        "8. Web desk: page times at 1M stories", sc.get("desk"), "benchmarks/bench_desk.py"
-    )
+    L += desk_section(res)
     L += _external(
         "9. Cross-lingual topics", sc.get("crosslingual"), "benchmarks/bench_crosslingual.py"
     )
     L += startup_section(res)
+    L += reader_section(res)
     L += _profiles(sc.get("feeds"))
     return "\n".join(L).rstrip() + "\n"
 
@@ -88,6 +87,19 @@ def startup_section(res: dict[str, Any]) -> list[str]:
     """Scenario 10, CLI start-up (`benchmarks/startup.py`)."""
     d = res.get("scenarios", {}).get("startup")
     return startup.render(d, _when(d) if d else "")
+
+
+def desk_section(res: dict[str, Any]) -> list[str]:
+    """Scenario 8, the web desk's pages (`benchmarks/bench_desk.py --save`)."""
+    d = res.get("scenarios", {}).get("desk")
+    return _external("8. Web desk: page times at 1M stories", d, "benchmarks/bench_desk.py")
+
+
+def reader_section(res: dict[str, Any]) -> list[str]:
+    """Scenario 11, the reader API (`benchmarks/bench_reader_api.py --save`)."""
+    d = res.get("scenarios", {}).get("reader_api")
+    title = "11. Reader API: stream/contents at 1M stories"
+    return _external(title, d, "benchmarks/bench_reader_api.py")
 
 
 def splice_section(md: str, section: list[str], before: str = "## Profiles") -> str:
@@ -401,6 +413,9 @@ def _glance(sc: dict[str, Any]) -> list[str]:
             f"| scenario 6 ({text.split(':')[0]}, 1M ≤ 1.5× 10k) | {text.split(': ', 1)[-1]} "
             f"| {status} | {st.get('date', '—')} |"
         )
+    for key in ("desk", "reader_api"):  # rows the benchmark wrote: [scenario, measured, status]
+        for name, measured, status in (sc.get(key) or {}).get("glance", []):
+            L.append(f"| {name} | {measured} | {status} | {sc[key].get('date', '—')} |")
     mem = sc.get("memory") or {}
     if mem.get("peak_mb"):
         peak = mem["peak_mb"]["median"]

@@ -322,6 +322,22 @@ def bulk_fill(
         raw.close()
 
 
+def settle(store: Any) -> None:
+    """VACUUM (ANALYZE) a PostgreSQL database after a bulk fill: what autovacuum does to
+    a table that took a million inserts. This machine's server runs with autovacuum
+    off, and without the visibility map no index-only scan is possible, so every count
+    read the heap (unread-count at 1M: 5 s unvacuumed, 0.5 s vacuumed). SQLite: no-op
+    (bulk_fill ran ANALYZE)."""
+    if store.dialect == "sqlite":
+        return
+    raw = store.engine.raw_connection()
+    try:
+        raw.autocommit = True
+        raw.cursor().execute("VACUUM (ANALYZE)")
+    finally:
+        raw.close()
+
+
 def measure_ingest(
     store: Any, feed_names: list[str], first: int, texts: Texts, now: datetime
 ) -> float:
