@@ -199,10 +199,11 @@ def failure_update(
         retry_after=failure.retry_after,
         error_count=state.error_count + 1,
     )
+    due = schedule(state, outcome, now)  # Retry-After bounded by the backoff cap (rhythm)
     return FeedUpdate(
         state.id,
         polled_at=now,
-        next_due_at=schedule(state, outcome, now),
+        next_due_at=due,
         status=failure.status,
         ok=False,
         error=failure.message,
@@ -210,8 +211,10 @@ def failure_update(
         error_count=state.error_count + 1,
         failing_since=state.failing_since or now,
         health="html" if failure.looks_like_html else state.health,
+        # the host's wish, as every command honours it: no longer than the feed's own wait,
+        # so a server asking for a year does not park all its feeds and stories for one
         retry_after_until=(
-            now + timedelta(seconds=failure.retry_after) if failure.retry_after else None
+            min(now + timedelta(seconds=failure.retry_after), due) if failure.retry_after else None
         ),
         disabled_reason=(
             f"410 Gone at {now:%Y-%m-%d %H:%M} UTC: {failure.message}"

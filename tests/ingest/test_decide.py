@@ -175,6 +175,14 @@ def test_failure_counts_errors_and_a_410_disables() -> None:
     )
     assert busy.retry_after_until == T0 + timedelta(seconds=120)
     assert busy.failing_since == T0 and busy.disabled_reason is None
+    year = decide.failure_update(
+        state(),
+        decide.Failure("429", "http", status=429, retry_after=365 * 86400),
+        T0,
+        schedule=every_hour,
+    )
+    # the wait every command honours is bounded like the feed's own (issue 13 #17)
+    assert year.retry_after_until == year.next_due_at == T0 + H
     html = decide.failure_update(
         state(),
         decide.Failure("not a feed", "parse", looks_like_html=True),
