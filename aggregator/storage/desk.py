@@ -42,6 +42,7 @@ from aggregator.storage.models import (
     desk_state,
     desk_user,
 )
+from aggregator.storage.sql import ids_in
 
 T = TypeVar("T")
 
@@ -239,7 +240,7 @@ class DeskQueries(StoreBase):
             out = {i: t.Triage(i, read=i <= w) for i in ids}
             for chunk in _chunks(list(ids)):
                 q = select(desk_state).where(
-                    desk_state.c.user_name == user, desk_state.c.article_id.in_(chunk)
+                    desk_state.c.user_name == user, ids_in(conn, desk_state.c.article_id, chunk)
                 )
                 for r in conn.execute(q):
                     read = bool(r.read) if r.read is not None else r.article_id <= w
@@ -312,7 +313,7 @@ class DeskQueries(StoreBase):
         def go(conn: Any) -> list[t.Match]:
             out: list[t.Match] = []
             for chunk in _chunks(list(ids)):
-                q = select(_match).where(_match.c.article_id.in_(chunk))
+                q = select(_match).where(ids_in(conn, _match.c.article_id, chunk))
                 if topic:
                     q = q.where(_match.c.topic == topic)
                 out += [_match_record(r) for r in conn.execute(q.order_by(_match.c.id))]
@@ -347,13 +348,13 @@ class DeskQueries(StoreBase):
                 q = (
                     select(_entry.c.article_id, _feed.c.name)
                     .join(_feed, _feed.c.id == _entry.c.feed_id)
-                    .where(_entry.c.article_id.in_(chunk))
+                    .where(ids_in(conn, _entry.c.article_id, chunk))
                     .order_by(_feed.c.name)
                 )
                 for aid, name in conn.execute(q):
                     if name not in feeds.setdefault(aid, []):
                         feeds[aid].append(name)
-                for r in conn.execute(select(*cols).where(a.c.id.in_(chunk))):
+                for r in conn.execute(select(*cols).where(ids_in(conn, a.c.id, chunk))):
                     out[r.id] = t.Article(
                         id=r.id,
                         url=r.url,

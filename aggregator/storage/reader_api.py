@@ -29,6 +29,7 @@ from aggregator.storage.models import (
     desk_state,
     desk_user,
 )
+from aggregator.storage.sql import ids_in
 
 T = TypeVar("T")
 _CHUNK = 500
@@ -224,7 +225,7 @@ class ReaderApiQueries(StoreBase):
             rows = {
                 r.id: r
                 for chunk in _chunks(ids)
-                for r in conn.execute(sa.select(*cols).where(_article.c.id.in_(chunk)))
+                for r in conn.execute(sa.select(*cols).where(ids_in(conn, _article.c.id, chunk)))
             }
             found = [i for i in ids if i in rows]
             feeds = _feeds_of(conn, found)
@@ -242,7 +243,7 @@ def _first_seen(conn: Any, article_ids: Sequence[int]) -> dict[int, datetime]:
     ids = list(dict.fromkeys(article_ids))
     q = sa.select(_article.c.id, _article.c.first_seen_at)
     return {i: when for chunk in _chunks(ids)
-            for i, when in conn.execute(q.where(_article.c.id.in_(chunk)))}  # fmt: skip
+            for i, when in conn.execute(q.where(ids_in(conn, _article.c.id, chunk)))}  # fmt: skip
 
 
 def _feed_ids(conn: Any, names: Sequence[str]) -> dict[str, int]:
@@ -271,13 +272,13 @@ def _marked_unread_below(conn: Any, user: str, w: int) -> _Below:
     stories, entries, topics = set(), set(), set()
     for chunk in _chunks(marked):
         stories |= {r[0] for r in conn.execute(
-            sa.select(_article.c.id).where(_article.c.id.in_(chunk)))}  # fmt: skip
+            sa.select(_article.c.id).where(ids_in(conn, _article.c.id, chunk)))}  # fmt: skip
         entries |= {(a, f) for a, f in conn.execute(
             sa.select(_entry.c.article_id, _entry.c.feed_id)
-            .where(_entry.c.article_id.in_(chunk)))}  # fmt: skip
+            .where(ids_in(conn, _entry.c.article_id, chunk)))}  # fmt: skip
         topics |= {(a, tp) for a, tp in conn.execute(
             sa.select(_match.c.article_id, _match.c.topic)
-            .where(_match.c.article_id.in_(chunk)))}  # fmt: skip
+            .where(ids_in(conn, _match.c.article_id, chunk)))}  # fmt: skip
     return _Below(frozenset(stories), tuple(entries), tuple(topics))
 
 
@@ -354,7 +355,7 @@ def _feeds_of(conn: Any, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
         q = (
             sa.select(_entry.c.article_id, _feed.c.name)
             .join(_feed, _feed.c.id == _entry.c.feed_id)
-            .where(_entry.c.article_id.in_(chunk))
+            .where(ids_in(conn, _entry.c.article_id, chunk))
             .order_by(_entry.c.id)
         )
         for aid, name in conn.execute(q):
@@ -366,7 +367,9 @@ def _feeds_of(conn: Any, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
 def _topics_of(conn: Any, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
     out: dict[int, set[str]] = {}
     for chunk in _chunks(ids):
-        q = sa.select(_match.c.article_id, _match.c.topic).where(_match.c.article_id.in_(chunk))
+        q = sa.select(_match.c.article_id, _match.c.topic).where(
+            ids_in(conn, _match.c.article_id, chunk)
+        )
         for aid, topic in conn.execute(q.distinct()):
             out.setdefault(aid, set()).add(topic)
     return {k: tuple(sorted(v)) for k, v in out.items()}
@@ -378,7 +381,7 @@ def _edits_of(conn: Any, ids: Sequence[int]) -> dict[int, t.EditFacts]:
     for chunk in _chunks(ids):
         q = (
             sa.select(_change.c.article_id, _change.c.kind, _change.c.summary)
-            .where(_change.c.article_id.in_(chunk))
+            .where(ids_in(conn, _change.c.article_id, chunk))
             .order_by(_change.c.to_version)
         )
         for aid, kind, summary in conn.execute(q):

@@ -125,3 +125,15 @@ def chunks(items: Sequence[Any]) -> Iterable[Sequence[Any]]:
 def pg_prefix(p: str) -> str:
     word = "".join(c for c in p if c.isalnum())
     return f"{word}:*" if word else ""
+
+
+def ids_in(conn: Any, col: Any, ids: Sequence[int]) -> Any:
+    """``col IN ids``; on PostgreSQL ``col = ANY(:ids)``, one array parameter: psycopg
+    parses again, on every execution, a query too long for its cache (an IN list of
+    500 placeholders, each with its cast), which was 70 ms of a 1,000-item reader page."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy import Integer, any_, bindparam
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        return col == any_(bindparam(None, list(ids), type_=ARRAY(Integer)))
+    return col.in_(list(ids))
