@@ -33,7 +33,7 @@ from aggregator.http.fetcher import Fetcher, FetchResult
 from aggregator.ingest import decide, identity
 from aggregator.ingest.decide import PollOutcome
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
-from aggregator.ingest.rhythm import waiting_note
+from aggregator.ingest.rhythm import host_wait_of, waiting_note
 from aggregator.ingest.writer import IngestWriter
 from aggregator.parse.feeds import ENTITY_NOTE, ParsedEntry
 from aggregator.storage.records import (
@@ -49,12 +49,7 @@ from aggregator.storage.records import (
 from aggregator.storage.store import Store
 from aggregator.topics import Document, TopicIndex, TopicMatch
 from aggregator.topics.crosslingual.match import CrossMatch
-from aggregator.topics.crosslingual.service import (
-    CrossLingualMatcher,
-    DocIn,
-    explanation,
-    snippet,
-)
+from aggregator.topics.crosslingual.service import CrossLingualMatcher, DocIn, explanation, snippet
 from aggregator.types import UpdateResult
 from aggregator.urls import is_plain_absolute, redact_text
 
@@ -373,6 +368,8 @@ async def _extract_page(
         assert isinstance(page, Extracted)
         return page, None
     except (FetchError, ExtractError) as e:
+        if wait := host_wait_of(url, e, st.clock(), st.config.daemon.max_backoff):
+            st.store.record_host_wait(*wait)  # a 429/503 Retry-After holds for every command
         log.info(
             "extraction fell back to feed content for %s: %s", url, e, extra={"feed": feed_name}
         )

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from aggregator.config.models import Config, FeedConfig
 from aggregator.exceptions import AggregatorError
-from aggregator.types import FeedState, UpdateResult
+from aggregator.types import COOL_DOWN_STATUSES, FeedState, UpdateResult
 
 if TYPE_CHECKING:  # the rules stay importable without the fetch/parse stack
     from aggregator.ingest.decide import PollOutcome
@@ -118,6 +118,21 @@ def origin_of(url: str) -> str:
     except ValueError:
         port = default
     return f"{(parts.hostname or '').lower()}:{port}"
+
+
+def host_wait_of(
+    url: str, error: Exception, now: datetime, cap: timedelta
+) -> tuple[str, datetime, int | None] | None:
+    """(origin URL, until, status) to keep when fetching `url` outside a feed's own poll
+    (a re-check, a story page) met a 429/503 with Retry-After; None for any other error.
+
+    Bounded by `cap` (daemon.max_backoff), as a feed's own Retry-After is.
+    """
+    status, seconds = getattr(error, "status", None), getattr(error, "retry_after", None)
+    if status not in COOL_DOWN_STATUSES or not seconds:
+        return None
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{origin_of(url)}", now + min(timedelta(seconds=seconds), cap), status
 
 
 def host_waits(cool_downs: Iterable[tuple[str, datetime]]) -> dict[str, datetime]:

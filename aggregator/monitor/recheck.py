@@ -30,6 +30,7 @@ from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.article import Extracted
 from aggregator.ingest import identity
 from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
+from aggregator.ingest.rhythm import host_wait_of
 from aggregator.storage.checks import NewVersion
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from aggregator.topics import Document
@@ -190,6 +191,8 @@ def _block_text(el: Any, out: list[str], *, tail: bool = True) -> None:
 def _fetch_failed(
     st: Stages, target: CheckTarget, e: FetchError, now: datetime, nxt: datetime | None
 ) -> RecheckResult:
+    if wait := host_wait_of(target.url, e, now, st.config.daemon.max_backoff):
+        st.store.record_host_wait(*wait)  # its host asked to wait: every command honours it
     reason = changes.retraction_signal(e.status, False) if e.kind == "http" else None
     if reason is None or (target.check_errors == 0 and target.retracted is None):
         # a CMS can 404 briefly while republishing: a retraction needs a second look

@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, or_, update
+from sqlalchemy import case, func, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select
 
 from aggregator.storage.base import StoreBase
-from aggregator.storage.models import ArticleRow, FeedRow, OutboxRow
+from aggregator.storage.models import ArticleRow, FeedRow, HostWaitRow, OutboxRow
 from aggregator.storage.records import AlertDraft
 from aggregator.types import COOL_DOWN_STATUSES, QueueDepths
 
@@ -146,7 +146,8 @@ class DaemonQueries(StoreBase):
         return released
 
     def host_cool_downs(self, now: datetime) -> list[tuple[str, datetime]]:
-        """(feed URL, until) for feeds told to wait by a 429/503 Retry-After still running.
+        """(URL, until) for every 429/503 Retry-After still running: feeds told to wait,
+        and origins a re-check or a story page was told to wait by (`record_host_wait`).
 
         Read by every worker each cycle, so a cool-down one worker met is honoured
         by all of them, and survives a restart.
@@ -156,5 +157,25 @@ class DaemonQueries(StoreBase):
             .where(col(FeedRow.retry_after_until) > now)
             .where(col(FeedRow.last_status).in_(COOL_DOWN_STATUSES))
         )
+        hosts = select(HostWaitRow.origin, HostWaitRow.wait_until).where(
+            col(HostWaitRow.wait_until) > now
+        )
         with self.session() as s:
-            return [(url, until) for url, until in s.exec(q) if until is not None]
+            found = [(url, until) for url, until in s.exec(q) if until is not None]
+            return found + [(origin, until) for origin, until in s.exec(hosts)]
+
+    def record_host_wait(self, origin: str, until: datetime, status: int | None) -> None:
+        """Keep a Retry-After met outside a feed's poll, for its origin (the later wins:
+        several workers may meet it at once)."""
+        table = HostWaitRow.__table__  # type: ignore[attr-defined]
+        stmt = self._insert(HostWaitRow).values(origin=origin, wait_until=until, status=status)
+        later = case(
+            (table.c.wait_until < stmt.excluded.wait_until, stmt.excluded.wait_until),
+            else_=table.c.wait_until,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["origin"], set_={"wait_until": later, "status": status}
+        )
+        with self.session() as s:
+            s.exec(stmt)
+            s.commit()

@@ -71,6 +71,17 @@ class FeedRow(SQLModel, table=True):
     last_warnings: list[str] | None = Field(default=None, sa_column=Column(JSON))
 
 
+class HostWaitRow(SQLModel, table=True):
+    """A host's Retry-After met outside a feed's own poll (a re-check, a story page),
+    by origin (``scheme://host:port``); a feed's is kept on its row."""
+
+    __tablename__ = "host_wait"
+
+    origin: str = Field(primary_key=True, max_length=300)
+    wait_until: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    status: int | None = None
+
+
 class ArticleRow(SQLModel, table=True):
     __tablename__ = "article"
 

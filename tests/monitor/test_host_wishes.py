@@ -180,3 +180,70 @@ def test_a_poll_does_not_fetch_story_pages_from_a_host_that_asked_to_wait(
             assert forced.new == 1 and len(pages.requests_for("/story2.html")) == 1
     finally:
         pages.close()
+
+
+def test_a_retry_after_met_by_a_recheck_holds_for_every_command(
+    http_server: LoopbackServer, tmp_path: Path, db_url: str
+) -> None:
+    """Not only a feed's own poll: a 429 a story page answers is kept for its origin."""
+    clock = Clock()
+    Site(http_server, load_seed())
+    cfg = write_config(
+        tmp_path,
+        [{"name": "site", "url": http_server.url("/feed.xml"), "extract": True}],
+        database=db_url,
+    )
+    with make_aggregator(cfg, clock=clock, extract_workers=0) as agg:
+        agg.poll()
+        [story] = agg.articles()
+        http_server.route(PAGE, b"slow down", status=429, headers={"Retry-After": "3600"})
+        clock.now += timedelta(minutes=20)
+        [met] = agg.recheck([story.id])
+        assert met.outcome == "error" and "429" in (met.error or "")
+        asked = len(http_server.requests_for(PAGE)), len(http_server.requests_for("/feed.xml"))
+        clock.now += timedelta(minutes=1)
+        [again] = agg.recheck([story.id])
+        assert again.outcome == "skipped"
+        assert again.skipped_until == clock.now - timedelta(minutes=1) + timedelta(hours=1)
+        [polled] = agg.poll()  # the feed is on that origin: skipped too
+        assert polled.skipped_until == again.skipped_until
+        assert (
+            len(http_server.requests_for(PAGE)),
+            len(http_server.requests_for("/feed.xml")),
+        ) == asked
+        clock.now += timedelta(hours=1)  # the wait is over
+        [later] = agg.poll()
+        assert later.ok and later.skipped_until is None
+
+
+def test_a_retry_after_met_by_a_story_page_holds_for_the_next_pages(
+    http_server: LoopbackServer, tmp_path: Path
+) -> None:
+    pages = LoopbackServer()
+    try:
+        pages.route("/a.html", b"slow down", status=429, headers={"Retry-After": "3600"})
+        pages.route("/b.html", "<html><body><p>b</p></body></html>")
+
+        def feed(*names: str) -> str:
+            items = "".join(
+                f"<item><title>{n}</title><link>{pages.url(f'/{n}.html')}</link>"
+                f"<guid>{n}</guid><description>Teaser</description></item>"
+                for n in names
+            )
+            return (
+                '<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>'
+                f"<link>http://example.org/</link><description>d</description>{items}"
+                "</channel></rss>"
+            )
+
+        http_server.route("/news.xml", feed("a"), content_type="application/rss+xml")
+        cfg = write_config(
+            tmp_path, [{"name": "news", "url": http_server.url("/news.xml"), "extract": True}]
+        )
+        with make_aggregator(cfg, clock=Clock(), extract_workers=0) as agg:
+            assert agg.poll()[0].new == 1 and len(pages.requests_for("/a.html")) == 1
+            http_server.route("/news.xml", feed("a", "b"), content_type="application/rss+xml")
+            assert agg.poll()[0].new == 1  # b is stored, with the feed's text
+            assert pages.requests_for("/b.html") == []
+    finally:
+        pages.close()
