@@ -9,7 +9,11 @@ inflates wall time most (the command waits for a core), CPU time much less, so b
 are reported with the load average around the runs.
 
     python -m benchmarks --only startup --runs 7
-    python scripts/cli_startup.py --runs 7 [--save]    # the same, alone
+    python scripts/cli_startup.py --runs 7 [--compare 3364d61] [--save]    # alone
+
+`--compare REF` times the same commands of an older commit too (its tree checked out in
+a temporary git worktree and put first on PYTHONPATH), on the same database, in the
+same minutes: the before and after of a change under the same load.
 """
 
 from __future__ import annotations
@@ -80,13 +84,15 @@ def command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "aggregator"]
 
 
-def time_runs(args: tuple[str, ...], cwd: Path, runs: int) -> tuple[list[float], list[float]]:
+def time_runs(
+    args: tuple[str, ...], cwd: Path, runs: int, env: dict[str, str] | None = None
+) -> tuple[list[float], list[float]]:
     """Wall-clock seconds and CPU seconds (user + system) of each timed run."""
     wall, cpu = [], []
     for i in range(runs + 1):
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        subprocess.run([*command(), *args], cwd=cwd, check=True, capture_output=True)
+        subprocess.run([*command(), *args], cwd=cwd, check=True, capture_output=True, env=env)
         elapsed = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if i:  # the first run warms the disk cache and the bytecode
@@ -100,9 +106,15 @@ def _stats(xs: list[float]) -> dict[str, float]:
 
 
 def measure(
-    runs: int = 5, articles: int = 500, log: Callable[[str], None] = print
+    runs: int = 5,
+    articles: int = 500,
+    log: Callable[[str], None] = print,
+    compare: tuple[str, Path] | None = None,
 ) -> dict[str, Any]:
-    """Both commands, `runs` timed runs each; the raw result the report renders."""
+    """Both commands, `runs` timed runs each; the raw result the report renders.
+
+    `compare`: (git ref, its checked-out tree), timed too, each command's runs right
+    after this version's, so both meet the same load."""
     result: dict[str, Any] = {
         "runs": runs,
         "articles": articles,
@@ -112,14 +124,21 @@ def measure(
         "niceness": os.nice(0),
         "commands": {},
     }
+    if compare is not None:
+        result["before"] = {"ref": compare[0], "commands": {}}
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         prepare(folder, articles)
         for args in COMMANDS:
-            wall, cpu = time_runs(args, folder, runs)
             name = "aggregator " + " ".join(args)
+            wall, cpu = time_runs(args, folder, runs)
             result["commands"][name] = {"wall": _stats(wall), "cpu": _stats(cpu)}
             log(line(name, result["commands"][name]))
+            if compare is not None:
+                env = {**os.environ, "PYTHONPATH": str(compare[1])}
+                wall, cpu = time_runs(args, folder, runs, env=env)
+                result["before"]["commands"][name] = {"wall": _stats(wall), "cpu": _stats(cpu)}
+                log(line(f"{name} at {compare[0]}", result["before"]["commands"][name]))
     result["load_after"] = os.getloadavg()[0]
     return result
 
@@ -152,24 +171,31 @@ def render(d: dict[str, Any] | None, when: str) -> list[str]:
         f"time of the process. Load average {d['load_before']:.1f} before and "
         f"{d['load_after']:.1f} after the runs, on {d['cpus']} CPUs, niceness {d['niceness']}.",
         "",
-        "| command | wall median s (min–max, n) | CPU median s (min–max) | bar |",
-        "|---|---|---|---|",
+        "| command | version | wall median s (min–max, n) | CPU median s (min–max) | bar |",
+        "|---|---|---|---|---|",
     ]
+    before = d.get("before") or {}
     for name, r in d["commands"].items():
-        w, c = r["wall"], r["cpu"]
-        verdict = "met" if w["median"] < BAR_S else ("met on CPU" if c["median"] < BAR_S else "—")
-        L.append(
-            f"| `{name}` | {w['median']:.2f} ({w['min']:.2f}–{w['max']:.2f}, {w['n']}) | "
-            f"{c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | < {BAR_S} s: {verdict} |"
-        )
+        versions = [("this one", r)]
+        if name in before.get("commands", {}):
+            versions.append((f"`{before['ref']}` (before)", before["commands"][name]))
+        for version, x in versions:
+            w, c = x["wall"], x["cpu"]
+            met = "met" if w["median"] < BAR_S else "met on CPU" if c["median"] < BAR_S else "no"
+            L.append(
+                f"| `{name}` | {version} | {w['median']:.2f} ({w['min']:.2f}–{w['max']:.2f}, "
+                f"{w['n']}) | {c['median']:.2f} ({c['min']:.2f}–{c['max']:.2f}) | "
+                f"< {BAR_S} s: {met} |"
+            )
     L += [
         "",
-        "What they load is what makes them fast: configuration, SQLAlchemy Core and the "
-        "listing reads (`storage/light.py`), and none of the pipeline's stages, the ORM "
-        "models, Alembic (the schema check is one query) or psycopg for SQLite; "
-        "`tests/cli/test_cli_startup.py` keeps it so. On a shared machine the wall time "
-        "is mostly waiting for a core: the CPU time is the figure an idle machine's wall "
-        "time approaches.",
+        "What they load is what makes them fast: the configuration and the listing reads "
+        "(`storage/light.py`, over Python's sqlite3 for a SQLite file), and none of the "
+        "pipeline's stages, SQLAlchemy, the ORM models, Alembic (the schema check is one "
+        "query) or psycopg; `tests/cli/test_cli_startup.py` keeps it so. On a shared "
+        "machine most of the wall time is waiting for a core (the load average above): "
+        "CPU time is the less noisy figure, and what an idle machine's wall time comes "
+        "close to.",
         "",
     ]
     return L

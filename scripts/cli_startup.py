@@ -18,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import subprocess
 import sys
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,14 +47,30 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5, help="timed runs per command")
     parser.add_argument("--articles", type=int, default=500, help="articles in the database")
     parser.add_argument(
+        "--compare", metavar="REF", help="time this git commit's commands too (before/after)"
+    )
+    parser.add_argument(
         "--save", action="store_true", help="store in results.json and BENCHMARKS.md"
     )
     opts = parser.parse_args()
     print(f"load average: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
-    result = startup.measure(runs=opts.runs, articles=opts.articles)
+    git = ["git", "-C", str(REPO)]
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        if opts.compare:
+            subprocess.run(
+                [*git, "worktree", "add", "-q", "--detach", str(tree), opts.compare], check=True
+            )
+        try:
+            compare = (opts.compare, tree) if opts.compare else None
+            result = startup.measure(runs=opts.runs, articles=opts.articles, compare=compare)
+        finally:
+            if opts.compare:
+                subprocess.run([*git, "worktree", "remove", "--force", str(tree)], check=True)
     if opts.save:
         niced = f"nice -n {result['niceness']} " if result["niceness"] else ""
-        save(result, f"{niced}python scripts/cli_startup.py --runs {opts.runs} --save")
+        also = f" --compare {opts.compare}" if opts.compare else ""
+        save(result, f"{niced}python scripts/cli_startup.py --runs {opts.runs}{also} --save")
 
 
 if __name__ == "__main__":

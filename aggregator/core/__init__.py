@@ -22,7 +22,7 @@ from aggregator.core.feeds_api import FeedsAPI
 from aggregator.core.records import _document, _feed, _unknown, extracts_pages, topic_specs
 from aggregator.core.run import Progress, Run, poll_many, stages_of
 from aggregator.exceptions import NotFoundError, UsageError
-from aggregator.storage.light import LightStore
+from aggregator.storage.light import EngineReads, ListingReads, open_reads
 from aggregator.testhooks import pause_point
 from aggregator.types import (
     Alert,
@@ -68,9 +68,9 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         self.config = config
         self.clock = clock or utcnow
         self._store = store
-        self._light: LightStore | None = None
-        if store is None and readonly:  # engine and schema check only: see `store`
-            self._light = LightStore.open_current(config.database_url())
+        self._light: ListingReads | None = None
+        if store is None and readonly:  # the listing reads and a schema check: see `store`
+            self._light = open_reads(config.database_url())
         elif store is None:
             from aggregator.storage.store import Store
 
@@ -89,14 +89,18 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
 
     @property
     def store(self) -> Store:
-        """The database. A read-only Aggregator opens only the engine and the listing
-        reads (`storage.light`: all `feeds list` and `items list` need, without the ORM
-        models), and the full Store over that engine when a method first needs it."""
+        """The database. A read-only Aggregator opens only the listing reads
+        (`storage.light`: all `feeds list` and `items list` need, a SQLite file without
+        SQLAlchemy), and the full Store when a method first needs it (over the same
+        engine, or a second read-only opening of the SQLite file)."""
         if self._store is None:
             from aggregator.storage.store import Store
 
-            assert self._light is not None
-            self._store = Store(self._light.engine)
+            light = self._light
+            if isinstance(light, EngineReads):
+                self._store = Store(light.engine)
+            else:
+                self._store = Store.open(self.config.database_url(), readonly=True)
         return self._store
 
     @store.setter
@@ -104,7 +108,7 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         self._store = store
 
     @property
-    def _reads(self) -> LightStore:
+    def _reads(self) -> ListingReads:
         """The listing reads, through whichever of the two is open."""
         reads = self._store if self._store is not None else self._light
         assert reads is not None
@@ -161,7 +165,10 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         if self._extractor is not None:
             self._extractor.close()
             self._extractor = None
-        self._reads.close()  # the Store, or the engine alone: they share it
+        if self._store is not None:
+            self._store.close()
+        if self._light is not None and self._light is not self._store:
+            self._light.close()  # an engine shared with the Store: disposing twice is harmless
 
     def __enter__(self) -> Self:
         return self

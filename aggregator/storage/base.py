@@ -1,8 +1,8 @@
 """What every part of the Store shares: the engine, its dialect, and the sessions,
 connections and transactions, each of which translates database errors (the one
 place that does, see ``storage.errors``). The engine, the Core connections and the
-listing reads come from :class:`~aggregator.storage.light.LightStore`, which a
-read-only command opens alone."""
+listing reads come from :class:`~aggregator.storage.light.EngineReads` (a read-only
+command opens only those, `storage.light.open_reads`)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,13 @@ from sqlmodel import Session
 
 from aggregator.storage import sql
 from aggregator.storage.errors import translated
-from aggregator.storage.light import LightStore
+from aggregator.storage.light import EngineReads
 from aggregator.storage.models import MatchRow, OutboxRow
 from aggregator.storage.records import AlertDraft, MatchDraft
 from aggregator.storage.sql import FtsDoc
 
 
-class StoreBase(LightStore):
+class StoreBase(EngineReads):
     """One engine (SQLite or PostgreSQL); the query classes of the Store build on it."""
 
     @contextlib.contextmanager

@@ -11,8 +11,8 @@ from aggregator.storage import sql
 from aggregator.storage.records import ArticleDraft, FeedState, FeedUpdate
 from aggregator.urls import redact_text
 
-if TYPE_CHECKING:  # rows are read by attribute: ORM objects and Core rows (storage.light) alike
-    from sqlalchemy import Row
+if TYPE_CHECKING:  # rows are read by attribute: ORM objects and storage.light's records alike
+    from types import SimpleNamespace
 
     from aggregator.storage.models import ArticleRow, FeedRow, MatchRow, OutboxRow, VersionRow
 
@@ -23,7 +23,7 @@ def reset_url(row: FeedRow, url: str) -> None:
     row.permanent_redirect = None
 
 
-def feed_state_of(r: FeedRow | Row[Any]) -> FeedState:
+def feed_state_of(r: FeedRow | SimpleNamespace) -> FeedState:
     assert r.id is not None
     return FeedState(
         r.id,
@@ -132,7 +132,7 @@ def article_values(d: ArticleDraft, now: datetime | None) -> dict[str, Any]:
 
 
 def article_of(
-    r: ArticleRow | Row[Any],
+    r: ArticleRow | SimpleNamespace,
     feeds: tuple[str, ...],
     *,
     full: bool = False,

@@ -6,28 +6,31 @@ with the same code (psycopg 3). Alembic migrations run on start and by
 from __future__ import annotations
 
 import logging
-import re
 import threading
-from functools import cache, partial
+from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from aggregator.exceptions import DatabaseUnavailableError, SchemaError, StorageError
 from aggregator.storage.errors import translated
+from aggregator.storage.schema import (
+    DEFAULT_BUSY_TIMEOUT,
+    MIGRATIONS,
+    folder_not_file,
+    head_revisions,
+    require_existing,
+    require_revisions,
+    sqlite_pragmas,
+)
 from aggregator.urls import redact_url
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
 
 log = logging.getLogger("aggregator.storage")
-_REVISION = re.compile(r"^revision\s*=\s*[\"']([^\"']+)[\"']", re.MULTILINE)
-_DOWN = re.compile(r"^down_revision\s*=\s*(.+)$", re.MULTILINE)
-_QUOTED = re.compile(r"[\"']([^\"']+)[\"']")
-
-MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _upgrade_lock = threading.Lock()
 
 
@@ -50,11 +53,6 @@ def make_engine(url: str, *, create: bool = True) -> Engine:
         ) from e
 
 
-#: Seconds a SQLite statement waits for another program's lock before failing; a
-#: `?timeout=N` on the URL (sqlite:///agg.db?timeout=5) sets it.
-DEFAULT_BUSY_TIMEOUT = 30.0
-
-
 def _sqlite_engine(url: str, where: str, *, create: bool) -> Engine:
     parsed = make_url(url)
     path = parsed.database or ""
@@ -62,19 +60,13 @@ def _sqlite_engine(url: str, where: str, *, create: bool) -> Engine:
     if path and path != ":memory:" and not path.startswith("file:"):
         if create:
             _make_folder(Path(path), where)
-        elif Path(path).is_dir():
-            raise _folder_not_file(Path(path), where)
-        elif not Path(path).exists():
-            raise SchemaError(
-                f"database {where} does not exist yet: a new database, nothing stored",
-                hint="create it with `aggregator db upgrade` (`aggregator poll` and "
-                "`aggregator run` create it too)",
-            )
+        else:
+            require_existing(Path(path), where)
     engine = create_engine(
         parsed.difference_update_query(["timeout"]),
         connect_args={"timeout": timeout, "check_same_thread": False},
     )
-    pragmas = partial(_sqlite_pragmas, busy_ms=int(timeout * 1000), wal=create)
+    pragmas = partial(sqlite_pragmas, busy_ms=int(timeout * 1000), wal=create)
     event.listen(engine, "connect", pragmas)
     return engine
 
@@ -96,37 +88,7 @@ def _make_folder(db: Path, where: str) -> None:
             hint="point `database:` in feeds.yaml at a file in a folder you can write",
         ) from e
     if db.is_dir():
-        raise _folder_not_file(db, where)
-
-
-def _folder_not_file(db: Path, where: str) -> DatabaseUnavailableError:
-    return DatabaseUnavailableError(
-        f"cannot open database {where}: {db} is a folder, not a file",
-        hint="point `database:` in feeds.yaml at a file, e.g. sqlite:///aggregator.db",
-    )
-
-
-#: Pages of write-ahead log after which a commit checkpoints it itself. Ingest
-#: checkpoints beside its writer after each group commit (Store.checkpoint), so this
-#: is the backstop for other writers: 16 MB rather than SQLite's 4 MB.
-WAL_AUTOCHECKPOINT_PAGES = 4000
-
-
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any, *, busy_ms: int, wal: bool = True) -> None:
-    """WAL lets readers run beside the writer; busy_timeout waits instead of failing.
-
-    A read-only opening (`wal=False`) does not switch the journal mode: on a file that
-    is not a database yet that would write its first page. (WAL is a property of the
-    file: one writer set it for every later reader.)
-    """
-    cur = dbapi_conn.cursor()
-    cur.execute(f"PRAGMA busy_timeout={busy_ms}")  # first: WAL itself may need the lock
-    if wal:
-        cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
+        raise folder_not_file(db, where)
 
 
 def redact(url: str) -> str:
@@ -141,32 +103,6 @@ def alembic_config(engine: Engine) -> AlembicConfig:
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["engine"] = engine
     return cfg
-
-
-@cache
-def _revision_graph() -> tuple[frozenset[str], frozenset[str]]:
-    """(every revision, every revision some other one builds on), read from the
-    migration files without importing Alembic."""
-    revisions: set[str] = set()
-    parents: set[str] = set()
-    for script in (MIGRATIONS / "versions").glob("*.py"):
-        source = script.read_text(encoding="utf-8")
-        if (rev := _REVISION.search(source)) is None:
-            continue
-        revisions.add(rev.group(1))
-        if (down := _DOWN.search(source)) is not None:
-            parents.update(_QUOTED.findall(down.group(1)))
-    return frozenset(revisions), frozenset(parents)
-
-
-def head_revisions() -> frozenset[str]:
-    """The newest migration(s), read from the migration files without importing Alembic.
-
-    Importing Alembic costs more than a read-only command's whole work; a database
-    already at the head needs one query (see :func:`upgrade`), not Alembic.
-    """
-    revisions, parents = _revision_graph()
-    return revisions - parents
 
 
 def stored_revisions(engine: Engine) -> frozenset[str] | None:
@@ -224,31 +160,13 @@ def require_current(engine: Engine) -> None:
     say it is new, behind or newer, and how to fix it (one query, no Alembic import).
     """
     where = redact(engine.url.render_as_string(hide_password=False))
-    heads = head_revisions()
     try:
         with translated(where), engine.connect() as conn:
             rows = conn.execute(text("SELECT version_num FROM alembic_version")).fetchall()
         stored: frozenset[str] = frozenset(str(r[0]) for r in rows)
     except SchemaError:  # no alembic_version table: no schema at all
         stored = frozenset()
-    if stored == heads:
-        return
-    if not stored:
-        raise SchemaError(
-            f"database {where} is new: it has no tables yet, nothing stored",
-            hint="create it with `aggregator db upgrade`",
-        )
-    at = ", ".join(sorted(stored))
-    if stored <= _revision_graph()[0]:
-        raise SchemaError(
-            f"database {where} is behind: at revision {at}, this version needs "
-            f"{', '.join(sorted(heads))}",
-            hint="upgrade it with `aggregator db upgrade` (back it up first if you like)",
-        )
-    raise SchemaError(
-        f"database {where} is at revision {at}, newer than this version knows",
-        hint="upgrade aggregator, or point `database:` at a database of this version",
-    )
+    require_revisions(stored, where)
 
 
 def has_tables(engine: Engine) -> bool:

@@ -13,8 +13,7 @@ import contextlib
 import sqlite3
 import sys
 from collections.abc import Iterator
-
-from sqlalchemy import exc as sa_exc
+from types import ModuleType
 
 from aggregator.exceptions import (
     DatabaseBusyError,
@@ -24,17 +23,23 @@ from aggregator.exceptions import (
     StorageError,
 )
 
-#: What counts as a database error: SQLAlchemy's, and the drivers' own (psycopg's are
-#: added by :func:`database_errors` once psycopg is loaded, see there).
-DATABASE_ERRORS: tuple[type[Exception], ...] = (sa_exc.SQLAlchemyError, sqlite3.Error)
+
+def _sa_exc() -> ModuleType | None:
+    """SQLAlchemy's exceptions module if SQLAlchemy is loaded: no SQLAlchemy error can
+    exist before, and the read-only SQLite reads (`storage.light`) never load it."""
+    return sys.modules.get("sqlalchemy.exc")
 
 
 def database_errors() -> tuple[type[Exception], ...]:
-    """SQLAlchemy's errors and the drivers' own. psycopg's count only once psycopg is
-    imported, which a PostgreSQL engine does on connecting: no psycopg error can exist
-    before, and importing it here would cost every SQLite command its load (~50 ms)."""
-    psycopg = sys.modules.get("psycopg")
-    return DATABASE_ERRORS if psycopg is None else (*DATABASE_ERRORS, psycopg.Error)
+    """What counts as a database error: SQLAlchemy's and the drivers' own. Each library's
+    count once it is loaded (psycopg's when a PostgreSQL engine connects): importing them
+    here would cost every SQLite command their load (~50 ms for psycopg)."""
+    found: list[type[Exception]] = [sqlite3.Error]
+    if (sa_exc := _sa_exc()) is not None:
+        found.append(sa_exc.SQLAlchemyError)
+    if (psycopg := sys.modules.get("psycopg")) is not None:
+        found.append(psycopg.Error)
+    return tuple(found)
 
 
 #: Substrings of driver messages that mean "try again shortly", per backend.
@@ -73,14 +78,15 @@ def storage_error(e: BaseException, where: str) -> StorageError:
             f"database {where}: schema is missing or old: {detail}",
             hint=f"run `aggregator db upgrade` against {where}",
         )
-    if isinstance(e, (sa_exc.IntegrityError, sqlite3.IntegrityError)) or _is_pg_integrity(orig):
+    sa_exc = _sa_exc()
+    integrity = (sqlite3.IntegrityError, *((sa_exc.IntegrityError,) if sa_exc else ()))
+    unavailable = (sa_exc.OperationalError, sa_exc.InterfaceError) if sa_exc else ()
+    if isinstance(e, integrity) or _is_pg_integrity(orig):
         return IntegrityViolationError(
             f"database constraint violated: {detail}",
             hint="this is a bug or a concurrent writer; the write was rolled back",
         )
-    if isinstance(e, (sa_exc.OperationalError, sa_exc.InterfaceError)) or any(
-        s in text for s in _UNREACHABLE
-    ):
+    if isinstance(e, unavailable) or any(s in text for s in _UNREACHABLE):
         return DatabaseUnavailableError(
             f"database {where} unavailable: {detail}",
             hint=f"check that {where} is reachable, that its folder exists and is writable "

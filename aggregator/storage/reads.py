@@ -66,7 +66,7 @@ class ReadQueries(StoreBase):
             return article_of(row, feeds, full=True, matches=matches)
 
     def _feeds_of(self, s: Session, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
-        return self.feeds_of(s.connection(), ids)
+        return self.feeds_of(ids)
 
     def versions(self, article_id: int) -> list[t.Version]:
         with self.session() as s:

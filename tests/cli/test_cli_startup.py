@@ -26,9 +26,11 @@ FIXTURES = ROOT / "tests" / "fixtures" / "feeds"
 
 #: What a read-only command must not load: fetching, parsing, extraction, topic matching,
 #: the encoder, alerts, the desk, the daemon's scheduler, the web app, migrations, the
-#: ORM models (SQLModel, sqlalchemy.orm: the listing reads are Core, `storage.light`),
-#: every Snowball stemmer, and the PostgreSQL driver for a SQLite database.
+#: ORM models (SQLModel, sqlalchemy.orm), SQLAlchemy itself for a SQLite file (the
+#: listing reads run on sqlite3, `storage.light`), every Snowball stemmer, and the
+#: PostgreSQL driver for a SQLite database.
 HEAVY = (
+    "sqlalchemy",
     "sqlmodel",
     "sqlalchemy.orm",
     "aggregator.storage.models",

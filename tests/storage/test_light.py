@@ -1,5 +1,6 @@
-"""The listing reads in SQLAlchemy Core (`storage.light`), on SQLite and PostgreSQL: what
-a read-only command opens instead of the ORM Store, and what the Store itself runs."""
+"""The listing reads in plain SQL (`storage.light`), on SQLite and PostgreSQL: what a
+read-only command opens instead of the ORM Store (a SQLite file through sqlite3 alone),
+and what the Store itself runs."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from sqlalchemy import JSON, Boolean
 from aggregator.exceptions import SchemaError
 from aggregator.storage import light, models
 from aggregator.storage.coltypes import UTCDateTime
-from aggregator.storage.light import LightStore
+from aggregator.storage.light import EngineReads, ListingReads, SqliteReads, open_reads
 from aggregator.storage.records import (
     ArticleDraft,
     EntryLink,
@@ -27,25 +28,20 @@ NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
-    ("core", "orm"),
-    [
-        (light.FEED, models.FeedRow),
-        (light.ARTICLE, models.ArticleRow),
-        (light.FEED_ENTRY, models.FeedEntryRow),
-        (light.MATCH, models.MatchRow),
-    ],
+    ("columns", "orm"),
+    [(light.FEED_COLUMNS, models.FeedRow), (light.ARTICLE_COLUMNS, models.ArticleRow)],
 )
-def test_the_core_columns_are_the_models_columns_with_their_types(
-    core: object, orm: object
+def test_the_columns_read_are_the_models_with_their_kinds(
+    columns: dict[str, str | None], orm: object
 ) -> None:
-    """A column read by name must exist, and convert as the ORM converts it (aware UTC
-    times, booleans, JSON): the tables are declared once, in storage.models."""
+    """A column read by name must exist, and be converted as the ORM converts it (aware
+    UTC times, JSON, booleans): the tables are declared once, in storage.models."""
     table = orm.__table__  # type: ignore[attr-defined]
-    assert core.name == table.name  # type: ignore[attr-defined]
-    for c in core.c:  # type: ignore[attr-defined]
-        model_type = type(table.c[c.name].type)
-        for special in (UTCDateTime, JSON, Boolean):
-            assert isinstance(c.type, special) == issubclass(model_type, special), c.name
+    for name, kind in columns.items():
+        model_type = table.c[name].type
+        assert isinstance(model_type, UTCDateTime) == (kind == "time"), name
+        assert isinstance(model_type, JSON) == (kind == "json"), name
+        assert isinstance(model_type, Boolean) == (kind == "bool"), name
 
 
 def _draft(key: str, published: datetime | None) -> ArticleDraft:
@@ -102,44 +98,75 @@ def _fill(url: str) -> Store:
 
 def test_light_reads_what_the_store_wrote(db_url: str) -> None:
     writer = _fill(db_url)
-    reader = LightStore.open_current(db_url)
+    reader = open_reads(db_url)
+    assert isinstance(reader, SqliteReads if db_url.startswith("sqlite") else EngineReads)
     try:
-        states = reader.feed_states()
-        assert states == writer.feed_states()
-        a = states["a"]
-        assert a.next_due_at == NOW + timedelta(minutes=15)
-        assert a.next_due_at.tzinfo is not None  # aware UTC, as the ORM gives
-        assert a.warnings == ("guessed encoding",) and a.title == "Feed A"
-        assert reader.feed_states(["b"]).keys() == {"b"}
-        counts = reader.feed_article_counts()
-        assert counts == {states["a"].id: 2, states["b"].id: 2}
-
-        newest = reader.list_articles()
-        assert [x.url for x in newest] == [
-            "https://x.example/3",
-            "https://x.example/2",
-            "https://x.example/1",
-        ]
-        both = newest[2]
-        assert both.feeds == ("a", "b") and both.extracted is True
-        assert both.first_seen_at.tzinfo is not None and both.published is not None
-        assert both.text is None and both.summary is None  # a listing: no bodies
-        urls = [x.url for x in reader.list_articles(feed="a")]
-        assert urls == ["https://x.example/2", "https://x.example/1"]
-        assert [x.url for x in reader.list_articles(topic="t")] == ["https://x.example/2"]
-        since = reader.list_articles(since=NOW - timedelta(hours=1))
-        assert [x.url for x in since] == ["https://x.example/3"]
-        recent = reader.list_articles(published_since=NOW - timedelta(days=1))
-        assert [x.url for x in recent] == ["https://x.example/3"]  # undated ones left out
-        assert len(reader.list_articles(limit=1)) == 1
+        for reads in (reader, writer):  # the read-only opening, and the Store's own
+            check_listing(reads)
         assert writer.list_articles(feed="b") == reader.list_articles(feed="b")
+        assert writer.feed_states() == reader.feed_states()
     finally:
         reader.close()
         writer.close()
 
 
+def check_listing(reads: ListingReads) -> None:
+    states = reads.feed_states()
+    a = states["a"]
+    assert a.next_due_at == NOW + timedelta(minutes=15)
+    assert a.next_due_at.tzinfo is not None  # aware UTC, as the ORM gives
+    assert a.warnings == ("guessed encoding",) and a.title == "Feed A"
+    assert reads.feed_states(["b"]).keys() == {"b"}
+    assert reads.feed_states([]) == {}
+    counts = reads.feed_article_counts()
+    assert counts == {states["a"].id: 2, states["b"].id: 2}
+
+    newest = reads.list_articles()
+    urls = [x.url for x in newest]
+    assert urls == ["https://x.example/3", "https://x.example/2", "https://x.example/1"]
+    both = newest[2]
+    assert both.feeds == ("a", "b") and both.extracted is True
+    assert both.first_seen_at == NOW - timedelta(hours=2)
+    assert both.published == NOW - timedelta(days=3)
+    assert both.text is None and both.summary is None  # a listing: no bodies
+    urls = [x.url for x in reads.list_articles(feed="a")]
+    assert urls == ["https://x.example/2", "https://x.example/1"]
+    assert [x.url for x in reads.list_articles(topic="t")] == ["https://x.example/2"]
+    since = reads.list_articles(since=NOW - timedelta(hours=1))
+    assert [x.url for x in since] == ["https://x.example/3"]
+    assert len(reads.list_articles(since=NOW - timedelta(hours=2))) == 3  # bound included
+    recent = reads.list_articles(published_since=NOW - timedelta(days=1))
+    assert [x.url for x in recent] == ["https://x.example/3"]  # undated ones left out
+    assert len(reads.list_articles(limit=1)) == 1
+    assert [x.url for x in reads.list_articles(ids=[newest[0].id])] == ["https://x.example/3"]
+    assert reads.list_articles(ids=[]) == []
+
+
 def test_light_never_creates_a_database(tmp_path: Path) -> None:
     path = tmp_path / "none" / "agg.db"
     with pytest.raises(SchemaError, match="does not exist yet"):
-        LightStore.open_current(f"sqlite:///{path}")
+        open_reads(f"sqlite:///{path}")
     assert not path.parent.exists()
+    path.parent.mkdir()
+    path.touch()
+    with pytest.raises(SchemaError, match="is new: it has no tables"):
+        open_reads(f"sqlite:///{path}?timeout=1")
+    assert path.stat().st_size == 0  # not even a first page written
+
+
+def test_other_sqlite_urls_go_through_sqlalchemy(tmp_path: Path) -> None:
+    plain = f"sqlite:///{tmp_path / 'a.db'}"
+    _fill(plain).close()
+    reads = SqliteReads.open_current(plain + "?timeout=2")
+    assert reads is not None
+    reads.close()
+    for url in (
+        "sqlite://",
+        "sqlite:///:memory:",
+        plain.replace("sqlite:", "sqlite+pysqlite:"),
+        f"sqlite:///{tmp_path}/a%2Edb",
+    ):
+        assert SqliteReads.open_current(url) is None, url
+    engine_reads = open_reads(plain.replace("sqlite:", "sqlite+pysqlite:"))
+    assert isinstance(engine_reads, EngineReads) and len(engine_reads.list_articles()) == 3
+    engine_reads.close()
