@@ -18,8 +18,10 @@ same minutes: the before and after of a change under the same load.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -44,37 +46,32 @@ topics:
 """
 
 
-def prepare(folder: Path, articles: int, feeds: int = 17) -> Path:
-    """feeds.yaml and a migrated database holding `articles` articles; the config's path."""
-    lines = "\n".join(
-        f"  - name: feed-{i}\n    url: https://news{i}.example.org/rss.xml" for i in range(feeds)
+def prepare(folder: Path, articles: int, env: dict[str, str] | None = None) -> Path:
+    """feeds.yaml with 17 feeds and a database holding `articles` articles, migrated by the
+    version that will read it (`aggregator db upgrade` run with `env`); the config's path."""
+    feeds = "\n".join(
+        f"  - name: feed-{i}\n    url: https://news{i}.example.org/rss.xml" for i in range(17)
     )
     cfg = folder / "feeds.yaml"
-    cfg.write_text(CONFIG.format(feeds=lines), encoding="utf-8")
-    from sqlalchemy import text
-
-    from aggregator.storage import db
-
-    engine = db.make_engine(f"sqlite:///{folder / 'agg.db'}")
-    db.upgrade(engine)
+    cfg.write_text(CONFIG.format(feeds=feeds), encoding="utf-8")
+    subprocess.run(
+        [*command(), "db", "upgrade"], cwd=folder, check=True, capture_output=True, env=env
+    )
     now = datetime.now(UTC).replace(tzinfo=None)
-    with engine.begin() as conn:
-        conn.execute(
-            text(
-                "INSERT INTO article (key, url, title, text, first_seen_at, version_count,"
-                " extracted, check_errors, monitor) VALUES (:k, :u, :t, '', :f, 1, 0, 0, 0)"
-            ),
+    with contextlib.closing(sqlite3.connect(folder / "agg.db")) as conn, conn:
+        conn.executemany(
+            "INSERT INTO article (key, url, title, text, first_seen_at, version_count,"
+            " extracted, check_errors, monitor) VALUES (?, ?, ?, '', ?, 1, 0, 0, 0)",
             [
-                {
-                    "k": f"url:{i}",
-                    "u": f"https://news.example.org/{i}",
-                    "t": f"Story {i}",
-                    "f": now - timedelta(minutes=i),
-                }
+                (
+                    f"url:{i}",
+                    f"https://news.example.org/{i}",
+                    f"Story {i}",
+                    (now - timedelta(minutes=i)).isoformat(" ", "microseconds"),
+                )
                 for i in range(articles)
             ],
         )
-    engine.dispose()
     return cfg
 
 
@@ -127,16 +124,21 @@ def measure(
     if compare is not None:
         result["before"] = {"ref": compare[0], "commands": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
+        folder = Path(tmp) / "this"
+        folder.mkdir()
         prepare(folder, articles)
+        if compare is not None:  # its own database, at the migrations it knows
+            old_env = {**os.environ, "PYTHONPATH": str(compare[1])}
+            old_folder = Path(tmp) / "before"
+            old_folder.mkdir()
+            prepare(old_folder, articles, env=old_env)
         for args in COMMANDS:
             name = "aggregator " + " ".join(args)
             wall, cpu = time_runs(args, folder, runs)
             result["commands"][name] = {"wall": _stats(wall), "cpu": _stats(cpu)}
             log(line(name, result["commands"][name]))
             if compare is not None:
-                env = {**os.environ, "PYTHONPATH": str(compare[1])}
-                wall, cpu = time_runs(args, folder, runs, env=env)
+                wall, cpu = time_runs(args, old_folder, runs, env=old_env)
                 result["before"]["commands"][name] = {"wall": _stats(wall), "cpu": _stats(cpu)}
                 log(line(f"{name} at {compare[0]}", result["before"]["commands"][name]))
     result["load_after"] = os.getloadavg()[0]
@@ -176,7 +178,7 @@ def render(d: dict[str, Any] | None, when: str) -> list[str]:
     ]
     before = d.get("before") or {}
     for name, r in d["commands"].items():
-        versions = [("this one", r)]
+        versions = [(f"`{d['ref']}`" if d.get("ref") else "this one", r)]
         if name in before.get("commands", {}):
             versions.append((f"`{before['ref']}` (before)", before["commands"][name]))
         for version, x in versions:

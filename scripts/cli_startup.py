@@ -35,6 +35,8 @@ def save(result: dict[str, object], command: str) -> None:
     results = json.loads(jpath.read_text()) if jpath.exists() else {"scenarios": {}}
     result["date"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     result["command"] = command
+    head = ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"]
+    result["ref"] = subprocess.run(head, capture_output=True, text=True).stdout.strip() or None
     results.setdefault("scenarios", {})["startup"] = result
     jpath.write_text(json.dumps(results, indent=1, default=str))
     md = REPO / "BENCHMARKS.md"
