@@ -148,6 +148,7 @@ class Alert:
     sent_at: datetime | None
     last_error: str | None
     title: str | None = None
+    folded_into: str | None = None  # a folded copy: which alert it went out as
 
 
 @dataclass(frozen=True)

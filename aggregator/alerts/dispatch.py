@@ -58,10 +58,22 @@ class OutboxStore(Protocol):
         lease: timedelta,
         ids: Collection[int] | None = None,
         channels: Collection[str] | None = None,
+        early: Collection[str] = (),
     ) -> list[OutboxItem]:
         """Pending items with not_before <= now and no live lease, leased to `worker`
         (only those of `ids` when given: `alerts retry ID` sends exactly those; only
-        those of `channels` when given: the daemon's lane per channel)."""
+        those of `channels` when given: the daemon's lane per channel). Items of the
+        `early` channels never tried yet are due whatever their not_before: `run --once`
+        sends what it held for grouping instead of leaving it to the next cron run."""
+        ...
+
+    def recent_matches(self, since: datetime, channels: Collection[str]) -> list[OutboxItem]:
+        """Match alerts of `channels` raised at `since` or later that are neither dead nor
+        folded (in any state, leased or not): what a later copy may be folded into."""
+        ...
+
+    def mark_folded(self, ids: Sequence[int], into: int, now: datetime, detail: str) -> None:
+        """These copies went out as alert `into` (already sent or on its way): never sent."""
         ...
 
     def mark_sent(self, ids: Sequence[int], now: datetime, detail: str) -> None:
@@ -92,10 +104,12 @@ class DispatchReport:
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    folded: int = 0  # copies of a story already alerted: recorded, not sent again
     errors: list[str] = field(default_factory=list)
 
     def merge(self, other: DispatchReport) -> None:
         self.sent += other.sent
+        self.folded += other.folded
         self.retried += other.retried
         self.dead += other.dead
         self.errors += other.errors
@@ -127,6 +141,7 @@ async def deliver_due(
     clock: Callable[[], datetime] | None = None,
     only: Collection[str] | None = None,
     ids: Collection[int] | None = None,
+    flush: bool = False,
 ) -> DispatchReport:
     """One dispatcher pass: send everything due, recording each outcome as it comes.
 
@@ -140,14 +155,26 @@ async def deliver_due(
     first transient failure and releases the rest of its claims: a receiver that
     is down or hanging costs one timeout per pass, not one per queued alert.
     `only` restricts the pass to those channels (the daemon runs one per channel),
-    `ids` to those alerts.
+    `ids` to those alerts. A copy of a story already alerted on its channel within
+    `group_window` is folded into that alert, never sent (see `fold_targets`). `flush`
+    also sends what is still held for grouping (not digests): `run --once` leaves
+    nothing to the next cron run.
     """
     clock = clock or _elapsed_from(now)
     report = DispatchReport()
+    early = [n for n, c in configs.items() if flush and c.digest is None]
     items = await asyncio.to_thread(
-        store.claim_due, now, limit=limit, worker=worker, lease=lease, ids=ids, channels=only
+        store.claim_due,
+        now,
+        limit=limit,
+        worker=worker,
+        lease=lease,
+        ids=ids,
+        channels=only,
+        early=early,
     )
     known = await asyncio.to_thread(_drop_orphans, store, items, channels, configs, now, report)
+    known = await asyncio.to_thread(_fold_copies, store, known, configs, now, report)
     lanes: dict[str, list[Batch]] = {}
     for batch in plan(known, configs):
         lanes.setdefault(batch.channel, []).append(batch)
@@ -237,6 +264,36 @@ def _drop_orphans(
         report.errors.append(f"{name}: channel is no longer configured")
     dropped = {i.id for i in orphans}
     return [i for i in items if i.id not in dropped]
+
+
+def _fold_copies(
+    store: OutboxStore,
+    items: list[OutboxItem],
+    configs: Mapping[str, ChannelConfig],
+    now: datetime,
+    report: DispatchReport,
+) -> list[OutboxItem]:
+    """Fold the claimed copies of stories already alerted; returns the items to send."""
+    windows = {n: c.group_window for n, c in configs.items() if c.group_window > timedelta(0)}
+    copies = [i for i in items if i.event.event == "match" and i.event.channel in windows]
+    if not copies:
+        return items
+    since = min(i.created_at - windows[i.event.channel] for i in copies)
+    claimed = {i.id for i in items}
+    earlier = [
+        r
+        for r in store.recent_matches(since, sorted({i.event.channel for i in copies}))
+        if r.id not in claimed
+    ]
+    targets = fold_targets(copies, earlier, windows)
+    for into in sorted({t.id for t in targets.values()}):
+        target = next(t for t in targets.values() if t.id == into)
+        ids = sorted(i for i, t in targets.items() if t.id == into)
+        detail = f"folded into alert #{into} ({target.event.alert_id}): a copy of the same story"
+        store.mark_folded(ids, into, now, detail)
+        report.folded += len(ids)
+        log.info("alerts %s via %s %s", ids, target.event.channel, detail)
+    return [i for i in items if i.id not in targets]
 
 
 async def _run_lane(
@@ -391,6 +448,37 @@ def same_story(head: OutboxItem, item: OutboxItem, window: timedelta) -> bool:
     if a.article is None or b.article is None or abs(head.created_at - item.created_at) > window:
         return False
     return near_duplicate(a.article.fingerprint, b.article.fingerprint)
+
+
+def fold_targets(
+    items: Sequence[OutboxItem], earlier: Sequence[OutboxItem], windows: Mapping[str, timedelta]
+) -> dict[int, OutboxItem]:
+    """For each item that copies a story already queued or sent, the alert it folds into.
+
+    An item folds into the oldest (lowest row id) copy on its channel and topic with
+    near-duplicate text raised within the channel's window of it, that is neither dead
+    nor itself folded (`earlier`). Row ids follow commit order, so of two copies being
+    claimed at once by two workers, only the later one folds: one of them is always sent.
+    """
+    found: dict[int, OutboxItem] = {}
+    ranked = sorted(earlier, key=lambda r: r.id)
+    for item in items:
+        window = windows.get(item.event.channel)
+        if window is None:
+            continue
+        home = next(
+            (
+                r
+                for r in ranked
+                if r.id < item.id
+                and r.event.channel == item.event.channel
+                and same_story(r, item, window)
+            ),
+            None,
+        )
+        if home is not None:
+            found[item.id] = home
+    return found
 
 
 def near_duplicate(a: int | None, b: int | None, bits: int = NEAR_DUPLICATE_BITS) -> bool:

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from aggregator.alerts.dispatch import OutboxItem
 from aggregator.alerts.plan import decode_event
+from aggregator.storage.records import OutboxClaim
 from aggregator.storage.store import Store
 
 
@@ -29,14 +30,18 @@ class StoreOutbox:
         lease: timedelta,
         ids: Collection[int] | None = None,
         channels: Collection[str] | None = None,
+        early: Collection[str] = (),
     ) -> list[OutboxItem]:
         claims = self.store.claim_due_alerts(
-            now, limit=limit, worker=worker, lease=lease, ids=ids, channels=channels
+            now, limit=limit, worker=worker, lease=lease, ids=ids, channels=channels, early=early
         )
-        return [
-            OutboxItem(c.id, decode_event(c.payload), c.attempts, c.created_at, c.not_before)
-            for c in claims
-        ]
+        return [_item(c) for c in claims]
+
+    def recent_matches(self, since: datetime, channels: Collection[str]) -> list[OutboxItem]:
+        return [_item(c) for c in self.store.recent_matches(since, channels)]
+
+    def mark_folded(self, ids: Sequence[int], into: int, now: datetime, detail: str) -> None:
+        self.store.mark_folded(ids, into, now, detail)
 
     def renew(self, ids: Sequence[int], worker: str, until: datetime) -> list[int]:
         return self.store.renew_alerts(ids, worker, until)
@@ -52,3 +57,7 @@ class StoreOutbox:
 
     def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
         self.store.mark_dead(ids, error, now)
+
+
+def _item(c: OutboxClaim) -> OutboxItem:
+    return OutboxItem(c.id, decode_event(c.payload), c.attempts, c.created_at, c.not_before)

@@ -23,7 +23,9 @@ def register(sub: Subcommands) -> None:
     a = sub.add_parser("alerts", help="the alert outbox").add_subparsers(dest="sub", required=True)
     ls = a.add_parser("list", help="alerts and their delivery state")
     ls.add_argument(
-        "--status", choices=["pending", "sent", "failed", "dead"], help="only alerts in this state"
+        "--status",
+        choices=["pending", "sent", "failed", "dead", "folded"],
+        help="only alerts in this state (folded: a wire copy of a story already alerted)",
     )
     ls.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
     ls.add_argument("--json", action="store_true", help="machine-readable output (JSON)")
@@ -55,8 +57,10 @@ def alerts_list(args: argparse.Namespace) -> int:
             f"{a.id:>6}  {a.status:<8} {a.channel:<20} {a.event:<7} {a.topic or '-':<20} "
             f"attempts={a.attempts}  {(a.title or '')[:60]}"
         )
-        if a.last_error and a.status != "sent":
+        if a.last_error and a.status not in ("sent", "folded"):
             out(f"        last error: {a.last_error}")
+        if a.folded_into:
+            out(f"        {a.folded_into}")
     return 0
 
 

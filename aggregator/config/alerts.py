@@ -131,7 +131,14 @@ class ChannelConfig(_Model):
     topics: list[str] = []
     events: list[Literal["match", "change", "source"]] = ["match"]
     digest: timedelta | None = None
+    #: Copies of one wire story (near-duplicate text, one topic) raised within this long of
+    #: the first go out as one alert; 0s turns grouping off.
     group_window: timedelta = timedelta(minutes=2)
+    #: How they do: ``fold`` (default) sends the first copy at once and folds the copies
+    #: that follow within ``group_window`` into it (recorded, never sent again); ``hold``
+    #: keeps every first alert back for ``group_window`` so that its copies' sources are
+    #: listed in the one alert, at the cost of that much latency.
+    group_mode: Literal["fold", "hold"] = "fold"
     retry_window: timedelta = timedelta(hours=24)
     change_threshold: ChangeThreshold | None = None
 
@@ -148,8 +155,11 @@ class ChannelConfig(_Model):
         return not self.topics or topic is None or topic in self.topics
 
     def hold(self) -> timedelta:
-        """How long the outbox keeps a new item back: the digest window or the group window."""
-        return self.digest if self.digest is not None else self.group_window
+        """How long the outbox keeps a new item back: the digest window, else the group
+        window in ``hold`` mode; nothing in ``fold`` mode (copies are folded at dispatch)."""
+        if self.digest is not None:
+            return self.digest
+        return self.group_window if self.group_mode == "hold" else timedelta(0)
 
 
 class SmtpConfig(_Model):

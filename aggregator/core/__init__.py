@@ -374,9 +374,11 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
         limit: int = 100,
         ids: Sequence[int] | None = None,
         only: Sequence[str] | None = None,
+        flush: bool = False,
     ) -> DispatchReport:
         """Send the alerts that are due (only `ids` when given, only the channels `only`
-        names when given); mark each as soon as its receiver accepted, never before."""
+        names when given; with `flush`, also those held for grouping); mark each as soon
+        as its receiver accepted, never before."""
         from aggregator.alerts import dispatch
         from aggregator.alerts.outbox import StoreOutbox
         from aggregator.alerts.registry import build_channel
@@ -405,6 +407,7 @@ class Aggregator(DaemonAPI, DeskAPI, FeedsAPI):
             ids=ids,
             clock=self.clock,
             only=only,
+            flush=flush,
         )
 
     async def test_channel(self, name: str) -> str:

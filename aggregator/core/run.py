@@ -33,6 +33,10 @@ class Run:
         if cool is not None and seconds > 0:
             cool(host, seconds)
 
+    def on_alerts(self, notify: Callable[[], None]) -> None:
+        """Call `notify()` on this loop each time a poll has committed new alerts."""
+        self._stages.ingest_writer().on_alerts = notify
+
     def observe_extraction(self, observe: Callable[[float], None]) -> None:
         """Call `observe(seconds)` after each page extraction (the daemon's histogram)."""
         self._stages.extractor = _Timed(self._stages.extractor, observe)  # type: ignore[assignment]

@@ -47,6 +47,7 @@ class CycleReport:
     delivery_failures: int = 0  # retried + dead
     retrying: int = 0  # failed this time, will be retried
     dead: int = 0  # failed for good (permanent error or retry window over)
+    folded: int = 0  # copies of a story already alerted (see group_window): not sent again
     pending: int | None = None  # still queued after the cycle (`run --once` reads it)
     source_alerts: int = 0
     adopted: list[str] = field(default_factory=list)
@@ -60,8 +61,9 @@ class CycleReport:
         return (
             f"{len(self.polls)} feeds polled ({new} new articles, {failed} failed), "
             f"{self.rechecks} re-checks, alerts: {self.delivered} sent, "
-            f"{self.retrying} failed (will be retried), {self.dead} failed for good{pending}; "
-            f"{self.source_alerts} source alerts"
+            f"{self.retrying} failed (will be retried), {self.dead} failed for good{pending}"
+            + (f", {self.folded} copies folded into earlier alerts" if self.folded else "")
+            + f"; {self.source_alerts} source alerts"
             + (f", {len(self.errors)} step errors" if self.errors else "")
         )
 
@@ -176,7 +178,7 @@ def _done(result: Any) -> int:
     """Items a facade call handled: a list's length, or a report's sent+retried+dead."""
     if isinstance(result, (list, tuple)):
         return len(result)
-    return sum(int(getattr(result, k, 0) or 0) for k in ("sent", "retried", "dead"))
+    return sum(int(getattr(result, k, 0) or 0) for k in ("sent", "retried", "dead", "folded"))
 
 
 async def recheck_step(ctx: CycleContext, report: CycleReport) -> None:
@@ -189,12 +191,15 @@ async def recheck_step(ctx: CycleContext, report: CycleReport) -> None:
 
 
 async def deliver_step(ctx: CycleContext, report: CycleReport) -> None:
-    """`run --once` delivers in the cycle; the daemon does it beside (daemon.delivery)."""
+    """`run --once` delivers in the cycle, what is held for grouping too (a cron run
+    leaves nothing to the next one); the daemon delivers beside (daemon.delivery)."""
     while not ctx.deliveries_apart and not ctx.stopping():
-        result = await ctx.agg.deliver_due(ctx.run, worker=ctx.worker, limit=ctx.batch)
+        result = await ctx.agg.deliver_due(ctx.run, worker=ctx.worker, limit=ctx.batch, flush=True)
         ctx.metrics.record_delivery(result)
-        report.delivered += int(getattr(result, "sent", 0) or 0)
-        report.delivery_failures += _done(result) - int(getattr(result, "sent", 0) or 0)
+        sent, folded = (int(getattr(result, k, 0) or 0) for k in ("sent", "folded"))
+        report.delivered += sent
+        report.folded += folded
+        report.delivery_failures += _done(result) - sent - folded
         report.retrying += int(getattr(result, "retried", 0) or 0)
         report.dead += int(getattr(result, "dead", 0) or 0)
         if _done(result) < ctx.batch:

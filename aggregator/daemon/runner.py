@@ -236,6 +236,7 @@ class Daemon:
             stopping=lambda: self._stopping,
         )
         self.readiness.stuck_channels = self.deliveries.stuck
+        self.ctx.run.on_alerts(self.deliveries.poke)
 
     def _start_http(self) -> ObservabilityServer:
         d = self.agg.config.daemon

@@ -9,7 +9,8 @@ A caller still gets its article ids only once they are committed, so nothing
 downstream (feed state, alerts) runs ahead of the data it depends on.
 
 If a group's transaction fails, its batches are retried one by one, so one bad
-feed fails alone.
+feed fails alone. Once a batch that queued alerts is committed, `on_alerts` is
+called (the daemon delivers them at once instead of at its next tick).
 """
 
 from __future__ import annotations
@@ -42,9 +43,19 @@ class IngestWriter:
         self._pending: list[_Pending] = []
         self._task: asyncio.Task[None] | None = None
         self._checkpoint: asyncio.Task[None] | None = None
+        self.on_alerts: Callable[[], None] | None = None
 
     async def write(self, batch: IngestBatch, alerts_for: AlertFactory | None) -> list[int]:
         """Store one feed's batch; returns its article ids once committed."""
+        planned: list[Any] = []
+        if alerts_for is not None and self.on_alerts is not None:
+            alerts_for = _noting(alerts_for, planned)
+        ids = await self._write(batch, alerts_for)
+        if planned and self.on_alerts is not None:
+            self.on_alerts()
+        return ids
+
+    async def _write(self, batch: IngestBatch, alerts_for: AlertFactory | None) -> list[int]:
         if not self.store.shares_threads:  # in-memory SQLite: one thread, one connection
             return self.store.ingest(batch, alerts_for)
         future: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -96,3 +107,14 @@ class IngestWriter:
             return
         if not future.done():
             future.set_result(ids)
+
+
+def _noting(alerts_for: AlertFactory, planned: list[Any]) -> AlertFactory:
+    """`alerts_for`, keeping what it planned (called in the writer thread)."""
+
+    def plan(*args: Any) -> Any:
+        drafts = alerts_for(*args)
+        planned.extend(drafts or ())
+        return drafts
+
+    return plan

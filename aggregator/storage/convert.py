@@ -211,4 +211,5 @@ def alert_of(r: OutboxRow, title: str | None) -> t.Alert:
         r.sent_at,
         r.last_error,
         title,
+        r.detail if r.status == "folded" else None,
     )

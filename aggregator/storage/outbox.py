@@ -17,7 +17,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 
 from aggregator.exceptions import NotFoundError, UsageError
@@ -28,6 +28,8 @@ from aggregator.storage.sql import chunks as _chunks
 from aggregator.testhooks import pause_point
 
 RETRYABLE = ("pending", "failed")
+#: A folded row is a copy of a story that went out as another alert (`mark_folded`).
+DONE = ("sent", "folded")
 
 
 class OutboxQueries(StoreBase):
@@ -42,14 +44,24 @@ class OutboxQueries(StoreBase):
         lease: timedelta,
         ids: Collection[int] | None = None,
         channels: Collection[str] | None = None,
+        early: Collection[str] = (),
     ) -> list[OutboxClaim]:
         """Pending rows with not_before <= now and no live lease, leased to `worker`
         (only those of `ids` when given: `alerts retry ID` sends exactly those; only
-        those of `channels` when given: the daemon's delivery lane per channel)."""
+        those of `channels` when given: the daemon's delivery lane per channel). Rows of
+        the `early` channels never tried yet are due whatever their hold (`run --once`)."""
+        due = col(OutboxRow.next_attempt_at) <= now
+        if early:
+            held = and_(
+                col(OutboxRow.status) == "pending",
+                col(OutboxRow.attempts) == 0,
+                col(OutboxRow.channel).in_(list(early)),
+            )
+            due = or_(due, held)
         with self.session() as s:
             q = (
                 select(OutboxRow)
-                .where(col(OutboxRow.status).in_(RETRYABLE), col(OutboxRow.next_attempt_at) <= now)
+                .where(col(OutboxRow.status).in_(RETRYABLE), due)
                 .where(or_(col(OutboxRow.lease_until).is_(None), col(OutboxRow.lease_until) < now))
                 .order_by(col(OutboxRow.id))
                 .limit(limit)
@@ -124,6 +136,31 @@ class OutboxQueries(StoreBase):
             attempts=OutboxRow.attempts + 1,
         )
 
+    def recent_matches(self, since: datetime, channels: Collection[str]) -> list[OutboxClaim]:
+        """Match rows of `channels` raised at `since` or later, neither dead nor folded.
+
+        Filtered on the indexed next_attempt_at first: a row is never due before it
+        was raised (its hold and retries only push it later, a replay resets both), so
+        this reads the recent rows only, however long the outbox has grown.
+        """
+        with self.session() as s:
+            q = select(OutboxRow).where(
+                col(OutboxRow.next_attempt_at) >= since, col(OutboxRow.created_at) >= since
+            )
+            wanted, alive = set(channels), {*RETRYABLE, "sent"}
+            rows = [
+                r
+                for r in s.exec(q)  # status and channel in Python: their indexes span all time
+                if r.event == "match" and r.status in alive and r.channel in wanted
+            ]
+            return [_claim(r) for r in sorted(rows, key=lambda r: r.id or 0)]
+
+    def mark_folded(self, ids: Sequence[int], into: int, now: datetime, detail: str) -> None:
+        """Copies that went out as alert `into`: never sent themselves, never retried."""
+        self._set_outbox(
+            ids, status="folded", sent_at=None, detail=detail, lease_owner=None, lease_until=None
+        )
+
     def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
         self._set_outbox(
             ids,
@@ -158,11 +195,11 @@ class OutboxQueries(StoreBase):
                     f"no alert with id {', '.join(map(str, sorted(missing)))}",
                     hint="see `aggregator alerts list`",
                 )
-            sent = sorted(r.id for r in rows if r.status == "sent" and r.id is not None)
+            sent = sorted(r.id for r in rows if r.status in DONE and r.id is not None)
             if sent and not resend:
                 raise UsageError(
                     f"alert {', '.join(map(str, sent))} {'was' if len(sent) == 1 else 'were'} "
-                    "already sent",
+                    "already sent (or folded into an alert sent for the same story)",
                     hint="pass --resend to send it again (same webhook-id / Message-ID)",
                 )
             for r in rows:

@@ -180,8 +180,10 @@ def test_wants_filters_by_event_and_topic() -> None:
     assert config.wants("test", None)
 
 
-def test_hold_is_the_digest_window_else_the_group_window() -> None:
-    assert parse_channel(APPRISE).hold() == timedelta(minutes=2)
+def test_hold_is_the_digest_window_else_the_group_window_in_hold_mode() -> None:
+    assert parse_channel(APPRISE).group_mode == "fold"
+    assert parse_channel(APPRISE).hold() == timedelta(0)  # the first copy goes at once
+    assert parse_channel({**APPRISE, "group_mode": "hold"}).hold() == timedelta(minutes=2)
     assert parse_channel({**APPRISE, "digest": "1h"}).hold() == timedelta(hours=1)
 
 

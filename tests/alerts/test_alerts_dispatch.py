@@ -305,7 +305,8 @@ async def test_transient_failures_until_the_retry_window_ends() -> None:
 
 
 async def test_last_retry_is_scheduled_no_later_than_the_window_end() -> None:
-    outbox, channel = MemoryOutbox(), Recorder(config(retry_window="10m"), DeliveryError("503"))
+    held = config(retry_window="10m", group_mode="hold")  # held 2m: the window starts then
+    outbox, channel = MemoryOutbox(), Recorder(held, DeliveryError("503"))
     row = outbox.add(match_event(), hold=timedelta(0))
     outbox.rows[row].item = OutboxItem(row, outbox.rows[row].item.event, 12, T0, T0)
     await run(outbox, channel, T0 + timedelta(minutes=9))

@@ -272,9 +272,11 @@ def test_hostile_titles_give_one_safe_email_and_valid_webhook(
     Webhook(SECRET).verify(req.body, dict(req.headers))
 
 
-def test_wire_copies_on_two_outlets_go_out_as_one_alert(
+def test_wire_copies_on_two_outlets_go_out_as_one_alert_in_hold_mode(
     http_server: LoopbackServer, smtp: SmtpServer, tmp_path: Path, make_agg: AggFactory
 ) -> None:
+    """``group_mode: hold``: the first copy waits the window, the alert lists both outlets
+    (the default, fold, is in test_group_window.py)."""
     seed = load_seed()
     for outlet in ("afp", "reuters"):
         page = http_server.url(f"/{outlet}/story.html")
@@ -292,6 +294,7 @@ def test_wire_copies_on_two_outlets_go_out_as_one_alert(
             "url": receiver.url,
             "secret": SECRET,
             "group_window": "2m",
+            "group_mode": "hold",
         }
     ]
     cfg = write_config(

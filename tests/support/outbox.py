@@ -53,6 +53,7 @@ class MemoryOutbox:
         lease: timedelta,
         ids: Collection[int] | None = None,
         channels: Collection[str] | None = None,
+        early: Collection[str] = (),
     ) -> list[OutboxItem]:
         due = [
             r
@@ -60,7 +61,9 @@ class MemoryOutbox:
             if (ids is None or r.item.id in ids)
             and r.status == "pending"
             and (channels is None or r.item.event.channel in channels)
-            and r.item.not_before <= now
+            and (
+                r.item.not_before <= now or (r.item.event.channel in early and r.item.attempts == 0)
+            )
             and (r.lease_until is None or r.lease_until <= now)
         ]
         due.sort(key=lambda r: (r.item.not_before, r.item.id))
@@ -94,6 +97,21 @@ class MemoryOutbox:
             row.item = replace(row.item, attempts=row.item.attempts + 1, not_before=next_at)
             self._settle(i, "pending", f"retry at {next_at.isoformat()}: {error}")
             row.last_error = error
+
+    def recent_matches(self, since: datetime, channels: Collection[str]) -> list[OutboxItem]:
+        return [
+            r.item
+            for r in self.rows.values()
+            if r.item.event.event == "match"
+            and r.item.event.channel in channels
+            and r.item.created_at >= since
+            and r.status in ("pending", "sent")
+        ]
+
+    def mark_folded(self, ids: Sequence[int], into: int, now: datetime, detail: str) -> None:
+        for i in ids:
+            self._settle(i, "folded", f"folded into {into}")
+            self.rows[i].detail = detail
 
     def mark_dead(self, ids: Sequence[int], error: str, now: datetime) -> None:
         for i in ids:
