@@ -234,15 +234,17 @@ class Farm:
         live = self.pub_times.get((i, k))
         ts = datetime.fromtimestamp(live if live else ITEM_EPOCH + k * 3600 + i, tz=UTC)
         title = f"{self.material.title(rng)} ({self.name(i)} #{k})"
+        desc = self.material.description(rng)
         if self.spec.marker and k >= self.items_of(i):
-            title = f"{title} {self.spec.marker}"
+            # in the description too: an extracted page's own title replaces the feed's
+            title, desc = f"{title} {self.spec.marker}", f"{desc} {self.spec.marker}"
         return {
             "title": title,
             "link": f"{self.base_of(i)}/a/{page}/{self.name(i)}-{k}.html",
             "guid": f"urn:bench:{self.name(i)}:{k}",
             "date822": format_datetime(ts, usegmt=True),
             "date3339": ts.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "desc": self.material.description(rng),
+            "desc": desc,
         }
 
     def render(self, i: int) -> bytes:

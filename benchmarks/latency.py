@@ -340,7 +340,8 @@ def render(d: dict[str, Any] | None, when: str) -> list[str]:
         f"webhook receiver ({d['webhook_posts']} POSTs)"
         + (
             f", {d['folded']} were folded into an earlier copy's alert (same text, same topic, "
-            "within `group_window`)"
+            "within `group_window`: the farm's items draw their page from a shared pool, so two "
+            "new items extracted from one page are copies by their text)"
             if d.get("folded")
             else ""
         )
@@ -371,7 +372,8 @@ def render(d: dict[str, Any] | None, when: str) -> list[str]:
             "",
             f"End-to-end p50 {e['p50']:.1f} s against interval/2 + processing p50 = "
             f"{half:.0f} + {p['p50']:.2f} = {half + p['p50']:.1f} s (an item waits for its "
-            "feed's next poll).",
+            "feed's next poll, and the adaptive rhythm polls a feed whose back catalogue is "
+            "quiet up to 4 × its interval apart).",
         ]
     if p:
         ok = p["p95"] <= 2.0

@@ -46,6 +46,11 @@ class Metrics:
         )
         self.rechecks = Counter("aggregator_rechecks", "Article re-checks done", registry=r)
         self.delivered = Counter("aggregator_alerts_delivered", "Alerts delivered", registry=r)
+        self.folded = Counter(
+            "aggregator_alerts_folded",
+            "Wire copies folded into an alert already sent for the story (not sent)",
+            registry=r,
+        )
         self.failed = Counter(
             "aggregator_alerts_failed",
             "Alert delivery failures by outcome (retry or dead)",
@@ -104,6 +109,7 @@ class Metrics:
         """A DispatchReport (sent/retried/dead), or a list of them."""
         for rep in report if isinstance(report, (list, tuple)) else [report]:
             self.delivered.inc(getattr(rep, "sent", 0) or 0)
+            self.folded.inc(getattr(rep, "folded", 0) or 0)
             self.failed.labels("retry").inc(getattr(rep, "retried", 0) or 0)
             self.failed.labels("dead").inc(getattr(rep, "dead", 0) or 0)
 

@@ -124,6 +124,7 @@ def test_the_first_copy_goes_at_once_and_later_copies_are_folded_into_it(
         agg.poll(["ap"])
         assert _deliver(agg).sent == 2
         statuses = _statuses(agg)
+        notes = {a.folded_into for a in agg.alerts() if a.status == "folded"}
     assert len(receiver.received) == 2 and len(smtp.messages) == 2
     assert statuses == {
         ("desk-email", "afp"): "sent",
@@ -133,6 +134,7 @@ def test_the_first_copy_goes_at_once_and_later_copies_are_folded_into_it(
         ("desk-email", "ap"): "sent",
         ("desk-hook", "ap"): "sent",
     }
+    assert len(notes) == 2 and all(n and n.startswith("folded into alert #") for n in notes)
     [body, _] = receiver.payloads()
     assert body["data"]["article"]["url"].endswith("/afp/story.html")
 

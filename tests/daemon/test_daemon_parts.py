@@ -235,9 +235,10 @@ def test_metrics_count_deliveries_from_the_dispatch_report() -> None:
     from aggregator.alerts.dispatch import DispatchReport
 
     m = Metrics()
-    m.record_delivery(DispatchReport(sent=4, retried=2, dead=1))
+    m.record_delivery(DispatchReport(sent=4, retried=2, dead=1, folded=3))
     text = m.render().decode()
     assert "aggregator_alerts_delivered_total 4.0" in text
+    assert "aggregator_alerts_folded_total 3.0" in text
     assert 'aggregator_alerts_failed_total{outcome="retry"} 2.0' in text
     assert 'aggregator_alerts_failed_total{outcome="dead"} 1.0' in text
 
