@@ -215,7 +215,7 @@ BAR_MS = 200.0
 UNREAD = "unread-count"
 
 
-def markdown(backends: dict[str, dict[str, Any]]) -> str:
+def markdown(backends: dict[str, dict[str, Any]], notes: list[str] | None = None) -> str:
     """The BENCHMARKS.md section: every backend measured, with its bar verdicts."""
     lines = [
         f"Bar (issue 16): `stream/contents` of 1,000 items (`n=1000`) on a database of "
@@ -256,10 +256,19 @@ def markdown(backends: dict[str, dict[str, Any]]) -> str:
             )
     lines.append("")
     for kind, r in backends.items():
+        cases = [c for n, c in r["cases"].items() if n != UNREAD]
+        met = sum(c["p95_ms"] <= BAR_MS for c in cases)
+        cpu = max((c.get("cpu_p95_ms", 0.0) for c in cases), default=0.0)
+        lines.append(
+            f"- {kind}: bar met in {met} of {len(cases)} `stream/contents` cases (worst p95 "
+            f"{max(c['p95_ms'] for c in cases):.0f} ms; worst CPU p95 {cpu:.0f} ms)."
+        )
+    for kind, r in backends.items():
         lines.append(
             f"- {kind}: {r['stories']:,} stories, measured {r.get('measured', '?')}, load "
             f"average {r.get('load_before', '?')} before and {r.get('load_after', '?')} after."
         )
+    lines += [f"- {n}" for n in notes or []]
     return "\n".join(lines) + "\n"
 
 
@@ -293,6 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--save", action="store_true", help="store in results.json and BENCHMARKS.md (scenario 11)"
     )
+    p.add_argument(
+        "--note", action="append", default=[], help="a line for the section (kept on --save)"
+    )
     o = p.parse_args(argv)
     from benchmarks import record
 
@@ -307,10 +319,13 @@ def main(argv: list[str] | None = None) -> int:
     if o.save:
         from benchmarks import report
 
-        backends = {**record.stored("reader_api").get("backends", {}), kind: out}
+        prior = record.stored("reader_api")
+        backends = {**prior.get("backends", {}), kind: out}
+        notes = [*prior.get("notes", []), *o.note]
         entry = {
             "status": "ok",
-            "markdown": markdown(backends),
+            "markdown": markdown(backends, notes),
+            "notes": notes,
             "seconds": out.get("seconds", 0.0),
             "backends": backends,
             "glance": glance(backends),

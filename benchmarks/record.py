@@ -24,7 +24,12 @@ REPORT = REPO / "BENCHMARKS.md"
 def command_line() -> str:
     """The command as typed (``python -m benchmarks.x ...``), for the section's header."""
     mod = Path(sys.argv[0]).stem
-    return " ".join(["python -m benchmarks." + mod, *sys.argv[1:]])
+    args, skip = [], False
+    for a in sys.argv[1:]:  # a --note's text is in the section already
+        if not skip and a != "--note":
+            args.append(a)
+        skip = a == "--note" and not skip
+    return " ".join(["python -m benchmarks." + mod, *args])
 
 
 def load_average() -> str:
