@@ -259,7 +259,12 @@ def test_log_lines_never_carry_url_credentials() -> None:
     finally:
         logging.getLogger().removeHandler(handler)
     text = stream.getvalue()
-    assert "Secret-Pw-9" not in text and "K&" not in text and "token=T" not in text and "sig=S" not in text
+    assert (
+        "Secret-Pw-9" not in text
+        and "K&" not in text
+        and "token=T" not in text
+        and "sig=S" not in text
+    )
     first, second = (json.loads(line) for line in text.splitlines() if line.startswith("{"))
     assert first["msg"] == "feed x: HTTP 500 from https://u:***@e.org/f?api_key=***&x=1"
     assert "token=***" in second["exc"] and second["url"] == "https://e.org/?sig=***"
