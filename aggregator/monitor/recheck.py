@@ -26,14 +26,15 @@ from aggregator.alerts.plan import (
 from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, WatchRef
 from aggregator.config.alerts import ChannelConfig
 from aggregator.config.models import Config, WatchConfig
-from aggregator.exceptions import ExtractError, FetchError
+from aggregator.exceptions import AggregatorError, ExtractError, FetchError
 from aggregator.extract.article import Extracted
 from aggregator.ingest import identity
-from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, match_draft
+from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, cross_draft, match_draft
 from aggregator.ingest.rhythm import host_wait_of
 from aggregator.storage.checks import NewVersion
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
 from aggregator.topics import Document
+from aggregator.topics.crosslingual.service import DocIn
 
 log = logging.getLogger("aggregator.monitor.recheck")
 
@@ -93,7 +94,7 @@ async def recheck(st: Stages, target: CheckTarget, boilerplate: frozenset[str]) 
         st.store.record_check(target.id, now, nxt, error=str(e))
         return RecheckResult(target.id, "error", error=str(e))
     page = _Page(page.title, page.text, page.extractor_version, fetched.etag, fetched.last_modified)
-    return _compare(st, target, page, boilerplate, now, nxt)
+    return await _compare(st, target, page, boilerplate, now, nxt)
 
 
 async def _page_text(st: Stages, target: CheckTarget, content: bytes, url: str) -> _Page:
@@ -216,7 +217,7 @@ def _fetch_failed(
     )
 
 
-def _compare(
+async def _compare(
     st: Stages,
     target: CheckTarget,
     page: _Page,
@@ -236,10 +237,10 @@ def _compare(
             clear_retraction=True,
         )
         return RecheckResult(target.id, "unchanged")
-    return _new_version(st, target, page, bp, now, nxt)
+    return await _new_version(st, target, page, bp, now, nxt)
 
 
-def _new_version(
+async def _new_version(
     st: Stages,
     target: CheckTarget,
     page: _Page,
@@ -257,7 +258,7 @@ def _new_version(
     )
     if revert_of is not None:
         summary = _with_revert(summary)
-    matches = _match(st, target, page)
+    matches = await _match(st, target, page)
     old = st.store.latest_matches(target.id, target.version_count)
     new = {m.topic: list(m.terms) for m in matches}
     delta = changes.topic_delta(old, new, changes.word_diff(target.text, page.text))
@@ -347,15 +348,44 @@ def _with_revert(summary: changes.ChangeSummary) -> changes.ChangeSummary:
     return replace(summary, is_revert=True)
 
 
-def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ...]:
+async def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDraft, ...]:
+    """The edited story's matches, through the same matchers as at ingest: the literal
+    queries, then cross-lingual matching (in the worker processes) for the topics that
+    have it and did not match literally -- an edit that brings the story in French
+    into a topic written in English is caught as a new article would be."""
+    language = target.language or UNKNOWN_LANGUAGE
+    feeds = target.feeds + ((target.watch,) if target.watch else ())
     doc = Document(
         title=page.title or "",
         body=page.text,
-        language=target.language or UNKNOWN_LANGUAGE,
-        feeds=target.feeds + ((target.watch,) if target.watch else ()),
+        language=language,
+        feeds=feeds,
         tags=target.tags,
     )
-    return tuple(match_draft(m) for m in st.topics.match(doc))
+    literal = tuple(match_draft(m) for m in st.topics.match(doc))
+    cross = st.crosslingual
+    if cross is None or not len(cross):
+        return literal
+    job = DocIn(
+        page.title or "",
+        "",
+        page.text,
+        target.language,
+        skip=tuple(m.topic for m in literal),
+        feeds=feeds,
+        tags=target.tags,
+    )
+    try:
+        (found,) = await cross.match(st.extractor, [job])
+    except AggregatorError as e:
+        log.error(
+            "cross-lingual topic matching failed on a re-check: %s (%s)",
+            e,
+            e.hint or "",
+            extra={"article_id": target.id},
+        )
+        return literal
+    return literal + tuple(cross_draft(m) for m in found)
 
 
 # ------------------------------------------------------------------ change alerts
