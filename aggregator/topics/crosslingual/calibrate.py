@@ -34,7 +34,7 @@ SEMANTIC_MARGIN = 0.03
 SEMANTIC_RANGE = (0.45, 0.75)
 #: Quantile of the background an expanded match must exceed, and its bounds.
 EXPANDED_QUANTILE = 0.98
-EXPANDED_RANGE = (0.20, 0.45)
+EXPANDED_RANGE = (0.25, 0.45)
 #: Without a background (a new database): these thresholds.
 DEFAULT_SEMANTIC = 0.55
 DEFAULT_EXPANDED = 0.25

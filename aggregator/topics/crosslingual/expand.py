@@ -19,10 +19,13 @@ and ``--write`` can put it into feeds.yaml.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -40,7 +43,7 @@ from aggregator.query.syntax import (
     Wildcard,
 )
 from aggregator.topics.crosslingual.encoder import ENCODER_LANGUAGES, Encoder
-from aggregator.topics.crosslingual.vocab import UNSPACED, Vocabulary
+from aggregator.topics.crosslingual.vocab import UNSPACED, Vocabulary, cache_dir
 
 #: A candidate word must be at least this near the query word (cosine)...
 MIN_SCORE = 0.60
@@ -48,6 +51,20 @@ MIN_SCORE = 0.60
 MARGIN = 0.25
 #: At most this many words per query word and language.
 TOP_K = 12
+#: A candidate is kept only if, seen from its side, the query word is among its
+#: nearest source-language words: at most this many source words may be nearer
+#: to it than the query word is (mutual nearest neighbours; rejects the words
+#: that are near everything, such as French "frites" for "chips", and the
+#: random neighbours of a name the encoder does not know).
+BACK_RANK = 10
+#: Nearest source words kept per candidate word for that check (cached on disk),
+#: among the commonest BACK_SOURCE words of the source language (a rarer word is
+#: seldom nearer to a translation than its source; 10,000 keeps the one-off
+#: matrix product per language at a few seconds).
+BACK_TOP = 16
+BACK_SOURCE = 10_000
+#: A phrase's own expansions must be this much nearer to the whole than to its words.
+PHRASE_MARGIN = 0.02
 #: Outside the encoder's languages nothing checks an expansion afterwards: stricter.
 UNCOVERED_MIN_SCORE = 0.85
 UNCOVERED_TOP_K = 4
@@ -168,6 +185,39 @@ def leaves(node: Node) -> Iterator[Term | Wildcard]:
             return
 
 
+def phrase_part(node: Phrase) -> Wildcard | None:
+    """A phrase as one probe ("north korea*"): many languages write it as one word
+    (``Nordkorea``, ``北朝鮮``), which no word of the phrase is near on its own.
+    Its own pattern holds a space, so it never hits a word: only its expansions do."""
+    if len(node.parts) < 2 or any(isinstance(p, Wildcard) and p.leading for p in node.parts):
+        return None
+    last = node.parts[-1]
+    trailing = isinstance(last, Wildcard) and last.trailing
+    return Wildcard(" ".join(p.norm for p in node.parts), False, trailing)
+
+
+def all_parts(node: Node) -> Iterator[Term | Wildcard]:
+    """The words of a query (as :func:`leaves`) and each phrase as a whole."""
+    yield from leaves(node)
+    yield from _wholes(node)
+
+
+def _wholes(node: Node) -> Iterator[Wildcard]:
+    match node:
+        case Phrase():
+            whole = phrase_part(node)
+            if whole is not None:
+                yield whole
+        case And() | Or():
+            for child in node.children:
+                yield from _wholes(child)
+        case Not() | Scope():
+            yield from _wholes(node.child)
+        case Near():
+            yield from _wholes(node.left)
+            yield from _wholes(node.right)
+
+
 def shape(node: Node, slots: dict[tuple[str, str], int]) -> XNode:
     """The query as a tree over slots: phrases and NEAR become "all in one passage".
 
@@ -180,7 +230,12 @@ def shape(node: Node, slots: dict[tuple[str, str], int]) -> XNode:
             p = own_pattern(node)
             return XSlot(slots.setdefault((p.text, p.mode), len(slots)))
         case Phrase():
-            return XAll(tuple(shape(p, slots) for p in node.parts))
+            words = XAll(tuple(shape(p, slots) for p in node.parts))
+            whole = phrase_part(node)
+            if whole is None:
+                return words
+            p = own_pattern(whole)
+            return XAny((words, XSlot(slots.setdefault((p.text, p.mode), len(slots)))))
         case And():
             return XAll(tuple(shape(c, slots) for c in node.children))
         case Or():
@@ -275,8 +330,19 @@ def _ranks(language: str) -> dict[str, int]:
 def probe_words(part: Term | Wildcard, language: str = "en") -> list[str]:
     """What the encoder embeds for a query word: the word, or the commonest completions."""
     if isinstance(part, Wildcard) and part.trailing and not part.leading:
+        head, _, last = part.norm.rpartition(" ")
+        if head:  # a phrase: its last word completed
+            return [f"{head} {w}" for w in _completions(last, language)] or [part.norm]
         return list(_completions(part.norm, language)) or [part.norm]
     return [part.norm]
+
+
+def _unit_rows(vocab: Vocabulary, rows: np.ndarray) -> np.ndarray:
+    """Rows of a vocabulary as float32 unit vectors (int8 tables carry a scale)."""
+    block = np.asarray(vocab.vectors[rows], dtype=np.float32)
+    if vocab.scale is not None:
+        block = block * vocab.scale[rows][:, None]
+    return block
 
 
 class Expander:
@@ -294,6 +360,8 @@ class Expander:
         min_score: float | None = None,
         margin: float | None = None,
         top_k: int | None = None,
+        back_rank: int | None = -1,
+        cache_directory: Path | None = None,
     ) -> None:
         self.encoder = encoder
         self._load = vocabulary
@@ -301,8 +369,12 @@ class Expander:
         self.min_score = MIN_SCORE if min_score is None else min_score
         self.margin = MARGIN if margin is None else margin
         self.top_k = TOP_K if top_k is None else top_k
+        #: None turns the mutual-neighbour check off
+        self.back_rank = BACK_RANK if back_rank == -1 else back_rank
         self._probes: dict[tuple[str, ...], np.ndarray] = {}
         self._memo: dict[tuple[tuple[str, ...], str], tuple[Expansion, ...]] = {}
+        self._floors: dict[tuple[str, str], tuple[np.ndarray, np.ndarray, Vocabulary] | None] = {}
+        self._cache_dir = cache_directory
 
     def vocabulary(self, language: str) -> Vocabulary:
         """A language's vocabulary, loaded on first need (from the disk cache)."""
@@ -346,7 +418,7 @@ class Expander:
     def expand_words(self, probes: Sequence[str], language: str) -> tuple[Expansion, ...]:
         key = (tuple(probes), language)
         if key not in self._memo:
-            self._memo[key] = tuple(self._nearest(language, self._probe(tuple(probes))))
+            self._memo[key] = tuple(self._nearest(language, self._probe(tuple(probes)), probes))
         return self._memo[key]
 
     def prepare_language(
@@ -375,20 +447,130 @@ class Expander:
             scores = vocab.scores(np.stack([self._probes[k] for k in chunk]).T)
             for j, probes in enumerate(chunk):
                 self._memo[(probes, language)] = tuple(
-                    self._select(vocab, language, np.ascontiguousarray(scores[:, j]))
+                    self._select(
+                        vocab,
+                        language,
+                        np.ascontiguousarray(scores[:, j]),
+                        source_language,
+                        set(probes),
+                    )
                 )
 
-    def _nearest(self, language: str, probe: np.ndarray) -> list[Expansion]:
+    def _nearest(
+        self, language: str, probe: np.ndarray, probes: Sequence[str] = ()
+    ) -> list[Expansion]:
         vocab = self.vocabulary(language)
         if not vocab.words:
             return []
-        return self._select(vocab, language, vocab.scores(probe))
+        return self._select(vocab, language, vocab.scores(probe), "en", set(probes))
 
-    def _select(self, vocab: Vocabulary, language: str, scores: np.ndarray) -> list[Expansion]:
+    def _back_floors(
+        self, vocab: Vocabulary, source: str
+    ) -> tuple[np.ndarray, np.ndarray, Vocabulary] | None:
+        """Per word of ``vocab``: its BACK_TOP nearest source-language words (their
+        rows and cosines, nearest first).  One matrix product per language, done
+        once and cached on disk beside the vocabulary vectors: checking a candidate
+        is then a lookup, whatever the number of topics."""
+        key = (vocab.language, source)
+        if key in self._floors:
+            return self._floors[key]
+        src = self.vocabulary(source)
+        if not src.words or not vocab.words or vocab.vectors.shape[0] != len(vocab.words):
+            self._floors[key] = None
+            return None
+        common = src.words[:BACK_SOURCE]
+        text = "\n".join([*vocab.words, "\x00", *common])
+        digest = hashlib.sha1(text.encode()).hexdigest()[:12]
+        folder = self._cache_dir or cache_dir()
+        path = folder / f"back-{vocab.language}-{source}-{BACK_TOP}-{digest}.npz"
+        width = min(BACK_TOP, len(common))
+        shape = (len(vocab.words), width)
+        try:
+            with np.load(path) as z:
+                sims, rows = z["sims"], z["rows"]
+        except (OSError, ValueError, KeyError):
+            sims = rows = np.zeros((0, 0))
+        if sims.shape != shape or rows.shape != shape:
+            sims = np.empty(shape, dtype=np.float16)
+            rows = np.empty(shape, dtype=np.int32)
+            source_rows = _unit_rows(src, np.arange(len(common))).T  # once: 20 MB
+            for start in range(0, len(vocab.words), 512):
+                block = np.arange(start, min(start + 512, len(vocab.words)))
+                full = _unit_rows(vocab, block) @ source_rows  # (block, source words)
+                top = np.argpartition(-full, width - 1, axis=1)[:, :width]
+                order = np.argsort(-np.take_along_axis(full, top, axis=1), axis=1)
+                top = np.take_along_axis(top, order, axis=1)
+                rows[block] = top
+                sims[block] = np.take_along_axis(full, top, axis=1)
+            del source_rows
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
+                np.savez(tmp, sims=sims, rows=rows)
+                os.replace(tmp, path)
+            except OSError:
+                pass  # read-only cache: recomputed next time, still correct
+        self._floors[key] = (sims, rows, src)
+        return self._floors[key]
+
+    def _back_ok(
+        self, vocab: Vocabulary, rows: np.ndarray, scores: np.ndarray, source: str, own: set[str]
+    ) -> np.ndarray:
+        """Which candidate rows have the probe among their nearest source words: at
+        most ``back_rank`` source words (not the probe's own) nearer to them."""
+        ok = np.ones(len(rows), dtype=bool)
+        rank = self.back_rank
+        found = None if rank is None else self._back_floors(vocab, source)
+        if rank is None or found is None or source == vocab.language:
+            return ok
+        sims, near, src = found
+        if rank >= sims.shape[1]:
+            return ok
+        for j, r in enumerate(rows):
+            others = [
+                float(v)
+                for v, w in zip(sims[r], near[r], strict=True)
+                if normalize(src.words[w]) not in own
+            ]
+            if len(others) > rank:
+                ok[j] = float(scores[r]) >= others[rank] - 1e-3
+        return ok
+
+    def _whole_phrase(
+        self, vocab: Vocabulary, rows: np.ndarray, scores: np.ndarray, own: set[str]
+    ) -> np.ndarray:
+        """For a phrase's probe, the candidates nearer to the whole phrase than to any
+        of its words (``Nordkorea`` for "north korea"; not ``exportations``, which
+        is the word "export" alone, for "export restrictions")."""
+        words = sorted({w for p in own if " " in p for w in p.split()})
+        if not words or not len(rows):
+            return np.ones(len(rows), dtype=bool)
+        self.prepare([Term(w, w) for w in words])
+        single = _unit_rows(vocab, rows) @ np.stack([self._probes[(w,)] for w in words]).T
+        return np.asarray(scores[rows] > single.max(axis=1) + PHRASE_MARGIN)
+
+    def _select(
+        self,
+        vocab: Vocabulary,
+        language: str,
+        scores: np.ndarray,
+        source: str = "en",
+        own: set[str] | None = None,
+    ) -> list[Expansion]:
         k = min(self.top_k * 3, len(scores))
         top = np.argpartition(-scores, k - 1)[:k]
         top = top[np.argsort(-scores[top])]
-        best = float(scores[top[0]])
+        top = top[scores[top] >= self.min_score]
+        if not len(top):
+            return []
+        top = top[self._back_ok(vocab, top, scores, source, own or set())]
+        top = top[self._whole_phrase(vocab, top, scores, own or set())]
+        if not len(top):
+            return []
+        # the query's own word, copied into the other language's list (English
+        # "refugees" in German text), does not set the bar for the real translations
+        native = [i for i in top if normalize(vocab.words[i]) not in (own or set())]
+        best = float(scores[native[0] if native else top[0]])
         floor, most = self.min_score, self.top_k
         if language not in ENCODER_LANGUAGES:  # no semantic check follows: only close words
             floor, most = max(floor, UNCOVERED_MIN_SCORE), min(most, UNCOVERED_TOP_K)

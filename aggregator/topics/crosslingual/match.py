@@ -38,6 +38,7 @@ from aggregator.topics.crosslingual.expand import (
     XNode,
     XNot,
     XSlot,
+    all_parts,
     leaves,
     own_pattern,
     positive_slots,
@@ -165,7 +166,7 @@ def compile_topic(spec: XTopicSpec, encoder: Encoder) -> XTopic:
     registry: dict[tuple[str, str], int] = {}
     tree = shape(root, registry)
     parts: dict[tuple[str, str], Term | Wildcard] = {}
-    for part in leaves(root):
+    for part in all_parts(root):
         p = own_pattern(part)
         parts.setdefault((p.text, p.mode), part)
     ordered = tuple(parts[key] for key, _ in sorted(registry.items(), key=lambda kv: kv[1]))
