@@ -180,9 +180,11 @@ class Pool(Protocol):
     ) -> Awaitable[R]: ...
 
 
-#: A worker's first job loads the encoder (~3 s) and may compute a language's
-#: vocabulary vectors (~10 s, once per machine: they are cached on disk).
-JOB_TIMEOUT = 300.0
+#: A worker's first job loads the encoder (~3 s) and may compute, per language, its
+#: vocabulary vectors and its nearest-English-words table (~10 s + ~10 s of one core,
+#: once per machine: both are cached on disk); a first batch in 14 languages on a
+#: busy machine needs the margin.
+JOB_TIMEOUT = 600.0
 
 
 class CrossLingualMatcher:
