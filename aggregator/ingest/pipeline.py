@@ -31,7 +31,9 @@ from aggregator.extract.article import Extracted
 from aggregator.extract.pool import WorkerPool
 from aggregator.http.fetcher import Fetcher, FetchResult
 from aggregator.ingest import decide, identity
+from aggregator.ingest.backlog import Backlog, Ticket
 from aggregator.ingest.decide import PollOutcome
+from aggregator.ingest.matching import cross_match, match_literal
 from aggregator.ingest.prepare import PreparedEntry, PreparedFeed, parse_spec
 from aggregator.ingest.rhythm import host_wait_of, waiting_note
 from aggregator.ingest.writer import IngestWriter
@@ -47,17 +49,12 @@ from aggregator.storage.records import (
     MatchDraft,
 )
 from aggregator.storage.store import Store
-from aggregator.topics import Document, TopicIndex, TopicMatch
-from aggregator.topics.crosslingual.match import CrossMatch
-from aggregator.topics.crosslingual.service import CrossLingualMatcher, DocIn, explanation, snippet
+from aggregator.topics import TopicIndex
+from aggregator.topics.crosslingual.service import CrossLingualMatcher
 from aggregator.types import UpdateResult
 from aggregator.urls import is_plain_absolute, redact_text
 
 log = logging.getLogger("aggregator.ingest.pipeline")
-
-#: Passed to the topic engine for text too short to identify, so that it does not
-#: load a language model in the main process to try again.
-UNKNOWN_LANGUAGE = "und"
 
 Clock = Callable[[], datetime]
 AlertPlanner = Callable[
@@ -84,6 +81,16 @@ class Stages:
     crosslingual: CrossLingualMatcher | None = None
     #: (URL, until) of every standing Retry-After: pages on those origins are not fetched.
     cool_downs: list[tuple[str, datetime]] = dataclasses.field(default_factory=list)
+    backlog: Backlog | None = None
+
+    async def admit(self) -> Ticket | None:
+        """A poll's turn to fetch (ingest.backlog); None when jobs run inline."""
+        workers = int(getattr(self.extractor, "workers", 0) or 0)
+        if workers <= 0:
+            return None
+        if self.backlog is None:
+            self.backlog = Backlog(workers)
+        return await self.backlog.enter()
 
     def ingest_writer(self) -> IngestWriter:
         if self.writer is None:
@@ -133,11 +140,12 @@ async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> Upd
     `feeds list` shows it instead of `ok`.
     """
     state = st.feed_state(feed.name)
+    ticket = await st.admit()  # before the budget: waiting for a turn is not the feed's fault
     now = st.clock()
     budget = st.config.poll_budget(feed)
     try:
         async with asyncio.timeout(budget.total_seconds()):
-            return await _poll(st, feed, state, now, force=force)
+            return await _poll(st, feed, state, now, force=force, ticket=ticket)
     except TimeoutError:
         over = AggregatorError(
             f"poll stopped after its time budget of {format_duration(budget)} "
@@ -151,10 +159,19 @@ async def poll_feed(st: Stages, feed: FeedConfig, *, force: bool = False) -> Upd
         log.exception("poll of %s crashed", feed.name, extra={"feed": feed.name})
         crash = AggregatorError(f"internal error: {type(e).__name__}: {e}")
         return _record_failure(st, feed, state, crash, now, kind="internal")
+    finally:
+        if ticket is not None:
+            ticket.close()
 
 
 async def _poll(
-    st: Stages, feed: FeedConfig, state: FeedState, now: datetime, *, force: bool
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    now: datetime,
+    *,
+    force: bool,
+    ticket: Ticket | None = None,
 ) -> UpdateResult:
     if state.disabled_reason and not force:
         return UpdateResult(
@@ -169,6 +186,8 @@ async def _poll(
         )
     except FetchError as e:
         return _record_failure(st, feed, state, e, now)
+    if ticket is not None:  # a body to parse, or nothing for the workers
+        ticket.fetched(not fetched.not_modified and fetched.content_hash != state.body_hash)
     try:
         return await _after_fetch(st, feed, state, fetched, now)
     except ParseError as e:
@@ -300,9 +319,13 @@ async def _build_batch(
     else:  # no page to wait for: no task per entry
         drafts = [_make_draft(c, None, None, feed, st.config, next_check) for c in todo]
     drafts_list, links2 = _merge_drafts(todo, drafts, st.store)
-    matches = {i: _match(st, feed, d) for i, d in enumerate(drafts_list)} if len(st.topics) else {}
+    matches = (
+        {i: match_literal(st.topics, feed, d) for i, d in enumerate(drafts_list)}
+        if len(st.topics)
+        else {}
+    )
     if st.crosslingual is not None and len(st.crosslingual) and drafts_list:
-        matches = await _cross_match(st, feed, drafts_list, matches)
+        matches = await cross_match(st.crosslingual, st.extractor, feed, drafts_list, matches)
     drafts_list = [_fingerprinted(d) if matches.get(i) else d for i, d in enumerate(drafts_list)]
     batch = IngestBatch(
         state.id,
@@ -472,69 +495,6 @@ def _site(url: str | None) -> str | None:
         authority = url.split("/", 3)[2].partition("?")[0].partition("#")[0]
         return authority.split(":", 1)[0].lower()
     return urlsplit(url).hostname if url else None
-
-
-def _match(st: Stages, feed: FeedConfig, d: ArticleDraft) -> tuple[MatchDraft, ...]:
-    doc = Document(
-        title=d.title or "",
-        summary=d.summary or "",
-        body=d.text,
-        language=d.language or UNKNOWN_LANGUAGE,
-        feeds=(feed.name,),
-        tags=tuple(feed.tags),
-    )
-    return tuple(match_draft(m) for m in st.topics.match(doc))
-
-
-async def _cross_match(
-    st: Stages,
-    feed: FeedConfig,
-    drafts: list[ArticleDraft],
-    matches: dict[int, tuple[MatchDraft, ...]],
-) -> dict[int, tuple[MatchDraft, ...]]:
-    """Add the cross-lingual matches (computed in the worker processes) to the literal ones.
-
-    A failure (the encoder cannot load) is logged with its hint and leaves the
-    literal matches as they are: nothing a poll found is lost over it."""
-    assert st.crosslingual is not None
-    docs = [
-        DocIn(
-            d.title or "",
-            d.summary or "",
-            d.text,
-            d.language,
-            skip=tuple(m.topic for m in matches.get(i, ())),
-            feeds=(feed.name,),
-            tags=tuple(feed.tags),
-        )
-        for i, d in enumerate(drafts)
-    ]
-    try:
-        found = await st.crosslingual.match(st.extractor, docs)
-    except AggregatorError as e:
-        log.error(
-            "cross-lingual topic matching failed: %s (%s)",
-            e,
-            e.hint or "",
-            extra={"feed": feed.name},
-        )
-        return matches
-    out = dict(matches)
-    for i, cross in enumerate(found):
-        if cross:
-            out[i] = tuple(out.get(i, ())) + tuple(cross_draft(m) for m in cross)
-    return out
-
-
-def cross_draft(m: CrossMatch) -> MatchDraft:
-    return MatchDraft(m.topic, m.terms, (snippet(m),), explanation(m))
-
-
-def match_draft(m: TopicMatch) -> MatchDraft:
-    snippets = tuple(
-        {"text": s.text, "highlights": [list(h) for h in s.highlights]} for s in m.snippets
-    )
-    return MatchDraft(m.topic, tuple(m.terms), snippets, {"method": "literal"})
 
 
 # ------------------------------------------------------------ fetch-state records

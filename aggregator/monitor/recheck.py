@@ -29,7 +29,8 @@ from aggregator.config.models import Config, WatchConfig
 from aggregator.exceptions import AggregatorError, ExtractError, FetchError
 from aggregator.extract.article import Extracted
 from aggregator.ingest import identity
-from aggregator.ingest.pipeline import UNKNOWN_LANGUAGE, Stages, cross_draft, match_draft
+from aggregator.ingest.matching import UNKNOWN_LANGUAGE, cross_draft, match_draft
+from aggregator.ingest.pipeline import Stages
 from aggregator.ingest.rhythm import host_wait_of
 from aggregator.storage.checks import NewVersion
 from aggregator.storage.records import AlertDraft, ArticleDraft, CheckTarget, MatchDraft
