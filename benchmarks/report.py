@@ -387,6 +387,11 @@ def _glance(sc: dict[str, Any]) -> list[str]:
         )
     for name, key, pattern in (
         ("scenario 4 (1 → 2 workers ≥ 1.7×)", "extract", r"measured ([\d.]+×): \*\*(\w+)"),
+        (
+            "issue 17.3 (extraction pages/s/core ≥ 1.5× before, held-out F1 ≥ defaults)",
+            "extract",
+            r"defaults' — measured ([\d.]+× \(held-out F1 [\d.]+ vs [\d.]+\)): \*\*(\w+)",
+        ),
         ("scenario 5 (1,000 topics ≤ 3× 10)", "topics", r"measured ([\d.]+×): \*\*(\w+)"),
         (
             "scenario 9 (cross-lingual CPU/article median ≤ 5 ms)",
