@@ -189,13 +189,18 @@ async def _poll(
     if ticket is not None:  # a body to parse, or nothing for the workers
         ticket.fetched(not fetched.not_modified and fetched.content_hash != state.body_hash)
     try:
-        return await _after_fetch(st, feed, state, fetched, now)
+        return await _after_fetch(st, feed, state, fetched, now, ticket)
     except ParseError as e:
         return _record_failure(st, feed, state, e, now)
 
 
 async def _after_fetch(
-    st: Stages, feed: FeedConfig, state: FeedState, fetched: FetchResult, now: datetime
+    st: Stages,
+    feed: FeedConfig,
+    state: FeedState,
+    fetched: FetchResult,
+    now: datetime,
+    ticket: Ticket | None,
 ) -> UpdateResult:
     if fetched.not_modified:
         _record_ok(st, feed, state, fetched, None, now, new=0)
@@ -211,7 +216,7 @@ async def _after_fetch(
             "attack); nothing was expanded or read",
             hint="ask the publisher to serve a plain feed without a DOCTYPE subset",
         )
-    return await _ingest(st, feed, state, fetched, prepared, now)
+    return await _ingest(st, feed, state, fetched, prepared, now, ticket)
 
 
 async def _prepare(st: Stages, fetched: FetchResult, max_items: int) -> PreparedFeed:
@@ -233,8 +238,13 @@ async def _ingest(
     fetched: FetchResult,
     prepared: PreparedFeed,
     now: datetime,
+    ticket: Ticket | None = None,
 ) -> UpdateResult:
-    """Read once, decide in pure code (`ingest.decide`), write one intent."""
+    """Read once, decide in pure code (`ingest.decide`), write one intent.
+
+    The backlog turn ends once the workers are done with this body, before the write:
+    the writer groups many feeds per commit, so holding turns through it would pace
+    fetches to commits (cold ingest 40% slower), not to the workers."""
     parsed = prepared.parsed
     rule = decide.pinned_rule(state.identity_rule, identity.choose_rule(parsed.entries))
     keyed = _dedupe_keys(
@@ -257,6 +267,8 @@ async def _ingest(
         recheck=plan.recheck,
         retractions=decide.retractions(plan.retract, titles, now),
     )
+    if ticket is not None:
+        ticket.close()
     await st.ingest_writer().write(
         batch, lambda aid, d, m: st.plan_alerts(aid, d, m, now, (feed.name,))
     )

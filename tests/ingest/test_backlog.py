@@ -8,8 +8,9 @@ import threading
 import time
 from pathlib import Path
 
-from aggregator.ingest.backlog import AHEAD_PER_WORKER, Backlog
-from aggregator.types import UpdateResult
+import pytest
+
+from aggregator.ingest.backlog import AHEAD_PER_WORKER, Backlog, Ticket
 from tests.support.aggregators import AggFactory
 from tests.support.config import write_config
 from tests.support.httpserver import LoopbackServer, Request, Response
@@ -29,13 +30,27 @@ def _rss(n: int, items: int = 3) -> bytes:
 
 
 def test_a_burst_of_changed_feeds_is_fetched_no_faster_than_the_workers_take_it(
-    http_server: LoopbackServer, tmp_path: Path, make_agg: AggFactory
+    http_server: LoopbackServer,
+    tmp_path: Path,
+    make_agg: AggFactory,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """30 feeds fall due together (the daemon's poll burst). Before, all of them were
     fetched at once (40 polls in flight) and the last body waited for the other 29
-    feeds' parse; now at most AHEAD_PER_WORKER bodies are fetched and not processed."""
+    feeds' parse; now at most AHEAD_PER_WORKER bodies are fetched and not processed
+    (a body is processed when the workers are done with it: its turn ends before the
+    write, which groups many feeds per commit)."""
     lock = threading.Lock()
-    events: list[tuple[float, int]] = []  # (+1 fetched, -1 poll finished)
+    events: list[tuple[float, int]] = []  # (+1 fetched, -1 processed)
+    close = Ticket.close
+
+    def processed(ticket: Ticket) -> None:
+        if ticket._state != "done":
+            with lock:
+                events.append((time.monotonic(), -1))
+        close(ticket)
+
+    monkeypatch.setattr(Ticket, "close", processed)
 
     def serve(n: int) -> object:
         def handle(req: Request) -> Response:
@@ -50,12 +65,8 @@ def test_a_burst_of_changed_feeds_is_fetched_no_faster_than_the_workers_take_it(
         url = http_server.handle(f"/burst{n}.xml", serve(n))  # type: ignore[arg-type]
         feeds.append({"name": f"f{n}", "url": url, "extract": False})
 
-    def finished(result: UpdateResult) -> None:
-        with lock:
-            events.append((time.monotonic(), -1))
-
     with make_agg(write_config(tmp_path, feeds), extract_workers=1) as agg:
-        results = agg.poll(progress=finished)
+        results = agg.poll()
     assert [r.error for r in results] == [None] * 30
     assert sum(r.new for r in results) == 90
     ahead = peak = 0
