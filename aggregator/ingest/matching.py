@@ -55,21 +55,33 @@ async def cross_match(
         )
         for i, d in enumerate(drafts)
     ]
+    literal = [tuple(matches.get(i, ())) for i in range(len(drafts))]
+    both = await add_cross(crosslingual, pool, docs, literal, "", {"feed": feed.name})
+    out = dict(matches)
+    for i, (lit, combined) in enumerate(zip(literal, both, strict=True)):
+        if len(combined) > len(lit):
+            out[i] = combined
+    return out
+
+
+async def add_cross(
+    crosslingual: CrossLingualMatcher,
+    pool: Any,
+    docs: list[DocIn],
+    literal: list[tuple[MatchDraft, ...]],
+    where: str,
+    extra: dict[str, Any],
+) -> list[tuple[MatchDraft, ...]]:
+    """Each document's literal matches plus its cross-lingual ones, for ingest and
+    re-checks alike; a failure is logged with its hint and keeps the literal ones."""
     try:
         found = await crosslingual.match(pool, docs)
     except AggregatorError as e:
         log.error(
-            "cross-lingual topic matching failed: %s (%s)",
-            e,
-            e.hint or "",
-            extra={"feed": feed.name},
+            "cross-lingual topic matching failed%s: %s (%s)", where, e, e.hint or "", extra=extra
         )
-        return matches
-    out = dict(matches)
-    for i, cross in enumerate(found):
-        if cross:
-            out[i] = tuple(out.get(i, ())) + tuple(cross_draft(m) for m in cross)
-    return out
+        return literal
+    return [lit + tuple(cross_draft(m) for m in f) for lit, f in zip(literal, found, strict=True)]
 
 
 def cross_draft(m: CrossMatch) -> MatchDraft:

@@ -26,10 +26,10 @@ from aggregator.alerts.plan import (
 from aggregator.alerts.types import AlertArticle, AlertChange, AlertEvent, WatchRef
 from aggregator.config.alerts import ChannelConfig
 from aggregator.config.models import Config, WatchConfig
-from aggregator.exceptions import AggregatorError, ExtractError, FetchError
+from aggregator.exceptions import ExtractError, FetchError
 from aggregator.extract.article import Extracted
 from aggregator.ingest import identity
-from aggregator.ingest.matching import UNKNOWN_LANGUAGE, cross_draft, match_draft
+from aggregator.ingest.matching import UNKNOWN_LANGUAGE, add_cross, match_draft
 from aggregator.ingest.pipeline import Stages
 from aggregator.ingest.rhythm import host_wait_of
 from aggregator.storage.checks import NewVersion
@@ -376,17 +376,9 @@ async def _match(st: Stages, target: CheckTarget, page: _Page) -> tuple[MatchDra
         feeds=feeds,
         tags=target.tags,
     )
-    try:
-        (found,) = await cross.match(st.extractor, [job])
-    except AggregatorError as e:
-        log.error(
-            "cross-lingual topic matching failed on a re-check: %s (%s)",
-            e,
-            e.hint or "",
-            extra={"article_id": target.id},
-        )
-        return literal
-    return literal + tuple(cross_draft(m) for m in found)
+    extra = {"article_id": target.id}
+    (both,) = await add_cross(cross, st.extractor, [job], [literal], " on a re-check", extra)
+    return both
 
 
 # ------------------------------------------------------------------ change alerts
