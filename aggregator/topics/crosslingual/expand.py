@@ -20,7 +20,6 @@ and ``--write`` can put it into feeds.yaml.
 from __future__ import annotations
 
 import hashlib
-import os
 from bisect import bisect_left
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ from aggregator.query.syntax import (
     Wildcard,
 )
 from aggregator.topics.crosslingual.encoder import ENCODER_LANGUAGES, Encoder
-from aggregator.topics.crosslingual.vocab import UNSPACED, Vocabulary, cache_dir
+from aggregator.topics.crosslingual.vocab import UNSPACED, Vocabulary, cache_dir, save_cache
 
 #: A candidate word must be at least this near the query word (cosine)...
 MIN_SCORE = 0.60
@@ -503,13 +502,7 @@ class Expander:
                 rows[block] = top
                 sims[block] = np.take_along_axis(full, top, axis=1)
             del source_rows
-            try:
-                folder.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-                np.savez(tmp, sims=sims, rows=rows)
-                os.replace(tmp, path)
-            except OSError:
-                pass  # read-only cache: recomputed next time, still correct
+            save_cache(path, sims=sims, rows=rows)
         self._floors[key] = (sims, rows, src)
         return self._floors[key]
 

@@ -25,6 +25,7 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -170,11 +171,17 @@ def load_vocabulary(
     if vectors.shape != (len(words), DIM):
         raise EncoderError(f"the encoder returned {vectors.shape} for {len(words)} words")
     q, scale = _quantise(vectors)
+    save_cache(path, q=q, scale=scale)
+    return Vocabulary(language, tuple(words), q, source, _unit_scale(q, scale))
+
+
+def save_cache(path: Path, **arrays: Any) -> None:
+    """Write a cache file atomically (a reader never sees half of it); on a read-only
+    home it is skipped: recomputed next time, still correct."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-        np.savez(tmp, q=q, scale=scale)
+        np.savez(tmp, **arrays)
         os.replace(tmp, path)
     except OSError:
-        pass  # a read-only home: recompute next time, still correct
-    return Vocabulary(language, tuple(words), q, source, _unit_scale(q, scale))
+        pass
